@@ -1,0 +1,60 @@
+"""The FastAPI application: its resources are opened once in the lifespan and handed to routes
+through the dependencies in api/deps.py."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.blobs import BlobStore
+from api.bootstrap import ensure_admin, load_demo
+from api.routes import actions, admin, auth, health, inbox, tasks
+from db.session import create_schema, make_engine, make_sessions
+from policies.enforcer import load_enforcer
+from settings import Settings
+from worker import build_worker, connect
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    """`temporal` lets tests hand in a client of their own test server."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.async_database_url)
+        await create_schema(engine)
+        state = app.state
+        state.settings = settings
+        state.engine = engine
+        state.sessions = make_sessions(engine)
+        state.enforcer = await load_enforcer(engine)
+        state.temporal = temporal or await connect(settings)
+        state.blobs = BlobStore(settings.blob_dir, settings.max_upload_mb * 1024 * 1024)
+        await ensure_admin(state.sessions, state.enforcer, settings.admin_password)
+        worker = build_worker(state.temporal, settings, state.sessions) if settings.run_worker else None
+        worker_run = asyncio.create_task(worker.run()) if worker else None
+        try:
+            if settings.demo:
+                await load_demo(settings, state.sessions, state.enforcer, state.temporal)
+            yield
+        finally:
+            if worker is not None and worker_run is not None:
+                await worker.shutdown()
+                with contextlib.suppress(Exception):
+                    await worker_run
+            await engine.dispose()
+
+    app = FastAPI(
+        title="NQ57 — Theo dõi nhiệm vụ Nghị quyết 57-NQ/TW",
+        description="Giao, thực hiện, kiểm tra chéo và công khai nhiệm vụ của Ban Chỉ đạo Trung ương.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (health, auth, admin, tasks, actions, inbox):
+        app.include_router(module.router)
+    return app

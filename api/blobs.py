@@ -1,0 +1,78 @@
+"""Content-addressed storage of evidence files under NQ57_DATA_DIR/blobs: the name of a file is
+its SHA-256, so a file is stored once, cannot be swapped unseen, and no client-made name is used."""
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path, PurePath
+
+from fastapi import UploadFile
+
+from api.errors import ApiError
+from domain.task import EvidenceFile
+
+ALLOWED_TYPES = {
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".json": "application/json",
+    ".xml": "application/xml",
+    ".zip": "application/zip",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+MAX_FILES = 20
+_CHUNK = 1024 * 1024
+
+
+def safe_filename(name: str | None) -> str:
+    """The file's own name without any folder part, as shown to people; never used as a path."""
+    base = PurePath((name or "").replace("\\", "/")).name.strip().lstrip(".")
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*')
+    return cleaned[-200:] or "tep-dinh-kem"
+
+
+class BlobStore:
+    def __init__(self, root: Path, max_bytes: int):
+        self.root = root
+        self.max_bytes = max_bytes
+        (root / "incoming").mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    async def save(self, upload: UploadFile) -> EvidenceFile:
+        filename = safe_filename(upload.filename)
+        content_type = ALLOWED_TYPES.get(Path(filename).suffix.lower())
+        if content_type is None:
+            raise ApiError(415, f"Loại tệp của '{filename}' không được phép; cho phép: "
+                                + ", ".join(sorted(ALLOWED_TYPES)))
+        digest, size = hashlib.sha256(), 0
+        fd, temp_name = tempfile.mkstemp(dir=self.root / "incoming")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := await upload.read(_CHUNK):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise ApiError(413, f"Tệp '{filename}' vượt quá giới hạn "
+                                            f"{self.max_bytes // (1024 * 1024)} MB")
+                    digest.update(chunk)
+                    out.write(chunk)
+            sha256 = digest.hexdigest()
+            target = self.path(sha256)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(temp_name, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # moved into place, or never written
+                os.unlink(temp_name)
+        return EvidenceFile(sha256=sha256, filename=filename, size=size, content_type=content_type)

@@ -1,0 +1,84 @@
+"""What a first start puts in place: the administrator, and with NQ57_DEMO the reference agencies,
+one demo user per role and the sample program."""
+
+import csv
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import casbin
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.assignment import assign
+from api.errors import ApiError
+from api.security import hash_password
+from db import models
+from domain.program_file import read_rows, spec_from_row
+from settings import Settings
+
+log = logging.getLogger("nq57.bootstrap")
+
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
+DEMO_PASSWORD = "nq57-demo"
+# username, full name, agency, roles: one person for each role, around the sample program.
+DEMO_USERS = [
+    ("office", "Chuyên viên Văn phòng Trung ương (Cơ quan Thường trực)", "VPTW", ["steering_office"]),
+    ("committee", "Thành viên Ban Chỉ đạo", None, ["steering_committee"]),
+    ("hni.head", "Chủ tịch UBND thành phố Hà Nội", "HNI", ["agency_head"]),
+    ("hni.officer", "Cán bộ đầu mối thành phố Hà Nội", "HNI", ["agency_officer"]),
+    ("btc.head", "Bộ trưởng Bộ Tài chính", "BTC", ["agency_head"]),
+    ("btc.officer", "Cán bộ đầu mối Bộ Tài chính", "BTC", ["agency_officer"]),
+    ("bca.head", "Bộ trưởng Bộ Công an", "BCA", ["agency_head"]),
+    ("bca.officer", "Cán bộ đầu mối Bộ Công an", "BCA", ["agency_officer"]),
+    ("bkhcn.head", "Bộ trưởng Bộ Khoa học và Công nghệ", "BKHCN", ["agency_head"]),
+    ("bkhcn.officer", "Cán bộ đầu mối Bộ Khoa học và Công nghệ", "BKHCN", ["agency_officer"]),
+    ("finance", "Chuyên viên thẩm định kinh phí, Bộ Tài chính", "BTC", ["finance_reviewer"]),
+    ("reviewer", "Chuyên gia kiểm tra chéo, TP Hồ Chí Minh", "HCM", ["cross_check_reviewer"]),
+    ("auditor", "Kiểm tra viên, Thanh tra Chính phủ", "TTCP", ["auditor"]),
+]
+
+
+async def add_user(session: AsyncSession, enforcer: casbin.AsyncEnforcer, username: str, password: str,
+                   full_name: str, agency: str | None, roles: list[str]) -> None:
+    session.add(models.User(username=username, password_hash=hash_password(password), full_name=full_name,
+                            agency=agency, created_at=datetime.now(UTC)))
+    await session.commit()
+    await enforcer.add_grouping_policies([[username, role] for role in roles])
+
+
+async def ensure_admin(sessions: async_sessionmaker[AsyncSession], enforcer: casbin.AsyncEnforcer,
+                       password: str) -> None:
+    async with sessions() as session:
+        if password and await session.get(models.User, "admin") is None:
+            await add_user(session, enforcer, "admin", password, "Quản trị hệ thống", None, ["admin"])
+            log.info("Đã tạo tài khoản quản trị 'admin'")
+
+
+async def load_agencies(sessions: async_sessionmaker[AsyncSession], path: Path) -> int:
+    added = 0
+    async with sessions() as session:
+        with path.open(encoding="utf-8-sig") as file:
+            for row in csv.DictReader(file):
+                if await session.get(models.Agency, row["code"]) is None:
+                    session.add(models.Agency(code=row["code"], name=row["name"], name_en=row.get("name_en", ""),
+                                              kind=row["kind"]))
+                    added += 1
+        await session.commit()
+    return added
+
+
+async def load_demo(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                    enforcer: casbin.AsyncEnforcer, client: Client) -> None:
+    await load_agencies(sessions, REFERENCE_DIR / "agencies.csv")
+    async with sessions() as session:
+        for username, full_name, agency, roles in DEMO_USERS:
+            if await session.get(models.User, username) is None:
+                await add_user(session, enforcer, username, DEMO_PASSWORD, full_name, agency, roles)
+        content = (REFERENCE_DIR / "program-sample.csv").read_bytes()
+        for row in read_rows(content, "program-sample.csv"):
+            if await session.get(models.Task, row["code"]) is None:
+                try:
+                    await assign(session, client, settings, spec_from_row(row), "office")
+                except ApiError as error:  # already started by another process, say: never fatal
+                    log.warning("Nhiệm vụ mẫu %s: %s", row["code"], error.detail)

@@ -1,0 +1,67 @@
+"""Every error answers `{"detail": "<clear sentence>", ...}` with the status api.md gives it."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.lifecycle import TaskRuleError
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, **extra: Any):
+        super().__init__(detail)
+        self.status, self.detail, self.extra = status, detail, extra
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"Không tìm thấy {what}")
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A 422 about one named field, shaped like pydantic's own."""
+    return ApiError(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def _field_errors(errors: list[Any]) -> list[dict[str, str]]:
+    result = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        result.append({"field": ".".join(location) or "body", "message": message})
+    return result
+
+
+def validation_error(errors: list[Any]) -> JSONResponse:
+    fields = _field_errors(errors)
+    sentence = "Dữ liệu không hợp lệ: " + "; ".join(f"{e['field']}: {e['message']}" for e in fields)
+    return JSONResponse(status_code=422, content={"detail": sentence, "errors": fields})
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(status_code=error.status, content={"detail": error.detail, **error.extra},
+                            headers={"WWW-Authenticate": "Bearer"} if error.status == 401 else None)
+
+    @app.exception_handler(TaskRuleError)
+    async def _rule_error(_: Request, error: TaskRuleError) -> JSONResponse:
+        return JSONResponse(status_code=409 if error.conflict else 422,
+                            content={"detail": str(error), "stage": error.stage.value})
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_error(list(error.errors()))
+
+    @app.exception_handler(ValidationError)
+    async def _model_invalid(_: Request, error: ValidationError) -> JSONResponse:
+        return validation_error(list(error.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = {404: "Không tìm thấy địa chỉ này", 405: "Phương thức không được hỗ trợ"}.get(
+            error.status_code, str(error.detail))
+        return JSONResponse(status_code=error.status_code, content={"detail": detail}, headers=error.headers)

@@ -1,0 +1,83 @@
+"""POST /api/v1/tasks/{code}/actions/{action}: parse, authorize (action_access), send to the workflow."""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, File, Form, UploadFile
+
+from api.blobs import MAX_FILES
+from api.deps import BlobsDep, EnforcerDep, SessionDep, TaskAccess, TemporalDep, action_access
+from api.errors import ApiError, invalid
+from api.schemas import TaskView
+from api.task_workflows import replayed_action, send_action
+from db import models
+from domain.actors import Role
+from domain.commands import COMMAND_MODELS, ActionRequest, EvidenceSubmit
+from domain.lifecycle import ACTIONS
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["actions"])
+Access = Annotated[TaskAccess, Depends(action_access)]
+
+
+@router.post("/{code}/actions/evidence.submit", openapi_extra={"x-action": "evidence.submit"})
+async def submit_evidence(
+    code: str, access: Annotated[TaskAccess, Depends(action_access)], client: TemporalDep, blobs: BlobsDep,
+    files: Annotated[list[UploadFile], File(description="một hoặc nhiều tệp minh chứng")],
+    summary: Annotated[str, Form()] = "",
+    kpi_results: Annotated[str, Form(description="JSON: {tên chỉ tiêu: kết quả}")] = "{}",
+) -> TaskView:
+    if access.replay:
+        return await _replay(client, access)
+    try:
+        results = json.loads(kpi_results)
+    except json.JSONDecodeError:
+        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}") from None
+    if not isinstance(results, dict):
+        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}")
+    if len(files) > MAX_FILES:
+        raise invalid("files", f"tối đa {MAX_FILES} tệp mỗi lần nộp")
+    command = EvidenceSubmit(summary=summary, kpi_results=results, files=[await blobs.save(f) for f in files])
+    return await _send(client, access, command)
+
+
+@router.post("/{code}/actions/{action}", openapi_extra={"x-actions": list(ACTIONS)})
+async def act(code: str, action: str, access: Access, client: TemporalDep, session: SessionDep,
+              enforcer: EnforcerDep, body: Annotated[dict[str, Any] | None, Body()] = None) -> TaskView:
+    if action == "evidence.submit":
+        raise ApiError(415, "Nộp minh chứng dùng multipart/form-data với các trường files, summary, kpi_results")
+    if access.replay:
+        return await _replay(client, access)
+    command = COMMAND_MODELS[action].model_validate({**(body or {}), "action": action})
+    command = await _resolve_people(command, access, session, enforcer)
+    return await _send(client, access, command)
+
+
+async def _send(client: TemporalDep, access: TaskAccess, command: Any) -> TaskView:
+    request = ActionRequest(actor=access.actor, command=command)
+    return TaskView.of(await send_action(client, access.state.code, request, access.idempotency_key))
+
+
+async def _replay(client: TemporalDep, access: TaskAccess) -> TaskView:
+    """A retried request: the first answer again, recorded once."""
+    assert access.idempotency_key is not None
+    state = await replayed_action(client, access.state.code, access.idempotency_key)
+    return TaskView.of(state or access.state)
+
+
+async def _resolve_people(command: Any, access: TaskAccess, session: SessionDep, enforcer: EnforcerDep) -> Any:
+    """Names in a body must be real people in the right place; the server fills what follows from them."""
+    if command.action == "review.assign":
+        user = await session.get(models.User, command.reviewer)
+        if user is None:
+            raise invalid("reviewer", f"không có người dùng '{command.reviewer}'")
+        if Role.CROSS_CHECK_REVIEWER not in await enforcer.get_roles_for_user(user.username):
+            raise invalid("reviewer", f"'{user.username}' không có vai trò kiểm tra chéo (cross_check_reviewer)")
+        return command.model_copy(update={"reviewer_agency": user.agency})
+    if command.action == "accept" and command.officer:
+        user = await session.get(models.User, command.officer)
+        if user is None or user.agency != access.state.lead_agency:
+            raise invalid("officer", f"'{command.officer}' không phải cán bộ của cơ quan chủ trì "
+                                     f"{access.state.lead_agency}")
+    if command.action == "reassign" and await session.get(models.Agency, command.lead_agency) is None:
+        raise invalid("lead_agency", f"không có cơ quan mã '{command.lead_agency}'")
+    return command

@@ -1,0 +1,125 @@
+"""Tasks: assign, import, list, read, history, evidence files."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from sqlalchemy import Select, false, func, or_, select
+
+from api.assignment import assign
+from api.deps import (
+    BlobsDep,
+    CurrentUser,
+    EnforcerDep,
+    SessionDep,
+    SettingsDep,
+    TaskAccess,
+    TemporalDep,
+    require,
+    task_access,
+)
+from api.errors import ApiError, not_found
+from api.schemas import HistoryEntry, ImportError_, ImportResult, TaskPage, TaskView
+from api.task_workflows import TaskAlreadyExists
+from db import models
+from domain.actors import Actor, Relation
+from domain.program_file import ProgramFileError, read_rows, spec_from_row
+from domain.stages import Stage
+from domain.task import TaskSpec, TaskState
+from policies.enforcer import permits
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_task(spec: TaskSpec, session: SessionDep, client: TemporalDep, settings: SettingsDep,
+                      actor: Annotated[Actor, Depends(require("task.create"))]) -> TaskView:
+    return TaskView.of(await assign(session, client, settings, spec, actor.username))
+
+
+@router.post("/import")
+async def import_tasks(file: Annotated[UploadFile, File()], session: SessionDep, client: TemporalDep,
+                       settings: SettingsDep, actor: Annotated[Actor, Depends(require("task.import"))]
+                       ) -> ImportResult:
+    content = await file.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        raise ApiError(413, "Tệp nhập vượt quá 10 MB")
+    try:
+        rows = read_rows(content, file.filename or "")
+    except ProgramFileError as error:
+        raise ApiError(415 if "Chỉ nhận" in str(error) else 422, str(error)) from None
+    result = ImportResult(created=[], skipped=[], errors=[])
+    for number, row in enumerate(rows, start=2):
+        if not any(row.values()):
+            continue
+        try:
+            state = await assign(session, client, settings, spec_from_row(row), actor.username)
+            result.created.append(state.code)
+        except TaskAlreadyExists:
+            result.skipped.append(row.get("code", ""))
+        except ValidationError as error:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                               for e in error.errors())
+            result.errors.append(ImportError_(row=number, detail=detail))
+        except (ApiError, ValueError) as error:
+            result.errors.append(ImportError_(row=number, detail=getattr(error, "detail", str(error))))
+    return result
+
+
+def readable_tasks(actor: Actor, enforcer: EnforcerDep) -> Select[tuple[models.Task]]:
+    """The tasks this person may read: all of them for roles that read everything, else those of
+    their agency and those they review."""
+    query = select(models.Task)
+    if permits(enforcer, actor.username, Relation.OTHER, "*", "task.read"):
+        return query
+    involved = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
+    mine = models.Task.code.in_(involved) if actor.agency else false()
+    return query.where(or_(mine, models.Task.reviewer == actor.username))
+
+
+@router.get("")
+async def list_tasks(
+    actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep,
+    stage: Stage | None = None, agency: str | None = None, overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> TaskPage:
+    query = readable_tasks(actor, enforcer)
+    if stage is not None:
+        query = query.where(models.Task.stage == stage.value)
+    if agency:
+        query = query.where(models.Task.code.in_(
+            select(models.TaskAgency.task_code).where(models.TaskAgency.agency == agency)))
+    if overdue is not None:
+        query = query.where(models.Task.overdue == overdue)
+    if q:
+        pattern = f"%{q}%"
+        query = query.where(or_(models.Task.code.ilike(pattern), models.Task.title.ilike(pattern)))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(models.Task.deadline, models.Task.code).limit(limit).offset(offset))
+    return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows], total=total or 0)
+
+
+@router.get("/{code}")
+async def get_task(access: Annotated[TaskAccess, Depends(task_access("task.read"))]) -> TaskView:
+    return TaskView.of(access.state)
+
+
+@router.get("/{code}/history")
+async def task_history(access: Annotated[TaskAccess, Depends(task_access("task.read"))],
+                       session: SessionDep) -> list[HistoryEntry]:
+    rows = await session.scalars(
+        select(models.Event).where(models.Event.task_code == access.state.code).order_by(models.Event.seq))
+    return [HistoryEntry.model_validate(row) for row in rows]
+
+
+@router.get("/{code}/evidence/{sha256}", response_class=FileResponse)
+async def evidence_file(sha256: str, access: Annotated[TaskAccess, Depends(task_access("evidence.read"))],
+                        blobs: BlobsDep) -> FileResponse:
+    files = [file for evidence in access.state.evidence for file in evidence.files if file.sha256 == sha256]
+    path = blobs.path(sha256)
+    if not files or not path.is_file():
+        raise not_found(f"tệp minh chứng '{sha256}' của nhiệm vụ '{access.state.code}'")
+    return FileResponse(path, media_type=files[0].content_type, filename=files[0].filename)

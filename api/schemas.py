@@ -1,0 +1,131 @@
+"""What the API answers (inputs are the domain's command and spec models, or the few below)."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.actors import Role
+from domain.stages import Stage
+from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
+
+AGENCY_KINDS = ("ministry", "central", "province", "commune", "party", "other")
+
+
+class AgencyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1)
+    name_en: str = ""
+    kind: str = Field(pattern="^(" + "|".join(AGENCY_KINDS) + ")$")
+
+
+class AgencyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str
+    name_en: str
+    kind: str
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    password: str = Field(min_length=8)
+    full_name: str = Field(min_length=1)
+    agency: str | None = None
+    roles: list[Role] = Field(min_length=1)
+
+
+class UserOut(BaseModel):
+    username: str
+    full_name: str
+    agency: str | None
+    roles: list[str]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class Progress(BaseModel):
+    percent: int
+    reports: list[ProgressReport]
+
+
+class TaskView(BaseModel):
+    code: str
+    title: str
+    description: str
+    lead_agency: str
+    coordinating_agencies: list[str]
+    stage: Stage
+    deadline: datetime
+    deadline_text: str
+    original_deadline: datetime
+    extensions_granted: int
+    extension_request: ExtensionRequest | None
+    overdue: bool
+    late: bool
+    escalation_level: int
+    product: str
+    kpis: list[Kpi]
+    budget_required: bool
+    reporting: str
+    budget: Budget | None
+    progress: Progress
+    evidence: list[Evidence]
+    reviewer: str | None
+    reviews: list[Review]
+    rework_deadline: datetime | None
+    officer: str | None
+    cancel_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, state: TaskState) -> "TaskView":
+        spec = state.spec
+        return cls(
+            code=spec.code, title=spec.title, description=spec.description, lead_agency=state.lead_agency,
+            coordinating_agencies=state.coordinating_agencies, stage=state.stage, deadline=state.deadline,
+            deadline_text=state.deadline_text,
+            original_deadline=state.original_deadline, extensions_granted=state.extensions_granted,
+            extension_request=state.extension_request, overdue=state.overdue, late=state.late,
+            escalation_level=state.escalation_level, product=spec.product, kpis=spec.kpis,
+            budget_required=spec.budget_required, reporting=spec.reporting.value, budget=state.budget,
+            progress=Progress(percent=state.percent, reports=state.progress), evidence=state.evidence,
+            reviewer=state.reviewer, reviews=state.reviews, rework_deadline=state.rework_deadline,
+            officer=state.officer, cancel_reason=state.cancel_reason,
+            created_at=state.created_at, updated_at=state.updated_at,
+        )
+
+
+class TaskPage(BaseModel):
+    items: list[TaskView]
+    total: int
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    seq: int
+    type: str
+    actor: str
+    at: datetime
+    data: dict
+    hash: str
+
+
+class InboxItem(TaskView):
+    actions: list[str]
+
+
+class ImportError_(BaseModel):
+    row: int
+    detail: str
+
+
+class ImportResult(BaseModel):
+    created: list[str]
+    skipped: list[str] = Field(description="codes already assigned: a re-import creates no duplicates")
+    errors: list[ImportError_]

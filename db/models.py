@@ -1,0 +1,104 @@
+"""The database: the projection of the workflows' state, the event log, people and agencies."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from casbin_async_sqlalchemy_adapter import create_casbin_rule_model
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored in UTC; SQLite forgets the zone, so it is put back on reading."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300), default="")
+    kind: Mapped[str] = mapped_column(String(16))
+
+
+class User(Base):
+    """Roles are not here: they are Casbin `g` links, the policy's own record."""
+
+    __tablename__ = "users"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(200))
+    agency: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"))
+    created_at: Mapped[datetime]
+
+
+class Task(Base):
+    """One row per task: the columns lists filter on, and the workflow's whole state as JSON."""
+
+    __tablename__ = "tasks"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    lead_agency: Mapped[str] = mapped_column(String(32), index=True)
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    deadline: Mapped[datetime] = mapped_column(index=True)
+    overdue: Mapped[bool] = mapped_column(default=False, index=True)
+    late: Mapped[bool] = mapped_column(default=False)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    reviewer: Mapped[str | None] = mapped_column(String(64), index=True)
+    officer: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    state: Mapped[dict[str, Any]]
+
+
+class TaskAgency(Base):
+    """Which agencies stand in which relation to a task, for filters and inboxes."""
+
+    __tablename__ = "task_agencies"
+    task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+
+
+class Event(Base):
+    """Append-only, hash-chained per task. Written only by the workflow's recording activity."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("task_code", "seq"),
+        Index("ix_events_request", "task_code", "request_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_code: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+    request_id: Mapped[str | None] = mapped_column(String(200))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+CasbinRule = create_casbin_rule_model(Base)

@@ -1,0 +1,53 @@
+"""Who acts, and how they stand to a task: the relation Casbin's policy is written against."""
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STEERING_OFFICE = "steering_office"
+    STEERING_COMMITTEE = "steering_committee"
+    AGENCY_HEAD = "agency_head"
+    AGENCY_OFFICER = "agency_officer"
+    FINANCE_REVIEWER = "finance_reviewer"
+    CROSS_CHECK_REVIEWER = "cross_check_reviewer"
+    AUDITOR = "auditor"
+
+
+ROLE_LABELS_VI: dict[Role, str] = {
+    Role.ADMIN: "Quản trị hệ thống",
+    Role.STEERING_OFFICE: "Cơ quan Thường trực",
+    Role.STEERING_COMMITTEE: "Ban Chỉ đạo",
+    Role.AGENCY_HEAD: "Thủ trưởng cơ quan",
+    Role.AGENCY_OFFICER: "Cán bộ đầu mối",
+    Role.FINANCE_REVIEWER: "Thẩm định tài chính",
+    Role.CROSS_CHECK_REVIEWER: "Kiểm tra chéo",
+    Role.AUDITOR: "Kiểm toán",
+}
+
+
+class Relation(StrEnum):
+    LEAD = "lead"
+    COORDINATING = "coordinating"
+    REVIEWER = "reviewer"
+    OTHER = "other"
+    NONE = "none"  # an action on no task in particular (create a task, add a user)
+
+
+class Actor(BaseModel):
+    username: str
+    agency: str | None = None
+    roles: list[str] = []
+
+
+def relation_of(actor: Actor, lead_agency: str, coordinating_agencies: list[str], reviewer: str | None) -> Relation:
+    """The assigned reviewer first: separation of duties hangs on that relation."""
+    if reviewer is not None and actor.username == reviewer:
+        return Relation.REVIEWER
+    if actor.agency is not None and actor.agency == lead_agency:
+        return Relation.LEAD
+    if actor.agency is not None and actor.agency in coordinating_agencies:
+        return Relation.COORDINATING
+    return Relation.OTHER

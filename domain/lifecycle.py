@@ -1,0 +1,233 @@
+"""The transition table and the rules beyond the role (design.md, the table of actions).
+
+`apply` is pure: given a state, a request and the time, it returns the next state and the event to
+record, or raises a TaskRuleError. The workflow calls it to validate and to act; the API calls
+`check_stage` to answer 409 before it asks the policy."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from domain import commands as c
+from domain.actors import Actor
+from domain.deadlines import parse_deadline
+from domain.stages import CLOSED_STAGES, OPEN_STAGES, STAGE_LABELS_VI, Stage
+from domain.task import Budget, Evidence, ExtensionRequest, ProgressReport, Review, TaskState
+
+ALL_STAGES = frozenset(Stage)
+
+# Where each action may be taken.
+ACTION_STAGES: dict[str, frozenset[Stage]] = {
+    "accept": frozenset({Stage.ASSIGNED}),
+    "budget.submit": frozenset({Stage.BUDGET_REGISTRATION}),
+    "budget.approve": frozenset({Stage.BUDGET_REVIEW}),
+    "budget.reject": frozenset({Stage.BUDGET_REVIEW}),
+    "progress.report": frozenset({Stage.IN_PROGRESS}),
+    "extension.request": frozenset({Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS}),
+    "extension.approve": OPEN_STAGES,
+    "extension.reject": OPEN_STAGES,
+    "evidence.submit": frozenset({Stage.IN_PROGRESS}),
+    "review.assign": frozenset({Stage.CROSS_CHECK}),
+    "review.approve": frozenset({Stage.CROSS_CHECK}),
+    "review.reject": frozenset({Stage.CROSS_CHECK}),
+    "reassign": OPEN_STAGES,
+    "cancel": OPEN_STAGES,
+    "comment": ALL_STAGES,
+}
+ACTIONS = tuple(ACTION_STAGES)
+
+# Actions that move a task forward: a task waiting for one of them is in someone's inbox.
+FORWARD_ACTIONS = frozenset(ACTIONS) - {"comment", "cancel", "reassign", "extension.request", "progress.report"}
+
+
+class TaskRuleError(Exception):
+    """An action refused by the lifecycle. `conflict` errors concern the task's state (HTTP 409);
+    the others concern what was asked (HTTP 422)."""
+
+    def __init__(self, message: str, *, conflict: bool, stage: Stage):
+        super().__init__(message)
+        self.conflict = conflict
+        self.stage = stage
+
+
+class Event(BaseModel):
+    """One accepted action, as the history shows it."""
+
+    seq: int
+    type: str
+    actor: str
+    at: datetime
+    data: dict
+
+
+def check_stage(stage: Stage, action: str) -> None:
+    if stage not in ACTION_STAGES[action]:
+        raise TaskRuleError(
+            f"Không thể thực hiện '{action}' khi nhiệm vụ ở giai đoạn '{STAGE_LABELS_VI[stage]}' ({stage})",
+            conflict=True,
+            stage=stage,
+        )
+
+
+def available_actions(state: TaskState) -> list[str]:
+    """The actions the task's state allows now, whoever asks."""
+    return [
+        action for action in ACTIONS
+        if state.stage in ACTION_STAGES[action] and _state_conflict(state, action) is None
+    ]
+
+
+def _state_conflict(state: TaskState, action: str) -> str | None:
+    """Beyond the stage, what in the task's state forbids the action now (None: nothing)."""
+    if action in ("extension.approve", "extension.reject") and state.extension_request is None:
+        return "Không có đề nghị gia hạn nào đang chờ xử lý"
+    if action == "extension.request" and state.extension_request is not None:
+        return "Đã có một đề nghị gia hạn đang chờ xử lý"
+    if action in ("review.approve", "review.reject") and state.reviewer is None:
+        return "Chưa phân công người kiểm tra chéo"
+    return None
+
+
+def _invalid(state: TaskState, message: str) -> TaskRuleError:
+    return TaskRuleError(message, conflict=False, stage=state.stage)
+
+
+def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[TaskState, Event]:
+    command = request.command
+    check_stage(state.stage, command.action)
+    if (why := _state_conflict(state, command.action)) is not None:
+        raise TaskRuleError(why, conflict=True, stage=state.stage)
+    new = state.model_copy(deep=True)
+    data = _RULES[type(command)](new, command, request.actor, now)
+    new.seq += 1
+    new.updated_at = now
+    event = Event(seq=new.seq, type=command.action, actor=request.actor.username, at=now,
+                  data=data if data is not None else command.model_dump(mode="json", exclude={"action"}))
+    return new, event
+
+
+def _accept(state: TaskState, cmd: c.Accept, actor: Actor, now: datetime) -> None:
+    state.officer = cmd.officer
+    state.stage = Stage.BUDGET_REGISTRATION if state.spec.budget_required else Stage.IN_PROGRESS
+
+
+def _budget_submit(state: TaskState, cmd: c.BudgetSubmit, actor: Actor, now: datetime) -> None:
+    state.budget = Budget(amount_vnd=cmd.amount_vnd, source=cmd.source, lines=cmd.lines, status="submitted")
+    state.stage = Stage.BUDGET_REVIEW
+
+
+def _budget_approve(state: TaskState, cmd: c.BudgetApprove, actor: Actor, now: datetime) -> None:
+    assert state.budget is not None  # budget_review is reached only by budget.submit
+    state.budget.status, state.budget.reason = "approved", cmd.reason
+    state.stage = Stage.IN_PROGRESS
+
+
+def _budget_reject(state: TaskState, cmd: c.BudgetReject, actor: Actor, now: datetime) -> None:
+    assert state.budget is not None
+    state.budget.status, state.budget.reason = "rejected", cmd.reason
+    state.stage = Stage.BUDGET_REGISTRATION
+
+
+def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Actor, now: datetime) -> None:
+    contribution = actor.agency != state.lead_agency
+    state.progress.append(ProgressReport(
+        at=now, by=actor.username, agency=actor.agency or "", percent=cmd.percent,
+        kpi_actuals=cmd.kpi_actuals, note=cmd.note, disbursed_vnd=cmd.disbursed_vnd, contribution=contribution,
+    ))
+    if cmd.disbursed_vnd is not None and not contribution and state.budget is not None:
+        state.budget.disbursed_vnd = cmd.disbursed_vnd
+
+
+def _extension_request(state: TaskState, cmd: c.ExtensionRequestCommand, actor: Actor, now: datetime) -> None:
+    new_deadline = parse_deadline(cmd.new_deadline, state.settings.timezone)
+    if new_deadline <= state.deadline:
+        raise _invalid(state, "Hạn mới phải sau hạn hiện tại")
+    state.extension_request = ExtensionRequest(
+        at=now, by=actor.username, new_deadline=new_deadline, new_deadline_text=cmd.new_deadline, reason=cmd.reason
+    )
+
+
+def _extension_approve(state: TaskState, cmd: c.ExtensionApprove, actor: Actor, now: datetime) -> dict:
+    assert state.extension_request is not None
+    old = state.deadline
+    state.deadline = state.extension_request.new_deadline
+    state.deadline_text = state.extension_request.new_deadline_text
+    state.extensions_granted += 1
+    state.extension_request = None
+    state.overdue = state.deadline < now
+    state.escalation_level = 0
+    return {"reason": cmd.reason, "old_deadline": old.isoformat(), "new_deadline": state.deadline.isoformat()}
+
+
+def _extension_reject(state: TaskState, cmd: c.ExtensionReject, actor: Actor, now: datetime) -> None:
+    state.extension_request = None
+
+
+def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now: datetime) -> None:
+    missing = [kpi.name for kpi in state.spec.kpis if kpi.name not in cmd.kpi_results]
+    if missing:
+        raise _invalid(state, "Thiếu kết quả cho chỉ tiêu: " + "; ".join(missing))
+    state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
+                                   kpi_results=cmd.kpi_results, files=cmd.files))
+    state.stage = Stage.CROSS_CHECK
+
+
+def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
+    involved = [state.lead_agency, *state.coordinating_agencies]
+    if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
+        raise _invalid(state, "Người kiểm tra chéo phải thuộc cơ quan không chủ trì và không phối hợp nhiệm vụ này")
+    state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency
+
+
+def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: datetime) -> None:
+    state.reviews.append(Review(at=now, by=actor.username, decision="approved", reason=cmd.reason))
+    state.stage = Stage.COMPLETED
+    state.late = now > state.deadline
+
+
+def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: datetime) -> dict:
+    state.reviews.append(Review(at=now, by=actor.username, decision="rejected",
+                                reason=cmd.reason, findings=cmd.findings))
+    state.stage = Stage.IN_PROGRESS
+    state.rework_deadline = now + state.settings.rework_period
+    return {"reason": cmd.reason, "findings": cmd.findings, "rework_deadline": state.rework_deadline.isoformat()}
+
+
+def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) -> dict:
+    if cmd.lead_agency == state.lead_agency:
+        raise _invalid(state, "Cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại")
+    previous = state.lead_agency
+    state.lead_agency = cmd.lead_agency
+    state.coordinating_agencies = [code for code in state.coordinating_agencies if code != cmd.lead_agency]
+    state.officer = None
+    return {"from": previous, "to": cmd.lead_agency, "reason": cmd.reason}
+
+
+def _cancel(state: TaskState, cmd: c.Cancel, actor: Actor, now: datetime) -> None:
+    state.stage = Stage.CANCELLED
+    state.cancel_reason = cmd.reason
+
+
+def _comment(state: TaskState, cmd: c.Comment, actor: Actor, now: datetime) -> None:
+    return None
+
+
+_RULES = {
+    c.Accept: _accept,
+    c.BudgetSubmit: _budget_submit,
+    c.BudgetApprove: _budget_approve,
+    c.BudgetReject: _budget_reject,
+    c.ProgressReportCommand: _progress_report,
+    c.ExtensionRequestCommand: _extension_request,
+    c.ExtensionApprove: _extension_approve,
+    c.ExtensionReject: _extension_reject,
+    c.EvidenceSubmit: _evidence_submit,
+    c.ReviewAssign: _review_assign,
+    c.ReviewApprove: _review_approve,
+    c.ReviewReject: _review_reject,
+    c.Reassign: _reassign,
+    c.Cancel: _cancel,
+    c.Comment: _comment,
+}
+assert set(ACTION_STAGES) == set(c.COMMAND_MODELS), "every action has a stage rule and a command"
+assert CLOSED_STAGES.isdisjoint(ACTION_STAGES["cancel"])

@@ -1,0 +1,153 @@
+"""What a task is: its specification (set at assignment) and its state (kept by the workflow,
+projected into the database). Pure pydantic models shared by the workflow and the API."""
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.deadlines import DEFAULT_TIMEZONE, parse_deadline
+from domain.stages import Stage
+
+
+class Reporting(StrEnum):
+    NONE = "none"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+
+
+class Kpi(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    target: float
+    unit: str = ""
+
+
+class TaskSpec(BaseModel):
+    """A task as the Standing Office assigns it (POST /api/v1/tasks and each import row)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: str = Field(min_length=1)
+    description: str = ""
+    lead_agency: str = Field(min_length=1)
+    coordinating_agencies: list[str] = []
+    deadline: str
+    product: str = ""
+    kpis: list[Kpi] = []
+    budget_required: bool = False
+    reporting: Reporting = Reporting.NONE
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_parses(cls, value: str) -> str:
+        parse_deadline(value)
+        return value
+
+    @field_validator("coordinating_agencies")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(code.strip() for code in value if code.strip()))
+
+
+class BudgetLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: str = Field(min_length=1)
+    amount_vnd: int = Field(ge=0)
+
+
+class Budget(BaseModel):
+    amount_vnd: int
+    source: str
+    lines: list[BudgetLine]
+    status: str  # submitted | approved | rejected
+    reason: str | None = None
+    disbursed_vnd: int = 0
+
+
+class ProgressReport(BaseModel):
+    at: datetime
+    by: str
+    agency: str
+    percent: int
+    kpi_actuals: dict[str, float]
+    note: str
+    disbursed_vnd: int | None = None
+    contribution: bool = False  # from a coordinating agency, not the lead's own figure
+
+
+class EvidenceFile(BaseModel):
+    sha256: str
+    filename: str
+    size: int
+    content_type: str
+
+
+class Evidence(BaseModel):
+    at: datetime
+    by: str
+    summary: str
+    kpi_results: dict[str, float | str]
+    files: list[EvidenceFile]
+
+
+class Review(BaseModel):
+    at: datetime
+    by: str
+    decision: str  # approved | rejected
+    reason: str | None = None
+    findings: list[str] = []
+
+
+class ExtensionRequest(BaseModel):
+    at: datetime
+    by: str
+    new_deadline: datetime
+    new_deadline_text: str
+    reason: str
+
+
+class LifecycleSettings(BaseModel):
+    """Deployment settings a task's workflow needs; carried in its state so a restart keeps them."""
+
+    timezone: str = DEFAULT_TIMEZONE
+    rework_period: timedelta = timedelta(days=14)
+
+
+class TaskState(BaseModel):
+    """The whole state of one task. The workflow owns it; the database holds a copy of it."""
+
+    spec: TaskSpec
+    lead_agency: str
+    coordinating_agencies: list[str]
+    stage: Stage = Stage.ASSIGNED
+    deadline: datetime
+    deadline_text: str  # as it was written: `2026-Q2`, `2026-05-01`
+    original_deadline: datetime
+    extensions_granted: int = 0
+    overdue: bool = False
+    late: bool = False
+    escalation_level: int = 0
+    officer: str | None = None
+    budget: Budget | None = None
+    progress: list[ProgressReport] = []
+    evidence: list[Evidence] = []
+    reviewer: str | None = None
+    reviewer_agency: str | None = None
+    reviews: list[Review] = []
+    rework_deadline: datetime | None = None
+    extension_request: ExtensionRequest | None = None
+    cancel_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    seq: int = 0  # number of events recorded so far
+    settings: LifecycleSettings = LifecycleSettings()
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def percent(self) -> int:
+        own = [report.percent for report in self.progress if not report.contribution]
+        return own[-1] if own else (100 if self.stage == Stage.COMPLETED else 0)

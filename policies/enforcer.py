@@ -1,0 +1,44 @@
+"""The Casbin enforcer, its policy kept in the database through the SQLAlchemy adapter so an
+administrator can change it without a deploy. The files beside this module are the default."""
+
+import csv
+from pathlib import Path
+
+import casbin
+from casbin_async_sqlalchemy_adapter import Adapter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.models import CasbinRule
+from domain.actors import Actor, relation_of
+from domain.lifecycle import available_actions
+from domain.task import TaskState
+
+MODEL_PATH = Path(__file__).with_name("model.conf")
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.csv")
+
+
+def default_policy_lines(path: Path = DEFAULT_POLICY_PATH) -> list[list[str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = csv.reader(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    return [[field.strip() for field in row] for row in rows]
+
+
+async def load_enforcer(engine: AsyncEngine) -> casbin.AsyncEnforcer:
+    enforcer = casbin.AsyncEnforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
+    await enforcer.load_policy()
+    if not enforcer.get_policy():
+        rules = [row[1:] for row in default_policy_lines() if row[0] == "p"]
+        await enforcer.add_policies(rules)
+    return enforcer
+
+
+def permits(enforcer: casbin.AsyncEnforcer, username: str, relation: str, stage: str, action: str) -> bool:
+    return bool(enforcer.enforce(username, relation, stage, action))
+
+
+def permitted_actions(enforcer: casbin.AsyncEnforcer, actor: Actor, state: TaskState) -> list[str]:
+    """The actions this person may take on this task now: the lifecycle's and the policy's answer
+    together, so pages and inboxes never keep a second copy of either."""
+    relation = relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer)
+    return [action for action in available_actions(state)
+            if permits(enforcer, actor.username, relation, state.stage, action)]

@@ -1,0 +1,128 @@
+"""One workflow per task (id `task-<code>`): the source of truth for the task's state.
+
+It only decides. Every action arrives as the `act` update; its validator refuses what the
+lifecycle forbids before it enters history, and the handler records the event through an
+activity before it answers, so the caller sees the new state."""
+
+import asyncio
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.projection import EventRecord, ProjectionActivities
+    from domain.commands import ActionRequest
+    from domain.lifecycle import Event, TaskRuleError, apply
+    from domain.stages import CLOSED_STAGES
+    from domain.task import LifecycleSettings, TaskSpec, TaskState
+
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+# A closed task still takes comments for a while; after that quiet period the workflow ends.
+CLOSED_QUIET_PERIOD = timedelta(days=30)
+
+
+class TaskStart(BaseModel):
+    spec: TaskSpec
+    deadline: datetime
+    created_by: str
+    settings: LifecycleSettings = LifecycleSettings()
+    state: TaskState | None = None  # set when the workflow continues as new
+
+
+def workflow_id(code: str) -> str:
+    return f"task-{code}"
+
+
+def rule_error(error: TaskRuleError) -> ApplicationError:
+    """The failure the API turns into 409 (conflict with the task's state) or 422."""
+    return ApplicationError(str(error), {"stage": error.stage.value}, non_retryable=True,
+                            type="StageConflict" if error.conflict else "RuleViolation")
+
+
+@workflow.defn
+class TaskLifecycleWorkflow:
+    @workflow.init
+    def __init__(self, start: TaskStart) -> None:
+        now = workflow.now()
+        self.state = start.state or TaskState(
+            spec=start.spec, lead_agency=start.spec.lead_agency,
+            coordinating_agencies=start.spec.coordinating_agencies,
+            deadline=start.deadline, deadline_text=start.spec.deadline, original_deadline=start.deadline,
+            overdue=start.deadline < now,
+            created_at=now, updated_at=now, settings=start.settings,
+        )
+        self.lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, start: TaskStart) -> TaskState:
+        if self.state.seq == 0:
+            async with self.lock:
+                await self._record_created(start.created_by)
+        while self.state.stage not in CLOSED_STAGES:
+            await workflow.wait_condition(
+                lambda: self.state.stage in CLOSED_STAGES or workflow.info().is_continue_as_new_suggested()
+            )
+            if self.state.stage not in CLOSED_STAGES:
+                await self._continue_as_new(start)
+        await self._quiet_after_closing()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    @workflow.update
+    async def act(self, request: ActionRequest) -> TaskState:
+        await workflow.wait_condition(lambda: self.state.seq > 0)
+        async with self.lock:
+            try:
+                new_state, event = apply(self.state, request, workflow.now())
+            except TaskRuleError as error:  # the state moved on while this update waited for the lock
+                raise rule_error(error) from None
+            await self._record(new_state, event, workflow.current_update_info().id)
+            self.state = new_state
+            return new_state
+
+    @act.validator
+    def validate_act(self, request: ActionRequest) -> None:
+        try:
+            apply(self.state, request, workflow.now())
+        except TaskRuleError as error:
+            raise rule_error(error) from None
+
+    @workflow.update
+    async def snapshot(self) -> TaskState:
+        """The state once the task's creation is recorded: what POST /tasks answers."""
+        await workflow.wait_condition(lambda: self.state.seq > 0)
+        return self.state
+
+    @workflow.query
+    def current(self) -> TaskState:
+        return self.state
+
+    async def _record_created(self, actor: str) -> None:
+        state = self.state.model_copy(update={"seq": 1})
+        event = Event(seq=1, type="created", actor=actor, at=state.created_at,
+                      data=state.spec.model_dump(mode="json"))
+        await self._record(state, event, None)
+        self.state = state
+
+    async def _record(self, state: TaskState, event: Event, request_id: str | None) -> None:
+        await workflow.execute_local_activity_method(
+            ProjectionActivities.record_event,
+            EventRecord(state=state, event=event, request_id=request_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+        )
+
+    async def _quiet_after_closing(self) -> None:
+        while True:
+            seen = self.state.seq
+            try:
+                await workflow.wait_condition(lambda seen=seen: self.state.seq != seen, timeout=CLOSED_QUIET_PERIOD)
+            except TimeoutError:
+                return
+
+    async def _continue_as_new(self, start: TaskStart) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(start.model_copy(update={"state": self.state}))
