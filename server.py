@@ -87,6 +87,7 @@ async def serve(settings: Settings, embedded: bool) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("casbin").setLevel(logging.WARNING)
     settings = Settings()
     dev_server = None
     if not settings.temporal_address:

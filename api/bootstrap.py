@@ -68,13 +68,19 @@ async def load_agencies(sessions: async_sessionmaker[AsyncSession], path: Path) 
     return added
 
 
-async def load_demo(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                    enforcer: casbin.AsyncEnforcer, client: Client) -> None:
+async def load_demo_people(sessions: async_sessionmaker[AsyncSession], enforcer: casbin.AsyncEnforcer) -> None:
+    """The reference agencies and one demo user per role."""
     await load_agencies(sessions, REFERENCE_DIR / "agencies.csv")
     async with sessions() as session:
         for username, full_name, agency, roles in DEMO_USERS:
             if await session.get(models.User, username) is None:
                 await add_user(session, enforcer, username, DEMO_PASSWORD, full_name, agency, roles)
+
+
+async def load_demo(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                    enforcer: casbin.AsyncEnforcer, client: Client) -> None:
+    await load_demo_people(sessions, enforcer)
+    async with sessions() as session:
         content = (REFERENCE_DIR / "program-sample.csv").read_bytes()
         for row in read_rows(content, "program-sample.csv"):
             if await session.get(models.Task, row["code"]) is None:

@@ -1,0 +1,102 @@
+"""Fixtures for the environments the suite runs in.
+
+- `time_skipping`: Temporal's time-skipping test server, for workflows and deadlines.
+- `stack`: the real thing for API tests: a Temporal dev server, the FastAPI app with its
+  in-process worker, and a real database — SQLite always, PostgreSQL too when
+  NQ57_TEST_POSTGRES_URL is set (the tests run once on each)."""
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.bootstrap import DEMO_PASSWORD, load_demo_people
+from db.models import Base
+from db.session import make_engine
+from settings import Settings
+
+POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(found).exists():
+        pytest.fail(f"'{name}' not installed: run the suite through `make test`")
+    return found
+
+
+def unique_code(prefix: str = "T") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    yield env
+    await env.shutdown()
+
+
+async def fresh_database(url: str) -> AsyncEngine:
+    engine = make_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.drop_all)
+    return engine
+
+
+def _database_params() -> list:
+    return ["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
+        not POSTGRES_URL, reason="NQ57_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped"))]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    http: httpx.AsyncClient
+    temporal: Client
+    temporal_env: WorkflowEnvironment
+    sessions: async_sessionmaker[AsyncSession]
+    database: str
+
+    async def login(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        answer = await self.http.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+@pytest.fixture(scope="session", params=_database_params())
+async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """One Temporal dev server per database, so task codes never meet across the two runs."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
+    ) as dev_server:
+        async for ready in _stack(request, dev_server, tmp_path_factory):
+            yield ready
+
+
+async def _stack(request: pytest.FixtureRequest, dev_server: WorkflowEnvironment,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    data_dir = tmp_path_factory.mktemp(f"nq57-{request.param}")
+    url = POSTGRES_URL if request.param == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
+    settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
+                        admin_password="admin-password", max_upload_mb=1, demo=False,
+                        temporal_address=dev_server.client.service_client.config.target_host)
+    await (await fresh_database(settings.async_database_url)).dispose()
+    app = create_app(settings, temporal=dev_server.client)
+    async with app.router.lifespan_context(app):
+        await load_demo_people(app.state.sessions, app.state.enforcer)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test", timeout=60) as http:
+            yield Stack(settings=settings, http=http, temporal=dev_server.client, temporal_env=dev_server,
+                        sessions=app.state.sessions, database=request.param)
