@@ -120,13 +120,24 @@ def task_access(action: str):  # noqa: ANN201 - a dependency factory
     return dependency
 
 
-async def action_access(
-    code: str, action: str, actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> TaskAccess:
+def action_access(route_action: str | None = None):  # noqa: ANN201 - a dependency factory
     """An action on a task: unknown action 404, unknown task 404, wrong stage 409, policy 403 —
-    in that order. A retried request whose Idempotency-Key is already recorded skips the checks
-    its first attempt passed, so it can get that first answer back."""
+    in that order. The action is the route's own, or the path's `{action}`."""
+
+    async def dependency(
+        code: str, request: Request, actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> TaskAccess:
+        action = route_action or request.path_params["action"]
+        return await _action_access(code, action, actor, session, enforcer, idempotency_key)
+
+    return dependency
+
+
+async def _action_access(code: str, action: str, actor: Actor, session: AsyncSession,
+                         enforcer: casbin.AsyncEnforcer, idempotency_key: str | None) -> TaskAccess:
+    """A retried request whose Idempotency-Key is already recorded skips the checks its first
+    attempt passed, so it can get that first answer back."""
     if action not in ACTION_STAGES:
         raise not_found(f"thao tác '{action}'")
     state = await load_task(session, code)

@@ -16,12 +16,13 @@ from domain.commands import COMMAND_MODELS, ActionRequest, EvidenceSubmit
 from domain.lifecycle import ACTIONS
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["actions"])
-Access = Annotated[TaskAccess, Depends(action_access)]
+Access = Annotated[TaskAccess, Depends(action_access())]
 
 
-@router.post("/{code}/actions/evidence.submit", openapi_extra={"x-action": "evidence.submit"})
+@router.post("/{code}/actions/evidence.submit")
 async def submit_evidence(
-    code: str, access: Annotated[TaskAccess, Depends(action_access)], client: TemporalDep, blobs: BlobsDep,
+    code: str, access: Annotated[TaskAccess, Depends(action_access("evidence.submit"))],
+    client: TemporalDep, blobs: BlobsDep,
     files: Annotated[list[UploadFile], File(description="một hoặc nhiều tệp minh chứng")],
     summary: Annotated[str, Form()] = "",
     kpi_results: Annotated[str, Form(description="JSON: {tên chỉ tiêu: kết quả}")] = "{}",
@@ -40,7 +41,7 @@ async def submit_evidence(
     return await _send(client, access, command)
 
 
-@router.post("/{code}/actions/{action}", openapi_extra={"x-actions": list(ACTIONS)})
+@router.post("/{code}/actions/{action}", description="action: " + ", ".join(ACTIONS))
 async def act(code: str, action: str, access: Access, client: TemporalDep, session: SessionDep,
               enforcer: EnforcerDep, body: Annotated[dict[str, Any] | None, Body()] = None) -> TaskView:
     if action == "evidence.submit":
