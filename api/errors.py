@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
 
 from domain.lifecycle import TaskRuleError
 
@@ -59,6 +60,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _model_invalid(_: Request, error: ValidationError) -> JSONResponse:
         return validation_error(list(error.errors()))
+
+    @app.exception_handler(RPCError)
+    async def _temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={
+            "detail": f"Máy chủ quy trình (Temporal) chưa xử lý được yêu cầu, vui lòng thử lại: {error.message}"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
