@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 import uvicorn
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD
 from settings import Settings
+from worker import connect
 
 log = logging.getLogger("nq57.server")
 
@@ -30,6 +32,10 @@ def temporal_cli() -> str:
 def start_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
     """Temporal's embedded dev server, its state kept under the data dir so a restart keeps every task."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for port in (settings.temporal_port, settings.temporal_ui_port):
+        if port_open("127.0.0.1", port):
+            raise SystemExit(f"Cổng {port} đang được dùng (một máy chủ Temporal khác?): dừng nó, hoặc đặt "
+                             "NQ57_TEMPORAL_PORT / NQ57_TEMPORAL_UI_PORT, hoặc NQ57_TEMPORAL_ADDRESS")
     command = [
         temporal_cli(), "server", "start-dev",
         "--db-filename", str((settings.data_dir / "temporal.db").resolve()),
@@ -42,14 +48,18 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
     return process
 
 
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"Máy chủ Temporal dừng khi khởi động (mã {process.returncode}); xem temporal.log")
-        with socket.socket() as probe:
-            if probe.connect_ex((host, port)) == 0:
-                return
+        if port_open(host, port):
+            return
         time.sleep(0.2)
     raise SystemExit(f"Máy chủ Temporal không mở cổng {port} sau {seconds:.0f} giây")
 
@@ -74,7 +84,25 @@ def banner(settings: Settings, embedded: bool) -> str:
     return "\n".join(lines)
 
 
+async def wait_for_temporal(settings: Settings, seconds: float = 60) -> None:
+    """The dev server opens its port before its history shards are up; a describe of a workflow
+    that does not exist answers NOT_FOUND only once they are."""
+    deadline = time.monotonic() + seconds
+    client = await connect(settings)
+    while True:
+        try:
+            await client.get_workflow_handle("nq57-readiness-probe").describe()
+            return
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"Máy chủ Temporal chưa sẵn sàng sau {seconds:.0f} giây: {error.message}") from None
+        await asyncio.sleep(0.3)
+
+
 async def serve(settings: Settings, embedded: bool) -> None:
+    await wait_for_temporal(settings)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                                            log_level="warning"))
     serving = asyncio.create_task(server.serve())
