@@ -27,12 +27,46 @@ def invalid(field: str, message: str) -> ApiError:
     return ApiError(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+# Pydantic speaks English; people here read Vietnamese. Types not listed keep pydantic's sentence.
+_MESSAGES_VI = {
+    "missing": "bắt buộc phải có",
+    "extra_forbidden": "trường này không được phép",
+    "string_too_short": "không được để trống",
+    "string_too_long": "quá dài (tối đa {max_length} ký tự)",
+    "string_pattern_mismatch": "sai định dạng",
+    "too_short": "cần ít nhất {min_length} mục",
+    "too_long": "nhiều nhất {max_length} mục",
+    "greater_than_equal": "phải lớn hơn hoặc bằng {ge}",
+    "less_than_equal": "phải nhỏ hơn hoặc bằng {le}",
+    "int_parsing": "phải là số nguyên",
+    "int_type": "phải là số nguyên",
+    "float_parsing": "phải là số",
+    "bool_parsing": "phải là true hoặc false",
+    "enum": "phải là một trong: {expected}",
+    "literal_error": "phải là: {expected}",
+    "json_invalid": "không phải JSON hợp lệ",
+    "model_attributes_type": "phải là một đối tượng JSON",
+    "dict_type": "phải là một đối tượng JSON",
+    "list_type": "phải là một danh sách",
+    "string_type": "phải là chuỗi ký tự",
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    template = _MESSAGES_VI.get(error.get("type", ""))
+    if template is not None:
+        try:
+            return template.format(**error.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass
+    return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
 def _field_errors(errors: list[Any]) -> list[dict[str, str]]:
     result = []
     for error in errors:
         location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
-        message = str(error.get("msg", "")).removeprefix("Value error, ")
-        result.append({"field": ".".join(location) or "body", "message": message})
+        result.append({"field": ".".join(location) or "body", "message": _message(error)})
     return result
 
 

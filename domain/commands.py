@@ -3,7 +3,7 @@ bodies into these; the workflow receives them inside an ActionRequest."""
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.actors import Actor
@@ -26,12 +26,13 @@ class BudgetSubmit(_Command):
     source: str = Field(min_length=1)
     lines: list[BudgetLine] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _lines_add_up(self) -> "BudgetSubmit":
-        total = sum(line.amount_vnd for line in self.lines)
-        if total != self.amount_vnd:
-            raise ValueError(f"Tổng các dòng ({total:,} đồng) khác tổng kinh phí ({self.amount_vnd:,} đồng)")
-        return self
+    @field_validator("lines")
+    @classmethod
+    def _lines_add_up(cls, lines: list[BudgetLine], info: ValidationInfo) -> list[BudgetLine]:
+        total, amount = sum(line.amount_vnd for line in lines), info.data.get("amount_vnd")
+        if amount is not None and total != amount:
+            raise ValueError(f"tổng các dòng ({total:,} đồng) khác tổng kinh phí amount_vnd ({amount:,} đồng)")
+        return lines
 
 
 class BudgetApprove(_Command):
@@ -57,10 +58,11 @@ class ExtensionRequestCommand(_Command):
     new_deadline: str
     reason: str = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _deadline_parses(self) -> "ExtensionRequestCommand":
-        parse_deadline(self.new_deadline)
-        return self
+    @field_validator("new_deadline")
+    @classmethod
+    def _deadline_parses(cls, value: str) -> str:
+        parse_deadline(value)
+        return value
 
 
 class ExtensionApprove(_Command):

@@ -27,7 +27,7 @@ def parse_deadline(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
             return datetime.combine(_end_of_month(year, quarter * 3), _END_OF_DAY, tz)
         if match := _MONTH.match(value):
             return datetime.combine(_end_of_month(int(match.group(1)), int(match.group(2))), _END_OF_DAY, tz)
-        if _DAY.match(value):
+        if _DAY.match(value) or not any(mark in value for mark in "Tt :"):  # a date, however written
             return datetime.combine(date.fromisoformat(value), _END_OF_DAY, tz)
         moment = datetime.fromisoformat(value)
     except ValueError:

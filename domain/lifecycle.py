@@ -170,6 +170,7 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
     state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
                                    kpi_results=cmd.kpi_results, files=cmd.files))
     state.stage = Stage.CROSS_CHECK
+    state.rework_deadline = None
 
 
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
@@ -197,6 +198,8 @@ def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) ->
     if cmd.lead_agency == state.lead_agency:
         raise _invalid(state, "Cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại")
     previous = state.lead_agency
+    if cmd.lead_agency == state.reviewer_agency:  # the reviewer would judge their own agency's work
+        state.reviewer = state.reviewer_agency = None
     state.lead_agency = cmd.lead_agency
     state.coordinating_agencies = [code for code in state.coordinating_agencies if code != cmd.lead_agency]
     state.officer = None
@@ -206,6 +209,7 @@ def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) ->
 def _cancel(state: TaskState, cmd: c.Cancel, actor: Actor, now: datetime) -> None:
     state.stage = Stage.CANCELLED
     state.cancel_reason = cmd.reason
+    state.extension_request = None
 
 
 def _comment(state: TaskState, cmd: c.Comment, actor: Actor, now: datetime) -> None:

@@ -149,5 +149,7 @@ class TaskState(BaseModel):
 
     @property
     def percent(self) -> int:
+        if self.stage == Stage.COMPLETED:
+            return 100
         own = [report.percent for report in self.progress if not report.contribution]
-        return own[-1] if own else (100 if self.stage == Stage.COMPLETED else 0)
+        return own[-1] if own else 0
