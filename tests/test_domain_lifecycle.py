@@ -185,7 +185,7 @@ def test_accept_without_budget_required_goes_straight_to_in_progress() -> None:
 # --- budget -------------------------------------------------------------------------------------
 
 def test_budget_lines_must_add_up_to_the_amount() -> None:
-    with pytest.raises(ValidationError, match="Tổng các dòng"):
+    with pytest.raises(ValidationError, match="tổng các dòng"):
         c.BudgetSubmit(amount_vnd=100, source="NSNN", lines=[BudgetLine(item="a", amount_vnd=60),
                                                              BudgetLine(item="b", amount_vnd=30)])
 
