@@ -13,6 +13,10 @@ from domain.actors import Actor, relation_of
 from domain.lifecycle import available_actions
 from domain.task import TaskState
 
+# What a policy line may name besides the lifecycle's actions (domain.lifecycle.ACTIONS).
+OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "user.create",
+                 "policy.read", "policy.change")
+
 MODEL_PATH = Path(__file__).with_name("model.conf")
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.csv")
 

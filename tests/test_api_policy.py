@@ -1,0 +1,55 @@
+"""The policy lives in the database: an administrator changes it without a deploy."""
+
+from tests.conftest import Stack, unique_code
+
+ACCEPT_RULE = {"role": "agency_head", "relation": "lead", "stage": "assigned", "action": "accept"}
+
+
+async def _new_task(stack: Stack) -> str:
+    code = unique_code("POL")
+    answer = await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+        "code": code, "title": "Chính sách", "lead_agency": "HNI", "deadline": "2099-12-31"})
+    assert answer.status_code == 201, answer.text
+    return code
+
+
+async def test_admin_reads_the_policy_as_rules(stack: Stack) -> None:
+    answer = await stack.http.get("/api/v1/policy", headers=await stack.login("admin", "admin-password"))
+    assert answer.status_code == 200
+    assert ACCEPT_RULE in answer.json()
+
+
+async def test_only_an_admin_reads_or_changes_the_policy(stack: Stack) -> None:
+    office = await stack.login("office")
+    assert (await stack.http.get("/api/v1/policy", headers=office)).status_code == 403
+    assert (await stack.http.post("/api/v1/policy/rules", headers=office, json=ACCEPT_RULE)).status_code == 403
+
+
+async def test_a_rule_removed_by_the_admin_takes_effect_at_once_and_adding_it_back_restores_it(stack: Stack) -> None:
+    admin = await stack.login("admin", "admin-password")
+    head = await stack.login("hni.head")
+    code = await _new_task(stack)
+    removed = await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=ACCEPT_RULE)
+    assert removed.status_code == 204
+    try:
+        refused = await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={})
+        assert refused.status_code == 403
+    finally:
+        added = await stack.http.post("/api/v1/policy/rules", headers=admin, json=ACCEPT_RULE)
+        assert added.status_code == 201
+    accepted = await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={})
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_a_policy_rule_must_name_known_roles_relations_stages_and_actions(stack: Stack) -> None:
+    admin = await stack.login("admin", "admin-password")
+    answer = await stack.http.post("/api/v1/policy/rules", headers=admin,
+                                   json={**ACCEPT_RULE, "role": "janitor", "action": "launch"})
+    assert answer.status_code == 422
+    assert {error["field"] for error in answer.json()["errors"]} == {"role", "action"}
+
+
+async def test_adding_a_rule_already_there_is_a_conflict(stack: Stack) -> None:
+    admin = await stack.login("admin", "admin-password")
+    answer = await stack.http.post("/api/v1/policy/rules", headers=admin, json=ACCEPT_RULE)
+    assert answer.status_code == 409
