@@ -85,7 +85,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TaskRuleError)
     async def _rule_error(_: Request, error: TaskRuleError) -> JSONResponse:
         return JSONResponse(status_code=409 if error.conflict else 422,
-                            content={"detail": str(error), "stage": error.stage.value})
+                            content={"detail": str(error), **error.details()})
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -44,10 +44,18 @@ class TaskRuleError(Exception):
     """An action refused by the lifecycle. `conflict` errors concern the task's state (HTTP 409);
     the others concern what was asked (HTTP 422)."""
 
-    def __init__(self, message: str, *, conflict: bool, stage: Stage):
+    def __init__(self, message: str, *, conflict: bool, stage: Stage, field: str | None = None):
         super().__init__(message)
         self.conflict = conflict
         self.stage = stage
+        self.field = field  # the input field a 422 concerns
+
+    def details(self) -> dict:
+        """What an HTTP answer carries beside the sentence."""
+        found: dict = {"stage": self.stage.value}
+        if self.field is not None:
+            found["errors"] = [{"field": self.field, "message": str(self)}]
+        return found
 
 
 class Event(BaseModel):
@@ -58,6 +66,12 @@ class Event(BaseModel):
     actor: str
     at: datetime
     data: dict
+
+
+def awaited_actions(state: TaskState) -> frozenset[str]:
+    """The forward actions the task waits for now: once a reviewer is assigned it waits for the
+    reviewer, no longer for an assignment."""
+    return FORWARD_ACTIONS - {"review.assign"} if state.reviewer else FORWARD_ACTIONS
 
 
 def check_stage(stage: Stage, action: str) -> None:
@@ -88,8 +102,8 @@ def _state_conflict(state: TaskState, action: str) -> str | None:
     return None
 
 
-def _invalid(state: TaskState, message: str) -> TaskRuleError:
-    return TaskRuleError(message, conflict=False, stage=state.stage)
+def _invalid(state: TaskState, field: str, message: str) -> TaskRuleError:
+    return TaskRuleError(f"{field}: {message}", conflict=False, stage=state.stage, field=field)
 
 
 def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[TaskState, Event]:
@@ -141,7 +155,7 @@ def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Acto
 def _extension_request(state: TaskState, cmd: c.ExtensionRequestCommand, actor: Actor, now: datetime) -> None:
     new_deadline = parse_deadline(cmd.new_deadline, state.settings.timezone)
     if new_deadline <= state.deadline:
-        raise _invalid(state, "Hạn mới phải sau hạn hiện tại")
+        raise _invalid(state, "new_deadline", "hạn mới phải sau hạn hiện tại")
     state.extension_request = ExtensionRequest(
         at=now, by=actor.username, new_deadline=new_deadline, new_deadline_text=cmd.new_deadline, reason=cmd.reason
     )
@@ -166,7 +180,7 @@ def _extension_reject(state: TaskState, cmd: c.ExtensionReject, actor: Actor, no
 def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now: datetime) -> None:
     missing = [kpi.name for kpi in state.spec.kpis if kpi.name not in cmd.kpi_results]
     if missing:
-        raise _invalid(state, "Thiếu kết quả cho chỉ tiêu: " + "; ".join(missing))
+        raise _invalid(state, "kpi_results", "thiếu kết quả cho chỉ tiêu: " + "; ".join(missing))
     state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
                                    kpi_results=cmd.kpi_results, files=cmd.files))
     state.stage = Stage.CROSS_CHECK
@@ -176,7 +190,7 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
     involved = [state.lead_agency, *state.coordinating_agencies]
     if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
-        raise _invalid(state, "Người kiểm tra chéo phải thuộc cơ quan không chủ trì và không phối hợp nhiệm vụ này")
+        raise _invalid(state, "reviewer", "người kiểm tra chéo phải thuộc cơ quan không chủ trì, không phối hợp")
     state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency
 
 
@@ -196,7 +210,7 @@ def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: dat
 
 def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) -> dict:
     if cmd.lead_agency == state.lead_agency:
-        raise _invalid(state, "Cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại")
+        raise _invalid(state, "lead_agency", "cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại")
     previous = state.lead_agency
     if cmd.lead_agency == state.reviewer_agency:  # the reviewer would judge their own agency's work
         state.reviewer = state.reviewer_agency = None

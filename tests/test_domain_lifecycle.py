@@ -247,7 +247,7 @@ def test_progress_from_lead_sets_percent_and_disbursed_coordinating_only_contrib
 
 def test_extension_must_be_later_than_the_current_deadline() -> None:
     for earlier_or_same in ("2026-05-31", "2026-Q2", "2026-06-30"):
-        with pytest.raises(TaskRuleError, match="Hạn mới phải sau") as caught:
+        with pytest.raises(TaskRuleError, match="hạn mới phải sau") as caught:
             apply(state(Stage.IN_PROGRESS),
                   request(HEAD, c.ExtensionRequestCommand(new_deadline=earlier_or_same, reason="r")), NOW)
         assert caught.value.conflict is False
@@ -326,7 +326,7 @@ def test_evidence_for_a_task_without_kpis_needs_no_results() -> None:
 
 @pytest.mark.parametrize("agency", ["HNI", "BKHCN", None])
 def test_review_assign_reviewer_agency_must_be_neither_lead_nor_coordinating(agency: str | None) -> None:
-    with pytest.raises(TaskRuleError, match="không chủ trì và không phối hợp") as caught:
+    with pytest.raises(TaskRuleError, match="không chủ trì, không phối hợp") as caught:
         apply(state(Stage.CROSS_CHECK),
               request(OFFICE, c.ReviewAssign(reviewer="someone", reviewer_agency=agency)), NOW)
     assert caught.value.conflict is False

@@ -316,6 +316,10 @@ async def test_illegal_action_is_refused_by_the_validator_before_history(
     assert (await handle.query(TaskLifecycleWorkflow.current)).stage == stage
 
 
+FIELD_OF = {"evidence.submit": "kpi_results", "review.assign": "reviewer", "reassign": "lead_agency",
+            "extension.request": "new_deadline"}
+
+
 @pytest.mark.parametrize(("action", "command", "kind"), [
     ("extension.approve", c.ExtensionApprove(), "StageConflict"),  # no request pending
     ("review.approve", c.ReviewApprove(), "StageConflict"),  # no reviewer assigned yet
@@ -337,7 +341,9 @@ async def test_rule_beyond_the_stage_is_refused_by_the_validator_before_history(
     rows_before = await lifecycle.event_count(handle)
     cause, update_id = await refused(handle, SAMPLES[action][0], command)
     assert cause.type == kind
-    assert cause.details and cause.details[0] == {"stage": stage.value}
+    assert cause.details and cause.details[0]["stage"] == stage.value
+    if kind == "RuleViolation":  # a 422 names the field it concerns
+        assert [error["field"] for error in cause.details[0]["errors"]] == [FIELD_OF[action]]
     history = await handle.fetch_history()
     assert update_id not in update_ids_in_history(list(history.events))
     assert await lifecycle.event_count(handle) == rows_before

@@ -38,7 +38,7 @@ def workflow_id(code: str) -> str:
 
 def rule_error(error: TaskRuleError) -> ApplicationError:
     """The failure the API turns into 409 (conflict with the task's state) or 422."""
-    return ApplicationError(str(error), {"stage": error.stage.value}, non_retryable=True,
+    return ApplicationError(str(error), error.details(), non_retryable=True,
                             type="StageConflict" if error.conflict else "RuleViolation")
 
 

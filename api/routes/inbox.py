@@ -7,7 +7,7 @@ from api.deps import CurrentUser, EnforcerDep, SessionDep
 from api.schemas import InboxItem, TaskView
 from db import models
 from domain.actors import Actor, Relation
-from domain.lifecycle import ACTION_STAGES, FORWARD_ACTIONS
+from domain.lifecycle import ACTION_STAGES, FORWARD_ACTIONS, awaited_actions
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from policies.enforcer import permits, permitted_actions
@@ -36,6 +36,6 @@ async def inbox(actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep) 
     for row in await session.scalars(candidates):
         state = TaskState.model_validate(row.state)
         actions = permitted_actions(enforcer, actor, state)
-        if FORWARD_ACTIONS.intersection(actions):
+        if awaited_actions(state).intersection(actions):
             items.append(InboxItem(**TaskView.of(state).model_dump(), actions=actions))
     return items
