@@ -1,11 +1,10 @@
 """Every setting of the system, read once from the environment (prefix NQ57_)."""
 
 import secrets
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.deadlines import DEFAULT_TIMEZONE
@@ -31,13 +30,30 @@ class Settings(BaseSettings):
     token_minutes: int = 8 * 60
     escalation_steps: str = "0d,7d,14d"
     accept_sla: str = "7d"
+    budget_sla: str = "14d"
     review_sla: str = "10d"
     rework_period: str = "14d"
+    max_extensions: int = 2
     timezone: str = DEFAULT_TIMEZONE
     demo: bool = False
     max_upload_mb: int = 50
     smtp_url: str = ""
     webhook_url: str = ""
+    webhook_secret: str = Field(default="", description="signs webhook bodies; empty: the token secret")
+
+    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("escalation_steps")
+    @classmethod
+    def _steps(cls, value: str) -> str:
+        steps = parse_durations(value)
+        if not steps or steps != sorted(steps):
+            raise ValueError("NQ57_ESCALATION_STEPS cần các mốc tăng dần, ví dụ 0d,7d,14d")
+        return value
 
     @property
     def async_database_url(self) -> str:
@@ -65,8 +81,14 @@ class Settings(BaseSettings):
 
     @property
     def lifecycle(self) -> LifecycleSettings:
-        return LifecycleSettings(timezone=self.timezone, rework_period=parse_duration(self.rework_period))
+        """What each new task's workflow is started with."""
+        return LifecycleSettings(
+            timezone=self.timezone, rework_period=parse_duration(self.rework_period),
+            accept_sla=parse_duration(self.accept_sla), budget_sla=parse_duration(self.budget_sla),
+            review_sla=parse_duration(self.review_sla), escalation_steps=parse_durations(self.escalation_steps),
+            max_extensions=self.max_extensions,
+        )
 
     @property
-    def escalation_offsets(self) -> list[timedelta]:
-        return parse_durations(self.escalation_steps)
+    def signing_secret(self) -> str:
+        return self.webhook_secret or self.token_secret

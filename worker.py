@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from db.session import create_schema, make_engine, make_sessions
 from settings import Settings
@@ -22,11 +23,13 @@ async def connect(settings: Settings) -> Client:
 
 
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
+    notifications = NotificationActivities(sessions, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[TaskLifecycleWorkflow],
-        activities=[ProjectionActivities(sessions).record_event],
+        activities=[ProjectionActivities(sessions).record_event, notifications.notify_in_app,
+                    notifications.send_mail, notifications.post_webhook],
     )
 
 

@@ -6,7 +6,7 @@ from temporalio import activity
 
 from db.projection import record_event
 from db.session import transaction
-from domain.lifecycle import Event
+from domain.events import Event
 from domain.task import TaskState
 
 

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from api import errors
 from api.blobs import BlobStore
 from api.bootstrap import ensure_admin, load_demo
-from api.routes import actions, admin, auth, health, inbox, policy, tasks
+from api.routes import actions, admin, auth, health, inbox, notifications, policy, reports, tasks
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer
 from settings import Settings
@@ -55,6 +55,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, auth, admin, policy, tasks, actions, inbox):
+    for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports):
         app.include_router(module.router)
     return app

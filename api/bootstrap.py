@@ -40,9 +40,9 @@ DEMO_USERS = [
 
 
 async def add_user(session: AsyncSession, enforcer: casbin.AsyncEnforcer, username: str, password: str,
-                   full_name: str, agency: str | None, roles: list[str]) -> None:
+                   full_name: str, agency: str | None, roles: list[str], email: str | None = None) -> None:
     session.add(models.User(username=username, password_hash=hash_password(password), full_name=full_name,
-                            agency=agency, created_at=datetime.now(UTC)))
+                            agency=agency, email=email, created_at=datetime.now(UTC)))
     await session.commit()
     await enforcer.add_grouping_policies([[username, role] for role in roles])
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actors import Role
+from domain.escalation import open_deadlines
 from domain.stages import Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
 
@@ -33,6 +34,7 @@ class UserIn(BaseModel):
     password: str = Field(min_length=8)
     full_name: str = Field(min_length=1)
     agency: str | None = None
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     roles: list[Role] = Field(min_length=1)
 
 
@@ -40,7 +42,36 @@ class UserOut(BaseModel):
     username: str
     full_name: str
     agency: str | None
+    email: str | None = None
     roles: list[str]
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    task_code: str
+    level: int
+    subject: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class DeadlineView(BaseModel):
+    kind: str
+    due: datetime
+    level: int
+
+
+class OverdueItem(BaseModel):
+    code: str
+    title: str
+    lead_agency: str
+    stage: Stage
+    deadline: datetime
+    days_late: int
+    escalation_level: int
+    lapsed: list[DeadlineView]
 
 
 class Token(BaseModel):
@@ -80,6 +111,7 @@ class TaskView(BaseModel):
     rework_deadline: datetime | None
     officer: str | None
     cancel_reason: str | None
+    open_deadlines: list[DeadlineView]
     created_at: datetime
     updated_at: datetime
 
@@ -97,6 +129,8 @@ class TaskView(BaseModel):
             progress=Progress(percent=state.percent, reports=state.progress), evidence=state.evidence,
             reviewer=state.reviewer, reviews=state.reviews, rework_deadline=state.rework_deadline,
             officer=state.officer, cancel_reason=state.cancel_reason,
+            open_deadlines=[DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
+                            for d in open_deadlines(state)],
             created_at=state.created_at, updated_at=state.updated_at,
         )
 

@@ -49,6 +49,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     full_name: Mapped[str] = mapped_column(String(200))
     agency: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"))
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime]
 
 
@@ -99,6 +100,22 @@ class Event(Base):
     request_id: Mapped[str | None] = mapped_column(String(200))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Notification(Base):
+    """An in-app notification; one per recipient and event, however often the activity retries."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("username", "task_code", "event_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    task_code: Mapped[str] = mapped_column(String(64))
+    event_seq: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
 
 
 CasbinRule = create_casbin_rule_model(Base)

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from domain.audit import GENESIS, event_hash
-from domain.lifecycle import Event
+from domain.events import Event
 from domain.task import TaskState
 
 

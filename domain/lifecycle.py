@@ -6,11 +6,11 @@ record, or raises a TaskRuleError. The workflow calls it to validate and to act;
 
 from datetime import datetime
 
-from pydantic import BaseModel
-
 from domain import commands as c
 from domain.actors import Actor
 from domain.deadlines import parse_deadline
+from domain.escalation import refresh
+from domain.events import Event
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, STAGE_LABELS_VI, Stage
 from domain.task import Budget, Evidence, ExtensionRequest, ProgressReport, Review, TaskState
 
@@ -58,16 +58,6 @@ class TaskRuleError(Exception):
         return found
 
 
-class Event(BaseModel):
-    """One accepted action, as the history shows it."""
-
-    seq: int
-    type: str
-    actor: str
-    at: datetime
-    data: dict
-
-
 def awaited_actions(state: TaskState) -> frozenset[str]:
     """The forward actions the task waits for now: once a reviewer is assigned it waits for the
     reviewer, no longer for an assignment."""
@@ -97,6 +87,8 @@ def _state_conflict(state: TaskState, action: str) -> str | None:
         return "Không có đề nghị gia hạn nào đang chờ xử lý"
     if action == "extension.request" and state.extension_request is not None:
         return "Đã có một đề nghị gia hạn đang chờ xử lý"
+    if action == "extension.request" and state.extensions_granted >= state.settings.max_extensions:
+        return f"Nhiệm vụ đã được gia hạn tối đa {state.settings.max_extensions} lần"
     if action in ("review.approve", "review.reject") and state.reviewer is None:
         return "Chưa phân công người kiểm tra chéo"
     return None
@@ -113,6 +105,9 @@ def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[Ta
         raise TaskRuleError(why, conflict=True, stage=state.stage)
     new = state.model_copy(deep=True)
     data = _RULES[type(command)](new, command, request.actor, now)
+    if new.stage == Stage.IN_PROGRESS and state.stage != Stage.IN_PROGRESS:
+        new.in_progress_since = now
+    refresh(new, now)
     new.seq += 1
     new.updated_at = now
     event = Event(seq=new.seq, type=command.action, actor=request.actor.username, at=now,
@@ -122,6 +117,7 @@ def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[Ta
 
 def _accept(state: TaskState, cmd: c.Accept, actor: Actor, now: datetime) -> None:
     state.officer = cmd.officer
+    state.accepted_at = now
     state.stage = Stage.BUDGET_REGISTRATION if state.spec.budget_required else Stage.IN_PROGRESS
 
 
@@ -148,6 +144,8 @@ def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Acto
         at=now, by=actor.username, agency=actor.agency or "", percent=cmd.percent,
         kpi_actuals=cmd.kpi_actuals, note=cmd.note, disbursed_vnd=cmd.disbursed_vnd, contribution=contribution,
     ))
+    if not contribution:
+        state.last_report_at = now
     if cmd.disbursed_vnd is not None and not contribution and state.budget is not None:
         state.budget.disbursed_vnd = cmd.disbursed_vnd
 
@@ -168,8 +166,6 @@ def _extension_approve(state: TaskState, cmd: c.ExtensionApprove, actor: Actor, 
     state.deadline_text = state.extension_request.new_deadline_text
     state.extensions_granted += 1
     state.extension_request = None
-    state.overdue = state.deadline < now
-    state.escalation_level = 0
     return {"reason": cmd.reason, "old_deadline": old.isoformat(), "new_deadline": state.deadline.isoformat()}
 
 
@@ -192,6 +188,7 @@ def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: dat
     if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
         raise _invalid(state, "reviewer", "người kiểm tra chéo phải thuộc cơ quan không chủ trì, không phối hợp")
     state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency
+    state.reviewer_assigned_at = now
 
 
 def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: datetime) -> None:

@@ -112,6 +112,11 @@ class LifecycleSettings(BaseModel):
 
     timezone: str = DEFAULT_TIMEZONE
     rework_period: timedelta = timedelta(days=14)
+    accept_sla: timedelta = timedelta(days=7)
+    budget_sla: timedelta = timedelta(days=14)
+    review_sla: timedelta = timedelta(days=10)
+    escalation_steps: list[timedelta] = [timedelta(0), timedelta(days=7), timedelta(days=14)]
+    max_extensions: int = 2
 
 
 class TaskState(BaseModel):
@@ -140,6 +145,11 @@ class TaskState(BaseModel):
     cancel_reason: str | None = None
     created_at: datetime
     updated_at: datetime
+    accepted_at: datetime | None = None
+    in_progress_since: datetime | None = None
+    last_report_at: datetime | None = None  # the lead agency's latest progress report
+    reviewer_assigned_at: datetime | None = None
+    ladders: dict[str, int] = {}  # escalation level reached, per deadline (domain/escalation.py)
     seq: int = 0  # number of events recorded so far
     settings: LifecycleSettings = LifecycleSettings()
 

@@ -22,7 +22,7 @@ from domain.lifecycle import (
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import Budget, BudgetLine, EvidenceFile, ExtensionRequest, Kpi, TaskSpec, TaskState
 
-CREATED = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
+CREATED = datetime(2026, 1, 31, 2, 0, tzinfo=UTC)  # a day before NOW: no SLA has lapsed
 NOW = datetime(2026, 2, 1, 3, 0, tzinfo=UTC)
 DEADLINE_TEXT = "2026-Q2"
 DEADLINE = parse_deadline(DEADLINE_TEXT)

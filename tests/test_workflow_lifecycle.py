@@ -20,9 +20,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.projection import ProjectionActivities
 from db import models
 from db.session import create_schema, make_engine, make_sessions
 from domain import commands as c
@@ -32,7 +30,9 @@ from domain.deadlines import parse_deadline
 from domain.lifecycle import ACTION_STAGES, ACTIONS
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import BudgetLine, EvidenceFile, Kpi, TaskSpec, TaskState
+from settings import Settings
 from tests.conftest import unique_code
+from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
 FUTURE = "2099-Q2"
@@ -97,8 +97,7 @@ async def lifecycle(time_skipping: WorkflowEnvironment,
     await create_schema(engine)
     sessions = make_sessions(engine)
     task_queue = f"lifecycle-{uuid.uuid4().hex[:8]}"
-    async with Worker(time_skipping.client, task_queue=task_queue, workflows=[TaskLifecycleWorkflow],
-                      activities=[ProjectionActivities(sessions).record_event]):
+    async with build_worker(time_skipping.client, Settings(task_queue=task_queue), sessions):
         yield Lifecycle(time_skipping.client, task_queue, sessions)
     await engine.dispose()
 

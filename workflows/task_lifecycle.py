@@ -2,7 +2,9 @@
 
 It only decides. Every action arrives as the `act` update; its validator refuses what the
 lifecycle forbids before it enters history, and the handler records the event through an
-activity before it answers, so the caller sees the new state."""
+activity before it answers, so the caller sees the new state. Between actions the workflow sleeps
+until the next open deadline's escalation falls due (domain/escalation.py), records it, and has
+the people at that level told."""
 
 import asyncio
 from datetime import datetime, timedelta
@@ -13,13 +15,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notifications import Mail, Notice, NotificationActivities
     from activities.projection import EventRecord, ProjectionActivities
     from domain.commands import ActionRequest
-    from domain.lifecycle import Event, TaskRuleError, apply
+    from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
+    from domain.events import Event
+    from domain.lifecycle import TaskRuleError, apply
     from domain.stages import CLOSED_STAGES
     from domain.task import LifecycleSettings, TaskSpec, TaskState
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+# Mail and webhooks keep trying for days at a slow pace: a server that is down only delays them.
+DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30))
+DELIVERY_WINDOW = timedelta(days=3)
 # A closed task still takes comments for a while; after that quiet period the workflow ends.
 CLOSED_QUIET_PERIOD = timedelta(days=30)
 
@@ -62,11 +70,11 @@ class TaskLifecycleWorkflow:
             async with self.lock:
                 await self._record_created(start.created_by)
         while self.state.stage not in CLOSED_STAGES:
-            await workflow.wait_condition(
-                lambda: self.state.stage in CLOSED_STAGES or workflow.info().is_continue_as_new_suggested()
-            )
-            if self.state.stage not in CLOSED_STAGES:
+            async with self.lock:
+                await self._escalate_what_is_due()
+            if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(start)
+            await self._sleep_until_something_happens()
         await self._quiet_after_closing()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
@@ -99,6 +107,42 @@ class TaskLifecycleWorkflow:
     @workflow.query
     def current(self) -> TaskState:
         return self.state
+
+    async def _sleep_until_something_happens(self) -> None:
+        """Until an action changes the task, the next escalation falls due, or history grows long."""
+        seen, wake = self.state.seq, next_wake(self.state)
+        timeout = max(wake - workflow.now(), timedelta(0)) if wake else None
+        try:
+            await workflow.wait_condition(
+                lambda: self.state.seq != seen or workflow.info().is_continue_as_new_suggested(), timeout=timeout)
+        except TimeoutError:
+            pass
+
+    async def _escalate_what_is_due(self) -> None:
+        for rise in due_escalations(self.state, workflow.now()):
+            new_state, event = escalate(self.state, rise, workflow.now())
+            await self._record(new_state, event, None)
+            self.state = new_state
+            await self._tell(rise, event)
+
+    async def _tell(self, rise: Escalation, event: Event) -> None:
+        """In-app rows now (the inbox shows them); mail and webhook in the background, never awaited."""
+        subject, body = notice_text(self.state, rise)
+        notice = Notice(task_code=self.state.code, event_seq=event.seq, level=rise.level,
+                        lead_agency=self.state.lead_agency, officer=self.state.officer,
+                        subject=subject, body=body, data=event.data)
+        emails = await workflow.execute_local_activity_method(
+            NotificationActivities.notify_in_app, notice,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+        if emails:
+            workflow.start_activity_method(
+                NotificationActivities.send_mail, Mail(to=emails, subject=subject, body=body),
+                start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=DELIVERY_WINDOW,
+                retry_policy=DELIVERY_RETRY)
+        workflow.start_activity_method(
+            NotificationActivities.post_webhook, notice,
+            start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=DELIVERY_WINDOW,
+            retry_policy=DELIVERY_RETRY)
 
     async def _record_created(self, actor: str) -> None:
         state = self.state.model_copy(update={"seq": 1})

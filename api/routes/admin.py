@@ -39,8 +39,9 @@ async def create_user(body: UserIn, session: SessionDep, enforcer: EnforcerDep,
         raise ApiError(409, f"Tên đăng nhập '{body.username}' đã tồn tại")
     if body.agency is not None and await session.get(models.Agency, body.agency) is None:
         raise invalid("agency", f"không có cơ quan mã '{body.agency}'")
-    await add_user(session, enforcer, body.username, body.password, body.full_name, body.agency,
-                   [role.value for role in body.roles])
-    return UserOut(username=body.username, full_name=body.full_name, agency=body.agency,
-                   roles=[role.value for role in body.roles])
+    roles = [role.value for role in body.roles]
+    await add_user(session, enforcer, body.username, body.password, body.full_name, body.agency, roles,
+                   email=body.email)
+    return UserOut(username=body.username, full_name=body.full_name, agency=body.agency, email=body.email,
+                   roles=roles)
 

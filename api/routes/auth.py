@@ -25,4 +25,5 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: 
 async def me(actor: CurrentUser, session: SessionDep) -> UserOut:
     user = await session.get(models.User, actor.username)
     assert user is not None  # CurrentUser found it
-    return UserOut(username=user.username, full_name=user.full_name, agency=user.agency, roles=actor.roles)
+    return UserOut(username=user.username, full_name=user.full_name, agency=user.agency, email=user.email,
+                   roles=actor.roles)

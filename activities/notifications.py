@@ -1,0 +1,123 @@
+"""Telling people: an in-app notification row for each recipient, mail through NQ57_SMTP_URL, a
+signed webhook to NQ57_WEBHOOK_URL. Each is its own activity with Temporal's retries, so a mail
+server that is down delays the mail and never holds up the task."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import smtplib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from db import models
+from db.session import transaction
+from settings import Settings
+
+SIGNATURE_HEADER = "X-NQ57-Signature"
+
+
+class Notice(BaseModel):
+    """One thing to tell: who hears it follows from the level (1 the lead agency, 2 the Standing
+    Office, 3 the Steering Committee)."""
+
+    task_code: str
+    event_seq: int
+    level: int
+    lead_agency: str
+    officer: str | None
+    subject: str
+    body: str
+    data: dict
+
+
+class Mail(BaseModel):
+    to: list[str]
+    subject: str
+    body: str
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def _usernames_with_role(session: AsyncSession, role: str) -> list[str]:
+    rows = await session.scalars(
+        select(models.CasbinRule.v0).where(models.CasbinRule.ptype == "g", models.CasbinRule.v1 == role))
+    return list(rows)
+
+
+async def recipients(session: AsyncSession, notice: Notice) -> list[models.User]:
+    if notice.level <= 1:
+        heads = set(await _usernames_with_role(session, "agency_head"))
+        people = await session.scalars(select(models.User).where(models.User.agency == notice.lead_agency))
+        return [user for user in people if user.username in heads or user.username == notice.officer]
+    role = "steering_office" if notice.level == 2 else "steering_committee"
+    names = await _usernames_with_role(session, role)
+    return list(await session.scalars(select(models.User).where(models.User.username.in_(names))))
+
+
+class NotificationActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings):
+        self.sessions = sessions
+        self.settings = settings
+
+    @activity.defn(name="notify_in_app")
+    async def notify_in_app(self, notice: Notice) -> list[str]:
+        """Writes one row per recipient (once, however often retried); returns their mail addresses."""
+        async with transaction(self.sessions) as session:
+            people = await recipients(session, notice)
+            already = set(await session.scalars(select(models.Notification.username).where(
+                models.Notification.task_code == notice.task_code,
+                models.Notification.event_seq == notice.event_seq)))
+            session.add_all(
+                models.Notification(username=user.username, task_code=notice.task_code, event_seq=notice.event_seq,
+                                    level=notice.level, subject=notice.subject, body=notice.body,
+                                    created_at=datetime.now(UTC))
+                for user in people if user.username not in already
+            )
+            return sorted(user.email for user in people if user.email)
+
+    @activity.defn(name="send_mail")
+    async def send_mail(self, mail: Mail) -> bool:
+        if not self.settings.smtp_url or not mail.to:
+            return False
+        await asyncio.to_thread(_send_smtp, self.settings.smtp_url, mail)
+        return True
+
+    @activity.defn(name="post_webhook")
+    async def post_webhook(self, notice: Notice) -> bool:
+        if not self.settings.webhook_url:
+            return False
+        body = json.dumps(notice.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode()
+        headers = {"Content-Type": "application/json",
+                   SIGNATURE_HEADER: webhook_signature(self.settings.signing_secret, body)}
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(self.settings.webhook_url, content=body, headers=headers)
+        answer.raise_for_status()  # a refusal is retried by Temporal
+        return True
+
+
+def _send_smtp(url: str, mail: Mail) -> None:
+    """`smtp://user:password@host:port?from=address&starttls=1` (smtps:// for TLS from the start)."""
+    parts = urlsplit(url)
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    sender = options.get("from", "nq57@localhost")
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, ", ".join(mail.to), mail.subject
+    message.set_content(mail.body)
+    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
+    with smtp_class(parts.hostname or "localhost", parts.port or (465 if parts.scheme == "smtps" else 25),
+                    timeout=30) as smtp:
+        if options.get("starttls") in ("1", "true", "yes"):
+            smtp.starttls()
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(message)
