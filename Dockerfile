@@ -9,7 +9,7 @@ COPY activities activities
 COPY api api
 COPY policies policies
 COPY data/reference data/reference
-COPY settings.py worker.py server.py ./
+COPY settings.py worker.py server.py cli.py ./
 RUN pip install --no-cache-dir .
 ENV NQ57_DATA_DIR=/var/lib/nq57 NQ57_HOST=0.0.0.0
 EXPOSE 8000

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     timezone: str = DEFAULT_TIMEZONE
     demo: bool = False
     max_upload_mb: int = 50
+    public_rate_limit: int = Field(default=120, description="requests a minute per client on /public")
     smtp_url: str = ""
     webhook_url: str = ""
     webhook_secret: str = Field(default="", description="signs webhook bodies; empty: the token secret")

@@ -11,7 +11,8 @@ from temporalio.client import Client
 from api import errors
 from api.blobs import BlobStore
 from api.bootstrap import ensure_admin, load_demo
-from api.routes import actions, admin, auth, health, inbox, notifications, policy, reports, tasks
+from api.rate_limit import RateLimiter
+from api.routes import actions, admin, audit, auth, health, inbox, notifications, policy, public, reports, tasks
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer
 from settings import Settings
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         state.enforcer = await load_enforcer(engine)
         state.temporal = temporal or await connect(settings)
         state.blobs = BlobStore(settings.blob_dir, settings.max_upload_mb * 1024 * 1024)
+        state.public_limiter = RateLimiter(settings.public_rate_limit)
         await ensure_admin(state.sessions, state.enforcer, settings.admin_password)
         worker = build_worker(state.temporal, settings, state.sessions) if settings.run_worker else None
         worker_run = asyncio.create_task(worker.run()) if worker else None
@@ -55,6 +57,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports):
+    for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, audit, public):
         app.include_router(module.router)
     return app

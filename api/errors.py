@@ -79,8 +79,11 @@ def validation_error(errors: list[Any]) -> JSONResponse:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+        if "retry_after" in error.extra:
+            headers["Retry-After"] = str(error.extra["retry_after"])
         return JSONResponse(status_code=error.status, content={"detail": error.detail, **error.extra},
-                            headers={"WWW-Authenticate": "Bearer"} if error.status == 401 else None)
+                            headers=headers or None)
 
     @app.exception_handler(TaskRuleError)
     async def _rule_error(_: Request, error: TaskRuleError) -> JSONResponse:

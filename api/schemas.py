@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actors import Role
+from domain.agency_index import AgencyRow
 from domain.escalation import open_deadlines
 from domain.stages import Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
@@ -61,6 +62,18 @@ class DeadlineView(BaseModel):
     kind: str
     due: datetime
     level: int
+
+
+class IndexRow(AgencyRow):
+    agency_name: str
+
+
+class RankingSnapshotOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    period: str
+    published_at: datetime
+    published_by: str
+    rows: list[IndexRow]
 
 
 class OverdueItem(BaseModel):

@@ -62,6 +62,7 @@ class Task(Base):
     lead_agency: Mapped[str] = mapped_column(String(32), index=True)
     stage: Mapped[str] = mapped_column(String(32), index=True)
     deadline: Mapped[datetime] = mapped_column(index=True)
+    original_deadline: Mapped[datetime] = mapped_column(index=True)  # the period a task counts in
     overdue: Mapped[bool] = mapped_column(default=False, index=True)
     late: Mapped[bool] = mapped_column(default=False)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
@@ -116,6 +117,16 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class RankingSnapshot(Base):
+    """A published agency index: frozen when published, never changed after."""
+
+    __tablename__ = "ranking_snapshots"
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 CasbinRule = create_casbin_rule_model(Base)

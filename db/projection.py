@@ -41,6 +41,7 @@ async def _project_task(session: AsyncSession, state: TaskState) -> None:
     row.lead_agency = state.lead_agency
     row.stage = state.stage.value
     row.deadline = state.deadline
+    row.original_deadline = state.original_deadline
     row.overdue = state.overdue
     row.late = state.late
     row.escalation_level = state.escalation_level

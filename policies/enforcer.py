@@ -15,7 +15,7 @@ from domain.task import TaskState
 
 # What a policy line may name besides the lifecycle's actions (domain.lifecycle.ACTIONS).
 OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "user.create",
-                 "policy.read", "policy.change")
+                 "policy.read", "policy.change", "audit.verify", "ranking.publish")
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.csv")

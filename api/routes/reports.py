@@ -1,18 +1,39 @@
-"""Reports read from the database."""
+"""Reports read from the database: the overdue list, the agency index, its published snapshots."""
 
 from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import Response
+from sqlalchemy import select
 
-from api.deps import CurrentUser, EnforcerDep, SessionDep
+from api.deps import CurrentUser, EnforcerDep, SessionDep, SettingsDep, require
+from api.errors import ApiError, invalid
+from api.exports import table_response
 from api.routes.tasks import readable_tasks
-from api.schemas import DeadlineView, OverdueItem
+from api.schemas import DeadlineView, IndexRow, OverdueItem, RankingSnapshotOut
 from db import models
+from db.index_data import index_tasks
+from domain.actors import Actor
+from domain.agency_index import agency_index
 from domain.escalation import open_deadlines
+from domain.periods import Period, parse_period
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+INDEX_COLUMNS = [
+    ("rank", "Hạng"), ("agency", "Mã cơ quan"), ("agency_name", "Tên cơ quan"),
+    ("assigned", "Nhiệm vụ được giao"), ("due", "Nhiệm vụ đến hạn"),
+    ("completed_on_time", "Hoàn thành đúng hạn"), ("completed_late", "Hoàn thành trễ hạn"),
+    ("overdue_open", "Quá hạn chưa hoàn thành"), ("escalations_1", "Cảnh báo cấp 1"),
+    ("escalations_2", "Cảnh báo cấp 2"), ("escalations_3", "Cảnh báo cấp 3"),
+    ("extensions_granted", "Số lần gia hạn"), ("rejection_rounds", "Số lần kiểm tra chéo không đạt"),
+    ("first_pass_rate", "Tỷ lệ đạt kiểm tra chéo lần đầu"), ("disbursement_rate", "Tỷ lệ giải ngân"),
+    ("on_time_rate_original", "Tỷ lệ đúng hạn (hạn ban đầu)"),
+    ("on_time_rate_revised", "Tỷ lệ đúng hạn (hạn điều chỉnh)"), ("score", "Điểm"),
+]
 
 
 def overdue_item(state: TaskState, now: datetime) -> OverdueItem:
@@ -32,3 +53,47 @@ async def overdue_tasks(actor: CurrentUser, session: SessionDep, enforcer: Enfor
     now = datetime.now(UTC)
     items = [overdue_item(TaskState.model_validate(row.state), now) for row in await session.scalars(query)]
     return sorted(items, key=lambda item: (-item.escalation_level, -item.days_late, item.code))
+
+
+def period_of(text: str, settings: SettingsDep) -> Period:
+    try:
+        return parse_period(text, settings.timezone)
+    except ValueError as error:
+        raise invalid("period", str(error)) from None
+
+
+async def compute_index(session: SessionDep, period: Period) -> list[IndexRow]:
+    names = dict((await session.execute(select(models.Agency.code, models.Agency.name))).all())
+    rows = agency_index(await index_tasks(session, period), datetime.now(UTC))
+    return [IndexRow(**row.model_dump(), agency_name=names.get(row.agency, row.agency)) for row in rows]
+
+
+def index_table(rows: list[IndexRow], fmt: str, period: str) -> Response:
+    flat = [{**row.model_dump(), **{f"escalations_{level}": row.escalations.get(level, 0) for level in (1, 2, 3)}}
+            for row in rows]
+    return table_response(INDEX_COLUMNS, flat, fmt, f"chi-so-co-quan-{period}")
+
+
+@router.get("/agencies", response_model=list[IndexRow])
+async def agencies_index(
+    _: CurrentUser, session: SessionDep, settings: SettingsDep,
+    period: Annotated[str, Query(description="2026, 2026-Q1 hoặc 2026-03")],
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> list[IndexRow] | Response:
+    chosen = period_of(period, settings)
+    rows = await compute_index(session, chosen)
+    return rows if format == "json" else index_table(rows, format, chosen.label)
+
+
+@router.post("/agencies/publish", status_code=status.HTTP_201_CREATED)
+async def publish_index(session: SessionDep, settings: SettingsDep, period: str,
+                        actor: Annotated[Actor, Depends(require("ranking.publish"))]) -> RankingSnapshotOut:
+    chosen = period_of(period, settings)
+    if await session.get(models.RankingSnapshot, chosen.label) is not None:
+        raise ApiError(409, f"Chỉ số kỳ {chosen.label} đã được công bố; bản công bố không thể thay đổi")
+    rows = await compute_index(session, chosen)
+    snapshot = models.RankingSnapshot(period=chosen.label, published_at=datetime.now(UTC),
+                                      published_by=actor.username, rows=[row.model_dump(mode="json") for row in rows])
+    session.add(snapshot)
+    await session.commit()
+    return RankingSnapshotOut.model_validate(snapshot)

@@ -1,9 +1,10 @@
 """Tasks: assign, import, list, read, history, evidence files."""
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Select, false, func, or_, select
 
@@ -20,12 +21,14 @@ from api.deps import (
     task_access,
 )
 from api.errors import ApiError, not_found
+from api.exports import table_response
 from api.schemas import HistoryEntry, ImportError_, ImportResult, TaskPage, TaskView
 from api.task_workflows import TaskAlreadyExists
 from db import models
+from db.audit import file_sha256
 from domain.actors import Actor, Relation
 from domain.program_file import ProgramFileError, read_rows, spec_from_row
-from domain.stages import Stage
+from domain.stages import STAGE_LABELS_VI, Stage
 from domain.task import TaskSpec, TaskState
 from policies.enforcer import permits
 
@@ -79,13 +82,25 @@ def readable_tasks(actor: Actor, enforcer: EnforcerDep) -> Select[tuple[models.T
     return query.where(or_(mine, models.Task.reviewer == actor.username))
 
 
-@router.get("")
+TASK_COLUMNS = [
+    ("code", "Mã nhiệm vụ"), ("title", "Tên nhiệm vụ"), ("lead_agency", "Cơ quan chủ trì"),
+    ("coordinating_agencies", "Cơ quan phối hợp"), ("stage_label", "Giai đoạn"), ("deadline_text", "Thời hạn"),
+    ("deadline", "Hạn hiện tại"), ("original_deadline", "Hạn ban đầu"), ("overdue", "Quá hạn"),
+    ("escalation_level", "Cấp cảnh báo"), ("percent", "Tiến độ (%)"), ("late", "Hoàn thành trễ hạn"),
+    ("officer", "Cán bộ đầu mối"),
+]
+EXPORT_LIMIT = 10_000
+
+
+@router.get("", response_model=TaskPage)
 async def list_tasks(
     actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep,
     stage: Stage | None = None, agency: str | None = None, overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
-) -> TaskPage:
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> TaskPage | Response:
+    """`format=csv|xlsx` downloads every task the filters select (up to 10,000), not one page."""
     query = readable_tasks(actor, enforcer)
     if stage is not None:
         query = query.where(models.Task.stage == stage.value)
@@ -97,8 +112,15 @@ async def list_tasks(
     if q:
         pattern = f"%{q}%"
         query = query.where(or_(models.Task.code.ilike(pattern), models.Task.title.ilike(pattern)))
+    query = query.order_by(models.Task.deadline, models.Task.code)
+    if format != "json":
+        views = [TaskView.of(TaskState.model_validate(row.state)) for row in await session.scalars(
+            query.limit(EXPORT_LIMIT))]
+        rows = [{**view.model_dump(), "stage_label": STAGE_LABELS_VI[view.stage], "percent": view.progress.percent}
+                for view in views]
+        return table_response(TASK_COLUMNS, rows, format, "nhiem-vu")
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(models.Task.deadline, models.Task.code).limit(limit).offset(offset))
+    rows = await session.scalars(query.limit(limit).offset(offset))
     return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows], total=total or 0)
 
 
@@ -122,4 +144,7 @@ async def evidence_file(sha256: str, access: Annotated[TaskAccess, Depends(task_
     path = blobs.path(sha256)
     if not files or not path.is_file():
         raise not_found(f"tệp minh chứng '{sha256}' của nhiệm vụ '{access.state.code}'")
+    if await asyncio.to_thread(file_sha256, path) != sha256:
+        raise ApiError(409, f"Tệp minh chứng '{files[0].filename}' không còn khớp mã SHA-256 đã ghi nhận: "
+                            "tệp đã bị thay đổi, hãy báo cho người kiểm toán")
     return FileResponse(path, media_type=files[0].content_type, filename=files[0].filename)

@@ -1,0 +1,76 @@
+"""Recomputes every task's event chain and every evidence file's SHA-256: a changed, removed or
+reordered event row, or a swapped file, is named."""
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from domain.audit import GENESIS, event_hash
+from domain.task import TaskState
+
+
+class AuditResult(BaseModel):
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    first_bad_task: str | None = None
+    detail: str = "Chuỗi sự kiện và tệp minh chứng toàn vẹn"
+    evidence_files: int = 0
+    bad_files: list[str] = []
+
+
+def file_sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None = None) -> AuditResult:
+    """`blob_path` (BlobStore.path) turns on the check of evidence files."""
+    result = AuditResult(ok=True, events=0)
+    last_seq: dict[str, int] = {}
+    rows = await session.stream_scalars(select(models.Event).order_by(models.Event.task_code, models.Event.id))
+    expected_prev, expected_seq, current = GENESIS, 1, None
+    async for event in rows:
+        result.events += 1
+        if event.task_code != current:
+            current, expected_prev, expected_seq = event.task_code, GENESIS, 1
+        problem = None
+        if event.seq != expected_seq:
+            problem = f"sự kiện số {expected_seq} bị thiếu hoặc sai thứ tự"
+        elif event.prev_hash != expected_prev:
+            problem = "mã băm của sự kiện trước không khớp (sự kiện bị xóa hoặc đổi chỗ)"
+        elif event.hash != event_hash(event.prev_hash, event.task_code, event.seq, event.type, event.actor,
+                                      event.at, event.data):
+            problem = "nội dung sự kiện đã bị thay đổi"
+        if problem and result.ok:
+            result.ok, result.first_bad_task, result.first_bad_seq = False, event.task_code, event.seq
+            result.detail = f"Nhiệm vụ {event.task_code}, sự kiện {event.seq}: {problem}"
+        expected_prev, expected_seq = event.hash, event.seq + 1
+        last_seq[event.task_code] = event.seq
+    for task in await session.scalars(select(models.Task).order_by(models.Task.code)):
+        if result.ok and last_seq.get(task.code, 0) < task.seq:
+            result.ok, result.first_bad_task = False, task.code
+            result.first_bad_seq = last_seq.get(task.code, 0) + 1
+            result.detail = f"Nhiệm vụ {task.code}: thiếu sự kiện từ số {result.first_bad_seq} trở đi"
+        if blob_path is not None:
+            for evidence in TaskState.model_validate(task.state).evidence:
+                for file in evidence.files:
+                    result.evidence_files += 1
+                    if await asyncio.to_thread(file_sha256, blob_path(file.sha256)) != file.sha256:
+                        result.bad_files.append(f"{task.code}/{file.sha256}")
+    if result.bad_files:
+        if result.ok:
+            result.detail = f"Tệp minh chứng bị thiếu hoặc bị thay đổi: {', '.join(result.bad_files[:5])}"
+        result.ok = False
+    return result

@@ -1,0 +1,130 @@
+"""The agency index: how each agency delivered the tasks it leads that fall due in a period.
+
+Written once here; the README states the same weights for readers. A task belongs to the period
+in which its ORIGINAL deadline falls, so an extension cannot move a task out of a period, and it
+counts for the agency leading it now (a task reassigned "from whoever delays" counts for the new
+lead). A task is *due* once its deadline has passed or it is completed.
+
+score = 100 × (0.40 × on-time rate against the original deadline
+             + 0.20 × on-time rate against the revised deadline
+             + 0.20 × first-pass cross-check rate
+             + 0.10 × budget disbursement rate
+             + 0.10 × (1 − share of due tasks still open and overdue))
+        − 5 × (1·L1 + 2·L2 + 3·L3 escalations) / due tasks,   clamped to 0..100, one decimal.
+
+The rates are over due tasks (first-pass over completed tasks; disbursement over approved
+budgets). With nothing completed the first-pass rate is 0; with no approved budget the
+disbursement rate is 1 (nothing to disburse is no failure). An agency with no due task has no
+score and no rank, so it never stands above one that delivered. Ties are broken by more tasks
+completed on time, then by the agency code, so a ranking is always the same for the same data."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from domain.stages import CLOSED_STAGES, Stage
+from domain.task import TaskState
+
+WEIGHTS = {"on_time_original": 0.40, "on_time_revised": 0.20, "first_pass": 0.20, "disbursement": 0.10,
+           "not_overdue": 0.10}
+ESCALATION_PENALTY = 5.0
+LEVEL_WEIGHT = {1: 1, 2: 2, 3: 3}
+
+
+class IndexTask(BaseModel):
+    """What the index needs of one task."""
+
+    state: TaskState
+    escalations: dict[int, int] = {}  # level -> `escalated` events
+
+    @property
+    def completed_at(self) -> datetime | None:
+        approved = [review.at for review in self.state.reviews if review.decision == "approved"]
+        return approved[-1] if self.state.stage == Stage.COMPLETED and approved else None
+
+
+class AgencyRow(BaseModel):
+    agency: str
+    assigned: int = 0
+    due: int = 0
+    completed_on_time: int = 0
+    completed_late: int = 0
+    overdue_open: int = 0
+    escalations: dict[int, int] = {1: 0, 2: 0, 3: 0}
+    extensions_granted: int = 0
+    rejection_rounds: int = 0
+    first_pass_rate: float | None = None
+    disbursement_rate: float | None = None
+    on_time_rate_original: float | None = None
+    on_time_rate_revised: float | None = None
+    score: float | None = None
+    rank: int | None = None
+
+
+def _rate(part: int | float, whole: int | float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def agency_row(agency: str, tasks: list[IndexTask], now: datetime) -> AgencyRow:
+    row = AgencyRow(agency=agency, assigned=len(tasks), escalations={1: 0, 2: 0, 3: 0})
+    on_time_original = first_pass = completed = 0
+    approved_vnd = disbursed_vnd = 0
+    for task in tasks:
+        state, done_at = task.state, task.completed_at
+        if state.stage == Stage.CANCELLED:
+            continue
+        is_due = done_at is not None or state.deadline <= now
+        row.due += is_due
+        if done_at is not None:
+            completed += 1
+            row.completed_late += state.late
+            row.completed_on_time += not state.late
+            on_time_original += done_at <= state.original_deadline
+        elif is_due and state.stage not in CLOSED_STAGES and state.overdue:
+            row.overdue_open += 1
+        rejections = sum(review.decision == "rejected" for review in state.reviews)
+        row.rejection_rounds += rejections
+        first_pass += done_at is not None and rejections == 0
+        row.extensions_granted += state.extensions_granted
+        for level, count in task.escalations.items():
+            row.escalations[level] = row.escalations.get(level, 0) + count
+        if state.budget is not None and state.budget.status == "approved":
+            approved_vnd += state.budget.amount_vnd
+            disbursed_vnd += state.budget.disbursed_vnd
+    row.first_pass_rate = _rate(first_pass, completed)
+    row.disbursement_rate = _rate(disbursed_vnd, approved_vnd)
+    row.on_time_rate_original = _rate(on_time_original, row.due)
+    row.on_time_rate_revised = _rate(row.completed_on_time, row.due)
+    row.score = score(row)
+    return row
+
+
+def score(row: AgencyRow) -> float | None:
+    if row.due == 0:
+        return None
+    parts = {
+        "on_time_original": row.on_time_rate_original or 0.0,
+        "on_time_revised": row.on_time_rate_revised or 0.0,
+        "first_pass": row.first_pass_rate or 0.0,
+        "disbursement": 1.0 if row.disbursement_rate is None else min(row.disbursement_rate, 1.0),
+        "not_overdue": 1 - row.overdue_open / row.due,
+    }
+    weighted = sum(level_weight * row.escalations.get(level, 0) for level, level_weight in LEVEL_WEIGHT.items())
+    value = 100 * sum(WEIGHTS[name] * part for name, part in parts.items()) - ESCALATION_PENALTY * weighted / row.due
+    return round(min(max(value, 0.0), 100.0), 1)
+
+
+def rank(rows: list[AgencyRow]) -> list[AgencyRow]:
+    """Scored agencies first, best first, ranks 1..n; then the unscored, by code, without a rank."""
+    scored = sorted((r for r in rows if r.score is not None),
+                    key=lambda r: (-(r.score or 0), -r.completed_on_time, r.agency))
+    for position, row in enumerate(scored, start=1):
+        row.rank = position
+    return scored + sorted((r for r in rows if r.score is None), key=lambda r: r.agency)
+
+
+def agency_index(tasks: list[IndexTask], now: datetime) -> list[AgencyRow]:
+    by_agency: dict[str, list[IndexTask]] = {}
+    for task in tasks:
+        by_agency.setdefault(task.state.lead_agency, []).append(task)
+    return rank([agency_row(agency, group, now) for agency, group in by_agency.items()])

@@ -1,0 +1,41 @@
+"""Reporting periods: `2026` (a year), `2026-Q1` (a quarter), `2026-03` (a month)."""
+
+import calendar
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+_YEAR = re.compile(r"^(\d{4})$")
+_QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class Period(BaseModel):
+    label: str
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def parse_period(text: str, timezone: str) -> Period:
+    tz = ZoneInfo(timezone)
+    value = text.strip()
+    if match := _YEAR.match(value):
+        year = int(match.group(1))
+        first, last = date(year, 1, 1), date(year, 12, 31)
+    elif match := _QUARTER.match(value):
+        year, quarter = int(match.group(1)), int(match.group(2))
+        first = date(year, quarter * 3 - 2, 1)
+        last = date(year, quarter * 3, calendar.monthrange(year, quarter * 3)[1])
+        value = f"{year}-Q{quarter}"
+    elif (match := _MONTH.match(value)) and 1 <= int(match.group(2)) <= 12:
+        year, month = int(match.group(1)), int(match.group(2))
+        first, last = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    else:
+        raise ValueError(f"Kỳ '{text}' không hợp lệ: dùng YYYY, YYYY-Qn hoặc YYYY-MM")
+    return Period(label=value, start=datetime.combine(first, time(0), tz),
+                  end=datetime.combine(last + timedelta(days=1), time(0), tz))
