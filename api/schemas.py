@@ -165,6 +165,7 @@ class HistoryEntry(BaseModel):
 
 class InboxItem(TaskView):
     actions: list[str]
+    notifications: list["NotificationOut"] = []  # unread alerts about this task, newest first
 
 
 class ImportError_(BaseModel):

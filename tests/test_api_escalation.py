@@ -99,3 +99,19 @@ async def test_an_approved_extension_clears_overdue_and_the_escalation(fast_esca
     assert task["overdue"] is False and task["escalation_level"] == 0
     assert task["deadline_text"] == "2099-Q4" and task["extensions_granted"] == 1
     assert task["original_deadline"] != task["deadline"]
+
+
+async def test_an_escalation_puts_the_task_in_the_alerted_persons_inbox_until_read(fast_escalation: Stack) -> None:
+    stack = fast_escalation
+    code = await _task_due_in(stack, 1)
+    await _until(stack, code, lambda t: t["escalation_level"] >= 2)
+    office = await stack.login("office")
+    item = next(i for i in (await stack.http.get("/api/v1/inbox", headers=office)).json() if i["code"] == code)
+    assert [note["level"] for note in item["notifications"]] == [2]
+    assert "review.assign" not in item["actions"]  # nothing to do but chase: the task is in `assigned`
+    read = await stack.http.post(f"/api/v1/notifications/{item['notifications'][0]['id']}/read", headers=office)
+    assert read.status_code == 200 and read.json()["read_at"] is not None
+    await _until(stack, code, lambda t: t["escalation_level"] == 3)
+    committee = await stack.login("committee")
+    assert code in [i["code"] for i in (await stack.http.get("/api/v1/inbox", headers=committee)).json()]
+    assert code not in [i["code"] for i in (await stack.http.get("/api/v1/inbox", headers=office)).json()]
