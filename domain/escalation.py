@@ -51,15 +51,18 @@ def open_deadlines(state: TaskState) -> list[OpenDeadline]:
     if state.stage == Stage.ASSIGNED:
         found.append(OpenDeadline(kind="accept", due=state.created_at + rules.accept_sla))
     if state.stage == Stage.BUDGET_REGISTRATION and state.accepted_at is not None:
-        found.append(OpenDeadline(kind="budget", due=state.accepted_at + rules.budget_sla))
+        since = max(moment for moment in (state.accepted_at, state.budget_returned_at) if moment is not None)
+        found.append(OpenDeadline(kind="budget", due=since + rules.budget_sla))
     if state.stage in _BEFORE_CROSS_CHECK:
         found.append(OpenDeadline(kind="deadline", due=state.deadline))
     if state.stage == Stage.IN_PROGRESS and state.rework_deadline is not None:
         found.append(OpenDeadline(kind="rework", due=state.rework_deadline))
-    if state.stage == Stage.CROSS_CHECK and state.reviewer_assigned_at is not None:
+    if state.stage == Stage.CROSS_CHECK and state.reviewer is not None and state.reviewer_assigned_at is not None:
         found.append(OpenDeadline(kind="review", due=state.reviewer_assigned_at + rules.review_sla))
     if state.stage == Stage.IN_PROGRESS and state.spec.reporting != Reporting.NONE:
-        anchor = state.last_report_at or state.in_progress_since or state.created_at
+        # Time in cross-check, where no report can be filed, does not count against the lead.
+        anchor = max((m for m in (state.last_report_at, state.in_progress_since) if m is not None),
+                     default=state.created_at)
         found.append(OpenDeadline(kind="report",
                                   due=next_report_due(anchor, state.spec.reporting, rules.timezone)))
     return found

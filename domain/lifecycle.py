@@ -135,6 +135,7 @@ def _budget_approve(state: TaskState, cmd: c.BudgetApprove, actor: Actor, now: d
 def _budget_reject(state: TaskState, cmd: c.BudgetReject, actor: Actor, now: datetime) -> None:
     assert state.budget is not None
     state.budget.status, state.budget.reason = "rejected", cmd.reason
+    state.budget_returned_at = now  # the lead registers again: its budget time starts again
     state.stage = Stage.BUDGET_REGISTRATION
 
 
@@ -181,6 +182,8 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
                                    kpi_results=cmd.kpi_results, files=cmd.files))
     state.stage = Stage.CROSS_CHECK
     state.rework_deadline = None
+    if state.reviewer is not None:  # reworked evidence back with the same reviewer: their time starts again
+        state.reviewer_assigned_at = now
 
 
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:

@@ -146,6 +146,7 @@ class TaskState(BaseModel):
     created_at: datetime
     updated_at: datetime
     accepted_at: datetime | None = None
+    budget_returned_at: datetime | None = None  # the last budget rejection
     in_progress_since: datetime | None = None
     last_report_at: datetime | None = None  # the lead agency's latest progress report
     reviewer_assigned_at: datetime | None = None

@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -38,6 +40,29 @@ def _binary(name: str) -> str:
 
 def unique_code(prefix: str = "T") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+async def close_open_workflows(env: WorkflowEnvironment) -> int:
+    """Terminate the workflows left open on the session's time-skipping server.
+
+    Their workers (module fixtures) are gone, so the next timer any of them reaches schedules a
+    workflow task nobody takes, and the server will not move its clock past it: every later
+    `env.sleep` would time out. Module fixtures call it when they close their worker."""
+    request = ListOpenWorkflowExecutionsRequest(namespace=env.client.namespace, maximum_page_size=1000)
+    terminated = 0
+    while True:
+        page = await env.client.workflow_service.list_open_workflow_executions(request)
+        for execution in page.executions:
+            handle = env.client.get_workflow_handle(execution.execution.workflow_id,
+                                                    run_id=execution.execution.run_id)
+            try:
+                await handle.terminate(reason="left open by an earlier test module")
+                terminated += 1
+            except RPCError:  # closed in the meantime
+                pass
+        if not page.next_page_token:
+            return terminated
+        request.next_page_token = page.next_page_token
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from domain.lifecycle import ACTION_STAGES, ACTIONS
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import BudgetLine, EvidenceFile, Kpi, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import unique_code
+from tests.conftest import close_open_workflows, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -99,6 +99,7 @@ async def lifecycle(time_skipping: WorkflowEnvironment,
     task_queue = f"lifecycle-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_skipping.client, Settings(task_queue=task_queue), sessions):
         yield Lifecycle(time_skipping.client, task_queue, sessions)
+        await close_open_workflows(time_skipping)
     await engine.dispose()
 
 

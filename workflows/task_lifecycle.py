@@ -32,12 +32,20 @@ DELIVERY_WINDOW = timedelta(days=3)
 CLOSED_QUIET_PERIOD = timedelta(days=30)
 
 
+class Delivery(BaseModel):
+    """A mail or a webhook not yet delivered: what continue-as-new hands to the next run."""
+
+    mail: Mail | None = None
+    notice: Notice | None = None
+
+
 class TaskStart(BaseModel):
     spec: TaskSpec
     deadline: datetime
     created_by: str
     settings: LifecycleSettings = LifecycleSettings()
     state: TaskState | None = None  # set when the workflow continues as new
+    deliveries: list[Delivery] = []  # undelivered mail and webhooks of the previous run
 
 
 def workflow_id(code: str) -> str:
@@ -63,12 +71,16 @@ class TaskLifecycleWorkflow:
             created_at=now, updated_at=now, settings=start.settings,
         )
         self.lock = asyncio.Lock()
+        self.undelivered: dict[int, Delivery] = {}
+        self.deliveries_started = 0
 
     @workflow.run
     async def run(self, start: TaskStart) -> TaskState:
         if self.state.seq == 0:
             async with self.lock:
                 await self._record_created(start.created_by)
+        for delivery in start.deliveries:
+            self._deliver(delivery)
         while self.state.stage not in CLOSED_STAGES:
             async with self.lock:
                 await self._escalate_what_is_due()
@@ -135,14 +147,26 @@ class TaskLifecycleWorkflow:
             NotificationActivities.notify_in_app, notice,
             start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
         if emails:
-            workflow.start_activity_method(
-                NotificationActivities.send_mail, Mail(to=emails, subject=subject, body=body),
+            self._deliver(Delivery(mail=Mail(to=emails, subject=subject, body=body)))
+        self._deliver(Delivery(notice=notice))
+
+    def _deliver(self, delivery: Delivery) -> None:
+        """Start one delivery; it stays in `undelivered` until its activity is over."""
+        key = self.deliveries_started
+        self.deliveries_started += 1
+        self.undelivered[key] = delivery
+        if delivery.mail is not None:
+            handle = workflow.start_activity_method(
+                NotificationActivities.send_mail, delivery.mail,
                 start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=DELIVERY_WINDOW,
                 retry_policy=DELIVERY_RETRY)
-        workflow.start_activity_method(
-            NotificationActivities.post_webhook, notice,
-            start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=DELIVERY_WINDOW,
-            retry_policy=DELIVERY_RETRY)
+        else:
+            assert delivery.notice is not None
+            handle = workflow.start_activity_method(
+                NotificationActivities.post_webhook, delivery.notice,
+                start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=DELIVERY_WINDOW,
+                retry_policy=DELIVERY_RETRY)
+        handle.add_done_callback(lambda _done, key=key: self.undelivered.pop(key, None))
 
     async def _record_created(self, actor: str) -> None:
         state = self.state.model_copy(update={"seq": 1})
@@ -169,4 +193,5 @@ class TaskLifecycleWorkflow:
 
     async def _continue_as_new(self, start: TaskStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(start.model_copy(update={"state": self.state}))
+        workflow.continue_as_new(start.model_copy(update={"state": self.state,
+                                                          "deliveries": list(self.undelivered.values())}))
