@@ -46,4 +46,6 @@ def _cell(value: Any) -> Any:
         return "; ".join(str(item) for item in value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # a title is text, never a formula when the file is opened in Excel
     return value

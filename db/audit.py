@@ -39,6 +39,8 @@ async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None 
     """`blob_path` (BlobStore.path) turns on the check of evidence files."""
     result = AuditResult(ok=True, events=0)
     last_seq: dict[str, int] = {}
+    # Each task's seq BEFORE its events: events only grow, so one recorded meanwhile is no false alarm.
+    task_seq = dict((await session.execute(select(models.Task.code, models.Task.seq))).all())
     rows = await session.stream_scalars(select(models.Event).order_by(models.Event.task_code, models.Event.id))
     expected_prev, expected_seq, current = GENESIS, 1, None
     async for event in rows:
@@ -53,13 +55,13 @@ async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None 
         elif event.hash != event_hash(event.prev_hash, event.task_code, event.seq, event.type, event.actor,
                                       event.at, event.data):
             problem = "nội dung sự kiện đã bị thay đổi"
-        if problem and result.ok:
-            result.ok, result.first_bad_task, result.first_bad_seq = False, event.task_code, event.seq
-            result.detail = f"Nhiệm vụ {event.task_code}, sự kiện {event.seq}: {problem}"
+        if problem and result.ok:  # the seq that should stand here is the one that is bad
+            result.ok, result.first_bad_task, result.first_bad_seq = False, event.task_code, expected_seq
+            result.detail = f"Nhiệm vụ {event.task_code}, sự kiện {expected_seq}: {problem}"
         expected_prev, expected_seq = event.hash, event.seq + 1
         last_seq[event.task_code] = event.seq
     for task in await session.scalars(select(models.Task).order_by(models.Task.code)):
-        if result.ok and last_seq.get(task.code, 0) < task.seq:
+        if result.ok and last_seq.get(task.code, 0) < task_seq.get(task.code, 0):
             result.ok, result.first_bad_task = False, task.code
             result.first_bad_seq = last_seq.get(task.code, 0) + 1
             result.detail = f"Nhiệm vụ {task.code}: thiếu sự kiện từ số {result.first_bad_seq} trở đi"

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, UploadFile
 
-from api.blobs import MAX_FILES
+from api.blobs import MAX_FILES, BlobStore
 from api.deps import BlobsDep, EnforcerDep, SessionDep, TaskAccess, TemporalDep, action_access
 from api.errors import ApiError, invalid
 from api.schemas import TaskView
@@ -29,16 +29,7 @@ async def submit_evidence(
 ) -> TaskView:
     if access.replay:
         return await _replay(client, access)
-    try:
-        results = json.loads(kpi_results)
-    except json.JSONDecodeError:
-        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}") from None
-    if not isinstance(results, dict):
-        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}")
-    if len(files) > MAX_FILES:
-        raise invalid("files", f"tối đa {MAX_FILES} tệp mỗi lần nộp")
-    command = EvidenceSubmit(summary=summary, kpi_results=results, files=[await blobs.save(f) for f in files])
-    return await _send(client, access, command)
+    return await perform(client, access, await evidence_command(blobs, files, summary, kpi_results))
 
 
 @router.post("/{code}/actions/{action}", description="action: " + ", ".join(ACTIONS))
@@ -49,11 +40,28 @@ async def act(code: str, action: str, access: Access, client: TemporalDep, sessi
     if access.replay:
         return await _replay(client, access)
     command = COMMAND_MODELS[action].model_validate({**(body or {}), "action": action})
-    command = await _resolve_people(command, access, session, enforcer)
-    return await _send(client, access, command)
+    return await perform(client, access, await resolve_people(command, access, session, enforcer))
 
 
-async def _send(client: TemporalDep, access: TaskAccess, command: Any) -> TaskView:
+async def evidence_command(blobs: BlobStore, files: list[UploadFile], summary: str, kpi_results: str
+                           ) -> EvidenceSubmit:
+    """The evidence.submit command from a multipart form; the files go to the blob store first."""
+    try:
+        results = json.loads(kpi_results or "{}")
+    except json.JSONDecodeError:
+        results = None
+    if not isinstance(results, dict):
+        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}")
+    files = [file for file in files if file.filename]
+    if len(files) > MAX_FILES:
+        raise invalid("files", f"tối đa {MAX_FILES} tệp mỗi lần nộp")
+    if not files:
+        raise invalid("files", "cần ít nhất 1 tệp minh chứng")
+    return EvidenceSubmit(summary=summary, kpi_results=results, files=[await blobs.save(f) for f in files])
+
+
+async def perform(client: TemporalDep, access: TaskAccess, command: Any) -> TaskView:
+    """Send an authorized, parsed command to the task's workflow; the answer is the new state."""
     request = ActionRequest(actor=access.actor, command=command)
     return TaskView.of(await send_action(client, access.state.code, request, access.idempotency_key))
 
@@ -65,7 +73,7 @@ async def _replay(client: TemporalDep, access: TaskAccess) -> TaskView:
     return TaskView.of(state or access.state)
 
 
-async def _resolve_people(command: Any, access: TaskAccess, session: SessionDep, enforcer: EnforcerDep) -> Any:
+async def resolve_people(command: Any, access: TaskAccess, session: SessionDep, enforcer: EnforcerDep) -> Any:
     """Names in a body must be real people in the right place; the server fills what follows from them."""
     if command.action == "review.assign":
         user = await session.get(models.User, command.reviewer)

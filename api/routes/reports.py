@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, EnforcerDep, SessionDep, SettingsDep, require
 from api.errors import ApiError, invalid
@@ -95,5 +96,9 @@ async def publish_index(session: SessionDep, settings: SettingsDep, period: str,
     snapshot = models.RankingSnapshot(period=chosen.label, published_at=datetime.now(UTC),
                                       published_by=actor.username, rows=[row.model_dump(mode="json") for row in rows])
     session.add(snapshot)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # published by someone else meanwhile
+        await session.rollback()
+        raise ApiError(409, f"Chỉ số kỳ {chosen.label} đã được công bố; bản công bố không thể thay đổi") from None
     return RankingSnapshotOut.model_validate(snapshot)
