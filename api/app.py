@@ -13,6 +13,7 @@ from api.blobs import BlobStore
 from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import RateLimiter
 from api.routes import actions, admin, audit, auth, health, inbox, notifications, policy, public, reports, tasks
+from api.web import pages
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer
 from settings import Settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     errors.install(app)
+    pages.install(app)
     for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, audit, public):
         app.include_router(module.router)
     return app

@@ -61,9 +61,11 @@ async def actor_of(session: AsyncSession, enforcer: casbin.AsyncEnforcer, userna
 
 
 async def get_current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)], session: SessionDep, enforcer: EnforcerDep,
-    settings: SettingsDep,
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)], session: SessionDep,
+    enforcer: EnforcerDep, settings: SettingsDep,
 ) -> Actor:
+    if not token and request.method == "GET":  # the web pages' session, for downloads (reads only: no CSRF)
+        token = request.cookies.get("nq57_session")
     if not token:
         raise ApiError(401, "Chưa đăng nhập: cần gửi mã truy cập (Authorization: Bearer ...)")
     username = token_subject(token, settings.token_secret)
