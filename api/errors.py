@@ -31,7 +31,7 @@ def invalid(field: str, message: str) -> ApiError:
 _MESSAGES_VI = {
     "missing": "bắt buộc phải có",
     "extra_forbidden": "trường này không được phép",
-    "string_too_short": "không được để trống",
+    "string_too_short": "cần ít nhất {min_length} ký tự",
     "string_too_long": "quá dài (tối đa {max_length} ký tự)",
     "string_pattern_mismatch": "sai định dạng",
     "too_short": "cần ít nhất {min_length} mục",

@@ -25,11 +25,12 @@ from api.deps import (
 )
 from api.errors import ApiError, _field_errors
 from api.routes.actions import evidence_command, perform, resolve_people
+from api.routes.admin import create_agency, create_user
 from api.routes.inbox import inbox as inbox_items
 from api.routes.public import public_rankings, public_tasks
-from api.routes.reports import compute_index
+from api.routes.reports import compute_index, publish_index
 from api.routes.tasks import list_tasks
-from api.schemas import HistoryEntry, TaskView
+from api.schemas import AGENCY_KINDS, AgencyIn, HistoryEntry, TaskView, UserIn
 from api.security import create_token, token_subject, verify_password
 from api.web.forms import command_body, kpi_results
 from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, translator
@@ -277,6 +278,10 @@ async def public_ranking_page(request: Request, period: str, user: MaybeUser, se
 async def admin_page(request: Request, user: PageUser, session: SessionDep, enforcer: EnforcerDep) -> HTMLResponse:
     if not permits(enforcer, user.username, Relation.NONE, "*", "policy.read"):
         return render(request, "error.html", user, status=403, message=translator(language(request))("error.forbidden"))
+    return render(request, "admin.html", user, **await _admin_context(session, enforcer))
+
+
+async def _admin_context(session: SessionDep, enforcer: EnforcerDep) -> dict[str, Any]:
     agencies = list(await session.scalars(select(models.Agency).order_by(models.Agency.kind, models.Agency.code)))
     users = list(await session.scalars(select(models.User).order_by(models.User.username)))
     roles = {account.username: await enforcer.get_roles_for_user(account.username) for account in users}
@@ -284,6 +289,57 @@ async def admin_page(request: Request, user: PageUser, session: SessionDep, enfo
     for role, relation, stage, action in enforcer.get_policy():
         matrix.setdefault(action, {}).setdefault(role, []).append(
             relation if stage == "*" else f"{relation} @ {stage}")
-    return render(request, "admin.html", user, agencies=agencies, users=users, roles=roles, matrix=matrix,
-                  all_roles=[role.value for role in Role], actions=[*ACTIONS],
-                  policy_actions=sorted(matrix))
+    return {"agencies": agencies, "users": users, "roles": roles, "matrix": matrix,
+            "all_roles": [role.value for role in Role], "actions": [*ACTIONS], "policy_actions": sorted(matrix),
+            "kinds": AGENCY_KINDS, "form_errors": {}, "form_values": {}}
+
+
+@router.post("/dashboard/publish")
+async def publish_page(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep,
+                       enforcer: EnforcerDep, period: Annotated[str, Form()]) -> Response:
+    if not permits(enforcer, user.username, Relation.NONE, "*", "ranking.publish"):
+        return render(request, "error.html", user, status=403, message=translator(language(request))("error.forbidden"))
+    try:
+        snapshot = await publish_index(session, settings, period, user)
+    except ApiError as error:
+        return render(request, "error.html", user, status=error.status, message=error.detail)
+    return RedirectResponse(f"/public/rankings/{quote(snapshot.period)}", status_code=303)
+
+
+@router.post("/admin/agencies")
+async def admin_add_agency(request: Request, user: PageUser, session: SessionDep, enforcer: EnforcerDep) -> Response:
+    form = await request.form()
+    try:
+        if not permits(enforcer, user.username, Relation.NONE, "*", "agency.create"):
+            raise ApiError(403, translator(language(request))("error.forbidden"))
+        await create_agency(AgencyIn.model_validate({k: v for k, v in form.items() if isinstance(v, str)}),
+                            session, user)
+    except (ApiError, ValidationError) as error:
+        return await _admin_error(request, user, session, enforcer, error, "agency", form)
+    return RedirectResponse("/admin#agencies", status_code=303)
+
+
+@router.post("/admin/users")
+async def admin_add_user(request: Request, user: PageUser, session: SessionDep, enforcer: EnforcerDep) -> Response:
+    form = await request.form()
+    try:
+        if not permits(enforcer, user.username, Relation.NONE, "*", "user.create"):
+            raise ApiError(403, translator(language(request))("error.forbidden"))
+        body = {k: v for k, v in form.items() if isinstance(v, str) and k != "roles" and v}
+        await create_user(UserIn.model_validate({**body, "roles": form.getlist("roles")}), session, enforcer, user)
+    except (ApiError, ValidationError) as error:
+        return await _admin_error(request, user, session, enforcer, error, "user", form)
+    return RedirectResponse("/admin#users", status_code=303)
+
+
+async def _admin_error(request: Request, user: Actor, session: SessionDep, enforcer: EnforcerDep,
+                       error: Exception, which: str, form: Any) -> HTMLResponse:
+    if isinstance(error, ValidationError):
+        status, errors = 422, {e["field"]: e["message"] for e in _field_errors(list(error.errors()))}
+    else:
+        assert isinstance(error, ApiError)
+        status = error.status
+        errors = {e["field"]: e["message"] for e in error.extra.get("errors", [])} or {"_": error.detail}
+    context = {**await _admin_context(session, enforcer), "form_errors": {which: errors},
+               "form_values": {which: {k: v for k, v in form.items() if isinstance(v, str)}}}
+    return render(request, "admin.html", user, status=status, **context)
