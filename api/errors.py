@@ -52,8 +52,8 @@ _MESSAGES_VI = {
 }
 
 
-def _message(error: dict[str, Any]) -> str:
-    template = _MESSAGES_VI.get(error.get("type", ""))
+def _message(error: dict[str, Any], language: str = "vi") -> str:
+    template = _MESSAGES_VI.get(error.get("type", "")) if language == "vi" else None
     if template is not None:
         try:
             return template.format(**error.get("ctx", {}))
@@ -62,16 +62,17 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
-def _field_errors(errors: list[Any]) -> list[dict[str, str]]:
+def field_errors(errors: list[Any], language: str = "vi") -> list[dict[str, str]]:
+    """Pydantic's errors as {field, message}; Vietnamese unless the reader chose English."""
     result = []
     for error in errors:
         location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
-        result.append({"field": ".".join(location) or "body", "message": _message(error)})
+        result.append({"field": ".".join(location) or "body", "message": _message(error, language)})
     return result
 
 
 def validation_error(errors: list[Any]) -> JSONResponse:
-    fields = _field_errors(errors)
+    fields = field_errors(errors)
     sentence = "Dữ liệu không hợp lệ: " + "; ".join(f"{e['field']}: {e['message']}" for e in fields)
     return JSONResponse(status_code=422, content={"detail": sentence, "errors": fields})
 

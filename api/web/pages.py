@@ -23,7 +23,7 @@ from api.deps import (
     actor_of,
     load_task,
 )
-from api.errors import ApiError, _field_errors
+from api.errors import ApiError, field_errors
 from api.routes.actions import evidence_command, perform, resolve_people
 from api.routes.admin import create_agency, create_user
 from api.routes.inbox import inbox as inbox_items
@@ -206,7 +206,7 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
         await perform(client, access, command)
         return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}#actions", status_code=303)
     except ValidationError as error:
-        status, errors = 422, {e["field"]: e["message"] for e in _field_errors(list(error.errors()))}
+        status, errors = 422, {e["field"]: e["message"] for e in field_errors(list(error.errors()), language(request))}
     except TaskRuleError as error:
         status = 409 if error.conflict else 422
         errors = {error.field or "_": str(error)}
@@ -335,7 +335,7 @@ async def admin_add_user(request: Request, user: PageUser, session: SessionDep, 
 async def _admin_error(request: Request, user: Actor, session: SessionDep, enforcer: EnforcerDep,
                        error: Exception, which: str, form: Any) -> HTMLResponse:
     if isinstance(error, ValidationError):
-        status, errors = 422, {e["field"]: e["message"] for e in _field_errors(list(error.errors()))}
+        status, errors = 422, {e["field"]: e["message"] for e in field_errors(list(error.errors()), language(request))}
     else:
         assert isinstance(error, ApiError)
         status = error.status
