@@ -60,8 +60,9 @@ class TaskRuleError(Exception):
 
 def awaited_actions(state: TaskState) -> frozenset[str]:
     """The forward actions the task waits for now: once a reviewer is assigned it waits for the
-    reviewer, no longer for an assignment."""
-    return FORWARD_ACTIONS - {"review.assign"} if state.reviewer else FORWARD_ACTIONS
+    reviewer, no longer for an assignment; a task with a reporting cadence waits for its reports."""
+    awaited = FORWARD_ACTIONS - {"review.assign"} if state.reviewer else FORWARD_ACTIONS
+    return awaited | {"progress.report"} if state.spec.reporting != "none" else awaited
 
 
 def check_stage(stage: Stage, action: str) -> None:

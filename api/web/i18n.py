@@ -39,3 +39,13 @@ def date_formatter(language: str, timezone: str) -> Callable[..., str]:
         return local.strftime(pattern + (" %H:%M" if with_time else ""))
 
     return fmt
+
+
+def number_formatter(language: str) -> Callable[[float | int], str]:
+    """3.000.000,5 in Vietnamese, 3,000,000.5 in English; no trailing .0."""
+
+    def num(value: float | int) -> str:
+        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+        return text.translate(str.maketrans(",.", ".,")) if language == "vi" else text
+
+    return num

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from starlette.datastructures import UploadFile  # what request.form() gives (FastAPI's is a subclass)
 
 from api.deps import (
     BlobsDep,
@@ -33,7 +34,7 @@ from api.routes.tasks import list_tasks
 from api.schemas import AGENCY_KINDS, AgencyIn, HistoryEntry, TaskView, UserIn
 from api.security import create_token, token_subject, verify_password
 from api.web.forms import command_body, kpi_results
-from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, translator
+from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, number_formatter, translator
 from db import models
 from domain.actors import Actor, Relation, Role, relation_of
 from domain.commands import COMMAND_MODELS
@@ -82,6 +83,7 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
            "admin": bool(user and permits(enforcer, user.username, Relation.NONE, "*", "policy.read"))}
     return templates.TemplateResponse(request, name, {
         "user": user, "lang": lang, "t": translator(lang), "fmt": date_formatter(lang, settings.timezone),
+        "num": number_formatter(lang),
         "can": can, "path": request.url.path, "now_ts": datetime.now(UTC).timestamp(), **context},
         status_code=status)
 
