@@ -131,12 +131,12 @@ def action_access(route_action: str | None = None):  # noqa: ANN201 - a dependen
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> TaskAccess:
         action = route_action or request.path_params["action"]
-        return await _action_access(code, action, actor, session, enforcer, idempotency_key)
+        return await authorize_action(code, action, actor, session, enforcer, idempotency_key)
 
     return dependency
 
 
-async def _action_access(code: str, action: str, actor: Actor, session: AsyncSession,
+async def authorize_action(code: str, action: str, actor: Actor, session: AsyncSession,
                          enforcer: casbin.AsyncEnforcer, idempotency_key: str | None) -> TaskAccess:
     """A retried request whose Idempotency-Key is already recorded skips the checks its first
     attempt passed, so it can get that first answer back."""

@@ -20,8 +20,8 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TemporalDep,
-    _action_access,
     actor_of,
+    authorize_action,
     load_task,
 )
 from api.errors import ApiError, field_errors
@@ -196,7 +196,7 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
     errors: dict[str, str] = {}
     status = 200
     try:
-        access = await _action_access(code, action, user, session, enforcer, None)
+        access = await authorize_action(code, action, user, session, enforcer, None)
         if action == "evidence.submit":
             uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
             command = await evidence_command(blobs, uploads, str(form.get("summary", "")),
