@@ -1,7 +1,8 @@
 """Escalation over HTTP against the running stack, in real time: NQ57_ESCALATION_STEPS=2s,4s,6s."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,15 +11,32 @@ import pytest
 from tests.conftest import Stack, unique_code
 
 
+@contextmanager
+def escalation_steps(stack: Stack, steps: str) -> Iterator[None]:
+    """Tasks created meanwhile escalate at these offsets (each task keeps the steps it started with)."""
+    before = stack.settings.escalation_steps
+    stack.settings.escalation_steps = steps
+    try:
+        yield
+    finally:
+        stack.settings.escalation_steps = before
+
+
 @pytest.fixture
 async def fast_escalation(stack: Stack) -> AsyncIterator[Stack]:
     """Tasks created inside this fixture escalate at 2 s, 4 s and 6 s after a lapsed deadline."""
-    before = stack.settings.escalation_steps
-    stack.settings.escalation_steps = "2s,4s,6s"
-    try:
+    with escalation_steps(stack, "2s,4s,6s"):
         yield stack
-    finally:
-        stack.settings.escalation_steps = before
+
+
+@pytest.fixture(scope="module")
+async def escalated(stack: Stack) -> tuple[Stack, str]:
+    """One task due 3 s after creation with NQ57_ESCALATION_STEPS=2s,4s,6s, waited until level 3:
+    the rules below are each read off it (one real-time wait per database, not one per rule)."""
+    with escalation_steps(stack, "2s,4s,6s"):
+        code = await _task_due_in(stack, 3)
+    await _until(stack, code, lambda t: t["escalation_level"] == 3)
+    return stack, code
 
 
 async def _task_due_in(stack: Stack, seconds: int) -> str:
@@ -44,11 +62,10 @@ async def _until(stack: Stack, code: str, check: Any, seconds: float = 40) -> di
 
 
 async def test_a_task_due_in_three_seconds_reaches_level_three_with_three_escalated_events(
-        fast_escalation: Stack) -> None:
-    stack = fast_escalation
-    code = await _task_due_in(stack, 3)
-    task = await _until(stack, code, lambda t: t["escalation_level"] == 3)
-    assert task["overdue"] is True
+        escalated: tuple[Stack, str]) -> None:
+    stack, code = escalated
+    task = (await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office"))).json()
+    assert task["overdue"] is True and task["escalation_level"] == 3
     history = (await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office"))).json()
     escalations = [event for event in history if event["type"] == "escalated"]
     assert [event["data"]["level"] for event in escalations] == [1, 2, 3]
@@ -59,10 +76,8 @@ async def test_a_task_due_in_three_seconds_reaches_level_three_with_three_escala
     assert all(1.5 <= gap <= 4 for gap in gaps), gaps  # 2 s apart, as the steps say
 
 
-async def test_each_level_notifies_its_audience(fast_escalation: Stack) -> None:
-    stack = fast_escalation
-    code = await _task_due_in(stack, 1)
-    await _until(stack, code, lambda t: t["escalation_level"] == 3)
+async def test_each_level_notifies_its_audience(escalated: tuple[Stack, str]) -> None:
+    stack, code = escalated
     for username, level in (("hni.head", 1), ("office", 2), ("committee", 3)):
         notes = (await stack.http.get("/api/v1/notifications", headers=await stack.login(username))).json()
         mine = [note for note in notes if note["task_code"] == code]
@@ -72,10 +87,8 @@ async def test_each_level_notifies_its_audience(fast_escalation: Stack) -> None:
     assert not [note for note in outsider if note["task_code"] == code]
 
 
-async def test_the_overdue_report_lists_escalated_tasks_most_escalated_first(fast_escalation: Stack) -> None:
-    stack = fast_escalation
-    code = await _task_due_in(stack, 1)
-    await _until(stack, code, lambda t: t["escalation_level"] == 3)
+async def test_the_overdue_report_lists_escalated_tasks_most_escalated_first(escalated: tuple[Stack, str]) -> None:
+    stack, code = escalated
     report = (await stack.http.get("/api/v1/reports/overdue", headers=await stack.login("office"))).json()
     row = next(item for item in report if item["code"] == code)
     assert row["lead_agency"] == "HNI" and row["escalation_level"] == 3
