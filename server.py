@@ -69,6 +69,7 @@ def banner(settings: Settings, embedded: bool) -> str:
     lines = [
         "",
         "NQ57 đang chạy / NQ57 is running",
+        f"  Giao diện web: {base}/",
         f"  API:          {base}/api/v1",
         f"  Tài liệu API: {base}/docs",
     ]
