@@ -55,8 +55,9 @@ class BlobStore:
         filename = safe_filename(upload.filename)
         content_type = ALLOWED_TYPES.get(Path(filename).suffix.lower())
         if content_type is None:
-            raise ApiError(415, f"Loại tệp của '{filename}' không được phép; cho phép: "
-                                + ", ".join(sorted(ALLOWED_TYPES)))
+            allowed = ", ".join(sorted(ALLOWED_TYPES))
+            raise ApiError(415, f"Loại tệp của '{filename}' không được phép; cho phép: {allowed}",
+                           code="file_type", params={"filename": filename, "allowed": allowed})
         digest, size = hashlib.sha256(), 0
         fd, temp_name = tempfile.mkstemp(dir=self.root / "incoming")
         try:
@@ -64,8 +65,9 @@ class BlobStore:
                 while chunk := await upload.read(_CHUNK):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise ApiError(413, f"Tệp '{filename}' vượt quá giới hạn "
-                                            f"{self.max_bytes // (1024 * 1024)} MB")
+                        limit = self.max_bytes // (1024 * 1024)
+                        raise ApiError(413, f"Tệp '{filename}' vượt quá giới hạn {limit} MB",
+                                       code="file_too_large", params={"filename": filename, "max_mb": limit})
                     digest.update(chunk)
                     out.write(chunk)
             sha256 = digest.hexdigest()

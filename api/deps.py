@@ -101,7 +101,7 @@ class TaskAccess:
 async def load_task(session: AsyncSession, code: str) -> TaskState:
     row = await session.get(models.Task, code)
     if row is None:
-        raise not_found(f"nhiệm vụ '{code}'")
+        raise not_found(f"nhiệm vụ '{code}'", "task_not_found", code=code)
     return TaskState.model_validate(row.state)
 
 
@@ -109,7 +109,8 @@ async def _authorize(actor: Actor, enforcer: casbin.AsyncEnforcer, state: TaskSt
     relation = relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer)
     if not permits(enforcer, actor.username, relation, state.stage, action):
         raise ApiError(403, f"Tài khoản '{actor.username}' ({', '.join(actor.roles) or 'không có vai trò'}, "
-                            f"quan hệ '{relation}') không được phép '{action}' với nhiệm vụ '{state.code}'")
+                            f"quan hệ '{relation}') không được phép '{action}' với nhiệm vụ '{state.code}'",
+                       code="forbidden_action", params={"action": action, "relation": relation.value})
     return TaskAccess(actor=actor, state=state, relation=relation)
 
 

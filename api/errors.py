@@ -13,18 +13,25 @@ from domain.lifecycle import TaskRuleError
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: str, **extra: Any):
+    """`code` and `params` name the sentence, so the pages can say it in the reader's language;
+    `extra` goes into the JSON body beside `detail`."""
+
+    def __init__(self, status: int, detail: str, *, code: str | None = None, params: dict | None = None,
+                 **extra: Any):
         super().__init__(detail)
         self.status, self.detail, self.extra = status, detail, extra
+        self.code = code or extra.get("code")
+        self.params = params or extra.get("params") or {}
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"Không tìm thấy {what}")
+def not_found(what: str, code: str | None = None, **params: Any) -> ApiError:
+    return ApiError(404, f"Không tìm thấy {what}", code=code, params=params)
 
 
-def invalid(field: str, message: str) -> ApiError:
+def invalid(field: str, message: str, code: str | None = None, **params: Any) -> ApiError:
     """A 422 about one named field, shaped like pydantic's own."""
-    return ApiError(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+    return ApiError(422, f"{field}: {message}", code=code, params=params,
+                    errors=[{"field": field, "message": message}])
 
 
 # Pydantic speaks English; people here read Vietnamese. Types not listed keep pydantic's sentence.

@@ -44,15 +44,18 @@ class TaskRuleError(Exception):
     """An action refused by the lifecycle. `conflict` errors concern the task's state (HTTP 409);
     the others concern what was asked (HTTP 422)."""
 
-    def __init__(self, message: str, *, conflict: bool, stage: Stage, field: str | None = None):
+    def __init__(self, message: str, *, conflict: bool, stage: Stage, field: str | None = None,
+                 code: str = "rule", params: dict | None = None):
         super().__init__(message)
         self.conflict = conflict
         self.stage = stage
         self.field = field  # the input field a 422 concerns
+        self.code = code  # names the rule, so the pages can say it in the reader's language
+        self.params = params or {}
 
     def details(self) -> dict:
         """What an HTTP answer carries beside the sentence."""
-        found: dict = {"stage": self.stage.value}
+        found: dict = {"stage": self.stage.value, "code": self.code, "params": self.params}
         if self.field is not None:
             found["errors"] = [{"field": self.field, "message": str(self)}]
         return found
@@ -69,8 +72,7 @@ def check_stage(stage: Stage, action: str) -> None:
     if stage not in ACTION_STAGES[action]:
         raise TaskRuleError(
             f"Không thể thực hiện '{action}' khi nhiệm vụ ở giai đoạn '{STAGE_LABELS_VI[stage]}' ({stage})",
-            conflict=True,
-            stage=stage,
+            conflict=True, stage=stage, code="stage_conflict", params={"action": action, "stage": stage.value},
         )
 
 
@@ -82,28 +84,33 @@ def available_actions(state: TaskState) -> list[str]:
     ]
 
 
-def _state_conflict(state: TaskState, action: str) -> str | None:
+def _state_conflict(state: TaskState, action: str) -> TaskRuleError | None:
     """Beyond the stage, what in the task's state forbids the action now (None: nothing)."""
+    def conflict(code: str, message: str, **params: object) -> TaskRuleError:
+        return TaskRuleError(message, conflict=True, stage=state.stage, code=code, params=params)
+
     if action in ("extension.approve", "extension.reject") and state.extension_request is None:
-        return "Không có đề nghị gia hạn nào đang chờ xử lý"
+        return conflict("no_extension_request", "Không có đề nghị gia hạn nào đang chờ xử lý")
     if action == "extension.request" and state.extension_request is not None:
-        return "Đã có một đề nghị gia hạn đang chờ xử lý"
+        return conflict("extension_pending", "Đã có một đề nghị gia hạn đang chờ xử lý")
     if action == "extension.request" and state.extensions_granted >= state.settings.max_extensions:
-        return f"Nhiệm vụ đã được gia hạn tối đa {state.settings.max_extensions} lần"
+        return conflict("extensions_exhausted", f"Nhiệm vụ đã được gia hạn tối đa {state.settings.max_extensions} lần",
+                        max=state.settings.max_extensions)
     if action in ("review.approve", "review.reject") and state.reviewer is None:
-        return "Chưa phân công người kiểm tra chéo"
+        return conflict("no_reviewer", "Chưa phân công người kiểm tra chéo")
     return None
 
 
-def _invalid(state: TaskState, field: str, message: str) -> TaskRuleError:
-    return TaskRuleError(f"{field}: {message}", conflict=False, stage=state.stage, field=field)
+def _invalid(state: TaskState, field: str, message: str, code: str, **params: object) -> TaskRuleError:
+    return TaskRuleError(f"{field}: {message}", conflict=False, stage=state.stage, field=field, code=code,
+                         params=params)
 
 
 def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[TaskState, Event]:
     command = request.command
     check_stage(state.stage, command.action)
-    if (why := _state_conflict(state, command.action)) is not None:
-        raise TaskRuleError(why, conflict=True, stage=state.stage)
+    if (conflict := _state_conflict(state, command.action)) is not None:
+        raise conflict
     new = state.model_copy(deep=True)
     data = _RULES[type(command)](new, command, request.actor, now)
     if new.stage == Stage.IN_PROGRESS and state.stage != Stage.IN_PROGRESS:
@@ -155,7 +162,7 @@ def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Acto
 def _extension_request(state: TaskState, cmd: c.ExtensionRequestCommand, actor: Actor, now: datetime) -> None:
     new_deadline = parse_deadline(cmd.new_deadline, state.settings.timezone)
     if new_deadline <= state.deadline:
-        raise _invalid(state, "new_deadline", "hạn mới phải sau hạn hiện tại")
+        raise _invalid(state, "new_deadline", "hạn mới phải sau hạn hiện tại", "deadline_not_later")
     state.extension_request = ExtensionRequest(
         at=now, by=actor.username, new_deadline=new_deadline, new_deadline_text=cmd.new_deadline, reason=cmd.reason
     )
@@ -178,7 +185,8 @@ def _extension_reject(state: TaskState, cmd: c.ExtensionReject, actor: Actor, no
 def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now: datetime) -> None:
     missing = [kpi.name for kpi in state.spec.kpis if kpi.name not in cmd.kpi_results]
     if missing:
-        raise _invalid(state, "kpi_results", "thiếu kết quả cho chỉ tiêu: " + "; ".join(missing))
+        raise _invalid(state, "kpi_results", "thiếu kết quả cho chỉ tiêu: " + "; ".join(missing), "kpi_results_missing",
+                       missing="; ".join(missing))
     state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
                                    kpi_results=cmd.kpi_results, files=cmd.files))
     state.stage = Stage.CROSS_CHECK
@@ -190,7 +198,8 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
     involved = [state.lead_agency, *state.coordinating_agencies]
     if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
-        raise _invalid(state, "reviewer", "người kiểm tra chéo phải thuộc cơ quan không chủ trì, không phối hợp")
+        raise _invalid(state, "reviewer", "người kiểm tra chéo phải thuộc cơ quan không chủ trì, không phối hợp",
+                       "reviewer_not_independent")
     state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency
     state.reviewer_assigned_at = now
 
@@ -211,7 +220,8 @@ def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: dat
 
 def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) -> dict:
     if cmd.lead_agency == state.lead_agency:
-        raise _invalid(state, "lead_agency", "cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại")
+        raise _invalid(state, "lead_agency", "cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại",
+                       "same_lead_agency")
     previous = state.lead_agency
     if cmd.lead_agency == state.reviewer_agency:  # the reviewer would judge their own agency's work
         state.reviewer = state.reviewer_agency = None

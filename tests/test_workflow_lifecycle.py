@@ -308,7 +308,8 @@ async def test_illegal_action_is_refused_by_the_validator_before_history(
     assert cause.type == "StageConflict"
     assert cause.non_retryable
     assert action in cause.message and stage.value in cause.message
-    assert cause.details and cause.details[0] == {"stage": stage.value}
+    assert cause.details and cause.details[0]["stage"] == stage.value
+    assert cause.details[0]["code"] == "stage_conflict"
     history = await handle.fetch_history()
     assert update_id not in update_ids_in_history(list(history.events))
     assert await accepted_updates(handle) == accepted_before

@@ -51,12 +51,12 @@ async def evidence_command(blobs: BlobStore, files: list[UploadFile], summary: s
     except json.JSONDecodeError:
         results = None
     if not isinstance(results, dict):
-        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}")
+        raise invalid("kpi_results", "phải là một đối tượng JSON, ví dụ {\"Chỉ tiêu\": 100}", "kpi_results_json")
     files = [file for file in files if file.filename]
     if len(files) > MAX_FILES:
-        raise invalid("files", f"tối đa {MAX_FILES} tệp mỗi lần nộp")
+        raise invalid("files", f"tối đa {MAX_FILES} tệp mỗi lần nộp", "too_many_files", max=MAX_FILES)
     if not files:
-        raise invalid("files", "cần ít nhất 1 tệp minh chứng")
+        raise invalid("files", "cần ít nhất 1 tệp minh chứng", "files_required")
     return EvidenceSubmit(summary=summary, kpi_results=results, files=[await blobs.save(f) for f in files])
 
 
@@ -78,15 +78,19 @@ async def resolve_people(command: Any, access: TaskAccess, session: SessionDep, 
     if command.action == "review.assign":
         user = await session.get(models.User, command.reviewer)
         if user is None:
-            raise invalid("reviewer", f"không có người dùng '{command.reviewer}'")
+            raise invalid("reviewer", f"không có người dùng '{command.reviewer}'", "unknown_user",
+                          username=command.reviewer)
         if Role.CROSS_CHECK_REVIEWER not in await enforcer.get_roles_for_user(user.username):
-            raise invalid("reviewer", f"'{user.username}' không có vai trò kiểm tra chéo (cross_check_reviewer)")
+            raise invalid("reviewer", f"'{user.username}' không có vai trò kiểm tra chéo (cross_check_reviewer)",
+                          "not_a_reviewer", username=user.username)
         return command.model_copy(update={"reviewer_agency": user.agency})
     if command.action == "accept" and command.officer:
         user = await session.get(models.User, command.officer)
         if user is None or user.agency != access.state.lead_agency:
             raise invalid("officer", f"'{command.officer}' không phải cán bộ của cơ quan chủ trì "
-                                     f"{access.state.lead_agency}")
+                                     f"{access.state.lead_agency}", "officer_not_of_lead",
+                          username=command.officer, agency=access.state.lead_agency)
     if command.action == "reassign" and await session.get(models.Agency, command.lead_agency) is None:
-        raise invalid("lead_agency", f"không có cơ quan mã '{command.lead_agency}'")
+        raise invalid("lead_agency", f"không có cơ quan mã '{command.lead_agency}'", "unknown_agency",
+                      agency=command.lead_agency)
     return command

@@ -34,7 +34,7 @@ from api.routes.tasks import list_tasks
 from api.schemas import AGENCY_KINDS, AgencyIn, HistoryEntry, TaskView, UserIn
 from api.security import create_token, token_subject, verify_password
 from api.web.forms import command_body, kpi_results
-from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, number_formatter, translator
+from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, date_formatter, number_formatter, translator
 from db import models
 from domain.actors import Actor, Relation, Role, relation_of
 from domain.commands import COMMAND_MODELS
@@ -73,6 +73,14 @@ async def signed_in(user: Annotated[Actor | None, Depends(page_user)]) -> Actor:
 
 PageUser = Annotated[Actor, Depends(signed_in)]
 MaybeUser = Annotated[Actor | None, Depends(page_user)]
+
+
+def say(request: Request, code: str | None, params: dict, sentence: str) -> str:
+    """A sentence from the server in the reader's language: the catalog names it by its code; the
+    server's own (Vietnamese) sentence stands where no translation exists."""
+    lang = language(request)
+    template = catalog(lang).get(f"error.{code}") if code and lang != DEFAULT_LANGUAGE else None
+    return template.format(**params) if template else sentence
 
 
 def render(request: Request, name: str, user: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
@@ -185,7 +193,8 @@ async def task_page(request: Request, code: str, user: PageUser, session: Sessio
     try:
         context = await _task_context(request, user, code, session, enforcer)
     except ApiError as error:
-        return render(request, "error.html", user, status=error.status, message=error.detail)
+        return render(request, "error.html", user, status=error.status,
+                      message=say(request, error.code, error.params, error.detail))
     return render(request, "task.html", user, **context)
 
 
@@ -211,10 +220,12 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
         status, errors = 422, {e["field"]: e["message"] for e in field_errors(list(error.errors()), language(request))}
     except TaskRuleError as error:
         status = 409 if error.conflict else 422
-        errors = {error.field or "_": str(error)}
+        errors = {error.field or "_": say(request, error.code, error.params, str(error))}
     except ApiError as error:
         status = error.status
-        errors = {e["field"]: e["message"] for e in error.extra.get("errors", [])} or {"_": error.detail}
+        sentence = say(request, error.code, error.params, error.detail)
+        errors = ({e["field"]: sentence if error.code else e["message"] for e in error.extra.get("errors", [])}
+                  or {"_": sentence})
     try:
         context = await _task_context(request, user, code, session, enforcer)
     except ApiError as error:
