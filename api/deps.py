@@ -101,7 +101,7 @@ class TaskAccess:
 async def load_task(session: AsyncSession, code: str) -> TaskState:
     row = await session.get(models.Task, code)
     if row is None:
-        raise not_found(f"nhiệm vụ '{code}'", "task_not_found", code=code)
+        raise not_found(f"nhiệm vụ '{code}'", "task_not_found", task=code)
     return TaskState.model_validate(row.state)
 
 
