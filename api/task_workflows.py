@@ -42,7 +42,8 @@ async def send_action(client: Client, code: str, request: ActionRequest, update_
         raise _api_error(error) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, f"Nhiệm vụ '{code}' đã đóng hồ sơ, không nhận thêm thao tác") from None
+            raise ApiError(409, f"Nhiệm vụ '{code}' đã đóng hồ sơ, không nhận thêm thao tác",
+                           code="task_closed", params={"task": code}) from None
         raise
 
 

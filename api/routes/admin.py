@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1", tags=["administration"])
 async def create_agency(body: AgencyIn, session: SessionDep,
                         _: Annotated[Actor, Depends(require("agency.create"))]) -> AgencyOut:
     if await session.get(models.Agency, body.code) is not None:
-        raise ApiError(409, f"Mã cơ quan '{body.code}' đã tồn tại")
+        raise ApiError(409, f"Mã cơ quan '{body.code}' đã tồn tại", code="agency_exists", params={"agency": body.code})
     agency = models.Agency(**body.model_dump())
     session.add(agency)
     await session.commit()
@@ -36,9 +36,10 @@ async def list_agencies(session: SessionDep, _: CurrentUser) -> list[AgencyOut]:
 async def create_user(body: UserIn, session: SessionDep, enforcer: EnforcerDep,
                       _: Annotated[Actor, Depends(require("user.create"))]) -> UserOut:
     if await session.get(models.User, body.username) is not None:
-        raise ApiError(409, f"Tên đăng nhập '{body.username}' đã tồn tại")
+        raise ApiError(409, f"Tên đăng nhập '{body.username}' đã tồn tại", code="user_exists",
+                       params={"username": body.username})
     if body.agency is not None and await session.get(models.Agency, body.agency) is None:
-        raise invalid("agency", f"không có cơ quan mã '{body.agency}'")
+        raise invalid("agency", f"không có cơ quan mã '{body.agency}'", "unknown_agency", agency=body.agency)
     roles = [role.value for role in body.roles]
     await add_user(session, enforcer, body.username, body.password, body.full_name, body.agency, roles,
                    email=body.email)

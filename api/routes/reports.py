@@ -91,7 +91,8 @@ async def publish_index(session: SessionDep, settings: SettingsDep, period: str,
                         actor: Annotated[Actor, Depends(require("ranking.publish"))]) -> RankingSnapshotOut:
     chosen = period_of(period, settings)
     if await session.get(models.RankingSnapshot, chosen.label) is not None:
-        raise ApiError(409, f"Chỉ số kỳ {chosen.label} đã được công bố; bản công bố không thể thay đổi")
+        raise ApiError(409, f"Chỉ số kỳ {chosen.label} đã được công bố; bản công bố không thể thay đổi",
+                       code="already_published", params={"period": chosen.label})
     rows = await compute_index(session, chosen)
     snapshot = models.RankingSnapshot(period=chosen.label, published_at=datetime.now(UTC),
                                       published_by=actor.username, rows=[row.model_dump(mode="json") for row in rows])
@@ -100,5 +101,6 @@ async def publish_index(session: SessionDep, settings: SettingsDep, period: str,
         await session.commit()
     except IntegrityError:  # published by someone else meanwhile
         await session.rollback()
-        raise ApiError(409, f"Chỉ số kỳ {chosen.label} đã được công bố; bản công bố không thể thay đổi") from None
+        raise ApiError(409, f"Chỉ số kỳ {chosen.label} đã được công bố; bản công bố không thể thay đổi",
+                       code="already_published", params={"period": chosen.label}) from None
     return RankingSnapshotOut.model_validate(snapshot)

@@ -83,6 +83,19 @@ def say(request: Request, code: str | None, params: dict, sentence: str) -> str:
     return template.format(**params) if template else sentence
 
 
+def form_errors_of(request: Request, error: Exception) -> tuple[int, dict[str, str]]:
+    """A refused form: its status and, per field ("_" for the form as a whole), the sentence to show."""
+    if isinstance(error, ValidationError):
+        return 422, {e["field"]: e["message"] for e in field_errors(list(error.errors()), language(request))}
+    if isinstance(error, TaskRuleError):
+        return (409 if error.conflict else 422), {error.field or "_": say(request, error.code, error.params,
+                                                                            str(error))}
+    assert isinstance(error, ApiError)
+    sentence = say(request, error.code, error.params, error.detail)
+    fields = {e["field"]: sentence if error.code else e["message"] for e in error.extra.get("errors", [])}
+    return error.status, fields or {"_": sentence}
+
+
 def render(request: Request, name: str, user: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     settings = request.app.state.settings
@@ -216,20 +229,13 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
             command = await resolve_people(command, access, session, enforcer)
         await perform(client, access, command)
         return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}#actions", status_code=303)
-    except ValidationError as error:
-        status, errors = 422, {e["field"]: e["message"] for e in field_errors(list(error.errors()), language(request))}
-    except TaskRuleError as error:
-        status = 409 if error.conflict else 422
-        errors = {error.field or "_": say(request, error.code, error.params, str(error))}
-    except ApiError as error:
-        status = error.status
-        sentence = say(request, error.code, error.params, error.detail)
-        errors = ({e["field"]: sentence if error.code else e["message"] for e in error.extra.get("errors", [])}
-                  or {"_": sentence})
+    except (ValidationError, TaskRuleError, ApiError) as error:
+        status, errors = form_errors_of(request, error)
     try:
         context = await _task_context(request, user, code, session, enforcer)
     except ApiError as error:
-        return render(request, "error.html", user, status=error.status, message=error.detail)
+        return render(request, "error.html", user, status=error.status,
+                      message=say(request, error.code, error.params, error.detail))
     context["form_errors"] = {action: errors}
     context["form_values"] = {action: {key: value for key, value in form.items() if isinstance(value, str)}}
     return render(request, "task.html", user, status=status, **context)
@@ -283,7 +289,8 @@ async def public_ranking_page(request: Request, period: str, user: MaybeUser, se
     try:
         ranking = await public_rankings(session, settings, period)
     except ApiError as error:
-        return render(request, "error.html", user, status=error.status, message=error.detail)
+        return render(request, "error.html", user, status=error.status,
+                      message=say(request, error.code, error.params, error.detail))
     return render(request, "ranking.html", user, ranking=ranking)
 
 
@@ -315,7 +322,8 @@ async def publish_page(request: Request, user: PageUser, session: SessionDep, se
     try:
         snapshot = await publish_index(session, settings, period, user)
     except ApiError as error:
-        return render(request, "error.html", user, status=error.status, message=error.detail)
+        return render(request, "error.html", user, status=error.status,
+                      message=say(request, error.code, error.params, error.detail))
     return RedirectResponse(f"/public/rankings/{quote(snapshot.period)}", status_code=303)
 
 
@@ -347,12 +355,7 @@ async def admin_add_user(request: Request, user: PageUser, session: SessionDep, 
 
 async def _admin_error(request: Request, user: Actor, session: SessionDep, enforcer: EnforcerDep,
                        error: Exception, which: str, form: Any) -> HTMLResponse:
-    if isinstance(error, ValidationError):
-        status, errors = 422, {e["field"]: e["message"] for e in field_errors(list(error.errors()), language(request))}
-    else:
-        assert isinstance(error, ApiError)
-        status = error.status
-        errors = {e["field"]: e["message"] for e in error.extra.get("errors", [])} or {"_": error.detail}
+    status, errors = form_errors_of(request, error)
     context = {**await _admin_context(session, enforcer), "form_errors": {which: errors},
                "form_values": {which: {k: v for k, v in form.items() if isinstance(v, str)}}}
     return render(request, "admin.html", user, status=status, **context)
