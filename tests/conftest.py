@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -36,6 +36,11 @@ def _binary(name: str) -> str:
     if not Path(found).exists():
         pytest.fail(f"'{name}' not installed: run the suite through `make test`")
     return found
+
+
+def code_of(handle: WorkflowHandle) -> str:
+    """The task code behind a workflow handle (`task-<code>`)."""
+    return handle.id.removeprefix("task-")
 
 
 def unique_code(prefix: str = "T") -> str:

@@ -30,7 +30,7 @@ from domain.escalation import LEVEL_AUDIENCE_VI, next_report_due
 from domain.stages import Stage
 from domain.task import EvidenceFile, LifecycleSettings, Reporting, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import close_open_workflows, unique_code
+from tests.conftest import close_open_workflows, code_of, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -123,10 +123,6 @@ class World:
             row = await session.get(models.Task, code_of(handle))
             assert row is not None
             return row
-
-
-def code_of(handle: WorkflowHandle[Any, Any]) -> str:
-    return handle.id.removeprefix("task-")
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], *, within: float = 15.0,

@@ -31,7 +31,7 @@ from domain.lifecycle import ACTION_STAGES, ACTIONS
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import BudgetLine, EvidenceFile, Kpi, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import close_open_workflows, unique_code
+from tests.conftest import close_open_workflows, code_of, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -84,10 +84,6 @@ class Lifecycle:
             row = await session.get(models.Task, code_of(handle))
             assert row is not None
             return row
-
-
-def code_of(handle: WorkflowHandle[Any, Any]) -> str:
-    return handle.id.removeprefix("task-")
 
 
 @pytest.fixture(scope="module")

@@ -96,6 +96,10 @@ def form_errors_of(request: Request, error: Exception) -> tuple[int, dict[str, s
     return error.status, fields or {"_": sentence}
 
 
+def forbidden_page(request: Request, user: Actor | None) -> HTMLResponse:
+    return render(request, "error.html", user, status=403, message=translator(language(request))("error.forbidden"))
+
+
 def render(request: Request, name: str, user: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     settings = request.app.state.settings
@@ -245,7 +249,7 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
 async def dashboard_page(request: Request, user: PageUser, session: SessionDep, enforcer: EnforcerDep,
                          settings: SettingsDep, period: str = "") -> HTMLResponse:
     if not permits(enforcer, user.username, Relation.OTHER, "*", "task.read"):
-        return render(request, "error.html", user, status=403, message=translator(language(request))("error.forbidden"))
+        return forbidden_page(request, user)
     by_stage = dict((await session.execute(
         select(models.Task.stage, func.count()).group_by(models.Task.stage))).all())
     overdue_rows = (await session.execute(
@@ -297,7 +301,7 @@ async def public_ranking_page(request: Request, period: str, user: MaybeUser, se
 @router.get("/admin")
 async def admin_page(request: Request, user: PageUser, session: SessionDep, enforcer: EnforcerDep) -> HTMLResponse:
     if not permits(enforcer, user.username, Relation.NONE, "*", "policy.read"):
-        return render(request, "error.html", user, status=403, message=translator(language(request))("error.forbidden"))
+        return forbidden_page(request, user)
     return render(request, "admin.html", user, **await _admin_context(session, enforcer))
 
 
@@ -318,7 +322,7 @@ async def _admin_context(session: SessionDep, enforcer: EnforcerDep) -> dict[str
 async def publish_page(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep,
                        enforcer: EnforcerDep, period: Annotated[str, Form()]) -> Response:
     if not permits(enforcer, user.username, Relation.NONE, "*", "ranking.publish"):
-        return render(request, "error.html", user, status=403, message=translator(language(request))("error.forbidden"))
+        return forbidden_page(request, user)
     try:
         snapshot = await publish_index(session, settings, period, user)
     except ApiError as error:
