@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     run_worker: bool = Field(default=True, description="run a worker inside the API process")
+    action_timeout: float = Field(default=20, gt=0, description="seconds an action may wait for its workflow "
+                                  "before it answers 503 (safe to retry with the same Idempotency-Key)")
+    worker_poll_window: float = Field(default=90, gt=0, description="seconds since a worker last polled "
+                                      "the task queue for /readyz to count it as alive")
     admin_password: str = ""
     secret_key: str = Field(default="", description="signs access tokens; empty: kept in the data dir")
     token_minutes: int = 8 * 60

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
+from db.reconcile import catch_up
 from db.session import create_schema, make_engine, make_sessions
 from settings import Settings
 from workflows.task_lifecycle import TaskLifecycleWorkflow
@@ -24,13 +25,36 @@ async def connect(settings: Settings) -> Client:
 
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
     notifications = NotificationActivities(sessions, settings)
+    projection = ProjectionActivities(sessions)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[TaskLifecycleWorkflow],
-        activities=[ProjectionActivities(sessions).record_event, notifications.notify_in_app,
+        activities=[projection.record_event, projection.rebuild_projection, notifications.notify_in_app,
                     notifications.send_mail, notifications.post_webhook],
     )
+
+
+async def keep_in_step(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The catch-up after a (re)start: tasks whose rows a crash left out of step with their
+    workflow are brought back to it. Tried again until Temporal answers."""
+    for attempt in range(1, 1000):
+        try:
+            await catch_up(client, sessions, settings.task_queue)
+            return
+        except Exception as error:  # Temporal or the database not reachable yet: try again later
+            logging.getLogger("nq57.worker").warning("Chưa đồng bộ được dữ liệu với Temporal (%s), thử lại sau", error)
+            await asyncio.sleep(min(2 * attempt, 30))
+
+
+async def run(worker: Worker, client: Client, settings: Settings,
+              sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Run the worker, and the catch-up beside it (it needs a running worker to answer)."""
+    catching_up = asyncio.create_task(keep_in_step(client, settings, sessions))
+    try:
+        await worker.run()
+    finally:
+        catching_up.cancel()
 
 
 async def main() -> None:
@@ -40,10 +64,11 @@ async def main() -> None:
         raise SystemExit("worker.py cần NQ57_TEMPORAL_ADDRESS (địa chỉ Temporal, ví dụ 127.0.0.1:7233)")
     engine = make_engine(settings.async_database_url)
     await create_schema(engine)
-    worker = build_worker(await connect(settings), settings, make_sessions(engine))
+    client, sessions = await connect(settings), make_sessions(engine)
+    worker = build_worker(client, settings, sessions)
     logging.getLogger("nq57.worker").info("Worker đang chạy, hàng đợi '%s'", settings.task_queue)
     try:
-        await worker.run()
+        await run(worker, client, settings, sessions)
     finally:
         await engine.dispose()
 

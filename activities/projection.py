@@ -1,19 +1,27 @@
-"""The activity that records each accepted action: event row plus task projection."""
+"""The activities that keep the projection: each recorded event with the task's new state, and a
+task's whole projection rewritten from its workflow's log when the rows drifted from it."""
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from db.projection import record_event
+from db.projection import rebuild, record_event
 from db.session import transaction
-from domain.events import Event
+from domain.events import RecordedEvent
 from domain.task import TaskState
 
 
 class EventRecord(BaseModel):
     state: TaskState  # the state after the event
-    event: Event
+    event: RecordedEvent
     request_id: str | None = None  # the update id (the client's Idempotency-Key when it sent one)
+    fence: int = 0  # orders recording attempts (workflows/task_lifecycle.py, FENCE_PER_RUN)
+
+
+class Rebuild(BaseModel):
+    state: TaskState
+    events: list[RecordedEvent]  # every event of the task, oldest first
+    fence: int = 0
 
 
 class ProjectionActivities:
@@ -22,5 +30,12 @@ class ProjectionActivities:
 
     @activity.defn(name="record_event")
     async def record_event(self, record: EventRecord) -> bool:
+        """True when the projection holds the task's chain up to this event."""
         async with transaction(self.sessions) as session:
-            return await record_event(session, record.state, record.event, record.request_id)
+            return await record_event(session, record.state, record.event, record.fence)
+
+    @activity.defn(name="rebuild_projection")
+    async def rebuild_projection(self, task: Rebuild) -> int:
+        """The number of rows written or set apart."""
+        async with transaction(self.sessions) as session:
+            return await rebuild(session, task.state, task.events, task.fence)

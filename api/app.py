@@ -17,7 +17,7 @@ from api.web import pages
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer
 from settings import Settings
-from worker import build_worker, connect
+from worker import build_worker, connect, run
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         state.public_limiter = RateLimiter(settings.public_rate_limit)
         await ensure_admin(state.sessions, state.enforcer, settings.admin_password)
         worker = build_worker(state.temporal, settings, state.sessions) if settings.run_worker else None
-        worker_run = asyncio.create_task(worker.run()) if worker else None
+        worker_run = asyncio.create_task(run(worker, state.temporal, settings, state.sessions)) if worker else None
         try:
             if settings.demo:
                 await load_demo(settings, state.sessions, state.enforcer, state.temporal)

@@ -80,11 +80,12 @@ async def load_demo_people(sessions: async_sessionmaker[AsyncSession], enforcer:
 async def load_demo(settings: Settings, sessions: async_sessionmaker[AsyncSession],
                     enforcer: casbin.AsyncEnforcer, client: Client) -> None:
     await load_demo_people(sessions, enforcer)
-    async with sessions() as session:
-        content = (REFERENCE_DIR / "program-sample.csv").read_bytes()
-        for row in read_rows(content, "program-sample.csv"):
-            if await session.get(models.Task, row["code"]) is None:
-                try:
-                    await assign(session, client, settings, spec_from_row(row), "office")
-                except ApiError as error:  # already started by another process, say: never fatal
-                    log.warning("Nhiệm vụ mẫu %s: %s", row["code"], error.detail)
+    content = (REFERENCE_DIR / "program-sample.csv").read_bytes()
+    for row in read_rows(content, "program-sample.csv"):
+        async with sessions() as session:
+            known = await session.get(models.Task, row["code"]) is not None
+        if not known:  # a quick skip on restarts; Temporal still decides whether the code is new
+            try:
+                await assign(sessions, client, settings, spec_from_row(row), "office")
+            except ApiError as error:  # already started by another process, say: never fatal
+                log.warning("Nhiệm vụ mẫu %s: %s", row["code"], error.detail)

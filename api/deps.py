@@ -8,13 +8,13 @@ from typing import Annotated
 import casbin
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.blobs import BlobStore
 from api.errors import ApiError, not_found
 from api.security import token_subject
+from api.task_workflows import prior_answer, workflow_state
 from db import models
 from domain.actors import Actor, Relation, relation_of
 from domain.lifecycle import ACTION_STAGES, check_stage
@@ -30,8 +30,14 @@ def get_settings(request: Request) -> Settings:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for routes that read and write the database. Routes that wait on Temporal take
+    the session maker instead and hold a connection only for the moments they use it."""
     async with request.app.state.sessions() as session:
         yield session
+
+
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.sessions
 
 
 def get_enforcer(request: Request) -> casbin.AsyncEnforcer:
@@ -48,6 +54,7 @@ def get_blobs(request: Request) -> BlobStore:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 EnforcerDep = Annotated[casbin.AsyncEnforcer, Depends(get_enforcer)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
@@ -61,7 +68,7 @@ async def actor_of(session: AsyncSession, enforcer: casbin.AsyncEnforcer, userna
 
 
 async def get_current_user(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)], session: SessionDep,
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)], sessions: SessionsDep,
     enforcer: EnforcerDep, settings: SettingsDep,
 ) -> Actor:
     if not token and request.method == "GET":  # the web pages' session, for downloads (reads only: no CSRF)
@@ -69,7 +76,10 @@ async def get_current_user(
     if not token:
         raise ApiError(401, "Chưa đăng nhập: cần gửi mã truy cập (Authorization: Bearer ...)")
     username = token_subject(token, settings.token_secret)
-    actor = await actor_of(session, enforcer, username) if username else None
+    actor = None
+    if username:
+        async with sessions() as session:
+            actor = await actor_of(session, enforcer, username)
     if actor is None:
         raise ApiError(401, "Mã truy cập không hợp lệ hoặc đã hết hạn, vui lòng đăng nhập lại")
     return actor
@@ -95,10 +105,11 @@ class TaskAccess:
     state: TaskState
     relation: Relation
     idempotency_key: str | None = None
-    replay: bool = False  # the Idempotency-Key names an action already recorded
+    answer: TaskState | None = None  # the workflow already answered this Idempotency-Key: this, again
 
 
 async def load_task(session: AsyncSession, code: str) -> TaskState:
+    """The task as the projection holds it: for reading, never as proof of what happened."""
     row = await session.get(models.Task, code)
     if row is None:
         raise not_found(f"nhiệm vụ '{code}'", "task_not_found", task=code)
@@ -128,30 +139,29 @@ def action_access(route_action: str | None = None):  # noqa: ANN201 - a dependen
     in that order. The action is the route's own, or the path's `{action}`."""
 
     async def dependency(
-        code: str, request: Request, actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        code: str, request: Request, actor: CurrentUser, enforcer: EnforcerDep, client: TemporalDep,
+        settings: SettingsDep, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> TaskAccess:
         action = route_action or request.path_params["action"]
-        return await authorize_action(code, action, actor, session, enforcer, idempotency_key)
+        return await authorize_action(code, action, actor, enforcer, client, settings.action_timeout,
+                                      idempotency_key)
 
     return dependency
 
 
-async def authorize_action(code: str, action: str, actor: Actor, session: AsyncSession,
-                         enforcer: casbin.AsyncEnforcer, idempotency_key: str | None) -> TaskAccess:
-    """A retried request whose Idempotency-Key is already recorded skips the checks its first
-    attempt passed, so it can get that first answer back."""
+async def authorize_action(code: str, action: str, actor: Actor, enforcer: casbin.AsyncEnforcer, client: Client,
+                           wait: float, idempotency_key: str | None) -> TaskAccess:
+    """Decided on the task's state as its workflow holds it, never on the projection. A retried
+    request whose Idempotency-Key the workflow already answered gets that answer back: the checks
+    were passed by its first attempt."""
     if action not in ACTION_STAGES:
         raise not_found(f"thao tác '{action}'")
-    state = await load_task(session, code)
     if idempotency_key:
-        prior = await session.scalar(select(models.Event).where(
-            models.Event.task_code == code, models.Event.request_id == idempotency_key))
-        if prior is not None:
-            if prior.actor != actor.username or prior.type != action:
-                raise ApiError(422, "Idempotency-Key này đã được dùng cho một thao tác khác")
-            return TaskAccess(actor=actor, state=state, relation=Relation.OTHER,
-                              idempotency_key=idempotency_key, replay=True)
+        answer = await prior_answer(client, code, idempotency_key, actor.username, action, wait)
+        if answer is not None:
+            return TaskAccess(actor=actor, state=answer, relation=Relation.OTHER,
+                              idempotency_key=idempotency_key, answer=answer)
+    state = await workflow_state(client, code, wait)
     check_stage(state.stage, action)
     access = await _authorize(actor, enforcer, state, action)
     access.idempotency_key = idempotency_key

@@ -108,7 +108,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
             "detail": f"Máy chủ quy trình (Temporal) chưa xử lý được yêu cầu, vui lòng thử lại: {error.message}"})
 
     @app.exception_handler(StarletteHTTPException)

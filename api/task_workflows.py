@@ -1,15 +1,29 @@
-"""Talking to the task workflows: start one, send it an action. Temporal's failures become the
-API's errors here, in one place."""
+"""Talking to the task workflows: start one, read its state, send it an action, ask what it answered
+to an Idempotency-Key. Temporal decides what happened; its failures become the API's errors here,
+in one place. Every wait is bounded: past it, 503 with Retry-After, safe to retry with the same key."""
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
+from api.errors import ApiError, not_found
 from domain.commands import ActionRequest
 from domain.task import TaskState
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
+
+T = TypeVar("T")
+RETRY_AFTER = 5  # seconds a client is asked to wait before it retries
 
 
 class TaskAlreadyExists(ApiError):
@@ -17,45 +31,114 @@ class TaskAlreadyExists(ApiError):
         super().__init__(409, f"Mã nhiệm vụ '{code}' đã tồn tại")
 
 
-async def start_task(client: Client, task_queue: str, start: TaskStart) -> TaskState:
-    """Start the task's workflow and return its state once creation is recorded."""
+def not_answered(idempotency_key: str | None) -> ApiError:
+    """The workflow did not answer in time: nothing is known yet, so the client retries."""
+    extra = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    return ApiError(503, "Quy trình của nhiệm vụ chưa phản hồi kịp (máy chủ quy trình hoặc worker đang bận hay "
+                         "đang khởi động lại). Thao tác có thể chưa được ghi nhận: hãy gửi lại với cùng "
+                         "Idempotency-Key sau ít giây.", code="workflow_unavailable",
+                    retry_after=RETRY_AFTER, **extra)
+
+
+def task_closed(code: str) -> ApiError:
+    return ApiError(409, f"Nhiệm vụ '{code}' đã đóng hồ sơ, không nhận thêm thao tác",
+                    code="task_closed", params={"task": code})
+
+
+async def _bounded(call: Awaitable[T], wait: float, idempotency_key: str | None) -> T:
+    try:
+        return await asyncio.wait_for(call, wait)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise not_answered(idempotency_key) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # e.g. too many updates in flight on one task
+            raise ApiError(429, "Nhiệm vụ này đang nhận quá nhiều thao tác cùng lúc, vui lòng thử lại sau ít giây",
+                           code="too_many_actions", retry_after=RETRY_AFTER) from None
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise not_answered(idempotency_key) from None
+        raise
+
+
+async def start_task(client: Client, task_queue: str, start: TaskStart, wait: float) -> TaskState:
+    """Start the task's workflow and return its state once creation is recorded. A start retried
+    with the Idempotency-Key that created the task answers the task; any other start of an existing
+    code is a duplicate."""
     operation = WithStartWorkflowOperation(
         TaskLifecycleWorkflow.run, start, id=workflow_id(start.spec.code), task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        return await client.execute_update_with_start_workflow(
-            TaskLifecycleWorkflow.snapshot, start_workflow_operation=operation
-        )
+        return await _bounded(client.execute_update_with_start_workflow(
+            TaskLifecycleWorkflow.snapshot, start_workflow_operation=operation), wait, start.request_id)
     except WorkflowAlreadyStartedError:
-        raise TaskAlreadyExists(start.spec.code) from None
+        pass
     except WorkflowUpdateFailedError as error:
         raise _api_error(error) from None
+    if start.request_id:
+        handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(start.spec.code))
+        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, start.request_id)
+        created = record.events[0] if record.events else None
+        if created is not None and created.request_id == start.request_id:
+            if created.actor != start.created_by:
+                raise key_reused(start.request_id)
+            return record.state
+    raise TaskAlreadyExists(start.spec.code)
 
 
-async def send_action(client: Client, code: str, request: ActionRequest, update_id: str | None) -> TaskState:
+def key_reused(idempotency_key: str) -> ApiError:
+    return ApiError(422, f"Idempotency-Key '{idempotency_key}' đã được dùng cho một thao tác khác",
+                    code="idempotency_key_reused", params={"key": idempotency_key},
+                    errors=[{"field": "Idempotency-Key", "message": "đã được dùng cho một thao tác khác"}])
+
+
+async def workflow_state(client: Client, code: str, wait: float) -> TaskState:
+    """The task's state as its workflow holds it now: 404 when there is no such task."""
     handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
     try:
-        return await handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id)
+        return await _bounded(handle.query(TaskLifecycleWorkflow.current), wait, None)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise not_found(f"nhiệm vụ '{code}'", "task_not_found", task=code) from None
+        raise
+
+
+async def send_action(client: Client, code: str, request: ActionRequest, update_id: str | None,
+                      wait: float) -> TaskState:
+    """Temporal answers a repeated update id with its first result, and runs it if it never took it."""
+    update_id = update_id or f"auto-{uuid.uuid4()}"
+    handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
+    try:
+        return await _bounded(handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id),
+                              wait, update_id)
     except WorkflowUpdateFailedError as error:
         raise _api_error(error) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, f"Nhiệm vụ '{code}' đã đóng hồ sơ, không nhận thêm thao tác",
-                           code="task_closed", params={"task": code}) from None
+            raise task_closed(code) from None
         raise
 
 
-async def replayed_action(client: Client, code: str, update_id: str) -> TaskState | None:
-    """The answer an already-recorded update gave, or None if this run no longer knows it."""
+async def prior_answer(client: Client, code: str, update_id: str, username: str, action: str,
+                       wait: float) -> TaskState | None:
+    """The answer the workflow gave this update id, if it took it: its result again, or its refusal
+    again; None if the workflow never took it (then it is sent as new). The key belongs to whoever
+    sent it first, for the action they sent."""
     handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
     try:
-        return await handle.get_update_handle_for(TaskLifecycleWorkflow.act, update_id).result()
+        state = await _bounded(handle.get_update_handle_for(TaskLifecycleWorkflow.act, update_id).result(),
+                               wait, update_id)
+    except WorkflowUpdateFailedError as error:
+        raise _api_error(error) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+    record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
+    event = next((event for event in record.events if event.request_id == update_id), None)
+    if event is not None and (event.actor != username or event.type != action):
+        raise key_reused(update_id)
+    return state
 
 
 def _api_error(error: WorkflowUpdateFailedError) -> ApiError:

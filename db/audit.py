@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -23,6 +23,18 @@ class AuditResult(BaseModel):
     detail: str = "Chuỗi sự kiện và tệp minh chứng toàn vẹn"
     evidence_files: int = 0
     bad_files: list[str] = []
+    tasks_compared: int = 0  # tasks whose projection was compared with their workflow's record
+    drift: list[str] = []  # each difference between the projection and the workflows
+    superseded_events: int = 0  # rows of attempts that never became durable, kept apart
+
+    def with_drift(self, compared: int, differences: list[str]) -> "AuditResult":
+        """The result once the projection is compared with what the workflows recorded."""
+        update: dict = {"tasks_compared": compared, "drift": differences}
+        if differences:
+            update["ok"] = False
+            if self.ok:
+                update["detail"] = f"Dữ liệu lệch khỏi quy trình (Temporal): {differences[0]}"
+        return self.model_copy(update=update)
 
 
 def file_sha256(path: Path) -> str | None:
@@ -71,6 +83,7 @@ async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None 
                     result.evidence_files += 1
                     if await asyncio.to_thread(file_sha256, blob_path(file.sha256)) != file.sha256:
                         result.bad_files.append(f"{task.code}/{file.sha256}")
+    result.superseded_events = await session.scalar(select(func.count()).select_from(models.SupersededEvent)) or 0
     if result.bad_files:
         if result.ok:
             result.detail = f"Tệp minh chứng bị thiếu hoặc bị thay đổi: {', '.join(result.bad_files[:5])}"

@@ -69,6 +69,7 @@ class Task(Base):
     reviewer: Mapped[str | None] = mapped_column(String(64), index=True)
     officer: Mapped[str | None] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)
+    fence: Mapped[int] = mapped_column(Integer, default=0)  # of the recording that wrote this state
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     state: Mapped[dict[str, Any]]
@@ -83,15 +84,7 @@ class TaskAgency(Base):
     relation: Mapped[str] = mapped_column(String(16))
 
 
-class Event(Base):
-    """Append-only, hash-chained per task. Written only by the workflow's recording activity."""
-
-    __tablename__ = "events"
-    __table_args__ = (
-        UniqueConstraint("task_code", "seq"),
-        Index("ix_events_request", "task_code", "request_id"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+class _EventColumns:
     task_code: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(48))
@@ -101,6 +94,28 @@ class Event(Base):
     request_id: Mapped[str | None] = mapped_column(String(200))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    fence: Mapped[int] = mapped_column(Integer, default=0)  # which recording attempt wrote it
+
+
+class Event(_EventColumns, Base):
+    """Hash-chained per task, exactly the events the task's workflow recorded (its `recorded`
+    query). Written only by the workflow's recording activities."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("task_code", "seq"),
+        Index("ix_events_request", "task_code", "request_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+
+
+class SupersededEvent(_EventColumns, Base):
+    """A row written by a recording attempt that never became durable (its workflow task was lost
+    in a crash), replaced by what the workflow decided for that seq: kept apart, for the record."""
+
+    __tablename__ = "superseded_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    superseded_at: Mapped[datetime]
 
 
 class Notification(Base):

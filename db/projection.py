@@ -1,39 +1,82 @@
-"""Writes the workflow's events and state into the database, idempotently: the event key is
-(task, seq), so a retried activity or a replayed workflow neither doubles nor loses an event."""
+"""Writes the workflows' events and state into the database. The workflow decides; this follows.
+
+The key is (task, seq). A row that already holds the same event (same hash) is left alone, so a
+retried activity or a replayed workflow neither doubles nor loses an event. A row that holds
+another event was written by an attempt that never became durable: it is set apart in
+`superseded_events` and replaced — unless a newer attempt (a higher fence) wrote it, in which case
+this attempt is the stale one and writes nothing."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from domain.audit import GENESIS, event_hash
-from domain.events import Event
+from domain.audit import GENESIS
+from domain.events import RecordedEvent
 from domain.task import TaskState
 
+_COLUMNS = ("task_code", "seq", "type", "actor", "at", "data", "request_id", "prev_hash", "hash", "fence")
 
-async def record_event(session: AsyncSession, state: TaskState, event: Event, request_id: str | None) -> bool:
-    """Append the event and bring the task row up to it. False when it was already recorded."""
+
+async def record_event(session: AsyncSession, state: TaskState, event: RecordedEvent, fence: int) -> bool:
+    """Put the event in its place and bring the task row up to it. True when the row before it is
+    the event this one chains to (the projection is in step with the workflow's log)."""
     code = state.code
-    existing = await session.scalar(
-        select(models.Event.id).where(models.Event.task_code == code, models.Event.seq == event.seq)
-    )
-    if existing is not None:
-        return False
-    prev_hash = await session.scalar(
-        select(models.Event.hash).where(models.Event.task_code == code, models.Event.seq == event.seq - 1)
-    ) or GENESIS
-    session.add(models.Event(
-        task_code=code, seq=event.seq, type=event.type, actor=event.actor, at=event.at, data=event.data,
-        request_id=request_id, prev_hash=prev_hash,
-        hash=event_hash(prev_hash, code, event.seq, event.type, event.actor, event.at, event.data),
-    ))
-    await _project_task(session, state)
-    return True
+    rows = {row.seq: row for row in await session.scalars(
+        select(models.Event).where(models.Event.task_code == code, models.Event.seq >= event.seq - 1))}
+    here = rows.get(event.seq)
+    if here is None or not _same(here, event):
+        displaced = [row for seq, row in rows.items() if seq >= event.seq]
+        if any(row.fence > fence for row in displaced):
+            return True  # a newer attempt stands here: this one will never be durable
+        await _set_apart(session, displaced)
+        session.add(_row(code, event, fence))
+    before = rows.get(event.seq - 1)
+    in_step = before.hash == event.prev_hash if before is not None else event.prev_hash == GENESIS
+    await _project_task(session, state, fence)
+    return in_step
 
 
-async def _project_task(session: AsyncSession, state: TaskState) -> None:
+async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[RecordedEvent], fence: int) -> int:
+    """Make the task's rows exactly the workflow's events; the number of rows written or set apart."""
+    code = state.code
+    rows = {row.seq: row for row in await session.scalars(
+        select(models.Event).where(models.Event.task_code == code))}
+    wanted = {event.seq: event for event in events}
+    wrong = [row for seq, row in rows.items() if seq not in wanted or not _same(row, wanted[seq])]
+    await _set_apart(session, wrong)
+    missing = [event for event in events if event.seq not in rows or rows[event.seq] in wrong]
+    session.add_all(_row(code, event, fence) for event in missing)
+    await _project_task(session, state, fence, force=True)
+    return len(wrong) + len(missing)
+
+
+def _same(row: models.Event, event: RecordedEvent) -> bool:
+    return row.hash == event.hash and row.prev_hash == event.prev_hash and row.request_id == event.request_id
+
+
+def _row(code: str, event: RecordedEvent, fence: int) -> models.Event:
+    return models.Event(task_code=code, seq=event.seq, type=event.type, actor=event.actor, at=event.at,
+                        data=event.data, request_id=event.request_id, prev_hash=event.prev_hash,
+                        hash=event.hash, fence=fence)
+
+
+async def _set_apart(session: AsyncSession, rows: Sequence[models.Event]) -> None:
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    session.add_all(models.SupersededEvent(**{name: getattr(row, name) for name in _COLUMNS}, superseded_at=now)
+                    for row in rows)
+    await session.execute(delete(models.Event).where(models.Event.id.in_([row.id for row in rows])))
+    await session.flush()
+
+
+async def _project_task(session: AsyncSession, state: TaskState, fence: int, force: bool = False) -> None:
     row = await session.get(models.Task, state.code)
-    if row is not None and row.seq > state.seq:
-        return  # a later event already projected a newer state
+    if row is not None and not force and (row.fence, row.seq) > (fence, state.seq):
+        return  # a later recording already projected a newer state
     if row is None:
         row = models.Task(code=state.code, created_at=state.created_at)
         session.add(row)
@@ -48,6 +91,7 @@ async def _project_task(session: AsyncSession, state: TaskState) -> None:
     row.reviewer = state.reviewer
     row.officer = state.officer
     row.seq = state.seq
+    row.fence = max(fence, row.fence or 0)
     row.updated_at = state.updated_at
     row.state = state.model_dump(mode="json")
     await session.flush()

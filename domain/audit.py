@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.events import Event, RecordedEvent
+
 GENESIS = "0" * 64
 
 
@@ -16,3 +18,10 @@ def event_hash(prev_hash: str, task_code: str, seq: int, type_: str, actor: str,
         sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
     )
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
+
+
+def chained(prev_hash: str, task_code: str, event: Event, request_id: str | None) -> RecordedEvent:
+    """The event as recorded: linked to the previous one by its hash."""
+    return RecordedEvent(**event.model_dump(), request_id=request_id, prev_hash=prev_hash,
+                         hash=event_hash(prev_hash, task_code, event.seq, event.type, event.actor, event.at,
+                                         event.data))

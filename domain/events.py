@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from domain.task import TaskState
+
 SYSTEM_ACTOR = "system"  # who escalations are recorded as: the clock, not a person
 
 
@@ -13,3 +15,29 @@ class Event(BaseModel):
     actor: str
     at: datetime
     data: dict
+
+
+class RecordedEvent(Event):
+    """An event as the workflow recorded it: chained to the one before by its hash, and naming the
+    update (the client's Idempotency-Key) that caused it. The workflow keeps the list of these, so
+    the chain is anchored outside the database: rows rewritten and re-hashed no longer match it."""
+
+    request_id: str | None = None
+    prev_hash: str
+    hash: str
+
+
+class Recorded(BaseModel):
+    """What a task's workflow says it recorded: its state and every event, oldest first."""
+
+    state: TaskState
+    events: list[RecordedEvent]
+
+
+
+class ChainHead(BaseModel):
+    """Where a task's record stands: enough to tell whether its projection is in step."""
+
+    seq: int
+    stage: str
+    hash: str

@@ -64,7 +64,8 @@ async def _verify(stack: Stack, user: str = "auditor") -> dict[str, Any]:
 
 async def _cli(stack: Stack) -> tuple[int, dict[str, Any]]:
     env = {**os.environ, "NQ57_DATABASE_URL": stack.settings.database_url,
-           "NQ57_DATA_DIR": str(stack.settings.data_dir)}
+           "NQ57_DATA_DIR": str(stack.settings.data_dir), "NQ57_TASK_QUEUE": stack.settings.task_queue,
+           "NQ57_TEMPORAL_ADDRESS": stack.settings.temporal_address}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "cli.py", "audit", "verify", cwd=REPO, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -16,10 +16,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import Mail, Notice, NotificationActivities
-    from activities.projection import EventRecord, ProjectionActivities
+    from activities.projection import EventRecord, ProjectionActivities, Rebuild
+    from domain.audit import GENESIS, chained
     from domain.commands import ActionRequest
     from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
-    from domain.events import Event
+    from domain.events import ChainHead, Event, Recorded, RecordedEvent
     from domain.lifecycle import TaskRuleError, apply
     from domain.stages import CLOSED_STAGES
     from domain.task import LifecycleSettings, TaskSpec, TaskState
@@ -30,6 +31,9 @@ DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_inte
 DELIVERY_WINDOW = timedelta(days=3)
 # A closed task still takes comments for a while; after that quiet period the workflow ends.
 CLOSED_QUIET_PERIOD = timedelta(days=30)
+# A fence orders the recording attempts of one task: later runs, and later workflow tasks of a run,
+# weigh more. A run's history stays far below this many events (Temporal stops at 51,200).
+FENCE_PER_RUN = 1_000_000
 
 
 class Delivery(BaseModel):
@@ -46,6 +50,9 @@ class TaskStart(BaseModel):
     settings: LifecycleSettings = LifecycleSettings()
     state: TaskState | None = None  # set when the workflow continues as new
     deliveries: list[Delivery] = []  # undelivered mail and webhooks of the previous run
+    log: list[RecordedEvent] = []  # the events recorded by the previous runs
+    generation: int = 0  # how many runs came before this one
+    request_id: str | None = None  # the Idempotency-Key the task was created with
 
 
 def workflow_id(code: str) -> str:
@@ -71,6 +78,9 @@ class TaskLifecycleWorkflow:
             created_at=now, updated_at=now, settings=start.settings,
         )
         self.lock = asyncio.Lock()
+        self.log: list[RecordedEvent] = list(start.log)  # what this task recorded: the anchor of its chain
+        self.request_ids = {event.request_id for event in self.log if event.request_id}
+        self.generation = start.generation
         self.undelivered: dict[int, Delivery] = {}
         self.deliveries_started = 0
 
@@ -78,7 +88,7 @@ class TaskLifecycleWorkflow:
     async def run(self, start: TaskStart) -> TaskState:
         if self.state.seq == 0:
             async with self.lock:
-                await self._record_created(start.created_by)
+                await self._record_created(start.created_by, start.request_id)
         for delivery in start.deliveries:
             self._deliver(delivery)
         while self.state.stage not in CLOSED_STAGES:
@@ -95,6 +105,8 @@ class TaskLifecycleWorkflow:
     async def act(self, request: ActionRequest) -> TaskState:
         await workflow.wait_condition(lambda: self.state.seq > 0)
         async with self.lock:
+            if self._already_recorded():
+                return self.state
             try:
                 new_state, event = apply(self.state, request, workflow.now())
             except TaskRuleError as error:  # the state moved on while this update waited for the lock
@@ -105,6 +117,8 @@ class TaskLifecycleWorkflow:
 
     @act.validator
     def validate_act(self, request: ActionRequest) -> None:
+        if self._already_recorded():
+            return
         try:
             apply(self.state, request, workflow.now())
         except TaskRuleError as error:
@@ -119,6 +133,36 @@ class TaskLifecycleWorkflow:
     @workflow.query
     def current(self) -> TaskState:
         return self.state
+
+    @workflow.query
+    def recorded(self) -> Recorded:
+        """Every event this task recorded, with its hash: what the projection must hold, and what
+        audit verify compares it with."""
+        return Recorded(state=self.state, events=self.log)
+
+    @workflow.query
+    def head(self) -> ChainHead:
+        return ChainHead(seq=self.state.seq, stage=self.state.stage.value,
+                         hash=self.log[-1].hash if self.log else GENESIS)
+
+    @workflow.update
+    async def resync(self) -> int:
+        """Rewrite this task's projection from its log: the catch-up after a crash and
+        `nq57 projection rebuild`. The number of rows it changed."""
+        await workflow.wait_condition(lambda: self.state.seq > 0)
+        async with self.lock:
+            return await workflow.execute_local_activity_method(
+                ProjectionActivities.rebuild_projection,
+                Rebuild(state=self.state, events=self.log, fence=self._fence()),
+                start_to_close_timeout=timedelta(seconds=60), retry_policy=RECORD_RETRY)
+
+    def _fence(self) -> int:
+        return self.generation * FENCE_PER_RUN + workflow.info().get_current_history_length()
+
+    def _already_recorded(self) -> bool:
+        """An update id an earlier run of this task recorded (Temporal itself answers a repeated
+        id within one run, not across continue-as-new)."""
+        return workflow.current_update_info().id in self.request_ids
 
     async def _sleep_until_something_happens(self) -> None:
         """Until an action changes the task, the next escalation falls due, or history grows long."""
@@ -168,20 +212,34 @@ class TaskLifecycleWorkflow:
                 retry_policy=DELIVERY_RETRY)
         handle.add_done_callback(lambda _done, key=key: self.undelivered.pop(key, None))
 
-    async def _record_created(self, actor: str) -> None:
+    async def _record_created(self, actor: str, request_id: str | None) -> None:
         state = self.state.model_copy(update={"seq": 1})
         event = Event(seq=1, type="created", actor=actor, at=state.created_at,
                       data=state.spec.model_dump(mode="json"))
-        await self._record(state, event, None)
+        await self._record(state, event, request_id)
         self.state = state
 
     async def _record(self, state: TaskState, event: Event, request_id: str | None) -> None:
-        await workflow.execute_local_activity_method(
+        """Write the event and the new state into the projection, before anyone is answered.
+
+        The row may already hold an attempt that never became durable (its workflow task was lost
+        with a crash): the projection replaces it, the fence telling a newer attempt from a stale
+        one. When the rows below this one do not match the log, they are rewritten from it."""
+        recorded = chained(self.log[-1].hash if self.log else GENESIS, state.code, event, request_id)
+        fence = self._fence()
+        in_step = await workflow.execute_local_activity_method(
             ProjectionActivities.record_event,
-            EventRecord(state=state, event=event, request_id=request_id),
+            EventRecord(state=state, event=recorded, request_id=request_id, fence=fence),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
         )
+        self.log.append(recorded)
+        if request_id:
+            self.request_ids.add(request_id)
+        if not in_step and workflow.patched("projection-rebuilt-from-log"):
+            await workflow.execute_local_activity_method(
+                ProjectionActivities.rebuild_projection, Rebuild(state=state, events=self.log, fence=fence),
+                start_to_close_timeout=timedelta(seconds=60), retry_policy=RECORD_RETRY)
 
     async def _quiet_after_closing(self) -> None:
         while True:
@@ -193,5 +251,6 @@ class TaskLifecycleWorkflow:
 
     async def _continue_as_new(self, start: TaskStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(start.model_copy(update={"state": self.state,
-                                                          "deliveries": list(self.undelivered.values())}))
+        workflow.continue_as_new(start.model_copy(update={
+            "state": self.state, "deliveries": list(self.undelivered.values()), "log": self.log,
+            "generation": self.generation + 1}))

@@ -4,12 +4,13 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.blobs import MAX_FILES, BlobStore
-from api.deps import BlobsDep, EnforcerDep, SessionDep, TaskAccess, TemporalDep, action_access
+from api.deps import BlobsDep, EnforcerDep, SessionsDep, SettingsDep, TaskAccess, TemporalDep, action_access
 from api.errors import ApiError, invalid
 from api.schemas import TaskView
-from api.task_workflows import replayed_action, send_action
+from api.task_workflows import send_action
 from db import models
 from domain.actors import Role
 from domain.commands import COMMAND_MODELS, ActionRequest, EvidenceSubmit
@@ -22,25 +23,28 @@ Access = Annotated[TaskAccess, Depends(action_access())]
 @router.post("/{code}/actions/evidence.submit")
 async def submit_evidence(
     code: str, access: Annotated[TaskAccess, Depends(action_access("evidence.submit"))],
-    client: TemporalDep, blobs: BlobsDep,
+    client: TemporalDep, blobs: BlobsDep, settings: SettingsDep,
     files: Annotated[list[UploadFile], File(description="một hoặc nhiều tệp minh chứng")],
     summary: Annotated[str, Form()] = "",
     kpi_results: Annotated[str, Form(description="JSON: {tên chỉ tiêu: kết quả}")] = "{}",
 ) -> TaskView:
-    if access.replay:
-        return await _replay(client, access)
-    return await perform(client, access, await evidence_command(blobs, files, summary, kpi_results))
+    if access.answer is not None:
+        return TaskView.of(access.answer)
+    command = await evidence_command(blobs, files, summary, kpi_results)
+    return await perform(client, access, command, settings.action_timeout)
 
 
 @router.post("/{code}/actions/{action}", description="action: " + ", ".join(ACTIONS))
-async def act(code: str, action: str, access: Access, client: TemporalDep, session: SessionDep,
-              enforcer: EnforcerDep, body: Annotated[dict[str, Any] | None, Body()] = None) -> TaskView:
+async def act(code: str, action: str, access: Access, client: TemporalDep, sessions: SessionsDep,
+              enforcer: EnforcerDep, settings: SettingsDep,
+              body: Annotated[dict[str, Any] | None, Body()] = None) -> TaskView:
     if action == "evidence.submit":
         raise ApiError(415, "Nộp minh chứng dùng multipart/form-data với các trường files, summary, kpi_results")
-    if access.replay:
-        return await _replay(client, access)
+    if access.answer is not None:
+        return TaskView.of(access.answer)
     command = COMMAND_MODELS[action].model_validate({**(body or {}), "action": action})
-    return await perform(client, access, await resolve_people(command, access, session, enforcer))
+    command = await resolve_people(command, access, sessions, enforcer)
+    return await perform(client, access, command, settings.action_timeout)
 
 
 async def evidence_command(blobs: BlobStore, files: list[UploadFile], summary: str, kpi_results: str
@@ -60,21 +64,19 @@ async def evidence_command(blobs: BlobStore, files: list[UploadFile], summary: s
     return EvidenceSubmit(summary=summary, kpi_results=results, files=[await blobs.save(f) for f in files])
 
 
-async def perform(client: TemporalDep, access: TaskAccess, command: Any) -> TaskView:
+async def perform(client: TemporalDep, access: TaskAccess, command: Any, wait: float) -> TaskView:
     """Send an authorized, parsed command to the task's workflow; the answer is the new state."""
     request = ActionRequest(actor=access.actor, command=command)
-    return TaskView.of(await send_action(client, access.state.code, request, access.idempotency_key))
+    return TaskView.of(await send_action(client, access.state.code, request, access.idempotency_key, wait))
 
 
-async def _replay(client: TemporalDep, access: TaskAccess) -> TaskView:
-    """A retried request: the first answer again, recorded once."""
-    assert access.idempotency_key is not None
-    state = await replayed_action(client, access.state.code, access.idempotency_key)
-    return TaskView.of(state or access.state)
-
-
-async def resolve_people(command: Any, access: TaskAccess, session: SessionDep, enforcer: EnforcerDep) -> Any:
+async def resolve_people(command: Any, access: TaskAccess, sessions: SessionsDep, enforcer: EnforcerDep) -> Any:
     """Names in a body must be real people in the right place; the server fills what follows from them."""
+    async with sessions() as session:  # closed before the workflow is asked
+        return await _resolve_people(command, access, session, enforcer)
+
+
+async def _resolve_people(command: Any, access: TaskAccess, session: AsyncSession, enforcer: EnforcerDep) -> Any:
     if command.action == "review.assign":
         user = await session.get(models.User, command.reviewer)
         if user is None:

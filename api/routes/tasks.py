@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile, status
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Select, false, func, or_, select
@@ -14,6 +14,7 @@ from api.deps import (
     CurrentUser,
     EnforcerDep,
     SessionDep,
+    SessionsDep,
     SettingsDep,
     TaskAccess,
     TemporalDep,
@@ -37,13 +38,15 @@ MAX_IMPORT_BYTES = 10 * 1024 * 1024
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_task(spec: TaskSpec, session: SessionDep, client: TemporalDep, settings: SettingsDep,
-                      actor: Annotated[Actor, Depends(require("task.create"))]) -> TaskView:
-    return TaskView.of(await assign(session, client, settings, spec, actor.username))
+async def create_task(spec: TaskSpec, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep,
+                      actor: Annotated[Actor, Depends(require("task.create"))],
+                      idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> TaskView:
+    """Retried with the same Idempotency-Key, it answers the task it created."""
+    return TaskView.of(await assign(sessions, client, settings, spec, actor.username, idempotency_key))
 
 
 @router.post("/import")
-async def import_tasks(file: Annotated[UploadFile, File()], session: SessionDep, client: TemporalDep,
+async def import_tasks(file: Annotated[UploadFile, File()], sessions: SessionsDep, client: TemporalDep,
                        settings: SettingsDep, actor: Annotated[Actor, Depends(require("task.import"))]
                        ) -> ImportResult:
     content = await file.read(MAX_IMPORT_BYTES + 1)
@@ -58,7 +61,7 @@ async def import_tasks(file: Annotated[UploadFile, File()], session: SessionDep,
         if not any(row.values()):
             continue
         try:
-            state = await assign(session, client, settings, spec_from_row(row), actor.username)
+            state = await assign(sessions, client, settings, spec_from_row(row), actor.username)
             result.created.append(state.code)
         except TaskAlreadyExists:
             result.skipped.append(row.get("code", ""))

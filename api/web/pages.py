@@ -42,6 +42,7 @@ from domain.lifecycle import ACTIONS, TaskRuleError
 from domain.periods import parse_period
 from domain.stages import OPEN_STAGES, Stage
 from policies.enforcer import permits, permitted_actions
+from settings import Settings
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -221,8 +222,10 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
     form = await request.form()
     errors: dict[str, str] = {}
     status = 200
+    settings: Settings = request.app.state.settings
+    await session.close()  # no connection held while the workflow is asked
     try:
-        access = await authorize_action(code, action, user, session, enforcer, None)
+        access = await authorize_action(code, action, user, enforcer, client, settings.action_timeout, None)
         if action == "evidence.submit":
             uploads = [value for value in form.getlist("files") if isinstance(value, UploadFile)]
             command = await evidence_command(blobs, uploads, str(form.get("summary", "")),
@@ -230,8 +233,8 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
         else:
             command = COMMAND_MODELS[action].model_validate(
                 {**command_body(action, form, access.state), "action": action})
-            command = await resolve_people(command, access, session, enforcer)
-        await perform(client, access, command)
+            command = await resolve_people(command, access, request.app.state.sessions, enforcer)
+        await perform(client, access, command, settings.action_timeout)
         return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}#actions", status_code=303)
     except (ValidationError, TaskRuleError, ApiError) as error:
         status, errors = form_errors_of(request, error)
