@@ -27,6 +27,7 @@ async def record_event(session: AsyncSession, state: TaskState, event: RecordedE
     rows = {row.seq: row for row in await session.scalars(
         select(models.Event).where(models.Event.task_code == code, models.Event.seq >= event.seq - 1))}
     here = rows.get(event.seq)
+    displaced: list[models.Event] = []
     if here is None or not _same(here, event):
         displaced = [row for seq, row in rows.items() if seq >= event.seq]
         if any(row.fence > fence for row in displaced):
@@ -35,7 +36,7 @@ async def record_event(session: AsyncSession, state: TaskState, event: RecordedE
         session.add(_row(code, event, fence))
     before = rows.get(event.seq - 1)
     in_step = before.hash == event.prev_hash if before is not None else event.prev_hash == GENESIS
-    await _project_task(session, state, fence)
+    await _project_task(session, state, fence, force=bool(displaced))  # a displaced row's state goes too
     return in_step
 
 
