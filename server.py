@@ -1,24 +1,46 @@
 """`make run`: the embedded Temporal dev server (unless NQ57_TEMPORAL_ADDRESS names one), a worker
-and the API, in one command. Ctrl-C stops all of them."""
+and the API, in one command. Ctrl-C stops all of them.
+
+The embedded dev server is owned and supervised by this process:
+- it dies with this process, even on SIGKILL (PR_SET_PDEATHSIG), so it never outlives us holding its port;
+- its pid is kept in `<data_dir>/temporal.pid`, so an orphan an older run left behind (same
+  `--db-filename`) is recognised and killed on the next start instead of blocking it;
+- when it dies alone, it is started again on the same database file and ports, with a growing backoff."""
 
 import asyncio
+import contextlib
+import ctypes
+import fcntl
 import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import IO
 
 import uvicorn
+from fastapi import FastAPI
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD
 from settings import Settings
-from worker import connect
+from worker import connect, keep_in_step
 
 log = logging.getLogger("nq57.server")
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+RESTART_BACKOFF_MAX = 10.0  # seconds between restarts of a dev server that keeps dying
+STABLE_AFTER = 30.0  # seconds up after which a dev server's earlier failures are forgotten
+
+
+class DevServerError(Exception):
+    """The dev server could not be started; the message is meant for the operator."""
 
 
 def temporal_cli() -> str:
@@ -29,39 +51,196 @@ def temporal_cli() -> str:
     return found
 
 
-def start_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
-    """Temporal's embedded dev server, its state kept under the data dir so a restart keeps every task."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    for port in (settings.temporal_port, settings.temporal_ui_port):
-        if port_open("127.0.0.1", port):
-            raise SystemExit(f"Cổng {port} đang được dùng (một máy chủ Temporal khác?): dừng nó, hoặc đặt "
-                             "NQ57_TEMPORAL_PORT / NQ57_TEMPORAL_UI_PORT, hoặc NQ57_TEMPORAL_ADDRESS")
-    command = [
-        temporal_cli(), "server", "start-dev",
-        "--db-filename", str((settings.data_dir / "temporal.db").resolve()),
-        "--ip", "127.0.0.1", "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
-        "--namespace", settings.temporal_namespace, "--log-level", "error", "--ui-disable-news-fetch",
-    ]
-    log_file = (settings.data_dir / "temporal.log").open("ab")
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    wait_for_port("127.0.0.1", settings.temporal_port, process)
-    return process
-
-
 def port_open(host: str, port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex((host, port)) == 0
 
 
-def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True
+
+
+def cmdline_of(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the kernel SIGKILL the child when its parent dies, on Linux.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process: always
+    spawn the dev server from the main thread (the asyncio loop runs there) or from a thread that
+    lives as long as the process. A child spawned from a short-lived thread dies with that thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded in the parent: the child only makes the call
+    parent, sigkill = os.getpid(), int(signal.SIGKILL)
+
+    def die_with_parent() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
+class DevServer:
+    """Temporal's embedded dev server, its state kept under the data dir so a restart keeps every task."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.db_file = str((settings.data_dir / "temporal.db").resolve())
+        self.pid_file = settings.data_dir / "temporal.pid"
+        self.ports = (settings.temporal_port, settings.temporal_ui_port)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self._lock: IO[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            temporal_cli(), "server", "start-dev", "--db-filename", self.db_file,
+            "--ip", "127.0.0.1", "--port", str(self.settings.temporal_port),
+            "--ui-port", str(self.settings.temporal_ui_port),
+            "--namespace", self.settings.temporal_namespace, "--log-level", "error", "--ui-disable-news-fetch",
+        ]
+
+    def lock_data_dir(self) -> None:
+        """Held for the life of this process (the kernel drops it even on SIGKILL): while we hold it,
+        no other server.py uses this data dir, so a dev server on our database file is an orphan."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = (self.data_dir / "server.lock").open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise DevServerError(f"Một tiến trình NQ57 khác đang chạy với thư mục dữ liệu {self.data_dir.resolve()}:"
+                                 " dừng nó trước, hoặc đặt NQ57_DATA_DIR khác") from None
+        self._lock = lock
+
+    def ports_taken(self) -> bool:
+        return any(port_open("127.0.0.1", port) for port in self.ports)
+
+    def is_ours(self, pid: int) -> bool:
+        """A `temporal server start-dev` on our database file."""
+        argv = cmdline_of(pid)
+        if "server" not in argv or "start-dev" not in argv or "--db-filename" not in argv[:-1]:
+            return False
+        return argv[argv.index("--db-filename") + 1] == self.db_file
+
+    def find_orphan(self) -> int | None:
+        """The pid of a dev server an earlier run left on our database file: the one in temporal.pid
+        or, for runs older than the pid file, one found in /proc."""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(self.pid_file.read_text().strip())
+            if pid_alive(pid) and self.is_ours(pid):
+                return pid
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid() and self.is_ours(int(entry.name)):
+                return int(entry.name)
+        return None
+
+    async def free_ports(self) -> None:
+        """Kill an orphan of ours holding the ports; refuse if anything else holds them."""
+        if not self.ports_taken():
+            return
+        orphan = self.find_orphan()
+        if orphan is not None:
+            log.warning("Dừng máy chủ Temporal mồ côi của lần chạy trước (pid %s)", orphan)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(orphan, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self.ports_taken() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event for a port
+                await asyncio.sleep(0.1)
+        for port in self.ports:
+            if port_open("127.0.0.1", port):
+                raise DevServerError(f"Cổng {port} đang được dùng (một máy chủ Temporal khác?): dừng nó, hoặc đặt "
+                                     "NQ57_TEMPORAL_PORT / NQ57_TEMPORAL_UI_PORT, hoặc NQ57_TEMPORAL_ADDRESS")
+
+    async def start(self) -> None:
+        """Start it and wait until its frontend port opens. Call it from the main thread (see
+        `_die_with_parent_hook`): the asyncio loop of `serve` runs there."""
+        await self.free_ports()
+        self.spawn()
+        assert self.process is not None
+        await wait_for_port("127.0.0.1", self.settings.temporal_port, self.process)
+
+    def spawn(self) -> None:
+        with (self.data_dir / "temporal.log").open("ab") as log_file:
+            # Its own process group: Ctrl-C reaches server.py only, which then stops it in order.
+            self.process = subprocess.Popen(self.command(), stdout=log_file, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, process_group=0,
+                                            preexec_fn=_die_with_parent_hook())
+        self.pid_file.write_text(f"{self.process.pid}\n")
+        self.started_at = time.monotonic()
+
+    async def supervise(self, after_restart: Callable[[], Awaitable[None]]) -> None:
+        """Start the dev server again whenever it exits without being asked to. Between attempts it
+        waits a backoff that doubles on repeated failures (1, 2, 4, 8, 10, 10 … s) and resets once
+        the dev server has stayed up for STABLE_AFTER seconds. Runs on the main thread's loop.
+        `after_restart` runs in the background after each successful restart."""
+        failures = 0
+        background: set[asyncio.Task[None]] = set()
+        while True:
+            await asyncio.sleep(0.5)
+            assert self.process is not None
+            if self.process.poll() is None:
+                if failures and time.monotonic() - self.started_at > STABLE_AFTER:
+                    failures = 0
+                continue
+            log.warning("Máy chủ Temporal (pid %s) dừng bất ngờ, mã %s", self.process.pid, self.process.returncode)
+            while True:
+                delay = min(2.0 ** failures, RESTART_BACKOFF_MAX)
+                failures += 1
+                log.info("Khởi động lại máy chủ Temporal sau %.0f giây (lần %d)", delay, failures)
+                await asyncio.sleep(delay)
+                try:
+                    await self.start()
+                    await wait_for_temporal(self.settings)
+                    break
+                except DevServerError as error:
+                    log.error("Khởi động lại máy chủ Temporal không thành công: %s", error)
+                    if self.process.poll() is None:  # started but never became ready: the next attempt starts afresh
+                        self.process.kill()
+                        self.process.wait(timeout=10)
+            log.info("Máy chủ Temporal đã chạy lại (pid %s)", self.process.pid)
+            task = asyncio.create_task(after_restart())
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    def stop(self) -> None:
+        """Clean shutdown on a normal exit: terminate, wait, kill."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        with contextlib.suppress(OSError, ValueError):
+            if process is not None and int(self.pid_file.read_text().strip()) == process.pid:
+                self.pid_file.unlink()
+
+
+async def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"Máy chủ Temporal dừng khi khởi động (mã {process.returncode}); xem temporal.log")
+            raise DevServerError(f"Máy chủ Temporal dừng khi khởi động (mã {process.returncode}); xem temporal.log")
         if port_open(host, port):
             return
-        time.sleep(0.2)
-    raise SystemExit(f"Máy chủ Temporal không mở cổng {port} sau {seconds:.0f} giây")
+        await asyncio.sleep(0.2)
+    raise DevServerError(f"Máy chủ Temporal không mở cổng {port} sau {seconds:.0f} giây")
 
 
 def banner(settings: Settings, embedded: bool) -> str:
@@ -98,41 +277,59 @@ async def wait_for_temporal(settings: Settings, seconds: float = 60) -> None:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return
             if time.monotonic() > deadline:
-                raise SystemExit(f"Máy chủ Temporal chưa sẵn sàng sau {seconds:.0f} giây: {error.message}") from None
+                raise DevServerError(f"Máy chủ Temporal chưa sẵn sàng sau {seconds:.0f} giây: "
+                                     f"{error.message}") from None
         await asyncio.sleep(0.3)
 
 
-async def serve(settings: Settings, embedded: bool) -> None:
+async def catch_up_after_restart(app: FastAPI, settings: Settings) -> None:
+    """A dev server that died may have lost updates whose rows the worker had already written (see
+    the engineering notes): the in-process worker survives the restart (its polls are retried until
+    the server is back), so it does not run its start-up catch-up again; run it here."""
+    if not settings.run_worker or getattr(app.state, "sessions", None) is None:  # no worker, or not started yet
+        return
+    await keep_in_step(app.state.temporal, settings, app.state.sessions)
+    log.info("Đã đối chiếu dữ liệu với Temporal sau khi máy chủ Temporal chạy lại")
+
+
+async def serve(settings: Settings, dev_server: DevServer | None) -> None:
+    if dev_server is not None:
+        await dev_server.start()
+        settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
     await wait_for_temporal(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           log_level="warning"))
+    app = create_app(settings)
+    supervisor = None
+    if dev_server is not None:
+        supervisor = asyncio.create_task(dev_server.supervise(lambda: catch_up_after_restart(app, settings)))
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.1)
-    if server.started:
-        print(banner(settings, embedded), flush=True)
-    await serving
+    try:
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
+            await asyncio.sleep(0.1)
+        if server.started:
+            print(banner(settings, embedded=dev_server is not None), flush=True)
+        await serving
+    finally:
+        if supervisor is not None:
+            supervisor.cancel()
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("casbin").setLevel(logging.WARNING)
     settings = Settings()
-    dev_server = None
-    if not settings.temporal_address:
-        dev_server = start_dev_server(settings)
-        settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
+    dev_server = None if settings.temporal_address else DevServer(settings)
     try:
-        asyncio.run(serve(settings, embedded=dev_server is not None))
+        if dev_server is not None:
+            dev_server.lock_data_dir()
+        asyncio.run(serve(settings, dev_server))
     except KeyboardInterrupt:
         pass
+    except DevServerError as error:
+        raise SystemExit(str(error)) from None
     finally:
         if dev_server is not None:
-            dev_server.terminate()
-            try:
-                dev_server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                dev_server.kill()
+            dev_server.stop()
         print("NQ57 đã dừng.", flush=True)
 
 
