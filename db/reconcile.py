@@ -102,11 +102,12 @@ async def catch_up(client: Client, sessions: async_sessionmaker[AsyncSession], t
     async def one(code: str) -> None:
         async with gate:
             handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
-            if not force:
+            for attempt in range(0 if force else 3):  # a recording under way is no drift: look again
                 head = await handle.query(TaskLifecycleWorkflow.head)
                 async with sessions() as session:
                     if await _in_step(session, code, head):
                         return
+                await asyncio.sleep(0.5 * (attempt + 1))
             changed = await handle.execute_update(TaskLifecycleWorkflow.resync)
             if changed:
                 result.resynced.append(code)

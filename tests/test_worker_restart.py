@@ -71,7 +71,7 @@ def _events(db: Path, code: str) -> list[tuple[int, str, str, str | None, str, s
     try:
         return connection.execute(
             "SELECT seq, type, actor, request_id, at, data, prev_hash, hash FROM events "
-            "WHERE task_code = ? ORDER BY id", (code,)).fetchall()
+            "WHERE task_code = ? ORDER BY seq", (code,)).fetchall()
     except sqlite3.OperationalError as error:  # the worker has not created the tables yet
         assert "no such table" in str(error), error
         return []
@@ -191,9 +191,15 @@ async def _start_task(stack: Stack, worker: Worker, db: Path) -> tuple[str, Work
 
 async def _updates_completed(handle: WorkflowHandle[Any, TaskState]) -> list[str]:
     """The ids of the updates whose completion Temporal's history holds, in order."""
-    return [event.workflow_execution_update_completed_event_attributes.meta.update_id
-            async for event in handle.fetch_history_events()
-            if event.HasField("workflow_execution_update_completed_event_attributes")]
+    actions, completed = set(), []
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            if accepted.accepted_request.input.name == "act":  # not the catch-up's `resync`
+                actions.add(accepted.accepted_request.meta.update_id)
+        if event.HasField("workflow_execution_update_completed_event_attributes"):
+            completed.append(event.workflow_execution_update_completed_event_attributes.meta.update_id)
+    return [update_id for update_id in completed if update_id in actions]
 
 
 def _budget() -> ActionRequest:
