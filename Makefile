@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint clean
+.PHONY: run test install lint clean fault
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+## make fault: the long fault-injection run (kill -9 of worker, API, Temporal; hundreds of kill points), SQLite then PostgreSQL.
+fault: $(STAMP)
+	$(PY) -m tests.fault_injection --database sqlite --tasks 300 --clients 6 --kills 150; status=$$?; \
+	$(PY) -m tests.fault_injection --database postgres --tasks 300 --clients 6 --kills 150 || status=1; \
+	exit $$status
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

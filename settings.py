@@ -1,5 +1,6 @@
 """Every setting of the system, read once from the environment (prefix NQ57_)."""
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -9,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.deadlines import DEFAULT_TIMEZONE
 from domain.durations import parse_duration, parse_durations
+from domain.proof import derive_key
 from domain.task import LifecycleSettings
 
 
@@ -42,11 +44,20 @@ class Settings(BaseSettings):
     demo: bool = False
     max_upload_mb: int = 50
     public_rate_limit: int = Field(default=120, description="requests a minute per client on /public")
+    trusted_proxies: str = Field(default="", description="comma-separated addresses or networks of reverse "
+                                 "proxies whose X-Forwarded-For names the client; empty: none is trusted")
+    login_attempts: int = Field(default=5, ge=1, description="wrong passwords for one username before it is locked")
+    login_attempts_per_client: int = Field(default=30, ge=1, description="wrong passwords from one client "
+                                           "address (any usernames) before it is locked")
+    login_lockout: str = Field(default="15m", description="how long wrong passwords count, and how long a "
+                               "lockout lasts")
+    secure_cookies: bool = Field(default=False, description="mark cookies Secure even when the request reached "
+                                 "the API over plain HTTP (behind a TLS-terminating proxy)")
     smtp_url: str = ""
     webhook_url: str = ""
     webhook_secret: str = Field(default="", description="signs webhook bodies; empty: the token secret")
 
-    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period")
+    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period", "login_lockout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -59,6 +70,16 @@ class Settings(BaseSettings):
         if not steps or steps != sorted(steps):
             raise ValueError("NQ57_ESCALATION_STEPS cần các mốc tăng dần, ví dụ 0d,7d,14d")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        _networks(value)
+        return value
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @property
     def async_database_url(self) -> str:
@@ -97,3 +118,17 @@ class Settings(BaseSettings):
     @property
     def signing_secret(self) -> str:
         return self.webhook_secret or self.token_secret
+
+    @cached_property
+    def proof_key(self) -> bytes:
+        """Signs the actions the API authorized; the workers check it (domain/proof.py). API and
+        workers must share NQ57_SECRET_KEY (or the data dir that keeps it)."""
+        return derive_key(self.token_secret)
+
+
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`10.0.0.5, 172.16.0.0/12` as networks (a lone address is a network of one)."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise ValueError(f"NQ57_TRUSTED_PROXIES cần địa chỉ IP hoặc mạng, cách nhau bởi dấu phẩy: {error}") from None

@@ -9,12 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from db.reconcile import catch_up
 from db.session import create_schema, make_engine, make_sessions
 from settings import Settings
+from workflows import trust
 from workflows.task_lifecycle import TaskLifecycleWorkflow
 
 
@@ -23,15 +25,31 @@ async def connect(settings: Settings) -> Client:
                                 data_converter=pydantic_data_converter)
 
 
+async def connect_when_up(settings: Settings) -> Client:
+    """A worker started while Temporal is down (or restarting) waits for it instead of dying."""
+    for attempt in range(1, 10_000):
+        try:
+            return await connect(settings)
+        except RuntimeError as error:  # the SDK's "Failed client connect"
+            logging.getLogger("nq57.worker").warning("Chưa kết nối được Temporal tại %s (%s), thử lại sau",
+                                                     settings.temporal_address, error)
+            await asyncio.sleep(min(attempt, 5))
+    raise SystemExit("Không kết nối được Temporal")
+
+
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
     notifications = NotificationActivities(sessions, settings)
     projection = ProjectionActivities(sessions)
+    trust.set_key(settings.proof_key)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[TaskLifecycleWorkflow],
-        activities=[projection.record_event, projection.rebuild_projection, notifications.notify_in_app,
-                    notifications.send_mail, notifications.post_webhook],
+        # The sandbox shares this one module with the process: it holds the key set above.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust")),
+        activities=[projection.record_event, projection.rebuild_projection, projection.chain_head,
+                    notifications.notify_in_app, notifications.send_mail, notifications.post_webhook],
     )
 
 
@@ -64,7 +82,7 @@ async def main() -> None:
         raise SystemExit("worker.py cần NQ57_TEMPORAL_ADDRESS (địa chỉ Temporal, ví dụ 127.0.0.1:7233)")
     engine = make_engine(settings.async_database_url)
     await create_schema(engine)
-    client, sessions = await connect(settings), make_sessions(engine)
+    client, sessions = await connect_when_up(settings), make_sessions(engine)
     worker = build_worker(client, settings, sessions)
     logging.getLogger("nq57.worker").info("Worker đang chạy, hàng đợi '%s'", settings.task_queue)
     try:

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from db.projection import rebuild, record_event
+from db.projection import chain_head, rebuild, record_event
 from db.session import transaction
 from domain.events import RecordedEvent
 from domain.task import TaskState
@@ -39,3 +39,8 @@ class ProjectionActivities:
         """The number of rows written or set apart."""
         async with transaction(self.sessions) as session:
             return await rebuild(session, task.state, task.events, task.fence)
+
+    @activity.defn(name="chain_head")
+    async def chain_head(self, code: str) -> RecordedEvent | None:
+        async with self.sessions() as session:
+            return await chain_head(session, code)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors
+from api import errors, hardening
 from api.blobs import BlobStore
 from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import RateLimiter
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     errors.install(app)
+    hardening.install(app, settings)
     pages.install(app)
     for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, audit, public):
         app.include_router(module.router)

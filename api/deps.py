@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api.blobs import BlobStore
 from api.errors import ApiError, not_found
-from api.security import token_subject
+from api.security import read_token
 from api.task_workflows import prior_answer, workflow_state
 from db import models
 from domain.actors import Actor, Relation, relation_of
@@ -67,6 +67,18 @@ async def actor_of(session: AsyncSession, enforcer: casbin.AsyncEnforcer, userna
     return Actor(username=user.username, agency=user.agency, roles=await enforcer.get_roles_for_user(username))
 
 
+async def token_actor(session: AsyncSession, enforcer: casbin.AsyncEnforcer, token: str, secret: str) -> Actor | None:
+    """Whom a token speaks for: None unless it is validly signed and unexpired, its user exists and
+    is not disabled, and it was issued under the user's current token version (no logout since)."""
+    claims = read_token(token, secret)
+    if claims is None:
+        return None
+    user = await session.get(models.User, claims.username)
+    if user is None or user.disabled or user.token_version != claims.version:
+        return None
+    return await actor_of(session, enforcer, user.username)
+
+
 async def get_current_user(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)], sessions: SessionsDep,
     enforcer: EnforcerDep, settings: SettingsDep,
@@ -75,13 +87,10 @@ async def get_current_user(
         token = request.cookies.get("nq57_session")
     if not token:
         raise ApiError(401, "Chưa đăng nhập: cần gửi mã truy cập (Authorization: Bearer ...)")
-    username = token_subject(token, settings.token_secret)
-    actor = None
-    if username:
-        async with sessions() as session:
-            actor = await actor_of(session, enforcer, username)
+    async with sessions() as session:
+        actor = await token_actor(session, enforcer, token, settings.token_secret)
     if actor is None:
-        raise ApiError(401, "Mã truy cập không hợp lệ hoặc đã hết hạn, vui lòng đăng nhập lại")
+        raise ApiError(401, "Mã truy cập không hợp lệ, đã hết hạn hoặc đã đăng xuất, vui lòng đăng nhập lại")
     return actor
 
 

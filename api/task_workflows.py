@@ -77,6 +77,8 @@ async def start_task(client: Client, task_queue: str, start: TaskStart, wait: fl
         raise _api_error(error) from None
     if start.request_id:
         handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(start.spec.code))
+        # Once its creation is recorded (a crash may have undone the first recording), ask who created it.
+        await _bounded(handle.execute_update(TaskLifecycleWorkflow.snapshot), wait, start.request_id)
         record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, start.request_id)
         created = record.events[0] if record.events else None
         if created is not None and created.request_id == start.request_id:
@@ -104,9 +106,11 @@ async def workflow_state(client: Client, code: str, wait: float) -> TaskState:
 
 
 async def send_action(client: Client, code: str, request: ActionRequest, update_id: str | None,
-                      wait: float) -> TaskState:
-    """Temporal answers a repeated update id with its first result, and runs it if it never took it."""
+                      wait: float, key: bytes) -> TaskState:
+    """Temporal answers a repeated update id with its first result, and runs it if it never took it.
+    The request goes signed: the workflow refuses an action the API did not authorize."""
     update_id = update_id or f"auto-{uuid.uuid4()}"
+    request = request.signed(key, code, update_id)
     handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
     try:
         return await _bounded(handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id),
@@ -143,6 +147,8 @@ async def prior_answer(client: Client, code: str, update_id: str, username: str,
 
 def _api_error(error: WorkflowUpdateFailedError) -> ApiError:
     cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "Unproven":
+        return ApiError(403, cause.message, code="unproven_action")
     if isinstance(cause, ApplicationError) and cause.type in ("StageConflict", "RuleViolation"):
         details = cause.details[0] if cause.details else {}
         status = 409 if cause.type == "StageConflict" else 422

@@ -53,7 +53,7 @@ async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None 
     last_seq: dict[str, int] = {}
     # Each task's seq BEFORE its events: events only grow, so one recorded meanwhile is no false alarm.
     task_seq = dict((await session.execute(select(models.Task.code, models.Task.seq))).all())
-    rows = await session.stream_scalars(select(models.Event).order_by(models.Event.task_code, models.Event.id))
+    rows = await session.stream_scalars(select(models.Event).order_by(models.Event.task_code, models.Event.seq))
     expected_prev, expected_seq, current = GENESIS, 1, None
     async for event in rows:
         result.events += 1

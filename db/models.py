@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casbin_async_sqlalchemy_adapter import create_casbin_rule_model
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -42,7 +42,9 @@ class Agency(Base):
 
 
 class User(Base):
-    """Roles are not here: they are Casbin `g` links, the policy's own record."""
+    """Roles are not here: they are Casbin `g` links, the policy's own record. A token carries the
+    `token_version` it was issued under; moving the version on (logout, lock, password reset)
+    ends every token issued before. A `disabled` account neither logs in nor keeps its tokens."""
 
     __tablename__ = "users"
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -51,6 +53,8 @@ class User(Base):
     agency: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"))
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime]
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Task(Base):

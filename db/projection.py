@@ -45,10 +45,14 @@ async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[Reco
     code = state.code
     rows = {row.seq: row for row in await session.scalars(
         select(models.Event).where(models.Event.task_code == code))}
-    wanted = {event.seq: event for event in events}
-    wrong = [row for seq, row in rows.items() if seq not in wanted or not _same(row, wanted[seq])]
+    # Rows the log holds in full are rewritten to match it; rows past its end were never recorded.
+    # Rows it summarizes (earlier runs) or does not reach back to are left for audit to judge.
+    wanted = {event.seq: event for event in events if event.data is not None}
+    last = state.seq
+    wrong = [row for seq, row in rows.items()
+             if seq > last or (seq in wanted and not _same(row, wanted[seq]))]
     await _set_apart(session, wrong)
-    missing = [event for event in events if event.seq not in rows or rows[event.seq] in wrong]
+    missing = [event for event in wanted.values() if event.seq not in rows or rows[event.seq] in wrong]
     session.add_all(_row(code, event, fence) for event in missing)
     await _project_task(session, state, fence, force=True)
     return len(wrong) + len(missing)
@@ -59,6 +63,7 @@ def _same(row: models.Event, event: RecordedEvent) -> bool:
 
 
 def _row(code: str, event: RecordedEvent, fence: int) -> models.Event:
+    assert event.data is not None, "a summarized event cannot be written"
     return models.Event(task_code=code, seq=event.seq, type=event.type, actor=event.actor, at=event.at,
                         data=event.data, request_id=event.request_id, prev_hash=event.prev_hash,
                         hash=event.hash, fence=fence)
@@ -102,3 +107,14 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
         + [models.TaskAgency(task_code=state.code, agency=code, relation="coordinating")
            for code in state.coordinating_agencies]
     )
+
+
+async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:
+    """The task's last recorded event, summarized: the anchor a run started without a log (from a
+    version that did not carry one) continues its chain from."""
+    row = await session.scalar(select(models.Event).where(models.Event.task_code == code)
+                               .order_by(models.Event.seq.desc()).limit(1))
+    if row is None:
+        return None
+    return RecordedEvent(seq=row.seq, type=row.type, actor=row.actor, at=row.at, data=None,
+                         request_id=row.request_id, prev_hash=row.prev_hash, hash=row.hash)

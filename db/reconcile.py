@@ -40,11 +40,11 @@ async def task_codes(client: Client, task_queue: str, running_only: bool = False
     return sorted(codes)
 
 
-async def workflow_record(client: Client, code: str) -> Recorded | None:
+async def workflow_record(client: Client, code: str, with_data: bool = False) -> Recorded | None:
     """What the task's workflow says it recorded; None when Temporal has no such workflow."""
     try:
         return await client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code)).query(
-            TaskLifecycleWorkflow.recorded)
+            TaskLifecycleWorkflow.recorded, with_data)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
@@ -128,7 +128,7 @@ async def rebuild(client: Client, sessions: async_sessionmaker[AsyncSession], ta
         handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             continue  # reopened meanwhile: it keeps its own rows
-        record = await workflow_record(client, code)
+        record = await workflow_record(client, code, with_data=True)
         if record is None:
             continue
         result.tasks += 1

@@ -8,6 +8,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from domain.actors import Actor
 from domain.deadlines import parse_deadline
+from domain.proof import holds, sign
 from domain.task import BudgetLine, EvidenceFile
 
 
@@ -134,7 +135,18 @@ COMMAND_MODELS: dict[str, type[_Command]] = {
 
 
 class ActionRequest(BaseModel):
-    """The message of the workflow's `act` update: who acts, and what they ask."""
+    """The message of the workflow's `act` update: who acts, what they ask, and the API's proof that
+    it authorized exactly this (domain/proof.py)."""
 
     actor: Actor
     command: Command
+    proof: str = ""
+
+    def signed(self, key: bytes, code: str, update_id: str) -> "ActionRequest":
+        return self.model_copy(update={"proof": sign(key, code, update_id, self.actor, self.command_data())})
+
+    def proven(self, key: bytes | None, code: str, update_id: str) -> bool:
+        return holds(key, self.proof, code, update_id, self.actor, self.command_data())
+
+    def command_data(self) -> dict:
+        return self.command.model_dump(mode="json")

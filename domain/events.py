@@ -22,9 +22,15 @@ class RecordedEvent(Event):
     update (the client's Idempotency-Key) that caused it. The workflow keeps the list of these, so
     the chain is anchored outside the database: rows rewritten and re-hashed no longer match it."""
 
+    data: dict | None  # type: ignore[assignment]  # None once summarized: the hash still anchors the row
     request_id: str | None = None
     prev_hash: str
     hash: str
+
+    def summary(self) -> "RecordedEvent":
+        """The event without its content: what a task carries over continue-as-new (its history
+        must shrink) and what audit compares (the hash covers the content)."""
+        return self.model_copy(update={"data": None})
 
 
 class Recorded(BaseModel):

@@ -26,9 +26,28 @@ from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD, load_demo_people
 from db.models import Base
 from db.session import make_engine
+from domain.commands import ActionRequest
+from domain.proof import derive_key
+from domain.task import TaskState
 from settings import Settings
+from workflows.task_lifecycle import TaskLifecycleWorkflow
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
+# The secret the test workers and the tests share: the API signs each action with the key derived
+# from it, and a worker refuses an action without that proof (domain/proof.py).
+TEST_SECRET = "nq57-test-secret-long-enough-for-hs256"
+
+
+def proven(request: ActionRequest, code: str, update_id: str) -> ActionRequest:
+    """The request with the proof the API would give it."""
+    return request.signed(derive_key(TEST_SECRET), code, update_id)
+
+
+async def send_act(handle: WorkflowHandle, request: ActionRequest, update_id: str | None = None) -> TaskState:
+    """Send `act` straight to a task's workflow, as the API would."""
+    update_id = update_id or f"test-{uuid.uuid4().hex}"
+    return await handle.execute_update(TaskLifecycleWorkflow.act, proven(request, code_of(handle), update_id),
+                                       id=update_id)
 
 
 def _binary(name: str) -> str:
@@ -120,6 +139,7 @@ async def _stack(request: pytest.FixtureRequest, dev_server: WorkflowEnvironment
     data_dir = tmp_path_factory.mktemp(f"nq57-{request.param}")
     url = POSTGRES_URL if request.param == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
     settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
+                        secret_key=TEST_SECRET,
                         admin_password="admin-password", max_upload_mb=1, demo=False,
                         temporal_address=dev_server.client.service_client.config.target_host)
     await (await fresh_database(settings.async_database_url)).dispose()

@@ -22,6 +22,7 @@ from domain import commands as c
 from domain.actors import Actor
 from domain.task import EvidenceFile, Kpi, LifecycleSettings, TaskSpec
 from settings import Settings
+from tests.conftest import TEST_SECRET, send_act
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -47,7 +48,7 @@ async def _start(client: Client, queue: str, deadline: datetime, budget: bool = 
 
 
 async def _act(handle: WorkflowHandle, actor: Actor, command: object) -> None:
-    await handle.execute_update(TaskLifecycleWorkflow.act, c.ActionRequest(actor=actor, command=command))
+    await send_act(handle, c.ActionRequest(actor=actor, command=command))
 
 
 async def _to_cross_check(handle: WorkflowHandle) -> None:
@@ -110,7 +111,8 @@ async def record(target: Path = HISTORIES) -> list[Path]:
             data_converter=pydantic_data_converter)
         queue = f"record-{uuid.uuid4().hex[:6]}"
         try:
-            async with build_worker(env.client, Settings(task_queue=queue), make_sessions(engine)):
+            settings = Settings(task_queue=queue, secret_key=TEST_SECRET)
+            async with build_worker(env.client, settings, make_sessions(engine)):
                 for name, (branch, until_deadline) in BRANCHES.items():
                     handle = await _start(env.client, queue, datetime.now(UTC) + until_deadline)
                     await branch(env, handle)

@@ -58,3 +58,35 @@ def test_dockerfile_copies_every_package_the_project_installs() -> None:
         assert f"COPY {top} {top}" in dockerfile, f"Dockerfile does not copy {top}/"
     for module in project["tool"]["setuptools"]["py-modules"]:
         assert f"{module}.py" in dockerfile
+
+
+SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|KEY", re.IGNORECASE)
+INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?])?([^}]*)\}")
+
+
+def test_compose_has_no_default_secret_and_refuses_to_start_without_one() -> None:
+    """A default would be a live credential (a token signed with it, an admin password that logs
+    in): every secret is `${VAR:?message}`, and the text names no old default."""
+    for name, service in SERVICES.items():
+        for variable, value in service.get("environment", {}).items():
+            text = str(value)
+            for var, form, _ in INTERPOLATION.findall(text):
+                if SECRET_NAME.search(var):
+                    assert form == ":?", f"{name}: {variable} gives {var} a default ({text})"
+            if SECRET_NAME.search(variable):
+                assert INTERPOLATION.fullmatch(text), f"{name}: {variable} is written into the file: {text}"
+            if "://" in text and "@" in text:  # a URL with credentials: its password comes from the environment
+                password = text.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
+                assert INTERPOLATION.fullmatch(password), f"{name}: {variable} holds a password: {text}"
+    raw = (ROOT / "docker-compose.yml").read_text()
+    for old_default in ("change-me-now", "change-me-too"):
+        assert old_default not in raw
+
+
+def test_temporal_frontend_and_ui_are_not_published_on_the_host() -> None:
+    """Temporal's frontend has no authorization by default: anyone reaching 7233 can act on tasks."""
+    for name in ("temporal", "temporal-ui"):
+        assert "ports" not in SERVICES[name], f"{name} is published on the host"
+    raw = (ROOT / "docker-compose.yml").read_text()
+    assert re.search(r"^\s*#\s*-\s*\"127\.0\.0\.1:8233:8080\"", raw, re.MULTILINE), \
+        "a commented line shows how to reach the UI from this machine only"

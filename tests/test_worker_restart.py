@@ -25,7 +25,7 @@ from domain.audit import GENESIS, event_hash
 from domain.commands import Accept, ActionRequest, BudgetApprove, BudgetSubmit, Comment
 from domain.deadlines import parse_deadline
 from domain.task import BudgetLine, TaskSpec, TaskState
-from tests.conftest import Stack, unique_code
+from tests.conftest import TEST_SECRET, Stack, proven, send_act, unique_code
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +169,7 @@ async def worker(stack: Stack, tmp_path: Path) -> Any:
         "NQ57_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
         "NQ57_TASK_QUEUE": f"nq57-restart-{uuid.uuid4().hex[:8]}",
         "NQ57_DATA_DIR": str(tmp_path / "data"),
+        "NQ57_SECRET_KEY": TEST_SECRET,
         "PYTHONUNBUFFERED": "1",
     })
     process = Worker(env, tmp_path / "worker.log")
@@ -212,9 +213,8 @@ async def test_worker_killed_while_an_update_is_being_recorded(stack: Stack, wor
     db = tmp_path / "worker.db"
     worker.start()
     code, handle = await _start_task(stack, worker, db)
-    accepted = await asyncio.wait_for(handle.execute_update(
-        TaskLifecycleWorkflow.act, ActionRequest(actor=HEAD, command=Accept(officer="hni.officer")), id="accept"),
-        TIMEOUT)
+    accepted = await asyncio.wait_for(send_act(
+        handle, ActionRequest(actor=HEAD, command=Accept(officer="hni.officer")), "accept"), TIMEOUT)
     assert accepted.stage == "budget_registration" and accepted.seq == 2
     assert [e[1] for e in _events(db, code)] == ["created", "accept"]
 
@@ -222,7 +222,8 @@ async def test_worker_killed_while_an_update_is_being_recorded(stack: Stack, wor
     # the worker dies right there.
     with _write_lock(db):
         in_flight = await asyncio.wait_for(handle.start_update(
-            TaskLifecycleWorkflow.act, _budget(), id="budget-submit", wait_for_stage=WorkflowUpdateStage.ACCEPTED),
+            TaskLifecycleWorkflow.act, proven(_budget(), code, "budget-submit"), id="budget-submit",
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED),
             TIMEOUT)
         worker.kill()
     assert [e[1] for e in _events(db, code)] == ["created", "accept"]  # not recorded: truly in flight
@@ -233,8 +234,8 @@ async def test_worker_killed_while_an_update_is_being_recorded(stack: Stack, wor
     assert state.budget.amount_vnd == 900
 
     # The task goes on with the new worker.
-    approved = await asyncio.wait_for(handle.execute_update(
-        TaskLifecycleWorkflow.act, ActionRequest(actor=FINANCE, command=BudgetApprove()), id="approve"), TIMEOUT)
+    approved = await asyncio.wait_for(send_act(
+        handle, ActionRequest(actor=FINANCE, command=BudgetApprove()), "approve"), TIMEOUT)
     assert approved.stage == "in_progress" and approved.seq == 4
     assert (await handle.query(TaskLifecycleWorkflow.current)).seq == 4
     events = _events(db, code)
@@ -248,14 +249,13 @@ async def test_update_sent_while_no_worker_runs_completes_after_restart(
     db = tmp_path / "worker.db"
     worker.start()
     code, handle = await _start_task(stack, worker, db)
-    await asyncio.wait_for(handle.execute_update(
-        TaskLifecycleWorkflow.act, ActionRequest(actor=HEAD, command=Accept()), id="accept"), TIMEOUT)
+    await asyncio.wait_for(send_act(handle, ActionRequest(actor=HEAD, command=Accept()), "accept"), TIMEOUT)
     worker.kill()
 
     # Two updates sent to a task whose worker is gone: they wait, nothing is recorded.
-    budget = asyncio.ensure_future(handle.execute_update(TaskLifecycleWorkflow.act, _budget(), id="budget-submit"))
-    comment = asyncio.ensure_future(handle.execute_update(
-        TaskLifecycleWorkflow.act, ActionRequest(actor=OFFICER, command=Comment(text="Đang chờ")), id="comment"))
+    budget = asyncio.ensure_future(send_act(handle, _budget(), "budget-submit"))
+    comment = asyncio.ensure_future(send_act(
+        handle, ActionRequest(actor=OFFICER, command=Comment(text="Đang chờ")), "comment"))
     done, _ = await asyncio.wait([budget, comment], timeout=3)
     assert not done, "an update completed with no worker running"
     assert [e[1] for e in _events(db, code)] == ["created", "accept"]
@@ -267,7 +267,7 @@ async def test_update_sent_while_no_worker_runs_completes_after_restart(
     assert final.stage == "budget_review" and final.seq == 4
 
     # A retry of an update already done is answered from the workflow, not recorded again.
-    again = await asyncio.wait_for(handle.execute_update(TaskLifecycleWorkflow.act, _budget(), id="budget-submit"),
+    again = await asyncio.wait_for(send_act(handle, _budget(), "budget-submit"),
                                    TIMEOUT)
     assert again.seq == states[0].seq
     events = _events(db, code)
@@ -285,12 +285,11 @@ async def test_worker_killed_after_recording_but_before_telling_temporal(
     async with Proxy(worker.env["NQ57_TEMPORAL_ADDRESS"]) as proxy:
         worker.start(proxy.address)
         code, handle = await _start_task(stack, worker, db)
-        await asyncio.wait_for(handle.execute_update(
-            TaskLifecycleWorkflow.act, ActionRequest(actor=HEAD, command=Accept()), id="accept"), TIMEOUT)
+        await asyncio.wait_for(send_act(handle, ActionRequest(actor=HEAD, command=Accept()), "accept"), TIMEOUT)
 
         with _write_lock(db):
             in_flight = await asyncio.wait_for(handle.start_update(
-                TaskLifecycleWorkflow.act, _budget(), id="budget-submit",
+                TaskLifecycleWorkflow.act, proven(_budget(), code, "budget-submit"), id="budget-submit",
                 wait_for_stage=WorkflowUpdateStage.ACCEPTED), TIMEOUT)
             proxy.flowing.clear()  # from here on the worker talks to no one
         await _until(lambda: len(_events(db, code)) == 3, "the cut-off worker records budget.submit", worker)
@@ -300,8 +299,8 @@ async def test_worker_killed_after_recording_but_before_telling_temporal(
     worker.start()  # straight to Temporal this time
     state = await asyncio.wait_for(in_flight.result(), TIMEOUT)
     assert state.stage == "budget_review" and state.seq == 3
-    approved = await asyncio.wait_for(handle.execute_update(
-        TaskLifecycleWorkflow.act, ActionRequest(actor=FINANCE, command=BudgetApprove()), id="approve"), TIMEOUT)
+    approved = await asyncio.wait_for(send_act(
+        handle, ActionRequest(actor=FINANCE, command=BudgetApprove()), "approve"), TIMEOUT)
     assert approved.seq == 4
     _assert_chain(_events(db, code), code, ["created", "accept", "budget.submit", "budget.approve"])
     assert await _updates_completed(handle) == ["accept", "budget-submit", "approve"]  # each answered once

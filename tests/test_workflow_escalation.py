@@ -30,7 +30,7 @@ from domain.escalation import LEVEL_AUDIENCE_VI, next_report_due
 from domain.stages import Stage
 from domain.task import EvidenceFile, LifecycleSettings, Reporting, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import close_open_workflows, code_of, unique_code
+from tests.conftest import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -149,7 +149,7 @@ async def level_reaches(handle: WorkflowHandle[Any, Any], level: int) -> TaskSta
 
 
 async def act(handle: WorkflowHandle[Any, Any], actor: Actor, command: Any) -> TaskState:
-    return await handle.execute_update(TaskLifecycleWorkflow.act, c.ActionRequest(actor=actor, command=command))
+    return await send_act(handle, c.ActionRequest(actor=actor, command=command))
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ async def world_base(time_skipping: WorkflowEnvironment,
     sessions = make_sessions(engine)
     await seed_people(sessions)
     task_queue = f"escalation-{uuid.uuid4().hex[:8]}"
-    settings = Settings(task_queue=task_queue, smtp_url="", webhook_url="")
+    settings = Settings(task_queue=task_queue, smtp_url="", webhook_url="", secret_key=TEST_SECRET)
     async with build_worker(time_skipping.client, settings, sessions):
         yield World(time_skipping, time_skipping.client, task_queue, sessions)
     await engine.dispose()

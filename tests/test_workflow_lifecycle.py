@@ -31,7 +31,7 @@ from domain.lifecycle import ACTION_STAGES, ACTIONS
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import BudgetLine, EvidenceFile, Kpi, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import close_open_workflows, code_of, unique_code
+from tests.conftest import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -93,7 +93,7 @@ async def lifecycle(time_skipping: WorkflowEnvironment,
     await create_schema(engine)
     sessions = make_sessions(engine)
     task_queue = f"lifecycle-{uuid.uuid4().hex[:8]}"
-    async with build_worker(time_skipping.client, Settings(task_queue=task_queue), sessions):
+    async with build_worker(time_skipping.client, Settings(task_queue=task_queue, secret_key=TEST_SECRET), sessions):
         yield Lifecycle(time_skipping.client, task_queue, sessions)
         await close_open_workflows(time_skipping)
     await engine.dispose()
@@ -101,8 +101,7 @@ async def lifecycle(time_skipping: WorkflowEnvironment,
 
 async def act(handle: WorkflowHandle[Any, Any], actor: Actor, command: Any, *, update_id: str | None = None
               ) -> TaskState:
-    return await handle.execute_update(TaskLifecycleWorkflow.act, c.ActionRequest(actor=actor, command=command),
-                                       id=update_id)
+    return await send_act(handle, c.ActionRequest(actor=actor, command=command), update_id)
 
 
 async def refused(handle: WorkflowHandle[Any, Any], actor: Actor, command: Any) -> tuple[ApplicationError, str]:
@@ -477,3 +476,37 @@ async def test_task_created_with_a_future_deadline_is_not_overdue(lifecycle: Lif
     handle = await lifecycle.start(deadline=FUTURE)
     assert (await handle.query(TaskLifecycleWorkflow.current)).overdue is False
     assert (await lifecycle.task_row(handle)).overdue is False
+
+
+# --- the API's proof: a raw Temporal update cannot go around the policy ---------------------------
+
+NOBODY = Actor(username="nobody", agency="HNI", roles=[])
+
+
+async def _unproven(handle: WorkflowHandle[Any, Any], request: c.ActionRequest, update_id: str) -> None:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id)
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "Unproven", cause
+    history = await handle.fetch_history()
+    assert update_id not in update_ids_in_history(list(history.events))
+
+
+async def test_an_update_without_the_apis_proof_is_refused_before_history(lifecycle: Lifecycle) -> None:
+    handle = await lifecycle.start()
+    await _unproven(handle, c.ActionRequest(actor=NOBODY, command=c.Accept()), "raw-accept")
+    assert (await handle.query(TaskLifecycleWorkflow.current)).stage == Stage.ASSIGNED
+    assert await lifecycle.event_count(handle) == 1
+
+
+async def test_a_proof_does_not_carry_over_to_another_actor_command_task_or_update(lifecycle: Lifecycle) -> None:
+    from tests.conftest import proven
+
+    handle, other = await lifecycle.start(), await lifecycle.start()
+    signed = proven(c.ActionRequest(actor=HEAD, command=c.Accept()), code_of(handle), "accept-1")
+    await _unproven(handle, signed.model_copy(update={"actor": NOBODY}), "accept-1")
+    await _unproven(handle, signed.model_copy(update={"command": c.Accept(officer="hni.officer")}), "accept-1")
+    await _unproven(handle, signed, "accept-2")
+    await _unproven(other, signed, "accept-1")
+    accepted = await handle.execute_update(TaskLifecycleWorkflow.act, signed, id="accept-1")
+    assert accepted.stage == Stage.BUDGET_REGISTRATION  # the proof holds for exactly what it was made for

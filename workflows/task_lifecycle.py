@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import TaskRuleError, apply
     from domain.stages import CLOSED_STAGES
     from domain.task import LifecycleSettings, TaskSpec, TaskState
+    from workflows import trust
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Mail and webhooks keep trying for days at a slow pace: a server that is down only delays them.
@@ -50,7 +51,7 @@ class TaskStart(BaseModel):
     settings: LifecycleSettings = LifecycleSettings()
     state: TaskState | None = None  # set when the workflow continues as new
     deliveries: list[Delivery] = []  # undelivered mail and webhooks of the previous run
-    log: list[RecordedEvent] = []  # the events recorded by the previous runs
+    log: list[RecordedEvent] = []  # the events recorded by the previous runs, summarized
     generation: int = 0  # how many runs came before this one
     request_id: str | None = None  # the Idempotency-Key the task was created with
 
@@ -89,6 +90,12 @@ class TaskLifecycleWorkflow:
         if self.state.seq == 0:
             async with self.lock:
                 await self._record_created(start.created_by, start.request_id)
+        elif not self.log and workflow.patched("chain-head-for-a-run-without-log"):
+            async with self.lock:  # handed over by a version that carried no log: continue the chain
+                head = await workflow.execute_local_activity_method(
+                    ProjectionActivities.chain_head, self.state.code,
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+                self.log = [head] if head is not None else []
         for delivery in start.deliveries:
             self._deliver(delivery)
         while self.state.stage not in CLOSED_STAGES:
@@ -119,6 +126,9 @@ class TaskLifecycleWorkflow:
     def validate_act(self, request: ActionRequest) -> None:
         if self._already_recorded():
             return
+        if not request.proven(trust.key(), self.state.code, workflow.current_update_info().id):
+            raise ApplicationError("Thao tác không mang bằng chứng hợp lệ rằng API đã cho phép nó",
+                                   {"code": "unproven_action"}, type="Unproven", non_retryable=True)
         try:
             apply(self.state, request, workflow.now())
         except TaskRuleError as error:
@@ -135,10 +145,10 @@ class TaskLifecycleWorkflow:
         return self.state
 
     @workflow.query
-    def recorded(self) -> Recorded:
+    def recorded(self, with_data: bool = False) -> Recorded:
         """Every event this task recorded, with its hash: what the projection must hold, and what
-        audit verify compares it with."""
-        return Recorded(state=self.state, events=self.log)
+        audit verify compares it with. Without `with_data`, events come summarized (no content)."""
+        return Recorded(state=self.state, events=self.log if with_data else [e.summary() for e in self.log])
 
     @workflow.query
     def head(self) -> ChainHead:
@@ -252,5 +262,6 @@ class TaskLifecycleWorkflow:
     async def _continue_as_new(self, start: TaskStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(start.model_copy(update={
-            "state": self.state, "deliveries": list(self.undelivered.values()), "log": self.log,
+            "state": self.state, "deliveries": list(self.undelivered.values()),
+            "log": [event.summary() for event in self.log],
             "generation": self.generation + 1}))

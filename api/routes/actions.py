@@ -15,6 +15,7 @@ from db import models
 from domain.actors import Role
 from domain.commands import COMMAND_MODELS, ActionRequest, EvidenceSubmit
 from domain.lifecycle import ACTIONS
+from settings import Settings
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["actions"])
 Access = Annotated[TaskAccess, Depends(action_access())]
@@ -31,7 +32,7 @@ async def submit_evidence(
     if access.answer is not None:
         return TaskView.of(access.answer)
     command = await evidence_command(blobs, files, summary, kpi_results)
-    return await perform(client, access, command, settings.action_timeout)
+    return await perform(client, access, command, settings)
 
 
 @router.post("/{code}/actions/{action}", description="action: " + ", ".join(ACTIONS))
@@ -44,7 +45,7 @@ async def act(code: str, action: str, access: Access, client: TemporalDep, sessi
         return TaskView.of(access.answer)
     command = COMMAND_MODELS[action].model_validate({**(body or {}), "action": action})
     command = await resolve_people(command, access, sessions, enforcer)
-    return await perform(client, access, command, settings.action_timeout)
+    return await perform(client, access, command, settings)
 
 
 async def evidence_command(blobs: BlobStore, files: list[UploadFile], summary: str, kpi_results: str
@@ -64,10 +65,11 @@ async def evidence_command(blobs: BlobStore, files: list[UploadFile], summary: s
     return EvidenceSubmit(summary=summary, kpi_results=results, files=[await blobs.save(f) for f in files])
 
 
-async def perform(client: TemporalDep, access: TaskAccess, command: Any, wait: float) -> TaskView:
+async def perform(client: TemporalDep, access: TaskAccess, command: Any, settings: Settings) -> TaskView:
     """Send an authorized, parsed command to the task's workflow; the answer is the new state."""
     request = ActionRequest(actor=access.actor, command=command)
-    return TaskView.of(await send_action(client, access.state.code, request, access.idempotency_key, wait))
+    return TaskView.of(await send_action(client, access.state.code, request, access.idempotency_key,
+                                         settings.action_timeout, settings.proof_key))
 
 
 async def resolve_people(command: Any, access: TaskAccess, sessions: SessionsDep, enforcer: EnforcerDep) -> Any:

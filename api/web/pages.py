@@ -20,19 +20,21 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TemporalDep,
-    actor_of,
     authorize_action,
     load_task,
+    token_actor,
 )
 from api.errors import ApiError, field_errors
+from api.hardening import SESSION_COOKIE, CsrfRejected, cookie_options, csrf_protect, csrf_token, give_csrf_cookie
+from api.rate_limit import public_rate_limit
 from api.routes.actions import evidence_command, perform, resolve_people
 from api.routes.admin import create_agency, create_user
+from api.routes.auth import authenticate, end_sessions, issue_token
 from api.routes.inbox import inbox as inbox_items
 from api.routes.public import public_rankings, public_tasks
 from api.routes.reports import compute_index, publish_index
 from api.routes.tasks import list_tasks
 from api.schemas import AGENCY_KINDS, AgencyIn, HistoryEntry, TaskView, UserIn
-from api.security import create_token, token_subject, verify_password
 from api.web.forms import command_body, kpi_results
 from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, date_formatter, number_formatter, translator
 from db import models
@@ -44,9 +46,10 @@ from domain.stages import OPEN_STAGES, Stage
 from policies.enforcer import permits, permitted_actions
 from settings import Settings
 
-router = APIRouter(include_in_schema=False)
+# Every POST of a page is a form that must carry its CSRF token (checked before anything else).
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
-SESSION_COOKIE, LANGUAGE_COOKIE = "nq57_session", "nq57_lang"
+LANGUAGE_COOKIE = "nq57_lang"
 STEPPER = [Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS, Stage.CROSS_CHECK, Stage.COMPLETED]
 
 
@@ -62,8 +65,7 @@ def language(request: Request) -> str:
 async def page_user(request: Request, session: SessionDep, enforcer: EnforcerDep,
                     settings: SettingsDep) -> Actor | None:
     token = request.cookies.get(SESSION_COOKIE)
-    username = token_subject(token, settings.token_secret) if token else None
-    return await actor_of(session, enforcer, username) if username else None
+    return await token_actor(session, enforcer, token, settings.token_secret) if token else None
 
 
 async def signed_in(user: Annotated[Actor | None, Depends(page_user)]) -> Actor:
@@ -107,11 +109,13 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
     enforcer = request.app.state.enforcer
     can = {"dashboard": bool(user and permits(enforcer, user.username, Relation.OTHER, "*", "task.read")),
            "admin": bool(user and permits(enforcer, user.username, Relation.NONE, "*", "policy.read"))}
-    return templates.TemplateResponse(request, name, {
+    response = templates.TemplateResponse(request, name, {
         "user": user, "lang": lang, "t": translator(lang), "fmt": date_formatter(lang, settings.timezone),
-        "num": number_formatter(lang),
+        "num": number_formatter(lang), "csrf": csrf_token(request),
         "can": can, "path": request.url.path, "now_ts": datetime.now(UTC).timestamp(), **context},
         status_code=status)
+    give_csrf_cookie(request, response)
+    return response
 
 
 def install(app: Any) -> None:
@@ -123,6 +127,10 @@ def install(app: Any) -> None:
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, _: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(CsrfRejected)
+    async def _cross_site(request: Request, _: CsrfRejected) -> Response:
+        return render(request, "error.html", None, status=403, message=translator(language(request))("error.csrf"))
 
 
 @router.get("/")
@@ -139,21 +147,28 @@ async def login_page(request: Request, user: MaybeUser, next: str = "/inbox") ->
 async def login(request: Request, session: SessionDep, settings: SettingsDep,
                 username: Annotated[str, Form()], password: Annotated[str, Form()],
                 next: Annotated[str, Form()] = "/inbox") -> Response:
-    account = await session.get(models.User, username.strip())
-    if account is None or not verify_password(account.password_hash, password):
-        return render(request, "login.html", None, status=401, next=next, username=username,
-                      error=translator(language(request))("login.failed"))
+    try:
+        account = await authenticate(request, session, username, password)
+    except ApiError as error:  # wrong pair, lockout, disabled account: said on the form
+        page = render(request, "login.html", None, status=error.status, next=next, username=username,
+                      error=say(request, error.code, error.params, error.detail))
+        if "retry_after" in error.extra:
+            page.headers["Retry-After"] = str(error.extra["retry_after"])
+        return page
     target = next if next.startswith("/") and not next.startswith("//") else "/inbox"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, create_token(account.username, settings.token_secret, settings.token_minutes),
-                        httponly=True, samesite="lax", max_age=settings.token_minutes * 60)
+    response.set_cookie(SESSION_COOKIE, issue_token(account, settings), max_age=settings.token_minutes * 60,
+                        **cookie_options(request))
     return response
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request, user: MaybeUser, session: SessionDep) -> Response:
+    """Ends the session's token on the server too (with every other token of the same person)."""
+    if user is not None:
+        await end_sessions(session, user.username)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, **cookie_options(request))
     return response
 
 
@@ -234,7 +249,7 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
             command = COMMAND_MODELS[action].model_validate(
                 {**command_body(action, form, access.state), "action": action})
             command = await resolve_people(command, access, request.app.state.sessions, enforcer)
-        await perform(client, access, command, settings.action_timeout)
+        await perform(client, access, command, settings)
         return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}#actions", status_code=303)
     except (ValidationError, TaskRuleError, ApiError) as error:
         status, errors = form_errors_of(request, error)
@@ -280,7 +295,7 @@ async def dashboard_page(request: Request, user: PageUser, session: SessionDep, 
 @router.get("/public")
 async def public_page(request: Request, user: MaybeUser, session: SessionDep, settings: SettingsDep,
                       agency: str = "", stage: str = "", overdue: str = "") -> HTMLResponse:
-    request.app.state.public_limiter.check(request.client.host if request.client else "unknown")
+    await public_rate_limit(request)
     chosen_stage = Stage(stage) if stage in {s.value for s in Stage} else None
     page = await public_tasks(session, agency=agency or None, stage=chosen_stage,
                               overdue={"1": True, "0": False}.get(overdue), limit=200, offset=0)
@@ -292,7 +307,7 @@ async def public_page(request: Request, user: MaybeUser, session: SessionDep, se
 @router.get("/public/rankings/{period}")
 async def public_ranking_page(request: Request, period: str, user: MaybeUser, session: SessionDep,
                               settings: SettingsDep) -> HTMLResponse:
-    request.app.state.public_limiter.check(request.client.host if request.client else "unknown")
+    await public_rate_limit(request)
     try:
         ranking = await public_rankings(session, settings, period)
     except ApiError as error:

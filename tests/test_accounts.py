@@ -1,0 +1,213 @@
+"""Accounts under attack: login throttling and lockout, no timing tell for unknown usernames,
+hashing off the event loop, password rules, disabling, logout and administrator resets.
+
+Tests that make wrong logins do so from an address of their own (a client of their own on the
+same app), so the session-wide stack's own logins from 127.0.0.1 are never locked out."""
+
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+import api.security
+from tests.conftest import Stack
+
+ADMIN = ("admin", "admin-password")
+STRONG = "Sen-vang-2026-ha-noi"
+
+
+def _app(stack: Stack) -> Any:
+    return stack.http._transport.app  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def _client_at(stack: Stack, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Another client of the same app, seen at `address`."""
+    transport = httpx.ASGITransport(app=_app(stack), client=(address, 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test") as client:
+        yield client
+
+
+def _address() -> str:
+    return f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+
+
+async def _new_user(stack: Stack, roles: list[str] | None = None) -> str:
+    username = f"acc-{uuid.uuid4().hex[:8]}"
+    answer = await stack.http.post("/api/v1/users", headers=await stack.login(*ADMIN), json={
+        "username": username, "password": STRONG, "full_name": "Người thử tài khoản", "agency": "HNI",
+        "roles": roles or ["auditor"]})
+    assert answer.status_code == 201, answer.text
+    return username
+
+
+async def _token(client: httpx.AsyncClient, username: str, password: str = STRONG) -> httpx.Response:
+    return await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+
+
+def _bearer(answer: httpx.Response) -> dict[str, str]:
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def test_a_username_is_locked_after_wrong_passwords_even_for_the_right_one(stack: Stack) -> None:
+    username = await _new_user(stack)
+    async with _client_at(stack, _address()) as client:
+        for _ in range(stack.settings.login_attempts):
+            assert (await _token(client, username, "sai-mat-khau-roi")).status_code == 401
+        locked = await _token(client, username)
+    assert locked.status_code == 429, locked.text
+    retry = int(locked.headers["Retry-After"])
+    assert 0 < retry <= 15 * 60
+    assert "thử lại sau" in locked.json()["detail"] and "phút" in locked.json()["detail"]
+    async with _client_at(stack, _address()) as elsewhere:  # the username is locked, wherever from
+        assert (await _token(elsewhere, username)).status_code == 429
+
+
+async def test_a_client_address_is_locked_after_wrong_passwords_for_many_usernames(stack: Stack) -> None:
+    throttle = _app(stack).state.login_throttle
+    saved = dict(throttle.limits)
+    throttle.limits["client"] = 3
+    try:
+        username = await _new_user(stack)
+        address = _address()
+        async with _client_at(stack, address) as client:
+            for guess in range(3):
+                assert (await _token(client, f"khong-co-{guess}", "doan-mo")).status_code == 401
+            assert (await _token(client, username)).status_code == 429
+        async with _client_at(stack, _address()) as other:  # another address is not held back
+            _bearer(await _token(other, username))
+    finally:
+        throttle.limits = saved
+
+
+async def test_unknown_usernames_are_answered_after_the_same_hashing_as_known_ones(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    username = await _new_user(stack)
+    hashed: list[str] = []
+    verify = api.security.verify_password
+
+    def counting(password_hash: str, password: str) -> bool:
+        hashed.append(password)
+        return verify(password_hash, password)
+
+    monkeypatch.setattr(api.security, "verify_password", counting)
+    throttle = _app(stack).state.login_throttle
+    monkeypatch.setattr(throttle, "limits", {"user": 1000, "client": 1000})
+    known, unknown = [], []
+    async with _client_at(stack, _address()) as client:
+        for attempt in range(5):
+            for names, times in ((username, known), (f"khong-ton-tai-{attempt}", unknown)):
+                started = time.perf_counter()
+                assert (await _token(client, names, f"sai-{attempt}")).status_code == 401
+                times.append(time.perf_counter() - started)
+    assert len(hashed) == 10, "every wrong login, known username or not, verifies a password hash"
+    assert statistics.median(unknown) >= 0.3 * statistics.median(known), (known, unknown)
+
+
+async def test_passwords_are_verified_off_the_event_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[threading.Thread] = []
+    verify = api.security.verify_password
+
+    def recording(password_hash: str, password: str) -> bool:
+        threads.append(threading.current_thread())
+        return verify(password_hash, password)
+
+    monkeypatch.setattr(api.security, "verify_password", recording)
+    await stack.login("auditor")
+    assert threads and all(thread is not threading.main_thread() for thread in threads)
+
+
+@pytest.mark.parametrize("password, why", [
+    ("ngan", "shorter than the schema's floor"),
+    ("ngan-qua9", "too short"),
+    ("{username}-2026", "contains the username"),
+    ("1234567890", "common"),
+    ("QwertyUiop", "common, whatever the case"),
+    ("aaaaaaaaaaaa", "one repeated character"),
+])
+async def test_a_weak_password_is_refused_naming_the_field(stack: Stack, password: str, why: str) -> None:
+    username = f"yeu-{uuid.uuid4().hex[:8]}"
+    answer = await stack.http.post("/api/v1/users", headers=await stack.login(*ADMIN), json={
+        "username": username, "password": password.format(username=username), "full_name": "Người thử",
+        "roles": ["auditor"]})
+    assert answer.status_code == 422, (why, answer.text)
+    assert [error["field"] for error in answer.json()["errors"]] == ["password"], why
+    assert (await stack.http.get(f"/api/v1/users/{username}", headers=await stack.login(*ADMIN))).status_code == 404
+
+
+async def test_an_administrators_reset_follows_the_rules_and_ends_the_old_password_and_tokens(stack: Stack) -> None:
+    username = await _new_user(stack)
+    admin = await stack.login(*ADMIN)
+    async with _client_at(stack, _address()) as client:
+        old = _bearer(await _token(client, username))
+        weak = await stack.http.post(f"/api/v1/users/{username}/password", headers=admin, json={"password": username})
+        assert weak.status_code == 422 and weak.json()["errors"][0]["field"] == "password", weak.text
+        reset = await stack.http.post(f"/api/v1/users/{username}/password", headers=admin,
+                                      json={"password": "Hoa-sen-moi-2027"})
+        assert reset.status_code == 204, reset.text
+        assert (await client.get("/api/v1/me", headers=old)).status_code == 401
+        assert (await _token(client, username)).status_code == 401
+        _bearer(await _token(client, username, "Hoa-sen-moi-2027"))
+
+
+async def test_a_disabled_user_loses_its_tokens_and_is_told_why_at_login(stack: Stack) -> None:
+    username = await _new_user(stack)
+    admin = await stack.login(*ADMIN)
+    async with _client_at(stack, _address()) as client:
+        token = _bearer(await _token(client, username))
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 200
+        patched = await stack.http.patch(f"/api/v1/users/{username}", headers=admin, json={"disabled": True})
+        assert patched.status_code == 200 and patched.json()["disabled"] is True, patched.text
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 401
+        refused = await _token(client, username)
+        assert refused.status_code == 403 and "vô hiệu hóa" in refused.json()["detail"], refused.text
+        # Enabled again: a new login works, the token from before stays dead.
+        await stack.http.patch(f"/api/v1/users/{username}", headers=admin, json={"disabled": False})
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 401
+        assert (await client.get("/api/v1/me", headers=_bearer(await _token(client, username)))).status_code == 200
+
+
+async def test_logout_ends_the_token(stack: Stack) -> None:
+    username = await _new_user(stack)
+    async with _client_at(stack, _address()) as client:
+        token = _bearer(await _token(client, username))
+        other_session = _bearer(await _token(client, username))
+        assert (await client.post("/api/v1/auth/logout", headers=token)).status_code == 204
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 401
+        assert (await client.get("/api/v1/me", headers=other_session)).status_code == 401  # all sessions end
+        assert (await client.post("/api/v1/auth/logout", headers=token)).status_code == 401
+        assert (await client.get("/api/v1/me", headers=_bearer(await _token(client, username)))).status_code == 200
+
+
+async def test_an_administrator_reads_and_changes_a_user(stack: Stack) -> None:
+    username = await _new_user(stack)
+    admin = await stack.login(*ADMIN)
+    read = await stack.http.get(f"/api/v1/users/{username}", headers=admin)
+    assert read.status_code == 200, read.text
+    assert read.json() == {"username": username, "full_name": "Người thử tài khoản", "agency": "HNI", "email": None,
+                           "roles": ["auditor"], "disabled": False}
+    changed = await stack.http.patch(f"/api/v1/users/{username}", headers=admin, json={
+        "full_name": "Tên mới", "agency": "BTC", "roles": ["agency_officer", "auditor"]})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["full_name"], changed.json()["agency"], sorted(changed.json()["roles"])) == (
+        "Tên mới", "BTC", ["agency_officer", "auditor"])
+    me = await stack.http.get("/api/v1/me", headers=await stack.login(username, STRONG))
+    assert me.json()["agency"] == "BTC" and sorted(me.json()["roles"]) == ["agency_officer", "auditor"]
+    for body, field in (({"agency": "KHONG-CO"}, "agency"), ({"roles": []}, "roles"), ({"stage": "x"}, "stage"),
+                        ({"full_name": None}, "full_name")):
+        refused = await stack.http.patch(f"/api/v1/users/{username}", headers=admin, json=body)
+        assert refused.status_code == 422 and field in {e["field"] for e in refused.json()["errors"]}, refused.text
+    assert (await stack.http.get("/api/v1/users/khong-co-ai", headers=admin)).status_code == 404
+    outsider = await stack.login("office")
+    assert (await stack.http.get(f"/api/v1/users/{username}", headers=outsider)).status_code == 403
+    assert (await stack.http.patch(f"/api/v1/users/{username}", headers=outsider,
+                                   json={"disabled": True})).status_code == 403
+    assert (await stack.http.post(f"/api/v1/users/{username}/password", headers=outsider,
+                                  json={"password": "Hoa-sen-moi-2027"})).status_code == 403
