@@ -19,6 +19,7 @@ run: $(STAMP)
 	NQ57_DEMO=$${NQ57_DEMO:-1} NQ57_ADMIN_PASSWORD=$${NQ57_ADMIN_PASSWORD:-nq57-admin} $(PY) server.py
 
 ## make test: lint, then the whole suite (PostgreSQL too when NQ57_TEST_POSTGRES_URL is set).
+## `.venv/bin/pytest -n 2 --dist loadfile` runs it in two processes (each with its own databases).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from api.blobs import BlobStore
 from db.audit import verify
 from db.reconcile import compare, rebuild
-from db.session import create_schema, make_engine, make_sessions
+from db.session import create_schema, make_sessions
 from settings import Settings
 from worker import connect
 
@@ -29,7 +29,7 @@ async def _client(settings: Settings) -> Client:
 
 
 async def audit_verify(settings: Settings) -> int:
-    engine = make_engine(settings.async_database_url)
+    engine = settings.make_engine()
     try:
         sessions = make_sessions(engine)
         async with sessions() as session:
@@ -42,7 +42,7 @@ async def audit_verify(settings: Settings) -> int:
 
 
 async def projection_rebuild(settings: Settings) -> int:
-    engine = make_engine(settings.async_database_url)
+    engine = settings.make_engine()
     try:
         await create_schema(engine)
         result = await rebuild(await _client(settings), make_sessions(engine), settings.task_queue)

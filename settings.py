@@ -7,7 +7,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.session import make_engine
 from domain.deadlines import DEFAULT_TIMEZONE
 from domain.durations import parse_duration, parse_durations
 from domain.proof import derive_key
@@ -27,6 +29,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     run_worker: bool = Field(default=True, description="run a worker inside the API process")
+    db_pool_size: int = Field(default=10, ge=1, description="database connections kept open per process")
+    db_max_overflow: int = Field(default=20, ge=0, description="extra connections allowed under load")
+    db_pool_timeout: float = Field(default=10, gt=0, description="seconds to wait for a free connection, then 503")
     action_timeout: float = Field(default=20, gt=0, description="seconds an action may wait for its workflow "
                                   "before it answers 503 (safe to retry with the same Idempotency-Key)")
     worker_poll_window: float = Field(default=90, gt=0, description="seconds since a worker last polled "
@@ -89,6 +94,9 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return driver + url[len(plain):]
         return url
+
+    def make_engine(self) -> AsyncEngine:
+        return make_engine(self.async_database_url, self.db_pool_size, self.db_max_overflow, self.db_pool_timeout)
 
     @property
     def blob_dir(self) -> Path:

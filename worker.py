@@ -14,7 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from db.reconcile import catch_up
-from db.session import create_schema, make_engine, make_sessions
+from db.session import create_schema, make_sessions
 from settings import Settings
 from workflows import trust
 from workflows.task_lifecycle import TaskLifecycleWorkflow
@@ -80,7 +80,7 @@ async def main() -> None:
     settings = Settings()
     if not settings.temporal_address:
         raise SystemExit("worker.py cần NQ57_TEMPORAL_ADDRESS (địa chỉ Temporal, ví dụ 127.0.0.1:7233)")
-    engine = make_engine(settings.async_database_url)
+    engine = settings.make_engine()
     await create_schema(engine)
     client, sessions = await connect_when_up(settings), make_sessions(engine)
     worker = build_worker(client, settings, sessions)

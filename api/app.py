@@ -3,7 +3,8 @@ through the dependencies in api/deps.py."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -14,7 +15,7 @@ from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import RateLimiter
 from api.routes import actions, admin, audit, auth, health, inbox, notifications, policy, public, reports, tasks
 from api.web import pages
-from db.session import create_schema, make_engine, make_sessions
+from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
 from settings import Settings
 from worker import build_worker, connect, run
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.async_database_url)
+        engine = settings.make_engine()
         await create_schema(engine)
         state = app.state
         state.settings = settings
@@ -62,4 +63,26 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     pages.install(app)
     for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, audit, public):
         app.include_router(module.router)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's document, without the 422 it adds by itself to every route with parameters: its body
+    (`HTTPValidationError`, `detail` as an array) is not what this server answers. Every route that
+    can answer 422 declares it with the real body (`api/errors.py: responses`); a route that cannot
+    (a plain path segment is never malformed) declares none. tests/test_openapi_contract.py checks both."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    answers = operation.get("responses", {})
+                    if "HTTPValidationError" in str(answers.get("422", "")):
+                        del answers["422"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    return openapi

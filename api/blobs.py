@@ -33,6 +33,26 @@ ALLOWED_TYPES = {
 }
 MAX_FILES = 20
 _CHUNK = 1024 * 1024
+_ZIP, _OLE = (b"PK\x03\x04",), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",)
+# What a file of each type begins with: the extension alone does not make a PDF.
+MAGIC: dict[str, tuple[bytes, ...]] = {
+    ".pdf": (b"%PDF",), ".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
+    ".docx": _ZIP, ".xlsx": _ZIP, ".pptx": _ZIP, ".odt": _ZIP, ".ods": _ZIP, ".zip": _ZIP,
+    ".doc": _OLE, ".xls": _OLE, ".ppt": _OLE,
+}
+TEXT_TYPES = {".csv", ".txt", ".json", ".xml"}
+
+
+def content_fits(suffix: str, head: bytes) -> bool:
+    """Whether the file's first bytes are what its extension says it is."""
+    if suffix in TEXT_TYPES:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as error:  # a cut in the middle of a character at the end is fine
+            if error.start < len(head) - 3:
+                return False
+        return b"\x00" not in head
+    return head.startswith(MAGIC[suffix])
 
 
 def safe_filename(name: str | None) -> str:
@@ -63,6 +83,9 @@ class BlobStore:
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := await upload.read(_CHUNK):
+                    if size == 0 and not content_fits(Path(filename).suffix.lower(), chunk):
+                        raise ApiError(415, f"Nội dung tệp '{filename}' không đúng loại tệp mà tên của nó cho biết",
+                                       code="file_content_mismatch", params={"filename": filename})
                     size += len(chunk)
                     if size > self.max_bytes:
                         limit = self.max_bytes // (1024 * 1024)
@@ -70,6 +93,10 @@ class BlobStore:
                                        code="file_too_large", params={"filename": filename, "max_mb": limit})
                     digest.update(chunk)
                     out.write(chunk)
+            if size == 0:
+                raise ApiError(422, f"files: tệp '{filename}' rỗng (0 byte)", code="file_empty",
+                               params={"filename": filename},
+                               errors=[{"field": "files", "message": f"tệp '{filename}' rỗng (0 byte)"}])
             sha256 = digest.hexdigest()
             target = self.path(sha256)
             target.parent.mkdir(exist_ok=True)

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from api.blobs import BlobStore
 from api.errors import ApiError, not_found
 from api.security import read_token
-from api.task_workflows import prior_answer, workflow_state
+from api.task_workflows import key_reused, prior_answer, workflow_state
 from db import models
 from domain.actors import Actor, Relation, relation_of
 from domain.lifecycle import ACTION_STAGES, check_stage
@@ -115,6 +115,16 @@ class TaskAccess:
     relation: Relation
     idempotency_key: str | None = None
     answer: TaskState | None = None  # the workflow already answered this Idempotency-Key: this, again
+    answered: str = ""  # the fingerprint of the body that first answer was for ("" when unknown)
+
+    def repeat(self, fingerprint: str) -> TaskState | None:
+        """The first answer, if this request repeats the one that got it; 422 for another body."""
+        if self.answer is None:
+            return None
+        if self.answered and self.answered != fingerprint:
+            assert self.idempotency_key is not None
+            raise key_reused(self.idempotency_key)
+        return self.answer
 
 
 async def load_task(session: AsyncSession, code: str) -> TaskState:
@@ -166,10 +176,10 @@ async def authorize_action(code: str, action: str, actor: Actor, enforcer: casbi
     if action not in ACTION_STAGES:
         raise not_found(f"thao tác '{action}'")
     if idempotency_key:
-        answer = await prior_answer(client, code, idempotency_key, actor.username, action, wait)
-        if answer is not None:
-            return TaskAccess(actor=actor, state=answer, relation=Relation.OTHER,
-                              idempotency_key=idempotency_key, answer=answer)
+        prior = await prior_answer(client, code, idempotency_key, actor.username, action, wait)
+        if prior is not None:
+            return TaskAccess(actor=actor, state=prior[0], relation=Relation.OTHER,
+                              idempotency_key=idempotency_key, answer=prior[0], answered=prior[1])
     state = await workflow_state(client, code, wait)
     check_stage(state.stage, action)
     access = await _authorize(actor, enforcer, state, action)

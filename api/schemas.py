@@ -177,3 +177,12 @@ class ImportResult(BaseModel):
     created: list[str]
     skipped: list[str] = Field(description="codes already assigned: a re-import creates no duplicates")
     errors: list[ImportError_]
+
+
+class Readiness(BaseModel):
+    """GET /readyz: each check `ok` or what failed (`lỗi: ...`)."""
+
+    detail: str
+    database: str
+    temporal: str
+    worker: str

@@ -79,10 +79,10 @@ async def start_task(client: Client, task_queue: str, start: TaskStart, wait: fl
         handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(start.spec.code))
         # Once its creation is recorded (a crash may have undone the first recording), ask who created it.
         await _bounded(handle.execute_update(TaskLifecycleWorkflow.snapshot), wait, start.request_id)
-        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, start.request_id)
+        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded, True), wait, start.request_id)
         created = record.events[0] if record.events else None
         if created is not None and created.request_id == start.request_id:
-            if created.actor != start.created_by:
+            if created.actor != start.created_by or created.data != start.spec.model_dump(mode="json"):
                 raise key_reused(start.request_id)
             return record.state
     raise TaskAlreadyExists(start.spec.code)
@@ -124,10 +124,11 @@ async def send_action(client: Client, code: str, request: ActionRequest, update_
 
 
 async def prior_answer(client: Client, code: str, update_id: str, username: str, action: str,
-                       wait: float) -> TaskState | None:
-    """The answer the workflow gave this update id, if it took it: its result again, or its refusal
-    again; None if the workflow never took it (then it is sent as new). The key belongs to whoever
-    sent it first, for the action they sent."""
+                       wait: float) -> tuple[TaskState, str] | None:
+    """The answer the workflow gave this update id, if it took it: its result again (with the
+    fingerprint of the body it was given, for the caller to compare), or its refusal again; None if
+    the workflow never took it (then it is sent as new). The key belongs to whoever sent it first,
+    for the action they sent."""
     handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
     try:
         state = await _bounded(handle.get_update_handle_for(TaskLifecycleWorkflow.act, update_id).result(),
@@ -135,14 +136,21 @@ async def prior_answer(client: Client, code: str, update_id: str, username: str,
     except WorkflowUpdateFailedError as error:
         raise _api_error(error) from None
     except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        state = None  # Temporal's registry does not know it (an earlier run, a restart): the log may
+    try:
+        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:  # no such task: the caller answers 404
             return None
         raise
-    record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
     event = next((event for event in record.events if event.request_id == update_id), None)
-    if event is not None and (event.actor != username or event.type != action):
+    if event is None:
+        return None if state is None else (state, "")
+    if event.actor != username or event.type != action:
         raise key_reused(update_id)
-    return state
+    return (state or record.state), event.fingerprint
 
 
 def _api_error(error: WorkflowUpdateFailedError) -> ApiError:

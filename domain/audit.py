@@ -20,8 +20,9 @@ def event_hash(prev_hash: str, task_code: str, seq: int, type_: str, actor: str,
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
 
 
-def chained(prev_hash: str, task_code: str, event: Event, request_id: str | None) -> RecordedEvent:
+def chained(prev_hash: str, task_code: str, event: Event, request_id: str | None,
+            fingerprint: str = "") -> RecordedEvent:
     """The event as recorded: linked to the previous one by its hash."""
-    return RecordedEvent(**event.model_dump(), request_id=request_id, prev_hash=prev_hash,
+    return RecordedEvent(**event.model_dump(), request_id=request_id, fingerprint=fingerprint, prev_hash=prev_hash,
                          hash=event_hash(prev_hash, task_code, event.seq, event.type, event.actor, event.at,
                                          event.data))

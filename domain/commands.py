@@ -1,11 +1,14 @@
 """One model per action a person can take on a task (api.md, "Actions"). The API parses request
 bodies into these; the workflow receives them inside an ActionRequest."""
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from domain import limits as L
 from domain.actors import Actor
 from domain.deadlines import parse_deadline
 from domain.proof import holds, sign
@@ -18,14 +21,14 @@ class _Command(BaseModel):
 
 class Accept(_Command):
     action: Literal["accept"] = "accept"
-    officer: str | None = Field(default=None, description="Tên đăng nhập cán bộ đầu mối")
+    officer: str | None = Field(default=None, max_length=L.USERNAME, description="Tên đăng nhập cán bộ đầu mối")
 
 
 class BudgetSubmit(_Command):
     action: Literal["budget.submit"] = "budget.submit"
-    amount_vnd: int = Field(ge=0)
-    source: str = Field(min_length=1)
-    lines: list[BudgetLine] = Field(min_length=1)
+    amount_vnd: int = Field(ge=0, le=L.MONEY)
+    source: str = Field(min_length=1, max_length=L.SHORT)
+    lines: list[BudgetLine] = Field(min_length=1, max_length=L.ITEMS)
 
     @field_validator("lines")
     @classmethod
@@ -38,26 +41,27 @@ class BudgetSubmit(_Command):
 
 class BudgetApprove(_Command):
     action: Literal["budget.approve"] = "budget.approve"
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=L.TEXT)
 
 
 class BudgetReject(_Command):
     action: Literal["budget.reject"] = "budget.reject"
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=L.TEXT)
 
 
 class ProgressReportCommand(_Command):
     action: Literal["progress.report"] = "progress.report"
     percent: int = Field(ge=0, le=100)
-    kpi_actuals: dict[str, float] = {}
-    note: str = ""
-    disbursed_vnd: int | None = Field(default=None, ge=0)
+    kpi_actuals: dict[Annotated[str, Field(max_length=L.NAME)], Annotated[float, Field(ge=-L.FIGURE, le=L.FIGURE)]] = \
+        Field(default={}, max_length=L.ITEMS)
+    note: str = Field(default="", max_length=L.TEXT)
+    disbursed_vnd: int | None = Field(default=None, ge=0, le=L.MONEY)
 
 
 class ExtensionRequestCommand(_Command):
     action: Literal["extension.request"] = "extension.request"
-    new_deadline: str
-    reason: str = Field(min_length=1)
+    new_deadline: str = Field(max_length=L.NAME)
+    reason: str = Field(min_length=1, max_length=L.TEXT)
 
     @field_validator("new_deadline")
     @classmethod
@@ -68,53 +72,55 @@ class ExtensionRequestCommand(_Command):
 
 class ExtensionApprove(_Command):
     action: Literal["extension.approve"] = "extension.approve"
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=L.TEXT)
 
 
 class ExtensionReject(_Command):
     action: Literal["extension.reject"] = "extension.reject"
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=L.TEXT)
 
 
 class EvidenceSubmit(_Command):
     action: Literal["evidence.submit"] = "evidence.submit"
-    summary: str = ""
-    kpi_results: dict[str, float | str] = {}
-    files: list[EvidenceFile] = Field(min_length=1)
+    summary: str = Field(default="", max_length=L.TEXT)
+    kpi_results: dict[Annotated[str, Field(max_length=L.NAME)],
+                      Annotated[float, Field(ge=-L.FIGURE, le=L.FIGURE)] | Annotated[str, Field(max_length=L.NAME)]] = \
+        Field(default={}, max_length=L.ITEMS)
+    files: list[EvidenceFile] = Field(min_length=1, max_length=L.ITEMS)
 
 
 class ReviewAssign(_Command):
     action: Literal["review.assign"] = "review.assign"
-    reviewer: str = Field(min_length=1)
+    reviewer: str = Field(min_length=1, max_length=L.USERNAME)
     # Filled by the server from the reviewer's account, never taken from the client.
     reviewer_agency: SkipJsonSchema[str | None] = None
 
 
 class ReviewApprove(_Command):
     action: Literal["review.approve"] = "review.approve"
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=L.TEXT)
 
 
 class ReviewReject(_Command):
     action: Literal["review.reject"] = "review.reject"
-    reason: str = Field(min_length=1)
-    findings: list[str] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=L.TEXT)
+    findings: list[Annotated[str, Field(min_length=1, max_length=L.TEXT)]] = Field(min_length=1, max_length=L.ITEMS)
 
 
 class Reassign(_Command):
     action: Literal["reassign"] = "reassign"
-    lead_agency: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    lead_agency: str = Field(min_length=1, max_length=L.AGENCY)
+    reason: str = Field(min_length=1, max_length=L.TEXT)
 
 
 class Cancel(_Command):
     action: Literal["cancel"] = "cancel"
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=L.TEXT)
 
 
 class Comment(_Command):
     action: Literal["comment"] = "comment"
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=L.LONG)
 
 
 Command = Annotated[
@@ -141,6 +147,7 @@ class ActionRequest(BaseModel):
     actor: Actor
     command: Command
     proof: str = ""
+    fingerprint: str = ""  # of the body the client sent (fingerprint()): a reused key must match it
 
     def signed(self, key: bytes, code: str, update_id: str) -> "ActionRequest":
         return self.model_copy(update={"proof": sign(key, code, update_id, self.actor, self.command_data())})
@@ -150,3 +157,9 @@ class ActionRequest(BaseModel):
 
     def command_data(self) -> dict:
         return self.command.model_dump(mode="json")
+
+
+def fingerprint(command: BaseModel) -> str:
+    """What a client asked, as one value: an Idempotency-Key sent again must come with the same."""
+    content = json.dumps(command.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(content.encode()).hexdigest()

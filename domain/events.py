@@ -26,6 +26,7 @@ class RecordedEvent(Event):
     request_id: str | None = None
     prev_hash: str
     hash: str
+    fingerprint: str = ""  # of the request behind it (domain.commands.fingerprint), for a retried key
 
     def summary(self) -> "RecordedEvent":
         """The event without its content: what a task carries over continue-as-new (its history

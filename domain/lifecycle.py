@@ -196,21 +196,33 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
 
 
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
+    if cmd.reviewer == actor.username:  # separation of duties, whatever roles one person holds
+        raise _invalid(state, "reviewer", "không được tự giao việc kiểm tra chéo cho chính mình",
+                       "reviewer_is_assigner")
     involved = [state.lead_agency, *state.coordinating_agencies]
     if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
         raise _invalid(state, "reviewer", "người kiểm tra chéo phải thuộc cơ quan không chủ trì, không phối hợp",
                        "reviewer_not_independent")
     state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency
-    state.reviewer_assigned_at = now
+    state.reviewer_assigned_at, state.reviewer_assigned_by = now, actor.username
+
+
+def _decider_is_not_assigner(state: TaskState, actor: Actor) -> None:
+    """Who assigned the cross-check never decides it, even holding the reviewer role too."""
+    if state.reviewer_assigned_by is not None and actor.username == state.reviewer_assigned_by:
+        raise TaskRuleError("Người giao việc kiểm tra chéo không được tự quyết định kết quả kiểm tra chéo",
+                            conflict=False, stage=state.stage, code="decider_is_assigner")
 
 
 def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: datetime) -> None:
+    _decider_is_not_assigner(state, actor)
     state.reviews.append(Review(at=now, by=actor.username, decision="approved", reason=cmd.reason))
     state.stage = Stage.COMPLETED
     state.late = now > state.deadline
 
 
 def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: datetime) -> dict:
+    _decider_is_not_assigner(state, actor)
     state.reviews.append(Review(at=now, by=actor.username, decision="rejected",
                                 reason=cmd.reason, findings=cmd.findings))
     state.stage = Stage.IN_PROGRESS

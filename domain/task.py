@@ -3,9 +3,11 @@ projected into the database). Pure pydantic models shared by the workflow and th
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain import limits as L
 from domain.deadlines import DEFAULT_TIMEZONE, parse_deadline
 from domain.stages import Stage
 
@@ -18,9 +20,9 @@ class Reporting(StrEnum):
 
 class Kpi(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
-    target: float
-    unit: str = ""
+    name: str = Field(min_length=1, max_length=L.NAME)
+    target: float = Field(ge=-L.FIGURE, le=L.FIGURE)
+    unit: str = Field(default="", max_length=L.SHORT)
 
 
 class TaskSpec(BaseModel):
@@ -28,13 +30,13 @@ class TaskSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    title: str = Field(min_length=1)
-    description: str = ""
-    lead_agency: str = Field(min_length=1)
-    coordinating_agencies: list[str] = []
-    deadline: str
-    product: str = ""
-    kpis: list[Kpi] = []
+    title: str = Field(min_length=1, max_length=L.SHORT)
+    description: str = Field(default="", max_length=L.LONG)
+    lead_agency: str = Field(min_length=1, max_length=L.AGENCY)
+    coordinating_agencies: list[Annotated[str, Field(max_length=L.AGENCY)]] = Field(default=[], max_length=L.ITEMS)
+    deadline: str = Field(max_length=L.NAME)
+    product: str = Field(default="", max_length=L.TEXT)
+    kpis: list[Kpi] = Field(default=[], max_length=L.ITEMS)
     budget_required: bool = False
     reporting: Reporting = Reporting.NONE
 
@@ -52,8 +54,8 @@ class TaskSpec(BaseModel):
 
 class BudgetLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    item: str = Field(min_length=1)
-    amount_vnd: int = Field(ge=0)
+    item: str = Field(min_length=1, max_length=L.NAME)
+    amount_vnd: int = Field(ge=0, le=L.MONEY)
 
 
 class Budget(BaseModel):
@@ -150,6 +152,7 @@ class TaskState(BaseModel):
     in_progress_since: datetime | None = None
     last_report_at: datetime | None = None  # the lead agency's latest progress report
     reviewer_assigned_at: datetime | None = None
+    reviewer_assigned_by: str | None = None  # never the one who decides the cross-check
     ladders: dict[str, int] = {}  # escalation level reached, per deadline (domain/escalation.py)
     seq: int = 0  # number of events recorded so far
     settings: LifecycleSettings = LifecycleSettings()

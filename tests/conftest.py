@@ -10,11 +10,12 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowHandle
@@ -30,6 +31,7 @@ from domain.commands import ActionRequest
 from domain.proof import derive_key
 from domain.task import TaskState
 from settings import Settings
+from tests.fault_injection import ensure_postgres_database, postgres_fault_url
 from workflows.task_lifecycle import TaskLifecycleWorkflow
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
@@ -104,6 +106,17 @@ async def fresh_database(url: str) -> AsyncEngine:
     return engine
 
 
+async def postgres_database() -> str:
+    """NQ57_TEST_POSTGRES_URL's database, or under pytest-xdist one database per test process on the
+    same server (`<name>_gw0`, ...), so that processes running side by side never share tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return POSTGRES_URL
+    url = postgres_fault_url(POSTGRES_URL, f"{make_url(POSTGRES_URL).database}_{worker}")
+    await ensure_postgres_database(url)
+    return url
+
+
 def _database_params() -> list:
     return ["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
         not POSTGRES_URL, reason="NQ57_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped"))]
@@ -117,11 +130,18 @@ class Stack:
     temporal_env: WorkflowEnvironment
     sessions: async_sessionmaker[AsyncSession]
     database: str
+    tokens: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     async def login(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        """A bearer header for the user. A token from an earlier login is used again while it still
+        works (a password check costs argon2's time; a logout or a reset ends the old token)."""
+        known = self.tokens.get((username, password))
+        if known is not None and (await self.http.get("/api/v1/me", headers=known)).status_code == 200:
+            return dict(known)  # a copy: callers add headers to it
         answer = await self.http.post("/api/v1/auth/token", data={"username": username, "password": password})
         assert answer.status_code == 200, answer.text
-        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        self.tokens[(username, password)] = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        return dict(self.tokens[(username, password)])
 
 
 @pytest.fixture(scope="session", params=_database_params())
@@ -137,7 +157,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 async def _stack(request: pytest.FixtureRequest, dev_server: WorkflowEnvironment,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     data_dir = tmp_path_factory.mktemp(f"nq57-{request.param}")
-    url = POSTGRES_URL if request.param == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
+    url = await postgres_database() if request.param == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
     settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
                         secret_key=TEST_SECRET,
                         admin_password="admin-password", max_upload_mb=1, demo=False,

@@ -317,12 +317,13 @@ async def test_413_upload_over_the_limit(stack: Stack) -> None:
     limit = stack.settings.max_upload_mb * 1024 * 1024
     code = await _in_progress(stack)
     head = await stack.login("hni.head")
-    body = _error(await _evidence(stack, head, code, [("lon.pdf", b"x" * (limit + 1), "application/pdf")]), 413)
+    too_big = b"%PDF" + b"x" * (limit - 3)
+    body = _error(await _evidence(stack, head, code, [("lon.pdf", too_big, "application/pdf")]), 413)
     assert "lon.pdf" in body["detail"]
     assert await _stage(stack, code) == "in_progress"
     assert await _history_types(stack, code) == ["created", "accept"]
     # Exactly at the limit is allowed.
-    task = _ok(await _evidence(stack, head, code, [("vua.pdf", b"y" * limit, "application/pdf")]))
+    task = _ok(await _evidence(stack, head, code, [("vua.pdf", b"%PDF" + b"y" * (limit - 4), "application/pdf")]))
     assert task["stage"] == "cross_check" and task["evidence"][0]["files"][0]["size"] == limit
 
 
@@ -336,6 +337,10 @@ async def test_415_file_type_not_allowed(stack: Stack) -> None:
     _error(await _evidence(stack, head, code, [("ok.pdf", b"%PDF", "application/pdf"),
                                                ("x.bat", b"echo", "text/plain")]), 415)
     assert await _history_types(stack, code) == ["created", "accept"]
+    # The extension alone does not make a PDF: the content is looked at too.
+    body = _error(await _evidence(stack, head, code, [("bao-cao.pdf", b"MZ\x90\x00 not a pdf", "application/pdf")]),
+                  415)
+    assert "không đúng loại tệp" in body["detail"] and "bao-cao.pdf" in body["detail"]
     office = await stack.login("office")
     _error(await stack.http.post("/api/v1/tasks/import", headers=office,
                                  files={"file": ("chuong-trinh.txt", b"code,title\n", "text/plain")}), 415)
@@ -488,3 +493,29 @@ async def test_422_rule_violations_name_their_field(stack: Stack) -> None:
     body = _error(await _post_action(stack, await stack.login("office"), code, "review.assign",
                                      {"reviewer": "reviewer"}), 422)  # reviewer@HCM coordinates this task
     assert _fields(body) == {"reviewer"}, body
+
+
+async def test_an_empty_evidence_file_is_refused(stack: Stack) -> None:
+    code = await _in_progress(stack)
+    head = await stack.login("hni.head")
+    body = _error(await _evidence(stack, head, code, [("rong.txt", b"", "text/plain")]), 422)
+    assert body["errors"][0]["field"] == "files" and "rong.txt" in body["detail"]
+    assert await _history_types(stack, code) == ["created", "accept"]
+
+
+async def test_texts_beyond_their_limit_are_refused_before_any_work(stack: Stack) -> None:
+    code = await _in_progress(stack)
+    head = await stack.login("hni.head")
+    answer = await stack.http.post(f"/api/v1/tasks/{code}/actions/comment", headers=head,
+                                   json={"text": "x" * 10_001})
+    body = _error(answer, 422)
+    assert body["errors"][0]["field"] == "text" and "10000" in body["errors"][0]["message"]
+    assert await _history_types(stack, code) == ["created", "accept"]
+
+
+async def test_integers_beyond_their_range_answer_422_not_500(stack: Stack) -> None:
+    office = await stack.login("office")
+    huge = str(2**70)
+    assert (await stack.http.get(f"/api/v1/tasks?offset={huge}", headers=office)).status_code == 422
+    assert (await stack.http.post(f"/api/v1/notifications/{huge}/read", headers=office)).status_code == 422
+    assert (await stack.http.get(f"/public/v1/tasks?offset={huge}")).status_code == 422

@@ -126,6 +126,29 @@ async def test_a_key_reused_for_another_action_or_person_is_refused(stack: Stack
     assert await _history_types(stack, code) == ["created", "comment"]
 
 
+async def test_a_key_sent_again_with_another_body_is_refused(stack: Stack) -> None:
+    code = await _create(stack)
+    head = await stack.login("hni.head")
+    key = f"body-{uuid.uuid4()}"
+    first = _ok(await _action(stack, head, code, "comment", {"text": "Lần đầu"}, key))
+    changed = await _action(stack, head, code, "comment", {"text": "Nội dung khác"}, key)
+    assert changed.status_code == 422, changed.text
+    assert key in changed.json()["detail"]
+    assert _ok(await _action(stack, head, code, "comment", {"text": "Lần đầu"}, key)) == first
+    assert await _history_types(stack, code) == ["created", "comment"]
+
+
+async def test_a_create_sent_again_with_its_key_but_another_body_is_refused(stack: Stack) -> None:
+    office = await stack.login("office")
+    key = f"create-{uuid.uuid4()}"
+    code = unique_code("IDEM")
+    spec = {"code": code, "title": "Nhiệm vụ thử lặp lại", "lead_agency": "HNI", "deadline": "2027-Q4"}
+    _ok(await stack.http.post("/api/v1/tasks", headers={**office, "Idempotency-Key": key}, json=spec), 201)
+    changed = await stack.http.post("/api/v1/tasks", headers={**office, "Idempotency-Key": key},
+                                    json={**spec, "title": "Tên khác"})
+    assert changed.status_code == 422, changed.text
+
+
 async def test_a_retried_evidence_upload_is_recorded_once(stack: Stack) -> None:
     code = await _create(stack, budget_required=False)
     head = await stack.login("hni.head")

@@ -53,3 +53,12 @@ async def test_adding_a_rule_already_there_is_a_conflict(stack: Stack) -> None:
     admin = await stack.login("admin", "admin-password")
     answer = await stack.http.post("/api/v1/policy/rules", headers=admin, json=ACCEPT_RULE)
     assert answer.status_code == 409
+
+
+async def test_the_last_rule_that_lets_someone_edit_the_policy_cannot_be_removed(stack: Stack) -> None:
+    admin = await stack.login("admin", "admin-password")
+    editor = {"role": "admin", "relation": "none", "stage": "*", "action": "policy.change"}
+    answer = await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=editor)
+    assert answer.status_code == 409, answer.text
+    assert "policy.change" in answer.json()["detail"]
+    assert (await stack.http.get("/api/v1/policy", headers=admin)).status_code == 200

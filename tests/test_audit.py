@@ -197,9 +197,9 @@ async def test_reordered_events_are_found(stack: Stack) -> None:
     code, _, _ = await _task_with_history(stack, "AUD-SWAP")
     async with _tampered(stack, lambda: _swap_seq(stack, code, 3, 4), lambda: _swap_seq(stack, code, 3, 4)):
         result = await _verify(stack)
-        # the first displaced position is 3 (the row found there says 4)
+        # the first displaced position is 3 (the event standing there does not follow event 2)
         assert (result["ok"], result["first_bad_task"], result["first_bad_seq"]) == (False, code, 3), result
-        assert "số 3" in result["detail"]
+        assert "sự kiện 3" in result["detail"] and "đổi chỗ" in result["detail"]
 
 
 async def test_a_deleted_last_event_is_found(stack: Stack) -> None:

@@ -340,6 +340,29 @@ def test_review_assign_independent_reviewer_is_recorded() -> None:
     assert {"review.approve", "review.reject"} <= set(available_actions(after))
 
 
+# Separation of duties holds in the rules themselves, whatever roles one person holds.
+OFFICE_AND_REVIEWER = Actor(username="two.hats", agency="DNG", roles=["steering_office", "cross_check_reviewer"])
+
+
+def test_nobody_assigns_the_cross_check_to_themselves() -> None:
+    with pytest.raises(TaskRuleError) as caught:
+        apply(state(Stage.CROSS_CHECK),
+              request(OFFICE_AND_REVIEWER, c.ReviewAssign(reviewer="two.hats", reviewer_agency="DNG")), NOW)
+    assert (caught.value.code, caught.value.field, caught.value.conflict) == ("reviewer_is_assigner", "reviewer", False)
+
+
+@pytest.mark.parametrize("action", ["review.approve", "review.reject"])
+def test_whoever_assigned_the_cross_check_does_not_decide_it(action: str) -> None:
+    assigned, _ = apply(state(Stage.CROSS_CHECK),
+                        request(OFFICE_AND_REVIEWER, c.ReviewAssign(reviewer="dng.reviewer", reviewer_agency="DNG")),
+                        NOW)
+    assert assigned.reviewer_assigned_by == "two.hats"
+    as_reviewer = assigned.model_copy(update={"reviewer": "two.hats"})  # say the reviewer is later swapped to them
+    with pytest.raises(TaskRuleError) as caught:
+        apply(as_reviewer, request(OFFICE_AND_REVIEWER, SAMPLES[action][1]), NOW)
+    assert caught.value.code == "decider_is_assigner"
+
+
 @pytest.mark.parametrize("action", ["review.approve", "review.reject"])
 def test_review_decision_before_a_reviewer_is_assigned_is_a_conflict(action: str) -> None:
     actor, command = SAMPLES[action]

@@ -33,7 +33,7 @@ from domain import commands as c
 from domain.stages import Stage
 from domain.task import EvidenceFile
 from settings import Settings
-from tests.conftest import close_open_workflows
+from tests.conftest import TEST_SECRET, close_open_workflows
 from tests.test_workflow_escalation import (
     FAST,
     HEAD,
@@ -322,7 +322,8 @@ async def test_webhook_without_a_url_posts_nothing(sessions: async_sessionmaker[
 async def running_world(env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession], *,
                         smtp_url: str, webhook_url: str) -> AsyncIterator[World]:
     task_queue = f"notify-{uuid.uuid4().hex[:8]}"
-    settings = Settings(task_queue=task_queue, smtp_url=smtp_url, webhook_url=webhook_url, webhook_secret=SECRET)
+    settings = Settings(task_queue=task_queue, smtp_url=smtp_url, webhook_url=webhook_url, webhook_secret=SECRET,
+                        secret_key=TEST_SECRET)
     world = World(env, env.client, task_queue, sessions)
     await close_open_workflows(env)
     async with build_worker(env.client, settings, sessions):

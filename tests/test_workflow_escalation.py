@@ -424,10 +424,11 @@ async def test_completion_before_the_deadline_is_not_late(world: World) -> None:
 # --- continue-as-new ------------------------------------------------------------------------------
 
 async def force_continue_as_new(handle: WorkflowHandle[Any, Any]) -> int:
-    """Big comments push the history past the size at which the server suggests continue-as-new."""
+    """Long comments (as long as a comment may be) push the history past the size at which the
+    server suggests continue-as-new."""
     first_run = (await handle.describe()).run_id
-    for number in range(60):
-        await act(handle, OFFICER, c.Comment(text=f"Ghi chú {number}: " + "nội dung dài " * 16_000))
+    for number in range(600):
+        await act(handle, OFFICER, c.Comment(text=f"Ghi chú {number}: " + "nội dung dài " * 760))
         description = await handle.describe()
         if description.run_id != first_run:
             return number + 1

@@ -118,7 +118,7 @@ class TaskLifecycleWorkflow:
                 new_state, event = apply(self.state, request, workflow.now())
             except TaskRuleError as error:  # the state moved on while this update waited for the lock
                 raise rule_error(error) from None
-            await self._record(new_state, event, workflow.current_update_info().id)
+            await self._record(new_state, event, workflow.current_update_info().id, request.fingerprint)
             self.state = new_state
             return new_state
 
@@ -229,13 +229,13 @@ class TaskLifecycleWorkflow:
         await self._record(state, event, request_id)
         self.state = state
 
-    async def _record(self, state: TaskState, event: Event, request_id: str | None) -> None:
+    async def _record(self, state: TaskState, event: Event, request_id: str | None, fingerprint: str = "") -> None:
         """Write the event and the new state into the projection, before anyone is answered.
 
         The row may already hold an attempt that never became durable (its workflow task was lost
         with a crash): the projection replaces it, the fence telling a newer attempt from a stale
         one. When the rows below this one do not match the log, they are rewritten from it."""
-        recorded = chained(self.log[-1].hash if self.log else GENESIS, state.code, event, request_id)
+        recorded = chained(self.log[-1].hash if self.log else GENESIS, state.code, event, request_id, fingerprint)
         fence = self._fence()
         in_step = await workflow.execute_local_activity_method(
             ProjectionActivities.record_event,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.bootstrap import add_user
 from api.deps import CurrentUser, EnforcerDep, SessionDep, require
-from api.errors import ApiError, invalid, not_found
+from api.errors import ApiError, invalid, links, not_found, responses
 from api.routes.auth import end_sessions
 from api.schemas import AgencyIn, AgencyOut, UserIn, UserOut
 from api.security import hash_password_async, require_strong_password
@@ -19,7 +19,8 @@ from domain.actors import Actor, Role
 router = APIRouter(prefix="/api/v1", tags=["administration"])
 
 
-@router.post("/agencies", status_code=status.HTTP_201_CREATED)
+@router.post("/agencies", status_code=status.HTTP_201_CREATED,
+             responses=responses(401, 403, 409, 413, 422, notes={409: "The agency code exists."}))
 async def create_agency(body: AgencyIn, session: SessionDep,
                         _: Annotated[Actor, Depends(require("agency.create"))]) -> AgencyOut:
     if await session.get(models.Agency, body.code) is not None:
@@ -30,13 +31,18 @@ async def create_agency(body: AgencyIn, session: SessionDep,
     return AgencyOut.model_validate(agency)
 
 
-@router.get("/agencies")
+@router.get("/agencies", responses=responses(401))
 async def list_agencies(session: SessionDep, _: CurrentUser) -> list[AgencyOut]:
     rows = await session.scalars(select(models.Agency).order_by(models.Agency.kind, models.Agency.code))
     return [AgencyOut.model_validate(row) for row in rows]
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED)
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses={**responses(
+    401, 403, 409, 413, 422, notes={409: "The username exists.",
+                                    422: "Also: an unknown agency, or a password that breaks a rule (README)."}),
+    **links(201, **{name: (method, path, {"username": "$response.body#/username"}) for name, method, path in (
+        ("read", "get", "/api/v1/users/{username}"), ("change", "patch", "/api/v1/users/{username}"),
+        ("resetPassword", "post", "/api/v1/users/{username}/password"))})})
 async def create_user(body: UserIn, session: SessionDep, enforcer: EnforcerDep,
                       _: Annotated[Actor, Depends(require("user.create"))]) -> UserOut:
     if await session.get(models.User, body.username) is not None:
@@ -92,12 +98,12 @@ async def _detail(user: models.User, enforcer: EnforcerDep) -> UserDetail:
                       roles=await enforcer.get_roles_for_user(user.username), disabled=user.disabled)
 
 
-@router.get("/users/{username}")
+@router.get("/users/{username}", responses=responses(401, 403, 404, notes={404: "Unknown user."}))
 async def get_user(username: str, session: SessionDep, enforcer: EnforcerDep, _: UserAdmin) -> UserDetail:
     return await _detail(await _user(session, username), enforcer)
 
 
-@router.patch("/users/{username}")
+@router.patch("/users/{username}", responses=responses(401, 403, 404, 413, 422, notes={404: "Unknown user."}))
 async def update_user(username: str, body: UserPatch, session: SessionDep, enforcer: EnforcerDep,
                       _: UserAdmin) -> UserDetail:
     """Disabling an account also ends its tokens, so enabling it again does not bring them back."""
@@ -125,7 +131,8 @@ async def update_user(username: str, body: UserPatch, session: SessionDep, enfor
     return await _detail(await _user(session, username), enforcer)
 
 
-@router.post("/users/{username}/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/users/{username}/password", status_code=status.HTTP_204_NO_CONTENT, responses=responses(
+    401, 403, 404, 413, 422, notes={404: "Unknown user.", 422: "Also: a password that breaks a rule (README)."}))
 async def reset_password(username: str, body: PasswordReset, request: Request, session: SessionDep,
                          _: UserAdmin) -> Response:
     """An administrator sets a new password: the user's tokens end and any login lockout lifts."""

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import BlobsDep, SettingsDep, TemporalDep, require
+from api.errors import responses
 from db.audit import AuditResult, verify
 from db.reconcile import compare
 from domain.actors import Actor
@@ -13,7 +14,8 @@ from domain.actors import Actor
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-@router.get("/verify")
+@router.get("/verify", responses=responses(
+    401, 403, 503, notes={503: "Temporal did not answer the comparison with the workflows."}))
 async def verify_audit_chain(request: Request, blobs: BlobsDep, client: TemporalDep, settings: SettingsDep,
                              _: Annotated[Actor, Depends(require("audit.verify"))]) -> AuditResult:
     sessions = request.app.state.sessions

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.rate_limit import LoginThrottle, client_address
 from api.schemas import Token, UserOut
 from api.security import check_password, create_token
@@ -55,21 +55,23 @@ async def end_sessions(session: AsyncSession, username: str) -> None:
     await session.commit()
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", responses=responses(401, 403, 413, 422, 429, notes={
+    401: "Wrong username or password.", 403: "The account is disabled.",
+    429: "Too many wrong passwords for this username or from this client: locked out for a while."}))
 async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
                 settings: SettingsDep) -> Token:
     user = await authenticate(request, session, form.username, form.password)
     return Token(access_token=issue_token(user, settings))
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401))
 async def logout(actor: CurrentUser, session: SessionDep) -> Response:
     """Ends the token — and every other token of the same user: all their sessions end together."""
     await end_sessions(session, actor.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me")
+@router.get("/me", responses=responses(401))
 async def me(actor: CurrentUser, session: SessionDep) -> UserOut:
     user = await session.get(models.User, actor.username)
     assert user is not None  # CurrentUser found it

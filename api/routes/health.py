@@ -12,6 +12,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from api.errors import responses
+from api.schemas import Readiness
+
 router = APIRouter(tags=["service"])
 CHECK_SECONDS = 5.0  # each readiness check answers within this
 
@@ -30,7 +33,8 @@ async def live_workers(client: Client, task_queue: str, window: float) -> int:
     return sum(1 for poller in answer.pollers if poller.last_access_time.ToDatetime(tzinfo=UTC) >= since)
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness, responses=responses(
+    503, model=Readiness, notes={503: "The database, Temporal or a worker polling the task queue does not answer."}))
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     checks: dict[str, str] = {}

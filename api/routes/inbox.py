@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy import or_, select
 
 from api.deps import CurrentUser, EnforcerDep, SessionDep
+from api.errors import responses
 from api.schemas import InboxItem, NotificationOut, TaskView
 from db import models
 from domain.actors import Actor, Relation
@@ -24,7 +25,7 @@ def stages_open_to_outsiders(enforcer: EnforcerDep, actor: Actor) -> set[str]:
     }
 
 
-@router.get("/inbox")
+@router.get("/inbox", responses=responses(401))
 async def inbox(actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep) -> list[InboxItem]:
     """Tasks that wait for an action of mine, and open tasks I was alerted about (an escalation
     addressed to me and not yet read: chasing it is my job)."""

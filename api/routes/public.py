@@ -10,11 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import not_found
+from api.errors import not_found, responses
 from api.rate_limit import public_rate_limit
-from api.routes.reports import period_of
+from api.routes.reports import PERIOD, period_of
 from api.schemas import IndexRow
 from db import models
+from domain import limits
 from domain.stages import Stage
 from domain.task import TaskState
 
@@ -57,10 +58,10 @@ class PublicRanking(BaseModel):
     rows: list[IndexRow]
 
 
-@router.get("/tasks")
+@router.get("/tasks", responses=responses(422, 429))
 async def public_tasks(
     session: SessionDep, agency: str | None = None, stage: Stage | None = None, overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0, le=limits.OFFSET)] = 0,
 ) -> PublicTaskPage:
     query = select(models.Task)
     if agency:
@@ -76,9 +77,11 @@ async def public_tasks(
                           total=total or 0)
 
 
-@router.get("/rankings", response_model=PublicRanking | list[PublishedPeriod])
+@router.get("/rankings", response_model=PublicRanking | list[PublishedPeriod], responses=responses(
+    404, 422, 429, notes={404: "The period is not published."}))
 async def public_rankings(session: SessionDep, settings: SettingsDep,
-                          period: str | None = None) -> PublicRanking | list[PublishedPeriod]:
+                          period: Annotated[str | None, Query(json_schema_extra=PERIOD)] = None
+                          ) -> PublicRanking | list[PublishedPeriod]:
     """With `period`: that period's published index. Without: the periods published, newest first."""
     if period is None:
         rows = await session.scalars(select(models.RankingSnapshot).order_by(models.RankingSnapshot.period.desc()))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, EnforcerDep, SessionDep, SettingsDep, require
-from api.errors import ApiError, invalid
+from api.errors import TABLE_DOWNLOADS, ApiError, downloads, invalid, responses
 from api.exports import table_response
 from api.routes.tasks import readable_tasks
 from api.schemas import DeadlineView, IndexRow, OverdueItem, RankingSnapshotOut
@@ -46,7 +46,7 @@ def overdue_item(state: TaskState, now: datetime) -> OverdueItem:
                        escalation_level=state.escalation_level, lapsed=lapsed)
 
 
-@router.get("/overdue")
+@router.get("/overdue", responses=responses(401))
 async def overdue_tasks(actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep) -> list[OverdueItem]:
     """Open tasks past a deadline, most escalated first, then the longest late; the lead agency answers."""
     query = readable_tasks(actor, enforcer).where(
@@ -54,6 +54,10 @@ async def overdue_tasks(actor: CurrentUser, session: SessionDep, enforcer: Enfor
     now = datetime.now(UTC)
     items = [overdue_item(TaskState.model_validate(row.state), now) for row in await session.scalars(query)]
     return sorted(items, key=lambda item: (-item.escalation_level, -item.days_late, item.code))
+
+
+# What `parse_period` (domain/periods.py) takes, for the document: a year, a quarter or a month.
+PERIOD = {"pattern": r"^\s*[0-9]{4}(-[Qq][1-4]|-(0[1-9]|1[0-2]))?\s*$"}
 
 
 def period_of(text: str, settings: SettingsDep) -> Period:
@@ -75,10 +79,12 @@ def index_table(rows: list[IndexRow], fmt: str, period: str) -> Response:
     return table_response(INDEX_COLUMNS, flat, fmt, f"chi-so-co-quan-{period}")
 
 
-@router.get("/agencies", response_model=list[IndexRow])
+@router.get("/agencies", response_model=list[IndexRow], responses={
+    **responses(401, 422, notes={422: "Also: a period that is not `2026`, `2026-Q1` or `2026-03`."}),
+    **downloads(TABLE_DOWNLOADS, "The index; with `format=csv|xlsx`, the file.")})
 async def agencies_index(
     _: CurrentUser, session: SessionDep, settings: SettingsDep,
-    period: Annotated[str, Query(description="2026, 2026-Q1 hoặc 2026-03")],
+    period: Annotated[str, Query(description="2026, 2026-Q1 hoặc 2026-03", json_schema_extra=PERIOD)],
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> list[IndexRow] | Response:
     chosen = period_of(period, settings)
@@ -86,8 +92,11 @@ async def agencies_index(
     return rows if format == "json" else index_table(rows, format, chosen.label)
 
 
-@router.post("/agencies/publish", status_code=status.HTTP_201_CREATED)
-async def publish_index(session: SessionDep, settings: SettingsDep, period: str,
+@router.post("/agencies/publish", status_code=status.HTTP_201_CREATED, responses=responses(
+    401, 403, 409, 422, notes={409: "The period is already published: a publication never changes."}))
+async def publish_index(session: SessionDep, settings: SettingsDep,
+                        period: Annotated[str, Query(description="2026, 2026-Q1 hoặc 2026-03",
+                                                     json_schema_extra=PERIOD)],
                         actor: Annotated[Actor, Depends(require("ranking.publish"))]) -> RankingSnapshotOut:
     chosen = period_of(period, settings)
     if await session.get(models.RankingSnapshot, chosen.label) is not None:

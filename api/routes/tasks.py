@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import Select, false, func, or_, select
 
 from api.assignment import assign
+from api.blobs import ALLOWED_TYPES
 from api.deps import (
     BlobsDep,
     CurrentUser,
@@ -21,12 +22,13 @@ from api.deps import (
     require,
     task_access,
 )
-from api.errors import ApiError, not_found
+from api.errors import TABLE_DOWNLOADS, ApiError, downloads, files, links, not_found, responses
 from api.exports import table_response
 from api.schemas import HistoryEntry, ImportError_, ImportResult, TaskPage, TaskView
 from api.task_workflows import TaskAlreadyExists
 from db import models
 from db.audit import file_sha256
+from domain import limits
 from domain.actors import Actor, Relation
 from domain.program_file import ProgramFileError, read_rows, spec_from_row
 from domain.stages import STAGE_LABELS_VI, Stage
@@ -35,9 +37,16 @@ from policies.enforcer import permits
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+TASK = {"code": "$response.body#/code"}
+TASK_LINKS = {"read": ("get", "/api/v1/tasks/{code}", TASK), "history": ("get", "/api/v1/tasks/{code}/history", TASK),
+              "act": ("post", "/api/v1/tasks/{code}/actions/{action}", TASK),
+              "submitEvidence": ("post", "/api/v1/tasks/{code}/actions/evidence.submit", TASK)}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**responses(
+    401, 403, 409, 413, 422, 429, 503, notes={409: "The task code exists.",
+                                              422: "Also: an unknown agency, or an Idempotency-Key used for "
+                                                   "another request."}), **links(201, **TASK_LINKS)})
 async def create_task(spec: TaskSpec, sessions: SessionsDep, client: TemporalDep, settings: SettingsDep,
                       actor: Annotated[Actor, Depends(require("task.create"))],
                       idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> TaskView:
@@ -45,7 +54,9 @@ async def create_task(spec: TaskSpec, sessions: SessionsDep, client: TemporalDep
     return TaskView.of(await assign(sessions, client, settings, spec, actor.username, idempotency_key))
 
 
-@router.post("/import")
+@router.post("/import", responses=responses(
+    401, 403, 413, 415, 422, 503, notes={415: "Only .csv and .xlsx files.",
+                                              422: "Also: a file that cannot be read as a table."}))
 async def import_tasks(file: Annotated[UploadFile, File()], sessions: SessionsDep, client: TemporalDep,
                        settings: SettingsDep, actor: Annotated[Actor, Depends(require("task.import"))]
                        ) -> ImportResult:
@@ -95,12 +106,13 @@ TASK_COLUMNS = [
 EXPORT_LIMIT = 10_000
 
 
-@router.get("", response_model=TaskPage)
+@router.get("", response_model=TaskPage, responses={
+    **responses(401, 422), **downloads(TABLE_DOWNLOADS, "The page of tasks; with `format=csv|xlsx`, the file.")})
 async def list_tasks(
     actor: CurrentUser, session: SessionDep, enforcer: EnforcerDep,
     stage: Stage | None = None, agency: str | None = None, overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.OFFSET)] = 0,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> TaskPage | Response:
     """`format=csv|xlsx` downloads every task the filters select (up to 10,000), not one page."""
@@ -127,12 +139,12 @@ async def list_tasks(
     return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows], total=total or 0)
 
 
-@router.get("/{code}")
+@router.get("/{code}", responses=responses(401, 403, 404, notes={404: "Unknown task."}))
 async def get_task(access: Annotated[TaskAccess, Depends(task_access("task.read"))]) -> TaskView:
     return TaskView.of(access.state)
 
 
-@router.get("/{code}/history")
+@router.get("/{code}/history", responses=responses(401, 403, 404, notes={404: "Unknown task."}))
 async def task_history(access: Annotated[TaskAccess, Depends(task_access("task.read"))],
                        session: SessionDep) -> list[HistoryEntry]:
     rows = await session.scalars(
@@ -140,7 +152,10 @@ async def task_history(access: Annotated[TaskAccess, Depends(task_access("task.r
     return [HistoryEntry.model_validate(row) for row in rows]
 
 
-@router.get("/{code}/evidence/{sha256}", response_class=FileResponse)
+@router.get("/{code}/evidence/{sha256}", response_class=FileResponse, responses={
+    **responses(401, 403, 404, 409, notes={404: "Unknown task, or no such file in its evidence.",
+                                           409: "The stored file no longer matches its SHA-256."}),
+    **downloads(files(ALLOWED_TYPES.values()), "The file, with the media type of its extension.")})
 async def evidence_file(sha256: str, access: Annotated[TaskAccess, Depends(task_access("evidence.read"))],
                         blobs: BlobsDep) -> FileResponse:
     files = [file for evidence in access.state.evidence for file in evidence.files if file.sha256 == sha256]

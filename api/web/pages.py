@@ -38,6 +38,7 @@ from api.schemas import AGENCY_KINDS, AgencyIn, HistoryEntry, TaskView, UserIn
 from api.web.forms import command_body, kpi_results
 from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, date_formatter, number_formatter, translator
 from db import models
+from domain import limits
 from domain.actors import Actor, Relation, Role, relation_of
 from domain.commands import COMMAND_MODELS
 from domain.lifecycle import ACTIONS, TaskRuleError
@@ -198,7 +199,7 @@ async def tasks_page(request: Request, user: PageUser, session: SessionDep, enfo
     chosen_stage = Stage(stage) if stage in {s.value for s in Stage} else None
     page = await list_tasks(user, session, enforcer, stage=chosen_stage, agency=agency or None,
                             overdue={"1": True, "0": False}.get(overdue), q=q or None, limit=100,
-                            offset=max(offset, 0), format="json")
+                            offset=min(max(offset, 0), limits.OFFSET), format="json")
     agencies = list(await session.scalars(select(models.Agency).order_by(models.Agency.code)))
     filters = {"stage": stage, "agency": agency, "overdue": overdue, "q": q}
     return render(request, "tasks.html", user, page=page, agencies=agencies, filters=filters, stages=list(Stage),
