@@ -109,18 +109,26 @@ async def send_action(client: Client, code: str, request: ActionRequest, update_
                       wait: float, key: bytes) -> TaskState:
     """Temporal answers a repeated update id with its first result, and runs it if it never took it.
     The request goes signed: the workflow refuses an action the API did not authorize."""
+    chosen = update_id is not None
     update_id = update_id or f"auto-{uuid.uuid4()}"
     request = request.signed(key, code, update_id)
     handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
     try:
-        return await _bounded(handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id),
-                              wait, update_id)
+        state = await _bounded(handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id),
+                               wait, update_id)
     except WorkflowUpdateFailedError as error:
         raise _api_error(error) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise task_closed(code) from None
         raise
+    if chosen:  # two callers sent one key at once: Temporal ran it once, for whoever came first
+        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
+        event = next((event for event in record.events if event.request_id == update_id), None)
+        if event is not None and (event.actor != request.actor.username
+                                  or (event.fingerprint and event.fingerprint != request.fingerprint)):
+            raise key_reused(update_id)
+    return state
 
 
 async def prior_answer(client: Client, code: str, update_id: str, username: str, action: str,

@@ -39,7 +39,9 @@ async def test_64_simultaneous_actions_on_different_tasks_all_answer(stack: Stac
     codes = await asyncio.gather(*(_task(stack, office) for _ in range(64)))
     answers = await asyncio.gather(*(stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={})
                                      for code in codes))
-    assert Counter(answer.status_code for answer in answers) == {200: 64}, [a.text for a in answers if a.is_error]
+    statuses = Counter(answer.status_code for answer in answers)
+    print(f"64 simultaneous actions on 64 tasks: {dict(statuses)}")
+    assert statuses == {200: 64}, [a.text for a in answers if a.is_error]
     assert _ok(await stack.http.get("/readyz"))["database"] == "ok"
     assert all([await _events(stack, code, "accept") for code in codes])
 
@@ -56,6 +58,7 @@ async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack) -> N
     answers = await asyncio.gather(*(stack.http.post(f"{base}/review.approve", headers=reviewer, json={})
                                      for _ in range(50)))
     statuses = Counter(answer.status_code for answer in answers)
+    print(f"50 concurrent approvals of one task: {dict(statuses)}")
     assert statuses[200] == 1 and set(statuses) <= {200, 409, 429, 503}, statuses
     for answer in answers:
         if answer.status_code in (429, 503):
@@ -72,6 +75,19 @@ async def test_200_copies_with_one_key_get_one_answer_and_one_event(stack: Stack
     answers = await asyncio.gather(*(stack.http.post(f"/api/v1/tasks/{code}/actions/comment", headers=headers,
                                                      json={"text": "Một lần thôi"}) for _ in range(200)))
     statuses = Counter(answer.status_code for answer in answers)
+    print(f"200 copies of one comment with one key: {dict(statuses)}")
     assert set(statuses) <= {200, 429, 503} and statuses[200] >= 1, statuses
     assert len({answer.text for answer in answers if answer.status_code == 200}) == 1
+    assert await _events(stack, code, "comment") == 1
+
+
+async def test_one_key_sent_by_two_people_at_once_records_one_and_tells_the_other(stack: Stack) -> None:
+    office, head, officer = await stack.login("office"), await stack.login("hni.head"), await stack.login("hni.officer")
+    code = await _task(stack, office)
+    _ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={}))
+    key = f"shared-{uuid.uuid4()}"
+    answers = await asyncio.gather(*(stack.http.post(
+        f"/api/v1/tasks/{code}/actions/comment", headers={**who, "Idempotency-Key": key},
+        json={"text": "Cùng một khóa"}) for who in (head, officer)))
+    assert sorted(answer.status_code for answer in answers) == [200, 422], [a.text for a in answers]
     assert await _events(stack, code, "comment") == 1
