@@ -13,8 +13,7 @@ from domain.task import TaskState
 
 class EventRecord(BaseModel):
     state: TaskState  # the state after the event
-    event: RecordedEvent
-    request_id: str | None = None  # the update id (the client's Idempotency-Key when it sent one)
+    event: RecordedEvent  # its request_id is the update id (the client's Idempotency-Key when it sent one)
     fence: int = 0  # orders recording attempts (workflows/task_lifecycle.py, FENCE_PER_RUN)
 
 

@@ -10,6 +10,7 @@ from typing import TypeVar
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -19,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, not_found
 from domain.commands import ActionRequest
+from domain.events import Recorded, RecordedEvent
 from domain.task import TaskState
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -123,11 +125,8 @@ async def send_action(client: Client, code: str, request: ActionRequest, update_
             raise task_closed(code) from None
         raise
     if chosen:  # two callers sent one key at once: Temporal ran it once, for whoever came first
-        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
-        event = next((event for event in record.events if event.request_id == update_id), None)
-        if event is not None and (event.actor != request.actor.username
-                                  or (event.fingerprint and event.fingerprint != request.fingerprint)):
-            raise key_reused(update_id)
+        _, event = await _recorded_for(handle, update_id, wait)
+        _claim(event, update_id, request.actor.username, request.command.action, request.fingerprint)
     return state
 
 
@@ -148,17 +147,30 @@ async def prior_answer(client: Client, code: str, update_id: str, username: str,
             raise
         state = None  # Temporal's registry does not know it (an earlier run, a restart): the log may
     try:
-        record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
+        record, event = await _recorded_for(handle, update_id, wait)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:  # no such task: the caller answers 404
             return None
         raise
-    event = next((event for event in record.events if event.request_id == update_id), None)
     if event is None:
         return None if state is None else (state, "")
-    if event.actor != username or event.type != action:
-        raise key_reused(update_id)
+    _claim(event, update_id, username, action, None)
     return (state or record.state), event.fingerprint
+
+
+async def _recorded_for(handle: WorkflowHandle, update_id: str, wait: float) -> tuple[Recorded, RecordedEvent | None]:
+    """The workflow's record, and the event it recorded for this update id (None if none)."""
+    record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
+    return record, next((event for event in record.events if event.request_id == update_id), None)
+
+
+def _claim(event: RecordedEvent | None, update_id: str, username: str, action: str, fingerprint: str | None) -> None:
+    """An Idempotency-Key belongs to whoever sent it first, for the action and body they sent."""
+    if event is None:
+        return
+    other_body = fingerprint is not None and event.fingerprint and event.fingerprint != fingerprint
+    if event.actor != username or event.type != action or other_body:
+        raise key_reused(update_id)
 
 
 def _api_error(error: WorkflowUpdateFailedError) -> ApiError:

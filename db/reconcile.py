@@ -85,10 +85,10 @@ async def _in_step(session: AsyncSession, code: str, head: ChainHead) -> bool:
     row = await session.get(models.Task, code)
     last = await session.scalar(select(models.Event.hash).where(models.Event.task_code == code)
                                 .order_by(models.Event.seq.desc()).limit(1))
-    count, top = (await session.execute(select(func.count(), func.max(models.Event.seq))
-                                        .where(models.Event.task_code == code))).one()
+    count = await session.scalar(select(func.count()).where(models.Event.task_code == code))
+    # seq is unique per task, so head.seq rows whose last one chains to head.hash are 1..head.seq
     return (row is not None and (row.seq, row.stage) == (head.seq, head.stage)
-            and (last or GENESIS) == head.hash and count == (top or 0) == head.seq)
+            and (last or GENESIS) == head.hash and count == head.seq)
 
 
 async def catch_up(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str,

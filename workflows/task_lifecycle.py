@@ -80,7 +80,6 @@ class TaskLifecycleWorkflow:
         )
         self.lock = asyncio.Lock()
         self.log: list[RecordedEvent] = list(start.log)  # what this task recorded: the anchor of its chain
-        self.request_ids = {event.request_id for event in self.log if event.request_id}
         self.generation = start.generation
         self.undelivered: dict[int, Delivery] = {}
         self.deliveries_started = 0
@@ -161,10 +160,12 @@ class TaskLifecycleWorkflow:
         `nq57 projection rebuild`. The number of rows it changed."""
         await workflow.wait_condition(lambda: self.state.seq > 0)
         async with self.lock:
-            return await workflow.execute_local_activity_method(
-                ProjectionActivities.rebuild_projection,
-                Rebuild(state=self.state, events=self.log, fence=self._fence()),
-                start_to_close_timeout=timedelta(seconds=60), retry_policy=RECORD_RETRY)
+            return await self._rewrite_projection(self.state, self._fence())
+
+    async def _rewrite_projection(self, state: TaskState, fence: int) -> int:
+        return await workflow.execute_local_activity_method(
+            ProjectionActivities.rebuild_projection, Rebuild(state=state, events=self.log, fence=fence),
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=RECORD_RETRY)
 
     def _fence(self) -> int:
         return self.generation * FENCE_PER_RUN + workflow.info().get_current_history_length()
@@ -172,7 +173,8 @@ class TaskLifecycleWorkflow:
     def _already_recorded(self) -> bool:
         """An update id an earlier run of this task recorded (Temporal itself answers a repeated
         id within one run, not across continue-as-new)."""
-        return workflow.current_update_info().id in self.request_ids
+        update_id = workflow.current_update_info().id
+        return any(event.request_id == update_id for event in self.log)
 
     async def _sleep_until_something_happens(self) -> None:
         """Until an action changes the task, the next escalation falls due, or history grows long."""
@@ -239,17 +241,13 @@ class TaskLifecycleWorkflow:
         fence = self._fence()
         in_step = await workflow.execute_local_activity_method(
             ProjectionActivities.record_event,
-            EventRecord(state=state, event=recorded, request_id=request_id, fence=fence),
+            EventRecord(state=state, event=recorded, fence=fence),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
         )
         self.log.append(recorded)
-        if request_id:
-            self.request_ids.add(request_id)
         if not in_step and workflow.patched("projection-rebuilt-from-log"):
-            await workflow.execute_local_activity_method(
-                ProjectionActivities.rebuild_projection, Rebuild(state=state, events=self.log, fence=fence),
-                start_to_close_timeout=timedelta(seconds=60), retry_policy=RECORD_RETRY)
+            await self._rewrite_projection(state, fence)
 
     async def _quiet_after_closing(self) -> None:
         while True:
