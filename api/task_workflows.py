@@ -119,7 +119,7 @@ async def send_action(client: Client, code: str, request: ActionRequest, update_
         state = await _bounded(handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id),
                                wait, update_id)
     except WorkflowUpdateFailedError as error:
-        raise _api_error(error) from None
+        raise _api_error(error, update_id) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise task_closed(code) from None
@@ -173,8 +173,12 @@ def _claim(event: RecordedEvent | None, update_id: str, username: str, action: s
         raise key_reused(update_id)
 
 
-def _api_error(error: WorkflowUpdateFailedError) -> ApiError:
+def _api_error(error: WorkflowUpdateFailedError, update_id: str | None = None) -> ApiError:
     cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "UnprocessedUpdate":
+        # Temporal dropped the update before the workflow took it (many at once on one task): nothing
+        # was recorded, and the same key may be sent again.
+        return not_answered(update_id)
     if isinstance(cause, ApplicationError) and cause.type == "Unproven":
         return ApiError(403, cause.message, code="unproven_action")
     if isinstance(cause, ApplicationError) and cause.type in ("StageConflict", "RuleViolation"):
