@@ -1,0 +1,1 @@
+"""The application layer: what a person may do to the system, and doing it."""
