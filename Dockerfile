@@ -6,6 +6,8 @@ COPY domain domain
 COPY db db
 COPY workflows workflows
 COPY activities activities
+COPY services services
+COPY messages messages
 COPY api api
 COPY policies policies
 COPY data/reference data/reference

@@ -18,10 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	NQ57_DEMO=$${NQ57_DEMO:-1} NQ57_ADMIN_PASSWORD=$${NQ57_ADMIN_PASSWORD:-nq57-admin} $(PY) server.py
 
-## make test: lint, then the whole suite (PostgreSQL too when NQ57_TEST_POSTGRES_URL is set).
-## `.venv/bin/pytest -n 2 --dist loadfile` runs it in two processes (each with its own databases).
+## make test: lint, types (mypy --strict on domain/, workflows/, services/), then the whole suite
+## (PostgreSQL too when NQ57_TEST_POSTGRES_URL is set).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 ## make fault: the long fault-injection run (kill -9 of worker, API, Temporal; hundreds of kill points), SQLite then PostgreSQL.
@@ -32,6 +33,7 @@ fault: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

@@ -14,10 +14,10 @@ import sys
 
 from temporalio.client import Client
 
-from api.blobs import BlobStore
 from db.audit import verify
 from db.reconcile import compare, rebuild
 from db.session import create_schema, make_sessions
+from services.blobs import BlobStore
 from settings import Settings
 from worker import connect
 

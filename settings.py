@@ -2,22 +2,27 @@
 
 import ipaddress
 import secrets
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.session import make_engine
-from domain.deadlines import DEFAULT_TIMEZONE
+from domain.deadlines import DEFAULT_TIMEZONE, TimezoneName
 from domain.durations import parse_duration, parse_durations
+from domain.escalation import ladder_mismatch
 from domain.proof import derive_key
 from domain.task import LifecycleSettings
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NQ57_", extra="ignore")
+    # Assigning a setting (tests do, e.g. escalation_steps = "2s,4s,6s") parses it as the environment would.
+    model_config = SettingsConfigDict(env_prefix="NQ57_", extra="ignore", validate_assignment=True)
 
     data_dir: Path = Path("./data")
     database_url: str = Field(default="", description="empty: SQLite file nq57.db under the data dir")
@@ -39,13 +44,15 @@ class Settings(BaseSettings):
     admin_password: str = ""
     secret_key: str = Field(default="", description="signs access tokens; empty: kept in the data dir")
     token_minutes: int = 8 * 60
-    escalation_steps: str = "0d,7d,14d"
-    accept_sla: str = "7d"
-    budget_sla: str = "14d"
-    review_sla: str = "10d"
-    rework_period: str = "14d"
+    # Durations are written `30s`, `5m`, `2h`, `7d`; the steps comma-separated, one per escalation level.
+    escalation_steps: Annotated[tuple[timedelta, ...], NoDecode] = (timedelta(0), timedelta(days=7),
+                                                                    timedelta(days=14))
+    accept_sla: timedelta = timedelta(days=7)
+    budget_sla: timedelta = timedelta(days=14)
+    review_sla: timedelta = timedelta(days=10)
+    rework_period: timedelta = timedelta(days=14)
     max_extensions: int = 2
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: TimezoneName = DEFAULT_TIMEZONE
     demo: bool = False
     max_upload_mb: int = 50
     public_rate_limit: int = Field(default=120, description="requests a minute per client on /public")
@@ -54,27 +61,30 @@ class Settings(BaseSettings):
     login_attempts: int = Field(default=5, ge=1, description="wrong passwords for one username before it is locked")
     login_attempts_per_client: int = Field(default=30, ge=1, description="wrong passwords from one client "
                                            "address (any usernames) before it is locked")
-    login_lockout: str = Field(default="15m", description="how long wrong passwords count, and how long a "
-                               "lockout lasts")
+    login_lockout: timedelta = Field(default=timedelta(minutes=15), description="how long wrong passwords "
+                                     "count, and how long a lockout lasts")
     secure_cookies: bool = Field(default=False, description="mark cookies Secure even when the request reached "
                                  "the API over plain HTTP (behind a TLS-terminating proxy)")
     smtp_url: str = ""
     webhook_url: str = ""
     webhook_secret: str = Field(default="", description="signs webhook bodies; empty: the token secret")
 
-    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period", "login_lockout")
+    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period", "login_lockout", mode="before")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("escalation_steps", mode="before")
+    @classmethod
+    def _steps_parse(cls, value: Any) -> Any:
+        return parse_durations(value) if isinstance(value, str) else value
 
     @field_validator("escalation_steps")
     @classmethod
-    def _steps(cls, value: str) -> str:
-        steps = parse_durations(value)
-        if not steps or steps != sorted(steps):
-            raise ValueError("NQ57_ESCALATION_STEPS cần các mốc tăng dần, ví dụ 0d,7d,14d")
-        return value
+    def _steps_fit_the_ladder(cls, steps: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if (mismatch := ladder_mismatch(steps)) is not None:
+            raise ValueError(mismatch)
+        return steps
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -117,9 +127,8 @@ class Settings(BaseSettings):
     def lifecycle(self) -> LifecycleSettings:
         """What each new task's workflow is started with."""
         return LifecycleSettings(
-            timezone=self.timezone, rework_period=parse_duration(self.rework_period),
-            accept_sla=parse_duration(self.accept_sla), budget_sla=parse_duration(self.budget_sla),
-            review_sla=parse_duration(self.review_sla), escalation_steps=parse_durations(self.escalation_steps),
+            timezone=self.timezone, rework_period=self.rework_period, accept_sla=self.accept_sla,
+            budget_sla=self.budget_sla, review_sla=self.review_sla, escalation_steps=self.escalation_steps,
             max_extensions=self.max_extensions,
         )
 
@@ -140,3 +149,18 @@ def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
         return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
     except ValueError as error:
         raise ValueError(f"NQ57_TRUSTED_PROXIES cần địa chỉ IP hoặc mạng, cách nhau bởi dấu phẩy: {error}") from None
+
+
+def load_settings() -> Settings:
+    """The settings of this process, or an exit naming each one it cannot run with: the check at start."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit("Cấu hình không hợp lệ:\n" + "\n".join(_problem(p) for p in error.errors())) from None
+
+
+def _problem(problem: ErrorDetails) -> str:
+    """One refused setting, named as it is in the environment."""
+    name = "NQ57_" + "_".join(str(part) for part in problem["loc"]).upper()
+    message = problem["msg"].removeprefix("Value error, ")
+    return message if message.startswith(name) else f"{name}: {message}"

@@ -15,7 +15,7 @@ from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from db.reconcile import catch_up
 from db.session import create_schema, make_sessions
-from settings import Settings
+from settings import Settings, load_settings
 from workflows import trust
 from workflows.task_lifecycle import TaskLifecycleWorkflow
 
@@ -77,7 +77,7 @@ async def run(worker: Worker, client: Client, settings: Settings,
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings()
+    settings = load_settings()
     if not settings.temporal_address:
         raise SystemExit("worker.py cần NQ57_TEMPORAL_ADDRESS (địa chỉ Temporal, ví dụ 127.0.0.1:7233)")
     engine = settings.make_engine()

@@ -9,6 +9,7 @@ import json
 import smtplib
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
@@ -19,14 +20,15 @@ from temporalio import activity
 
 from db import models
 from db.session import transaction
+from domain.actors import Role
+from domain.escalation import level
 from settings import Settings
 
 SIGNATURE_HEADER = "X-NQ57-Signature"
 
 
 class Notice(BaseModel):
-    """One thing to tell: who hears it follows from the level (1 the lead agency, 2 the Standing
-    Office, 3 the Steering Committee)."""
+    """One thing to tell: who hears it follows from the level (domain.escalation.LADDER)."""
 
     task_code: str
     event_seq: int
@@ -35,7 +37,7 @@ class Notice(BaseModel):
     officer: str | None
     subject: str
     body: str
-    data: dict
+    data: dict[str, Any]
 
 
 class Mail(BaseModel):
@@ -48,18 +50,18 @@ def webhook_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _usernames_with_role(session: AsyncSession, role: str) -> list[str]:
+async def _usernames_with_role(session: AsyncSession, role: Role) -> list[str]:
     rows = await session.scalars(
-        select(models.CasbinRule.v0).where(models.CasbinRule.ptype == "g", models.CasbinRule.v1 == role))
+        select(models.CasbinRule.v0).where(models.CasbinRule.ptype == "g", models.CasbinRule.v1 == role.value))
     return list(rows)
 
 
 async def recipients(session: AsyncSession, notice: Notice) -> list[models.User]:
-    if notice.level <= 1:
-        heads = set(await _usernames_with_role(session, "agency_head"))
+    role = level(notice.level).role
+    if role is None:  # the lead agency: its heads and the officer in charge
+        heads = set(await _usernames_with_role(session, Role.AGENCY_HEAD))
         people = await session.scalars(select(models.User).where(models.User.agency == notice.lead_agency))
         return [user for user in people if user.username in heads or user.username == notice.officer]
-    role = "steering_office" if notice.level == 2 else "steering_committee"
     names = await _usernames_with_role(session, role)
     return list(await session.scalars(select(models.User).where(models.User.username.in_(names))))
 

@@ -1,5 +1,5 @@
-"""The FastAPI application: its resources are opened once in the lifespan and handed to routes
-through the dependencies in api/deps.py."""
+"""The FastAPI application: its resources are opened once in the lifespan, gathered in the
+application layer's Context (services/context.py) and handed to routes through api/deps.py."""
 
 import asyncio
 import contextlib
@@ -10,13 +10,14 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors, hardening
-from api.blobs import BlobStore
 from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import RateLimiter
 from api.routes import actions, admin, audit, auth, health, inbox, notifications, policy, public, reports, tasks
 from api.web import pages
 from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
+from services.blobs import BlobStore
+from services.context import Context
 from settings import Settings
 from worker import build_worker, connect, run
 
@@ -38,12 +39,14 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         state.temporal = temporal or await connect(settings)
         state.blobs = BlobStore(settings.blob_dir, settings.max_upload_mb * 1024 * 1024)
         state.public_limiter = RateLimiter(settings.public_rate_limit)
+        state.ctx = Context(settings=settings, sessions=state.sessions, enforcer=state.enforcer,
+                            temporal=state.temporal, blobs=state.blobs, login_throttle=state.login_throttle)
         await ensure_admin(state.sessions, state.enforcer, settings.admin_password)
         worker = build_worker(state.temporal, settings, state.sessions) if settings.run_worker else None
         worker_run = asyncio.create_task(run(worker, state.temporal, settings, state.sessions)) if worker else None
         try:
             if settings.demo:
-                await load_demo(settings, state.sessions, state.enforcer, state.temporal)
+                await load_demo(state.ctx)
             yield
         finally:
             if worker is not None and worker_run is not None:

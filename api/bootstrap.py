@@ -3,19 +3,18 @@ one demo user per role and the sample program."""
 
 import csv
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 import casbin
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
-from api.assignment import assign
-from api.errors import ApiError
-from api.security import hash_password
 from db import models
 from domain.program_file import read_rows, spec_from_row
-from settings import Settings
+from domain.refusals import Refusal
+from messages import say
+from services import tasks
+from services.context import Context
+from services.people import add_user
 
 log = logging.getLogger("nq57.bootstrap")
 
@@ -37,14 +36,6 @@ DEMO_USERS = [
     ("reviewer", "Chuyên gia kiểm tra chéo, TP Hồ Chí Minh", "HCM", ["cross_check_reviewer"]),
     ("auditor", "Kiểm tra viên, Thanh tra Chính phủ", "TTCP", ["auditor"]),
 ]
-
-
-async def add_user(session: AsyncSession, enforcer: casbin.AsyncEnforcer, username: str, password: str,
-                   full_name: str, agency: str | None, roles: list[str], email: str | None = None) -> None:
-    session.add(models.User(username=username, password_hash=hash_password(password), full_name=full_name,
-                            agency=agency, email=email, created_at=datetime.now(UTC)))
-    await session.commit()
-    await enforcer.add_grouping_policies([[username, role] for role in roles])
 
 
 async def ensure_admin(sessions: async_sessionmaker[AsyncSession], enforcer: casbin.AsyncEnforcer,
@@ -77,15 +68,15 @@ async def load_demo_people(sessions: async_sessionmaker[AsyncSession], enforcer:
                 await add_user(session, enforcer, username, DEMO_PASSWORD, full_name, agency, roles)
 
 
-async def load_demo(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                    enforcer: casbin.AsyncEnforcer, client: Client) -> None:
-    await load_demo_people(sessions, enforcer)
+async def load_demo(ctx: Context) -> None:
+    sessions = ctx.sessions
+    await load_demo_people(sessions, ctx.enforcer)
     content = (REFERENCE_DIR / "program-sample.csv").read_bytes()
     for row in read_rows(content, "program-sample.csv"):
         async with sessions() as session:
             known = await session.get(models.Task, row["code"]) is not None
         if not known:  # a quick skip on restarts; Temporal still decides whether the code is new
             try:
-                await assign(sessions, client, settings, spec_from_row(row), "office")
-            except ApiError as error:  # already started by another process, say: never fatal
-                log.warning("Nhiệm vụ mẫu %s: %s", row["code"], error.detail)
+                await tasks.start(ctx, spec_from_row(row), "office")
+            except Refusal as refusal:  # already started by another process, say: never fatal
+                log.warning("Nhiệm vụ mẫu %s: %s", row["code"], say(refusal.code, refusal.params))

@@ -1,8 +1,13 @@
-"""Every error answers `{"detail": "<clear sentence>", ...}` with the status api.md gives it."""
+"""Every error answers `{"detail": "<clear sentence>", ...}` with the status api.md gives it.
 
+A refusal (`domain.refusals.Refusal`) names its rule by a code; the sentence comes from the message
+catalogs (`messages.say`), the HTTP status from the one table below (`STATUS`)."""
+
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,99 +17,89 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from api.exports import CSV_TYPE, XLSX_TYPE
-from domain.lifecycle import TaskRuleError
+from domain.refusals import Code, Refusal
 from domain.stages import Stage
+from messages import say
+from messages.fields import field_errors
 
-
-class ApiError(Exception):
-    """`code` and `params` name the sentence, so the pages can say it in the reader's language;
-    `extra` goes into the JSON body beside `detail`."""
-
-    def __init__(self, status: int, detail: str, *, code: str | None = None, params: dict | None = None,
-                 **extra: Any):
-        super().__init__(detail)
-        self.status, self.detail, self.extra = status, detail, extra
-        self.code = code or extra.get("code")
-        self.params = params or extra.get("params") or {}
-
-
-def not_found(what: str, code: str | None = None, **params: Any) -> ApiError:
-    return ApiError(404, f"Không tìm thấy {what}", code=code, params=params)
-
-
-def invalid(field: str, message: str, code: str | None = None, **params: Any) -> ApiError:
-    """A 422 about one named field, shaped like pydantic's own."""
-    return ApiError(422, f"{field}: {message}", code=code, params=params,
-                    errors=[{"field": field, "message": message}])
-
-
-# Pydantic speaks English; people here read Vietnamese. Types not listed keep pydantic's sentence.
-_MESSAGES_VI = {
-    "missing": "bắt buộc phải có",
-    "extra_forbidden": "trường này không được phép",
-    "string_too_short": "cần ít nhất {min_length} ký tự",
-    "string_too_long": "quá dài (tối đa {max_length} ký tự)",
-    "string_pattern_mismatch": "sai định dạng",
-    "too_short": "cần ít nhất {min_length} mục",
-    "too_long": "nhiều nhất {max_length} mục",
-    "greater_than_equal": "phải lớn hơn hoặc bằng {ge}",
-    "less_than_equal": "phải nhỏ hơn hoặc bằng {le}",
-    "int_parsing": "phải là số nguyên",
-    "int_type": "phải là số nguyên",
-    "float_parsing": "phải là số",
-    "bool_parsing": "phải là true hoặc false",
-    "enum": "phải là một trong: {expected}",
-    "literal_error": "phải là: {expected}",
-    "json_invalid": "không phải JSON hợp lệ",
-    "model_attributes_type": "phải là một đối tượng JSON",
-    "dict_type": "phải là một đối tượng JSON",
-    "list_type": "phải là một danh sách",
-    "string_type": "phải là chuỗi ký tự",
+# The HTTP status of every refusal: one line per code (a test fails when a code has none).
+STATUS: dict[Code, int] = {
+    # who is asking
+    Code.NOT_SIGNED_IN: 401, Code.BAD_TOKEN: 401, Code.LOGIN_FAILED: 401,
+    Code.LOGIN_LOCKED: 429, Code.TOO_MANY_REQUESTS: 429,
+    Code.ACCOUNT_DISABLED: 403, Code.FORBIDDEN: 403, Code.FORBIDDEN_ACTION: 403, Code.NOT_PERMITTED: 403,
+    Code.UNPROVEN_ACTION: 403, Code.CSRF: 403,
+    # what is asked about
+    Code.NOT_FOUND: 404, Code.ADDRESS_NOT_FOUND: 404, Code.TASK_NOT_FOUND: 404, Code.ACTION_NOT_FOUND: 404,
+    Code.USER_NOT_FOUND: 404, Code.AGENCY_NOT_FOUND: 404, Code.NOTIFICATION_NOT_FOUND: 404,
+    Code.EVIDENCE_NOT_FOUND: 404, Code.RANKING_NOT_PUBLISHED: 404, Code.RULE_NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    # the state of things
+    Code.STAGE_CONFLICT: 409, Code.TASK_CLOSED: 409, Code.TASK_EXISTS: 409, Code.NO_EXTENSION_REQUEST: 409,
+    Code.EXTENSION_PENDING: 409, Code.EXTENSIONS_EXHAUSTED: 409, Code.NO_REVIEWER: 409,
+    Code.USER_EXISTS: 409, Code.AGENCY_EXISTS: 409, Code.RULE_EXISTS: 409, Code.LAST_POLICY_EDITOR: 409,
+    Code.ALREADY_PUBLISHED: 409, Code.EVIDENCE_CHANGED: 409,
+    # what is sent: too large, of a type not taken, or wrong field by field
+    Code.FILE_TOO_LARGE: 413, Code.IMPORT_TOO_LARGE: 413, Code.BODY_TOO_LARGE: 413,
+    Code.FILE_TYPE: 415, Code.FILE_CONTENT_MISMATCH: 415, Code.IMPORT_FILE_TYPE: 415,
+    Code.EVIDENCE_NEEDS_MULTIPART: 415,
+    Code.DEADLINE_NOT_LATER: 422, Code.DECIDER_IS_ASSIGNER: 422, Code.REVIEWER_IS_ASSIGNER: 422,
+    Code.REVIEWER_NOT_INDEPENDENT: 422, Code.SAME_LEAD_AGENCY: 422, Code.KPI_RESULTS_JSON: 422,
+    Code.KPI_RESULTS_MISSING: 422, Code.FILES_REQUIRED: 422, Code.TOO_MANY_FILES: 422, Code.FILE_EMPTY: 422,
+    Code.UNKNOWN_USER: 422, Code.UNKNOWN_AGENCY: 422, Code.UNKNOWN_AGENCIES: 422, Code.NOT_A_REVIEWER: 422,
+    Code.OFFICER_NOT_OF_LEAD: 422, Code.LEAD_ALSO_COORDINATES: 422, Code.IDEMPOTENCY_KEY_REUSED: 422,
+    Code.REQUIRED_FIELD: 422, Code.PASSWORD_TOO_SHORT: 422, Code.PASSWORD_COMMON: 422,
+    Code.PASSWORD_HAS_USERNAME: 422, Code.PERIOD_INVALID: 422, Code.DEADLINE_INVALID: 422,
+    Code.INVALID_INPUT: 422, Code.UNREADABLE_BODY: 422, Code.NOT_ONE_OF: 422, Code.LINES_TOTAL_MISMATCH: 422,
+    Code.IMPORT_UNREADABLE: 422, Code.IMPORT_NOT_UTF8: 422, Code.IMPORT_EMPTY: 422,
+    Code.IMPORT_MISSING_COLUMNS: 422, Code.IMPORT_EXCEL_UNREADABLE: 422, Code.BUDGET_REQUIRED_YES_NO: 422,
+    Code.KPI_FORMAT: 422, Code.KPI_TARGET_NOT_NUMBER: 422,
+    # the system's own limits
+    Code.TOO_MANY_ACTIONS: 429,
+    Code.WORKFLOW_UNAVAILABLE: 503, Code.DATABASE_BUSY: 503, Code.TEMPORAL_UNAVAILABLE: 503,
 }
+RETRY_AFTER = 5  # seconds, when the system itself is busy (database, Temporal)
 
 
-def _message(error: dict[str, Any], language: str = "vi") -> str:
-    template = _MESSAGES_VI.get(error.get("type", "")) if language == "vi" else None
-    if template is not None:
-        try:
-            return template.format(**error.get("ctx", {}))
-        except (KeyError, IndexError):
-            pass
-    return str(error.get("msg", "")).removeprefix("Value error, ")
+def refusal_body(code: Code, params: Mapping[str, Any] | None = None, field: str | None = None,
+                 extra: Mapping[str, Any] | None = None, language: str = "vi") -> dict[str, Any]:
+    """The JSON of a refusal: the sentence in `detail` ("field: sentence" for a field's refusal),
+    the rule's `code` and `params`, what `extra` adds (`stage`, `retry_after`...), and for a field
+    the pydantic-like `errors` item whose message is the sentence alone."""
+    params = dict(params or {})
+    sentence = say(code, params, language)
+    body: dict[str, Any] = {"detail": f"{field}: {sentence}" if field else sentence, "code": code.value,
+                            "params": params, **(extra or {})}
+    if field is not None:
+        body["errors"] = [{"field": field, "message": sentence}]
+    encoded: dict[str, Any] = jsonable_encoder(body)
+    return encoded
 
 
-def field_errors(errors: list[Any], language: str = "vi") -> list[dict[str, str]]:
-    """Pydantic's errors as {field, message}; Vietnamese unless the reader chose English."""
-    result = []
-    for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
-        result.append({"field": ".".join(location) or "body", "message": _message(error, language)})
-    return result
+def refusal_headers(status: int, extra: Mapping[str, Any] | None = None) -> dict[str, str] | None:
+    """WWW-Authenticate on 401; Retry-After whenever the answer says how long to wait."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if extra and "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return headers or None
 
 
-# A body the framework cannot parse is malformed input like any other: 422 (api.md), not a bare 400.
-_UNREADABLE_BODY = "không đọc được nội dung gửi lên (JSON hoặc biểu mẫu không hợp lệ)"
+def refusal_response(refusal: Refusal, language: str = "vi") -> JSONResponse:
+    status = STATUS[refusal.code]
+    return JSONResponse(status_code=status, headers=refusal_headers(status, refusal.extra),
+                        content=refusal_body(refusal.code, refusal.params, refusal.field, refusal.extra, language))
 
 
 def validation_error(errors: list[Any]) -> JSONResponse:
     fields = field_errors(errors)
-    sentence = "Dữ liệu không hợp lệ: " + "; ".join(f"{e['field']}: {e['message']}" for e in fields)
+    sentence = say(Code.INVALID_INPUT, {"errors": "; ".join(f"{e['field']}: {e['message']}" for e in fields)})
     return JSONResponse(status_code=422, content={"detail": sentence, "errors": fields})
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
-        if "retry_after" in error.extra:
-            headers["Retry-After"] = str(error.extra["retry_after"])
-        return JSONResponse(status_code=error.status, content={"detail": error.detail, **error.extra},
-                            headers=headers or None)
-
-    @app.exception_handler(TaskRuleError)
-    async def _rule_error(_: Request, error: TaskRuleError) -> JSONResponse:
-        return JSONResponse(status_code=409 if error.conflict else 422,
-                            content={"detail": str(error), **error.details()})
+    @app.exception_handler(Refusal)
+    async def _refused(_: Request, refusal: Refusal) -> JSONResponse:
+        return refusal_response(refusal)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -116,20 +111,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
-            "detail": f"Máy chủ quy trình (Temporal) chưa xử lý được yêu cầu, vui lòng thử lại: {error.message}"})
+        return JSONResponse(status_code=STATUS[Code.TEMPORAL_UNAVAILABLE], headers={"Retry-After": str(RETRY_AFTER)},
+                            content={"detail": say(Code.TEMPORAL_UNAVAILABLE, {"reason": error.message})})
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     async def _database_busy(_: Request, error: SQLAlchemyTimeoutError) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
-            "detail": "Cơ sở dữ liệu đang quá tải, vui lòng thử lại sau ít giây", "code": "database_busy"})
+        return JSONResponse(status_code=STATUS[Code.DATABASE_BUSY], headers={"Retry-After": str(RETRY_AFTER)},
+                            content={"detail": say(Code.DATABASE_BUSY), "code": Code.DATABASE_BUSY.value})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400:  # FastAPI/Starlette could not parse the body (not UTF-8 JSON, broken multipart)
-            return validation_error([{"loc": ("body",), "msg": _UNREADABLE_BODY}])
-        detail = {404: "Không tìm thấy địa chỉ này", 405: "Phương thức không được hỗ trợ"}.get(
-            error.status_code, str(error.detail))
+            return validation_error([{"loc": ("body",), "msg": say(Code.UNREADABLE_BODY)}])
+        said = {404: Code.ADDRESS_NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(error.status_code)
+        detail = say(said) if said else str(error.detail)
         return JSONResponse(status_code=error.status_code, content={"detail": detail}, headers=error.headers)
 
 

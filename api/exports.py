@@ -1,33 +1,51 @@
-"""Tables people download: CSV (UTF-8 with BOM, so Excel shows Vietnamese right) or XLSX."""
+"""Tables people download: CSV (UTF-8 with BOM, so Excel shows Vietnamese right) or XLSX.
+
+A table is its columns: the field each row gives, the catalog key of the header people read, and,
+for a field whose values are a vocabulary (a stage), the prefix of the keys its values are said by.
+The headers and those values are said here, from the message catalogs, in the file's language:
+Vietnamese unless asked otherwise (exports are Vietnamese-first)."""
 
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from messages import DEFAULT_LANGUAGE, text
+
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def table_response(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], fmt: str,
-                   filename: str) -> Response:
-    """`columns`: (key in each row, header people read)."""
-    headers = [label for _, label in columns]
-    values = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+@dataclass(frozen=True)
+class Column:
+    field: str  # the key in each row
+    key: str  # the catalog key of its header
+    says: str | None = None  # a vocabulary: the value is said by the key `says + value` (`stage.`)
+
+
+def headers(columns: Sequence[Column], language: str = DEFAULT_LANGUAGE) -> list[str]:
+    return [text(column.key, language) for column in columns]
+
+
+def table_response(columns: Sequence[Column], rows: Sequence[dict[str, Any]], fmt: str, filename: str,
+                   language: str = DEFAULT_LANGUAGE) -> Response:
+    values = [[_cell(row.get(column.field), column, language) for column in columns] for row in rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(headers)
+        writer.writerow(headers(columns, language))
         writer.writerows(values)
         body, media = ("\ufeff" + out.getvalue()).encode("utf-8"), CSV_TYPE
     else:
         book = Workbook()
         sheet = book.active
-        sheet.append(headers)
+        sheet.append(headers(columns, language))
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for line in values:
@@ -39,9 +57,11 @@ def table_response(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, 
                     headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'})
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, column: Column, language: str) -> Any:
+    if column.says is not None and value is not None:
+        return text(f"{column.says}{value.value if isinstance(value, Enum) else value}", language)
     if isinstance(value, bool):
-        return "Có" if value else "Không"
+        return text("yes" if value else "no", language)
     if isinstance(value, list):
         return "; ".join(str(item) for item in value)
     if hasattr(value, "isoformat"):

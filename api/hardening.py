@@ -13,8 +13,8 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.blobs import MAX_FILES
-from api.rate_limit import LoginThrottle
+from services.blobs import MAX_FILES
+from services.login_throttle import LoginThrottle
 from settings import Settings
 
 MB = 1024 * 1024

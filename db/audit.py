@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -29,7 +30,7 @@ class AuditResult(BaseModel):
 
     def with_drift(self, compared: int, differences: list[str]) -> "AuditResult":
         """The result once the projection is compared with what the workflows recorded."""
-        update: dict = {"tasks_compared": compared, "drift": differences}
+        update: dict[str, Any] = {"tasks_compared": compared, "drift": differences}
         if differences:
             update["ok"] = False
             if self.ok:

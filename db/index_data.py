@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from domain.agency_index import IndexTask
+from domain.events import Happening
 from domain.periods import Period
 from domain.task import TaskState
 
@@ -16,7 +17,7 @@ async def index_tasks(session: AsyncSession, period: Period) -> list[IndexTask]:
     codes = [row.code for row in rows]
     escalations: dict[str, dict[int, int]] = {code: {} for code in codes}
     for code, data in await session.execute(select(models.Event.task_code, models.Event.data).where(
-            models.Event.type == "escalated", models.Event.task_code.in_(codes))):
+            models.Event.type == Happening.ESCALATED.value, models.Event.task_code.in_(codes))):
         level = int(data["level"])
         escalations[code][level] = escalations[code].get(level, 0) + 1
     return [IndexTask(state=TaskState.model_validate(row.state), escalations=escalations[row.code]) for row in rows]

@@ -64,7 +64,7 @@ def _same(row: models.Event, event: RecordedEvent) -> bool:
 
 def _row(code: str, event: RecordedEvent, fence: int) -> models.Event:
     assert event.data is not None, "a summarized event cannot be written"
-    return models.Event(task_code=code, seq=event.seq, type=event.type, actor=event.actor, at=event.at,
+    return models.Event(task_code=code, seq=event.seq, type=event.type.value, actor=event.actor, at=event.at,
                         data=event.data, request_id=event.request_id, prev_hash=event.prev_hash,
                         hash=event.hash, fence=fence)
 

@@ -16,18 +16,6 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
-ROLE_LABELS_VI: dict[Role, str] = {
-    Role.ADMIN: "Quản trị hệ thống",
-    Role.STEERING_OFFICE: "Cơ quan Thường trực",
-    Role.STEERING_COMMITTEE: "Ban Chỉ đạo",
-    Role.AGENCY_HEAD: "Thủ trưởng cơ quan",
-    Role.AGENCY_OFFICER: "Cán bộ đầu mối",
-    Role.FINANCE_REVIEWER: "Thẩm định tài chính",
-    Role.CROSS_CHECK_REVIEWER: "Kiểm tra chéo",
-    Role.AUDITOR: "Kiểm toán",
-}
-
-
 class Relation(StrEnum):
     LEAD = "lead"
     COORDINATING = "coordinating"

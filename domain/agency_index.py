@@ -12,6 +12,8 @@ score = 100 × (0.40 × on-time rate against the original deadline
              + 0.10 × (1 − share of due tasks still open and overdue))
         − 5 × (1·L1 + 2·L2 + 3·L3 escalations) / due tasks,   clamped to 0..100, one decimal.
 
+An escalation weighs its level's number (domain.escalation.LADDER).
+
 The rates are over due tasks (first-pass over completed tasks; disbursement over approved
 budgets). With nothing completed the first-pass rate is 0; with no approved budget the
 disbursement rate is 1 (nothing to disburse is no failure). An agency with no due task has no
@@ -20,15 +22,15 @@ completed on time, then by the agency code, so a ranking is always the same for 
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from domain.escalation import LADDER
 from domain.stages import CLOSED_STAGES, Stage
-from domain.task import TaskState
+from domain.task import BudgetStatus, Decision, TaskState
 
 WEIGHTS = {"on_time_original": 0.40, "on_time_revised": 0.20, "first_pass": 0.20, "disbursement": 0.10,
            "not_overdue": 0.10}
 ESCALATION_PENALTY = 5.0
-LEVEL_WEIGHT = {1: 1, 2: 2, 3: 3}
 
 
 class IndexTask(BaseModel):
@@ -39,7 +41,7 @@ class IndexTask(BaseModel):
 
     @property
     def completed_at(self) -> datetime | None:
-        approved = [review.at for review in self.state.reviews if review.decision == "approved"]
+        approved = [review.at for review in self.state.reviews if review.decision == Decision.APPROVED]
         return approved[-1] if self.state.stage == Stage.COMPLETED and approved else None
 
 
@@ -50,7 +52,7 @@ class AgencyRow(BaseModel):
     completed_on_time: int = 0
     completed_late: int = 0
     overdue_open: int = 0
-    escalations: dict[int, int] = {1: 0, 2: 0, 3: 0}
+    escalations: dict[int, int] = Field(default_factory=lambda: {level.number: 0 for level in LADDER})
     extensions_granted: int = 0
     rejection_rounds: int = 0
     first_pass_rate: float | None = None
@@ -66,7 +68,7 @@ def _rate(part: int | float, whole: int | float) -> float | None:
 
 
 def agency_row(agency: str, tasks: list[IndexTask], now: datetime) -> AgencyRow:
-    row = AgencyRow(agency=agency, assigned=len(tasks), escalations={1: 0, 2: 0, 3: 0})
+    row = AgencyRow(agency=agency, assigned=len(tasks))
     on_time_original = first_pass = completed = 0
     approved_vnd = disbursed_vnd = 0
     for task in tasks:
@@ -82,13 +84,13 @@ def agency_row(agency: str, tasks: list[IndexTask], now: datetime) -> AgencyRow:
             on_time_original += done_at <= state.original_deadline
         elif is_due and state.stage not in CLOSED_STAGES and state.overdue:
             row.overdue_open += 1
-        rejections = sum(review.decision == "rejected" for review in state.reviews)
+        rejections = sum(review.decision == Decision.REJECTED for review in state.reviews)
         row.rejection_rounds += rejections
         first_pass += done_at is not None and rejections == 0
         row.extensions_granted += state.extensions_granted
         for level, count in task.escalations.items():
             row.escalations[level] = row.escalations.get(level, 0) + count
-        if state.budget is not None and state.budget.status == "approved":
+        if state.budget is not None and state.budget.status == BudgetStatus.APPROVED:
             approved_vnd += state.budget.amount_vnd
             disbursed_vnd += state.budget.disbursed_vnd
     row.first_pass_rate = _rate(first_pass, completed)
@@ -109,7 +111,7 @@ def score(row: AgencyRow) -> float | None:
         "disbursement": 1.0 if row.disbursement_rate is None else min(row.disbursement_rate, 1.0),
         "not_overdue": 1 - row.overdue_open / row.due,
     }
-    weighted = sum(level_weight * row.escalations.get(level, 0) for level, level_weight in LEVEL_WEIGHT.items())
+    weighted = sum(level.number * row.escalations.get(level.number, 0) for level in LADDER)
     value = 100 * sum(WEIGHTS[name] * part for name, part in parts.items()) - ESCALATION_PENALTY * weighted / row.due
     return round(min(max(value, 0.0), 100.0), 1)
 

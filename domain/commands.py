@@ -3,16 +3,38 @@ bodies into these; the workflow receives them inside an ActionRequest."""
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain import limits as L
 from domain.actors import Actor
-from domain.deadlines import parse_deadline
+from domain.deadlines import DeadlineText
 from domain.proof import holds, sign
+from domain.refusals import Code, invalid
 from domain.task import BudgetLine, EvidenceFile
+
+
+class Action(StrEnum):
+    """Every action a person can take on a task; the `action` of its command and the type of its event."""
+
+    ACCEPT = "accept"
+    BUDGET_SUBMIT = "budget.submit"
+    BUDGET_APPROVE = "budget.approve"
+    BUDGET_REJECT = "budget.reject"
+    PROGRESS_REPORT = "progress.report"
+    EXTENSION_REQUEST = "extension.request"
+    EXTENSION_APPROVE = "extension.approve"
+    EXTENSION_REJECT = "extension.reject"
+    EVIDENCE_SUBMIT = "evidence.submit"
+    REVIEW_ASSIGN = "review.assign"
+    REVIEW_APPROVE = "review.approve"
+    REVIEW_REJECT = "review.reject"
+    REASSIGN = "reassign"
+    CANCEL = "cancel"
+    COMMENT = "comment"
 
 
 class _Command(BaseModel):
@@ -35,7 +57,7 @@ class BudgetSubmit(_Command):
     def _lines_add_up(cls, lines: list[BudgetLine], info: ValidationInfo) -> list[BudgetLine]:
         total, amount = sum(line.amount_vnd for line in lines), info.data.get("amount_vnd")
         if amount is not None and total != amount:
-            raise ValueError(f"tổng các dòng ({total:,} đồng) khác tổng kinh phí amount_vnd ({amount:,} đồng)")
+            raise invalid(Code.LINES_TOTAL_MISMATCH, total=f"{total:,}", amount=f"{amount:,}")
         return lines
 
 
@@ -60,14 +82,8 @@ class ProgressReportCommand(_Command):
 
 class ExtensionRequestCommand(_Command):
     action: Literal["extension.request"] = "extension.request"
-    new_deadline: str = Field(max_length=L.NAME)
+    new_deadline: DeadlineText = Field(max_length=L.NAME)
     reason: str = Field(min_length=1, max_length=L.TEXT)
-
-    @field_validator("new_deadline")
-    @classmethod
-    def _deadline_parses(cls, value: str) -> str:
-        parse_deadline(value)
-        return value
 
 
 class ExtensionApprove(_Command):
@@ -130,14 +146,15 @@ Command = Annotated[
     Field(discriminator="action"),
 ]
 
-COMMAND_MODELS: dict[str, type[_Command]] = {
-    model.model_fields["action"].default: model
+COMMAND_MODELS: dict[Action, type[_Command]] = {
+    Action(model.model_fields["action"].default): model
     for model in (
         Accept, BudgetSubmit, BudgetApprove, BudgetReject, ProgressReportCommand,
         ExtensionRequestCommand, ExtensionApprove, ExtensionReject, EvidenceSubmit,
         ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment,
     )
 }
+assert set(COMMAND_MODELS) == set(Action), "one command model for each action"
 
 
 class ActionRequest(BaseModel):
@@ -155,7 +172,7 @@ class ActionRequest(BaseModel):
     def proven(self, key: bytes | None, code: str, update_id: str) -> bool:
         return holds(key, self.proof, code, update_id, self.actor, self.command_data())
 
-    def command_data(self) -> dict:
+    def command_data(self) -> dict[str, Any]:
         return self.command.model_dump(mode="json")
 
 

@@ -1,34 +1,103 @@
 """Deadlines that lapse climb a ladder: level 1 (the lead agency), 2 (the Standing Office),
-3 (the Steering Committee), at the offsets of NQ57_ESCALATION_STEPS after the deadline.
+3 (the Steering Committee), at the offsets of NQ57_ESCALATION_STEPS after the deadline. The ladder
+is `LADDER`, here and nowhere else: whatever needs the levels (who is told, the agency index, the
+settings check) reads it.
 
 Every open deadline of a task has its own ladder, keyed by what it is and when it falls due, so
 an extension (a new due time) starts a fresh ladder and clears the old one. Pure functions: the
 workflow calls them with `workflow.now()` and sleeps until `next_wake`."""
 
-import calendar
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from domain.events import SYSTEM_ACTOR, Event
+from domain.actors import Role
+from domain.deadlines import end_of_day, end_of_month
+from domain.events import SYSTEM_ACTOR, Event, Happening
 from domain.stages import Stage
 from domain.task import Reporting, TaskState
 
-LEVEL_AUDIENCE_VI = {1: "cơ quan chủ trì", 2: "Cơ quan Thường trực", 3: "Ban Chỉ đạo"}
-DEADLINE_KINDS_VI = {
-    "accept": "hạn tiếp nhận nhiệm vụ",
-    "budget": "hạn đăng ký kinh phí",
-    "deadline": "hạn hoàn thành nhiệm vụ",
-    "rework": "hạn khắc phục sau kiểm tra chéo",
-    "review": "hạn kiểm tra chéo",
-    "report": "hạn báo cáo định kỳ",
+LEAD_AGENCY = "lead_agency"  # the audience of a level that names no role
+
+
+@dataclass(frozen=True)
+class Level:
+    """One rung of the ladder: who is told when a deadline climbs to it."""
+
+    number: int
+    role: Role | None  # whose holders are told; None: the lead agency's heads and its officer in charge
+    audience_vi: str  # as the `escalated` event and the notice name the audience
+
+    @property
+    def audience(self) -> str:
+        return LEAD_AGENCY if self.role is None else self.role.value
+
+    @property
+    def label_key(self) -> str:
+        """The message catalogs' key for the level's name."""
+        return f"level.{self.number}"
+
+    @property
+    def audience_key(self) -> str:
+        """The message catalogs' key for who is told."""
+        return f"audience.{self.audience}"
+
+
+# The ladder, lowest first: NQ57_ESCALATION_STEPS names one offset for each level.
+LADDER: tuple[Level, ...] = (
+    Level(1, None, "cơ quan chủ trì"),
+    Level(2, Role.STEERING_OFFICE, "Cơ quan Thường trực"),
+    Level(3, Role.STEERING_COMMITTEE, "Ban Chỉ đạo"),
+)
+assert [level.number for level in LADDER] == list(range(1, len(LADDER) + 1)), "levels are numbered 1, 2, 3…"
+
+
+def level(number: int) -> Level:
+    """The level of this number: every rise is one (due_escalations stops at the top level)."""
+    if not 1 <= number <= len(LADDER):
+        raise ValueError(f"Thang cảnh báo không có cấp {number} (chỉ có cấp 1–{len(LADDER)})")
+    return LADDER[number - 1]
+
+
+def ladder_mismatch(steps: tuple[timedelta, ...]) -> str | None:
+    """Why these escalation steps cannot drive the ladder (None: they can): one offset per level,
+    in increasing order. The settings check refuses them at start."""
+    example = ",".join(f"{7 * index}d" for index in range(len(LADDER)))
+    if len(steps) != len(LADDER):
+        names = ", ".join(f"{level.number} – {level.audience_vi}" for level in LADDER)
+        return (f"NQ57_ESCALATION_STEPS có {len(steps)} mốc nhưng thang cảnh báo có {len(LADDER)} cấp ({names}): "
+                f"cần đúng {len(LADDER)} mốc tăng dần, ví dụ {example}")
+    if list(steps) != sorted(steps):
+        return f"NQ57_ESCALATION_STEPS cần các mốc tăng dần, ví dụ {example}"
+    return None
+
+
+class DeadlineKind(StrEnum):
+    ACCEPT = "accept"
+    BUDGET = "budget"
+    DEADLINE = "deadline"
+    REWORK = "rework"
+    REVIEW = "review"
+    REPORT = "report"
+
+
+DEADLINE_KINDS_VI: dict[DeadlineKind, str] = {
+    DeadlineKind.ACCEPT: "hạn tiếp nhận nhiệm vụ",
+    DeadlineKind.BUDGET: "hạn đăng ký kinh phí",
+    DeadlineKind.DEADLINE: "hạn hoàn thành nhiệm vụ",
+    DeadlineKind.REWORK: "hạn khắc phục sau kiểm tra chéo",
+    DeadlineKind.REVIEW: "hạn kiểm tra chéo",
+    DeadlineKind.REPORT: "hạn báo cáo định kỳ",
 }
+assert set(DEADLINE_KINDS_VI) == set(DeadlineKind)
 _BEFORE_CROSS_CHECK = frozenset({Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.BUDGET_REVIEW, Stage.IN_PROGRESS})
 
 
 class OpenDeadline(BaseModel):
-    kind: str
+    kind: DeadlineKind
     due: datetime
 
     @property
@@ -39,7 +108,7 @@ class OpenDeadline(BaseModel):
 class Escalation(BaseModel):
     """One rise of one ladder: what the `escalated` event records."""
 
-    kind: str
+    kind: DeadlineKind
     due: datetime
     level: int
 
@@ -49,21 +118,21 @@ def open_deadlines(state: TaskState) -> list[OpenDeadline]:
     rules = state.settings
     found: list[OpenDeadline] = []
     if state.stage == Stage.ASSIGNED:
-        found.append(OpenDeadline(kind="accept", due=state.created_at + rules.accept_sla))
+        found.append(OpenDeadline(kind=DeadlineKind.ACCEPT, due=state.created_at + rules.accept_sla))
     if state.stage == Stage.BUDGET_REGISTRATION and state.accepted_at is not None:
-        since = max(moment for moment in (state.accepted_at, state.budget_returned_at) if moment is not None)
-        found.append(OpenDeadline(kind="budget", due=since + rules.budget_sla))
+        since = max(state.accepted_at, state.budget_returned_at or state.accepted_at)
+        found.append(OpenDeadline(kind=DeadlineKind.BUDGET, due=since + rules.budget_sla))
     if state.stage in _BEFORE_CROSS_CHECK:
-        found.append(OpenDeadline(kind="deadline", due=state.deadline))
+        found.append(OpenDeadline(kind=DeadlineKind.DEADLINE, due=state.deadline))
     if state.stage == Stage.IN_PROGRESS and state.rework_deadline is not None:
-        found.append(OpenDeadline(kind="rework", due=state.rework_deadline))
+        found.append(OpenDeadline(kind=DeadlineKind.REWORK, due=state.rework_deadline))
     if state.stage == Stage.CROSS_CHECK and state.reviewer is not None and state.reviewer_assigned_at is not None:
-        found.append(OpenDeadline(kind="review", due=state.reviewer_assigned_at + rules.review_sla))
+        found.append(OpenDeadline(kind=DeadlineKind.REVIEW, due=state.reviewer_assigned_at + rules.review_sla))
     if state.stage == Stage.IN_PROGRESS and state.spec.reporting != Reporting.NONE:
         # Time in cross-check, where no report can be filed, does not count against the lead.
         anchor = max((m for m in (state.last_report_at, state.in_progress_since) if m is not None),
                      default=state.created_at)
-        found.append(OpenDeadline(kind="report",
+        found.append(OpenDeadline(kind=DeadlineKind.REPORT,
                                   due=next_report_due(anchor, state.spec.reporting, rules.timezone)))
     return found
 
@@ -76,12 +145,17 @@ def next_report_due(anchor: datetime, reporting: Reporting, timezone: str) -> da
     period_start = local.month if months == 1 else ((local.month - 1) // 3) * 3 + 1
     last_month = period_start + 2 * months - 1  # the last month of the following period
     year, month = local.year + (last_month - 1) // 12, (last_month - 1) % 12 + 1
-    day = date(year, month, calendar.monthrange(year, month)[1])
-    return datetime.combine(day, time(23, 59, 59), ZoneInfo(timezone))
+    return end_of_day(end_of_month(year, month), timezone)
+
+
+def _steps(state: TaskState) -> tuple[timedelta, ...]:
+    """The offset of each level. A task started with more steps than the ladder has levels (the
+    settings check now refuses them) stops at the top level."""
+    return tuple(state.settings.escalation_steps[:len(LADDER)])
 
 
 def _reached(deadline: OpenDeadline, state: TaskState, now: datetime) -> int:
-    return sum(1 for offset in state.settings.escalation_steps if deadline.due + offset <= now)
+    return sum(1 for offset in _steps(state) if deadline.due + offset <= now)
 
 
 def due_escalations(state: TaskState, now: datetime) -> list[Escalation]:
@@ -90,8 +164,8 @@ def due_escalations(state: TaskState, now: datetime) -> list[Escalation]:
     rises = []
     for deadline in open_deadlines(state):
         recorded = state.ladders.get(deadline.key, 0)
-        rises += [Escalation(kind=deadline.kind, due=deadline.due, level=level)
-                  for level in range(recorded + 1, _reached(deadline, state, now) + 1)]
+        rises += [Escalation(kind=deadline.kind, due=deadline.due, level=number)
+                  for number in range(recorded + 1, _reached(deadline, state, now) + 1)]
     return sorted(rises, key=lambda rise: (rise.level, rise.due))
 
 
@@ -112,9 +186,9 @@ def escalate(state: TaskState, rise: Escalation, now: datetime) -> tuple[TaskSta
     refresh(new, now)
     new.seq += 1
     new.updated_at = now
-    data = {**rise.model_dump(mode="json"), "audience": LEVEL_AUDIENCE_VI[rise.level],
+    data = {**rise.model_dump(mode="json"), "audience": level(rise.level).audience_vi,
             "lead_agency": new.lead_agency, "days_late": (now - rise.due).days}
-    return new, Event(seq=new.seq, type="escalated", actor=SYSTEM_ACTOR, at=now, data=data)
+    return new, Event(seq=new.seq, type=Happening.ESCALATED, actor=SYSTEM_ACTOR, at=now, data=data)
 
 
 def notice_text(state: TaskState, rise: Escalation) -> tuple[str, str]:
@@ -123,13 +197,13 @@ def notice_text(state: TaskState, rise: Escalation) -> tuple[str, str]:
     subject = f"[NQ57] Cảnh báo cấp {rise.level}: nhiệm vụ {state.code} quá {what}"
     body = (f"Nhiệm vụ {state.code} — {state.spec.title}\n"
             f"Cơ quan chủ trì: {state.lead_agency}\n"
-            f"Đã quá {what} ({rise.due.isoformat()}); cảnh báo cấp {rise.level} gửi {LEVEL_AUDIENCE_VI[rise.level]}.\n")
+            f"Đã quá {what} ({rise.due.isoformat()}); cảnh báo cấp {rise.level} gửi {level(rise.level).audience_vi}.\n")
     return subject, body
 
 
 def next_wake(state: TaskState) -> datetime | None:
     """When the next ladder rises, if nothing else happens first."""
-    steps = state.settings.escalation_steps
+    steps = _steps(state)
     times = [deadline.due + steps[state.ladders.get(deadline.key, 0)]
              for deadline in open_deadlines(state) if state.ladders.get(deadline.key, 0) < len(steps)]
     return min(times, default=None)

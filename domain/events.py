@@ -1,20 +1,34 @@
 """An event: one accepted action or one thing that happened to a task (created, escalated)."""
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
+from domain.commands import Action
 from domain.task import TaskState
 
 SYSTEM_ACTOR = "system"  # who escalations are recorded as: the clock, not a person
 
 
+class Happening(StrEnum):
+    """What happens to a task without anyone acting on it."""
+
+    CREATED = "created"
+    ESCALATED = "escalated"
+
+
+# The type of an event: an action someone took (its name), or a happening.
+EventType = Action | Happening
+
+
 class Event(BaseModel):
     seq: int
-    type: str
+    type: EventType
     actor: str
     at: datetime
-    data: dict
+    data: dict[str, Any]
 
 
 class RecordedEvent(Event):
@@ -22,7 +36,7 @@ class RecordedEvent(Event):
     update (the client's Idempotency-Key) that caused it. The workflow keeps the list of these, so
     the chain is anchored outside the database: rows rewritten and re-hashed no longer match it."""
 
-    data: dict | None  # type: ignore[assignment]  # None once summarized: the hash still anchors the row
+    data: dict[str, Any] | None  # type: ignore[assignment]  # None once summarized: the hash still anchors the row
     request_id: str | None = None
     prev_hash: str
     hash: str
@@ -39,7 +53,6 @@ class Recorded(BaseModel):
 
     state: TaskState
     events: list[RecordedEvent]
-
 
 
 class ChainHead(BaseModel):

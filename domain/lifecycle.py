@@ -4,79 +4,91 @@
 record, or raises a TaskRuleError. The workflow calls it to validate and to act; the API calls
 `check_stage` to answer 409 before it asks the policy."""
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from domain import commands as c
 from domain.actors import Actor
+from domain.commands import Action
 from domain.deadlines import parse_deadline
 from domain.escalation import refresh
 from domain.events import Event
-from domain.stages import CLOSED_STAGES, OPEN_STAGES, STAGE_LABELS_VI, Stage
-from domain.task import Budget, Evidence, ExtensionRequest, ProgressReport, Review, TaskState
+from domain.refusals import Code, Refusal
+from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
+from domain.task import (
+    Budget,
+    BudgetStatus,
+    Decision,
+    Evidence,
+    ExtensionRequest,
+    ProgressReport,
+    Reporting,
+    Review,
+    TaskState,
+)
 
 ALL_STAGES = frozenset(Stage)
 
 # Where each action may be taken.
-ACTION_STAGES: dict[str, frozenset[Stage]] = {
-    "accept": frozenset({Stage.ASSIGNED}),
-    "budget.submit": frozenset({Stage.BUDGET_REGISTRATION}),
-    "budget.approve": frozenset({Stage.BUDGET_REVIEW}),
-    "budget.reject": frozenset({Stage.BUDGET_REVIEW}),
-    "progress.report": frozenset({Stage.IN_PROGRESS}),
-    "extension.request": frozenset({Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS}),
-    "extension.approve": OPEN_STAGES,
-    "extension.reject": OPEN_STAGES,
-    "evidence.submit": frozenset({Stage.IN_PROGRESS}),
-    "review.assign": frozenset({Stage.CROSS_CHECK}),
-    "review.approve": frozenset({Stage.CROSS_CHECK}),
-    "review.reject": frozenset({Stage.CROSS_CHECK}),
-    "reassign": OPEN_STAGES,
-    "cancel": OPEN_STAGES,
-    "comment": ALL_STAGES,
+ACTION_STAGES: dict[Action, frozenset[Stage]] = {
+    Action.ACCEPT: frozenset({Stage.ASSIGNED}),
+    Action.BUDGET_SUBMIT: frozenset({Stage.BUDGET_REGISTRATION}),
+    Action.BUDGET_APPROVE: frozenset({Stage.BUDGET_REVIEW}),
+    Action.BUDGET_REJECT: frozenset({Stage.BUDGET_REVIEW}),
+    Action.PROGRESS_REPORT: frozenset({Stage.IN_PROGRESS}),
+    Action.EXTENSION_REQUEST: frozenset({Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS}),
+    Action.EXTENSION_APPROVE: OPEN_STAGES,
+    Action.EXTENSION_REJECT: OPEN_STAGES,
+    Action.EVIDENCE_SUBMIT: frozenset({Stage.IN_PROGRESS}),
+    Action.REVIEW_ASSIGN: frozenset({Stage.CROSS_CHECK}),
+    Action.REVIEW_APPROVE: frozenset({Stage.CROSS_CHECK}),
+    Action.REVIEW_REJECT: frozenset({Stage.CROSS_CHECK}),
+    Action.REASSIGN: OPEN_STAGES,
+    Action.CANCEL: OPEN_STAGES,
+    Action.COMMENT: ALL_STAGES,
 }
 ACTIONS = tuple(ACTION_STAGES)
 
 # Actions that move a task forward: a task waiting for one of them is in someone's inbox.
-FORWARD_ACTIONS = frozenset(ACTIONS) - {"comment", "cancel", "reassign", "extension.request", "progress.report"}
+FORWARD_ACTIONS = frozenset(ACTIONS) - {Action.COMMENT, Action.CANCEL, Action.REASSIGN, Action.EXTENSION_REQUEST,
+                                        Action.PROGRESS_REPORT}
 
 
-class TaskRuleError(Exception):
-    """An action refused by the lifecycle. `conflict` errors concern the task's state (HTTP 409);
-    the others concern what was asked (HTTP 422)."""
+class TaskRuleError(Refusal):
+    """An action refused by the lifecycle. `conflict` refusals concern the task's state, the others
+    what was asked; the code names the rule (its sentence is in the catalogs, its status in
+    api/errors.py), and the task's stage goes with the answer."""
 
-    def __init__(self, message: str, *, conflict: bool, stage: Stage, field: str | None = None,
-                 code: str = "rule", params: dict | None = None):
-        super().__init__(message)
+    def __init__(self, code: Code, /, *, conflict: bool, at: Stage, field: str | None = None,
+                 **params: Any) -> None:
+        super().__init__(code, field=field, extra={"stage": at.value}, **params)
         self.conflict = conflict
-        self.stage = stage
-        self.field = field  # the input field a 422 concerns
-        self.code = code  # names the rule, so the pages can say it in the reader's language
-        self.params = params or {}
+        self.stage = at  # the stage the task was in
 
-    def details(self) -> dict:
-        """What an HTTP answer carries beside the sentence."""
-        found: dict = {"stage": self.stage.value, "code": self.code, "params": self.params}
+    def details(self) -> dict[str, Any]:
+        """What the workflow's failure carries, for the API to answer with (services/workflows.py)."""
+        found: dict[str, Any] = {"stage": self.stage.value, "code": self.code.value, "params": self.params}
         if self.field is not None:
-            found["errors"] = [{"field": self.field, "message": str(self)}]
+            found["errors"] = [{"field": self.field}]
         return found
 
 
-def awaited_actions(state: TaskState) -> frozenset[str]:
+def awaited_actions(state: TaskState) -> frozenset[Action]:
     """The forward actions the task waits for now: once a reviewer is assigned it waits for the
     reviewer, no longer for an assignment; a task with a reporting cadence waits for its reports."""
-    awaited = FORWARD_ACTIONS - {"review.assign"} if state.reviewer else FORWARD_ACTIONS
-    return awaited | {"progress.report"} if state.spec.reporting != "none" else awaited
+    awaited = FORWARD_ACTIONS - {Action.REVIEW_ASSIGN} if state.reviewer else FORWARD_ACTIONS
+    return awaited | {Action.PROGRESS_REPORT} if state.spec.reporting != Reporting.NONE else awaited
 
 
-def check_stage(stage: Stage, action: str) -> None:
+def check_stage(stage: Stage, action: Action) -> None:
     if stage not in ACTION_STAGES[action]:
-        raise TaskRuleError(
-            f"Không thể thực hiện '{action}' khi nhiệm vụ ở giai đoạn '{STAGE_LABELS_VI[stage]}' ({stage})",
-            conflict=True, stage=stage, code="stage_conflict", params={"action": action, "stage": stage.value},
-        )
+        raise TaskRuleError(Code.STAGE_CONFLICT, conflict=True, at=stage, action=str(action), stage=stage.value)
 
 
-def available_actions(state: TaskState) -> list[str]:
+def available_actions(state: TaskState) -> list[Action]:
     """The actions the task's state allows now, whoever asks."""
     return [
         action for action in ACTIONS
@@ -84,32 +96,31 @@ def available_actions(state: TaskState) -> list[str]:
     ]
 
 
-def _state_conflict(state: TaskState, action: str) -> TaskRuleError | None:
+def _state_conflict(state: TaskState, action: Action) -> TaskRuleError | None:
     """Beyond the stage, what in the task's state forbids the action now (None: nothing)."""
-    def conflict(code: str, message: str, **params: object) -> TaskRuleError:
-        return TaskRuleError(message, conflict=True, stage=state.stage, code=code, params=params)
+    def conflict(code: Code, **params: Any) -> TaskRuleError:
+        return TaskRuleError(code, conflict=True, at=state.stage, **params)
 
-    if action in ("extension.approve", "extension.reject") and state.extension_request is None:
-        return conflict("no_extension_request", "Không có đề nghị gia hạn nào đang chờ xử lý")
-    if action == "extension.request" and state.extension_request is not None:
-        return conflict("extension_pending", "Đã có một đề nghị gia hạn đang chờ xử lý")
-    if action == "extension.request" and state.extensions_granted >= state.settings.max_extensions:
-        return conflict("extensions_exhausted", f"Nhiệm vụ đã được gia hạn tối đa {state.settings.max_extensions} lần",
-                        max=state.settings.max_extensions)
-    if action in ("review.approve", "review.reject") and state.reviewer is None:
-        return conflict("no_reviewer", "Chưa phân công người kiểm tra chéo")
+    if action in (Action.EXTENSION_APPROVE, Action.EXTENSION_REJECT) and state.extension_request is None:
+        return conflict(Code.NO_EXTENSION_REQUEST)
+    if action == Action.EXTENSION_REQUEST and state.extension_request is not None:
+        return conflict(Code.EXTENSION_PENDING)
+    if action == Action.EXTENSION_REQUEST and state.extensions_granted >= state.settings.max_extensions:
+        return conflict(Code.EXTENSIONS_EXHAUSTED, max=state.settings.max_extensions)
+    if action in (Action.REVIEW_APPROVE, Action.REVIEW_REJECT) and state.reviewer is None:
+        return conflict(Code.NO_REVIEWER)
     return None
 
 
-def _invalid(state: TaskState, field: str, message: str, code: str, **params: object) -> TaskRuleError:
-    return TaskRuleError(f"{field}: {message}", conflict=False, stage=state.stage, field=field, code=code,
-                         params=params)
+def _invalid(state: TaskState, field: str, code: Code, **params: Any) -> TaskRuleError:
+    return TaskRuleError(code, conflict=False, at=state.stage, field=field, **params)
 
 
 def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[TaskState, Event]:
     command = request.command
-    check_stage(state.stage, command.action)
-    if (conflict := _state_conflict(state, command.action)) is not None:
+    action = Action(command.action)
+    check_stage(state.stage, action)
+    if (conflict := _state_conflict(state, action)) is not None:
         raise conflict
     new = state.model_copy(deep=True)
     data = _RULES[type(command)](new, command, request.actor, now)
@@ -118,7 +129,7 @@ def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[Ta
     refresh(new, now)
     new.seq += 1
     new.updated_at = now
-    event = Event(seq=new.seq, type=command.action, actor=request.actor.username, at=now,
+    event = Event(seq=new.seq, type=action, actor=request.actor.username, at=now,
                   data=data if data is not None else command.model_dump(mode="json", exclude={"action"}))
     return new, event
 
@@ -130,19 +141,19 @@ def _accept(state: TaskState, cmd: c.Accept, actor: Actor, now: datetime) -> Non
 
 
 def _budget_submit(state: TaskState, cmd: c.BudgetSubmit, actor: Actor, now: datetime) -> None:
-    state.budget = Budget(amount_vnd=cmd.amount_vnd, source=cmd.source, lines=cmd.lines, status="submitted")
+    state.budget = Budget(amount_vnd=cmd.amount_vnd, source=cmd.source, lines=cmd.lines, status=BudgetStatus.SUBMITTED)
     state.stage = Stage.BUDGET_REVIEW
 
 
 def _budget_approve(state: TaskState, cmd: c.BudgetApprove, actor: Actor, now: datetime) -> None:
     assert state.budget is not None  # budget_review is reached only by budget.submit
-    state.budget.status, state.budget.reason = "approved", cmd.reason
+    state.budget.status, state.budget.reason = BudgetStatus.APPROVED, cmd.reason
     state.stage = Stage.IN_PROGRESS
 
 
 def _budget_reject(state: TaskState, cmd: c.BudgetReject, actor: Actor, now: datetime) -> None:
     assert state.budget is not None
-    state.budget.status, state.budget.reason = "rejected", cmd.reason
+    state.budget.status, state.budget.reason = BudgetStatus.REJECTED, cmd.reason
     state.budget_returned_at = now  # the lead registers again: its budget time starts again
     state.stage = Stage.BUDGET_REGISTRATION
 
@@ -162,13 +173,13 @@ def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Acto
 def _extension_request(state: TaskState, cmd: c.ExtensionRequestCommand, actor: Actor, now: datetime) -> None:
     new_deadline = parse_deadline(cmd.new_deadline, state.settings.timezone)
     if new_deadline <= state.deadline:
-        raise _invalid(state, "new_deadline", "hạn mới phải sau hạn hiện tại", "deadline_not_later")
+        raise _invalid(state, "new_deadline", Code.DEADLINE_NOT_LATER)
     state.extension_request = ExtensionRequest(
         at=now, by=actor.username, new_deadline=new_deadline, new_deadline_text=cmd.new_deadline, reason=cmd.reason
     )
 
 
-def _extension_approve(state: TaskState, cmd: c.ExtensionApprove, actor: Actor, now: datetime) -> dict:
+def _extension_approve(state: TaskState, cmd: c.ExtensionApprove, actor: Actor, now: datetime) -> dict[str, Any]:
     assert state.extension_request is not None
     old = state.deadline
     state.deadline = state.extension_request.new_deadline
@@ -185,8 +196,7 @@ def _extension_reject(state: TaskState, cmd: c.ExtensionReject, actor: Actor, no
 def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now: datetime) -> None:
     missing = [kpi.name for kpi in state.spec.kpis if kpi.name not in cmd.kpi_results]
     if missing:
-        raise _invalid(state, "kpi_results", "thiếu kết quả cho chỉ tiêu: " + "; ".join(missing), "kpi_results_missing",
-                       missing="; ".join(missing))
+        raise _invalid(state, "kpi_results", Code.KPI_RESULTS_MISSING, missing="; ".join(missing))
     state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
                                    kpi_results=cmd.kpi_results, files=cmd.files))
     state.stage = Stage.CROSS_CHECK
@@ -197,12 +207,10 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
 
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
     if cmd.reviewer == actor.username:  # separation of duties, whatever roles one person holds
-        raise _invalid(state, "reviewer", "không được tự giao việc kiểm tra chéo cho chính mình",
-                       "reviewer_is_assigner")
+        raise _invalid(state, "reviewer", Code.REVIEWER_IS_ASSIGNER)
     involved = [state.lead_agency, *state.coordinating_agencies]
     if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
-        raise _invalid(state, "reviewer", "người kiểm tra chéo phải thuộc cơ quan không chủ trì, không phối hợp",
-                       "reviewer_not_independent")
+        raise _invalid(state, "reviewer", Code.REVIEWER_NOT_INDEPENDENT)
     state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency
     state.reviewer_assigned_at, state.reviewer_assigned_by = now, actor.username
 
@@ -210,30 +218,28 @@ def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: dat
 def _decider_is_not_assigner(state: TaskState, actor: Actor) -> None:
     """Who assigned the cross-check never decides it, even holding the reviewer role too."""
     if state.reviewer_assigned_by is not None and actor.username == state.reviewer_assigned_by:
-        raise TaskRuleError("Người giao việc kiểm tra chéo không được tự quyết định kết quả kiểm tra chéo",
-                            conflict=False, stage=state.stage, code="decider_is_assigner")
+        raise TaskRuleError(Code.DECIDER_IS_ASSIGNER, conflict=False, at=state.stage)
 
 
 def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: datetime) -> None:
     _decider_is_not_assigner(state, actor)
-    state.reviews.append(Review(at=now, by=actor.username, decision="approved", reason=cmd.reason))
+    state.reviews.append(Review(at=now, by=actor.username, decision=Decision.APPROVED, reason=cmd.reason))
     state.stage = Stage.COMPLETED
     state.late = now > state.deadline
 
 
-def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: datetime) -> dict:
+def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: datetime) -> dict[str, Any]:
     _decider_is_not_assigner(state, actor)
-    state.reviews.append(Review(at=now, by=actor.username, decision="rejected",
+    state.reviews.append(Review(at=now, by=actor.username, decision=Decision.REJECTED,
                                 reason=cmd.reason, findings=cmd.findings))
     state.stage = Stage.IN_PROGRESS
     state.rework_deadline = now + state.settings.rework_period
     return {"reason": cmd.reason, "findings": cmd.findings, "rework_deadline": state.rework_deadline.isoformat()}
 
 
-def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) -> dict:
+def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) -> dict[str, Any]:
     if cmd.lead_agency == state.lead_agency:
-        raise _invalid(state, "lead_agency", "cơ quan chủ trì mới phải khác cơ quan chủ trì hiện tại",
-                       "same_lead_agency")
+        raise _invalid(state, "lead_agency", Code.SAME_LEAD_AGENCY)
     previous = state.lead_agency
     if cmd.lead_agency == state.reviewer_agency:  # the reviewer would judge their own agency's work
         state.reviewer = state.reviewer_agency = None
@@ -253,7 +259,8 @@ def _comment(state: TaskState, cmd: c.Comment, actor: Actor, now: datetime) -> N
     return None
 
 
-_RULES = {
+# What each action does to a task beyond its stage rule; a dict it returns is its event's data.
+_RULES: dict[type[BaseModel], Callable[[TaskState, Any, Actor, datetime], dict[str, Any] | None]] = {
     c.Accept: _accept,
     c.BudgetSubmit: _budget_submit,
     c.BudgetApprove: _budget_approve,
@@ -271,4 +278,5 @@ _RULES = {
     c.Comment: _comment,
 }
 assert set(ACTION_STAGES) == set(c.COMMAND_MODELS), "every action has a stage rule and a command"
-assert CLOSED_STAGES.isdisjoint(ACTION_STAGES["cancel"])
+assert set(_RULES) == set(c.COMMAND_MODELS.values()), "every command has its rule"
+assert CLOSED_STAGES.isdisjoint(ACTION_STAGES[Action.CANCEL])

@@ -1,11 +1,12 @@
 """Reporting periods: `2026` (a year), `2026-Q1` (a quarter), `2026-03` (a month)."""
 
-import calendar
 import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
+
+from domain.deadlines import end_of_month
 
 _YEAR = re.compile(r"^(\d{4})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
@@ -30,12 +31,12 @@ def parse_period(text: str, timezone: str) -> Period:
     elif match := _QUARTER.match(value):
         year, quarter = int(match.group(1)), int(match.group(2))
         first = date(year, quarter * 3 - 2, 1)
-        last = date(year, quarter * 3, calendar.monthrange(year, quarter * 3)[1])
+        last = end_of_month(year, quarter * 3)
         value = f"{year}-Q{quarter}"
     elif (match := _MONTH.match(value)) and 1 <= int(match.group(2)) <= 12:
         year, month = int(match.group(1)), int(match.group(2))
-        first, last = date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+        first, last = date(year, month, 1), end_of_month(year, month)
     else:
-        raise ValueError(f"Kỳ '{text}' không hợp lệ: dùng YYYY, YYYY-Qn hoặc YYYY-MM")
+        raise ValueError(f"not a period: {text!r}")  # people read the catalog's `period_invalid`
     return Period(label=value, start=datetime.combine(first, time(0), tz),
                   end=datetime.combine(last + timedelta(days=1), time(0), tz))

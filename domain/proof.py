@@ -7,6 +7,7 @@ action whose proof does not hold, before it enters history."""
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from domain.actors import Actor
 
@@ -16,15 +17,15 @@ def derive_key(secret: str) -> bytes:
     return hmac.new(secret.encode(), b"nq57/workflow-action-proof/v1", hashlib.sha256).digest()
 
 
-def _content(code: str, update_id: str, actor: Actor, command: dict) -> bytes:
+def _content(code: str, update_id: str, actor: Actor, command: dict[str, Any]) -> bytes:
     return json.dumps({"task": code, "update": update_id, "actor": actor.model_dump(mode="json"),
                        "command": command}, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def sign(key: bytes, code: str, update_id: str, actor: Actor, command: dict) -> str:
+def sign(key: bytes, code: str, update_id: str, actor: Actor, command: dict[str, Any]) -> str:
     """`command` as `model_dump(mode="json")` gives it."""
     return hmac.new(key, _content(code, update_id, actor, command), hashlib.sha256).hexdigest()
 
 
-def holds(key: bytes | None, proof: str, code: str, update_id: str, actor: Actor, command: dict) -> bool:
+def holds(key: bytes | None, proof: str, code: str, update_id: str, actor: Actor, command: dict[str, Any]) -> bool:
     return key is not None and hmac.compare_digest(proof, sign(key, code, update_id, actor, command))

@@ -8,6 +8,8 @@ place that raises."""
 from enum import StrEnum
 from typing import Any
 
+from pydantic_core import PydanticCustomError
+
 
 class Code(StrEnum):
     # who is asking
@@ -65,6 +67,39 @@ class Code(StrEnum):
     TOO_MANY_ACTIONS = "too_many_actions"
     WORKFLOW_UNAVAILABLE = "workflow_unavailable"
     DATABASE_BUSY = "database_busy"
+    # added for the application layer (services/)
+    NOT_PERMITTED = "not_permitted"
+    NOTIFICATION_NOT_FOUND = "notification_not_found"
+    EVIDENCE_NOT_FOUND = "evidence_not_found"
+    EVIDENCE_CHANGED = "evidence_changed"
+    RANKING_NOT_PUBLISHED = "ranking_not_published"
+    PERIOD_INVALID = "period_invalid"
+    RULE_EXISTS = "rule_exists"
+    RULE_NOT_FOUND = "rule_not_found"
+    IMPORT_TOO_LARGE = "import_too_large"
+    IMPORT_FILE_TYPE = "import_file_type"
+    IMPORT_UNREADABLE = "import_unreadable"
+    UNKNOWN_AGENCIES = "unknown_agencies"
+    LEAD_ALSO_COORDINATES = "lead_also_coordinates"
+    EVIDENCE_NEEDS_MULTIPART = "evidence_needs_multipart"
+    TOO_MANY_REQUESTS = "too_many_requests"
+    # added with the catalogs: sentences written inline in api/ and domain/ until now
+    ADDRESS_NOT_FOUND = "address_not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INVALID_INPUT = "invalid_input"
+    UNREADABLE_BODY = "unreadable_body"
+    BODY_TOO_LARGE = "body_too_large"
+    TEMPORAL_UNAVAILABLE = "temporal_unavailable"
+    IMPORT_NOT_UTF8 = "import_not_utf8"
+    IMPORT_EMPTY = "import_empty"
+    IMPORT_MISSING_COLUMNS = "import_missing_columns"
+    IMPORT_EXCEL_UNREADABLE = "import_excel_unreadable"
+    BUDGET_REQUIRED_YES_NO = "budget_required_yes_no"
+    KPI_FORMAT = "kpi_format"
+    KPI_TARGET_NOT_NUMBER = "kpi_target_not_number"
+    LINES_TOTAL_MISMATCH = "lines_total_mismatch"
+    DEADLINE_INVALID = "deadline_invalid"
+    NOT_ONE_OF = "not_one_of"
 
 
 class Refusal(Exception):
@@ -78,3 +113,12 @@ class Refusal(Exception):
         self.field = field
         self.extra = extra or {}
         self.params = params
+
+    def __str__(self) -> str:  # for logs and failures; people read the catalog's sentence
+        return f"{self.code.value} {self.params}" if self.params else self.code.value
+
+
+def invalid(code: Code, /, **params: Any) -> PydanticCustomError:
+    """A refusal inside a pydantic validator: pydantic names the field at fault, the catalog says
+    the sentence (api/errors.py: field_errors reads the code as the error's type)."""
+    return PydanticCustomError(code.value, code.value, params)

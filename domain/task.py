@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain import limits as L
-from domain.deadlines import DEFAULT_TIMEZONE, parse_deadline
+from domain.deadlines import DEFAULT_TIMEZONE, DeadlineText, TimezoneName
 from domain.stages import Stage
 
 
@@ -34,17 +34,11 @@ class TaskSpec(BaseModel):
     description: str = Field(default="", max_length=L.LONG)
     lead_agency: str = Field(min_length=1, max_length=L.AGENCY)
     coordinating_agencies: list[Annotated[str, Field(max_length=L.AGENCY)]] = Field(default=[], max_length=L.ITEMS)
-    deadline: str = Field(max_length=L.NAME)
+    deadline: DeadlineText = Field(max_length=L.NAME)
     product: str = Field(default="", max_length=L.TEXT)
     kpis: list[Kpi] = Field(default=[], max_length=L.ITEMS)
     budget_required: bool = False
     reporting: Reporting = Reporting.NONE
-
-    @field_validator("deadline")
-    @classmethod
-    def _deadline_parses(cls, value: str) -> str:
-        parse_deadline(value)
-        return value
 
     @field_validator("coordinating_agencies")
     @classmethod
@@ -58,11 +52,17 @@ class BudgetLine(BaseModel):
     amount_vnd: int = Field(ge=0, le=L.MONEY)
 
 
+class BudgetStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class Budget(BaseModel):
     amount_vnd: int
     source: str
     lines: list[BudgetLine]
-    status: str  # submitted | approved | rejected
+    status: BudgetStatus
     reason: str | None = None
     disbursed_vnd: int = 0
 
@@ -93,10 +93,17 @@ class Evidence(BaseModel):
     files: list[EvidenceFile]
 
 
+class Decision(StrEnum):
+    """What a cross-check decides."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class Review(BaseModel):
     at: datetime
     by: str
-    decision: str  # approved | rejected
+    decision: Decision
     reason: str | None = None
     findings: list[str] = []
 
@@ -112,12 +119,12 @@ class ExtensionRequest(BaseModel):
 class LifecycleSettings(BaseModel):
     """Deployment settings a task's workflow needs; carried in its state so a restart keeps them."""
 
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: TimezoneName = DEFAULT_TIMEZONE
     rework_period: timedelta = timedelta(days=14)
     accept_sla: timedelta = timedelta(days=7)
     budget_sla: timedelta = timedelta(days=14)
     review_sla: timedelta = timedelta(days=10)
-    escalation_steps: list[timedelta] = [timedelta(0), timedelta(days=7), timedelta(days=14)]
+    escalation_steps: tuple[timedelta, ...] = (timedelta(0), timedelta(days=7), timedelta(days=14))
     max_extensions: int = 2
 
 

@@ -9,9 +9,6 @@ from casbin_async_sqlalchemy_adapter import Adapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import CasbinRule
-from domain.actors import Actor, relation_of
-from domain.lifecycle import available_actions
-from domain.task import TaskState
 
 # What a policy line may name besides the lifecycle's actions (domain.lifecycle.ACTIONS).
 OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "user.create",
@@ -37,12 +34,6 @@ async def load_enforcer(engine: AsyncEngine) -> casbin.AsyncEnforcer:
 
 
 def permits(enforcer: casbin.AsyncEnforcer, username: str, relation: str, stage: str, action: str) -> bool:
+    """The bare Casbin question. Only services/authorization.py asks it (with the person's relation)."""
     return bool(enforcer.enforce(username, relation, stage, action))
 
-
-def permitted_actions(enforcer: casbin.AsyncEnforcer, actor: Actor, state: TaskState) -> list[str]:
-    """The actions this person may take on this task now: the lifecycle's and the policy's answer
-    together, so pages and inboxes never keep a second copy of either."""
-    relation = relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer)
-    return [action for action in available_actions(state)
-            if permits(enforcer, actor.username, relation, state.stage, action)]

@@ -39,7 +39,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,7 @@ from db.models import Base
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer
 from settings import Settings
+from tests.helpers import free_port
 from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,31 +280,6 @@ def _short(body: Any, limit: int = 400) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # Processes
-
-
-_taken_ports: set[int] = set()
-
-
-def free_port() -> int:
-    """A free loopback port BELOW the kernel's ephemeral range: the dev server picks its internal
-    services' ports from that range (bind to port 0) when it starts, and once took the very port
-    given to its frontend (it then panics: "bind: address already in use")."""
-    low = 32768
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    chooser = random.SystemRandom()
-    for _ in range(200):
-        port = chooser.randrange(max(1024, low - 12000), low)
-        if port in _taken_ports:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _taken_ports.add(port)
-        return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 def temporal_cli() -> str:

@@ -8,30 +8,15 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
 
-import api.security
-from tests.conftest import Stack
+import services.security
+from tests.helpers import ADMIN_PASSWORD, Stack, app_of, client_at
 
-ADMIN = ("admin", "admin-password")
+ADMIN = ("admin", ADMIN_PASSWORD)
 STRONG = "Sen-vang-2026-ha-noi"
-
-
-def _app(stack: Stack) -> Any:
-    return stack.http._transport.app  # type: ignore[attr-defined]
-
-
-@asynccontextmanager
-async def _client_at(stack: Stack, address: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Another client of the same app, seen at `address`."""
-    transport = httpx.ASGITransport(app=_app(stack), client=(address, 5000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test") as client:
-        yield client
 
 
 def _address() -> str:
@@ -58,7 +43,7 @@ def _bearer(answer: httpx.Response) -> dict[str, str]:
 
 async def test_a_username_is_locked_after_wrong_passwords_even_for_the_right_one(stack: Stack) -> None:
     username = await _new_user(stack)
-    async with _client_at(stack, _address()) as client:
+    async with client_at(stack, _address()) as client:
         for _ in range(stack.settings.login_attempts):
             assert (await _token(client, username, "sai-mat-khau-roi")).status_code == 401
         locked = await _token(client, username)
@@ -66,22 +51,22 @@ async def test_a_username_is_locked_after_wrong_passwords_even_for_the_right_one
     retry = int(locked.headers["Retry-After"])
     assert 0 < retry <= 15 * 60
     assert "thử lại sau" in locked.json()["detail"] and "phút" in locked.json()["detail"]
-    async with _client_at(stack, _address()) as elsewhere:  # the username is locked, wherever from
+    async with client_at(stack, _address()) as elsewhere:  # the username is locked, wherever from
         assert (await _token(elsewhere, username)).status_code == 429
 
 
 async def test_a_client_address_is_locked_after_wrong_passwords_for_many_usernames(stack: Stack) -> None:
-    throttle = _app(stack).state.login_throttle
+    throttle = app_of(stack).state.login_throttle
     saved = dict(throttle.limits)
     throttle.limits["client"] = 3
     try:
         username = await _new_user(stack)
         address = _address()
-        async with _client_at(stack, address) as client:
+        async with client_at(stack, address) as client:
             for guess in range(3):
                 assert (await _token(client, f"khong-co-{guess}", "doan-mo")).status_code == 401
             assert (await _token(client, username)).status_code == 429
-        async with _client_at(stack, _address()) as other:  # another address is not held back
+        async with client_at(stack, _address()) as other:  # another address is not held back
             _bearer(await _token(other, username))
     finally:
         throttle.limits = saved
@@ -91,17 +76,17 @@ async def test_unknown_usernames_are_answered_after_the_same_hashing_as_known_on
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     username = await _new_user(stack)
     hashed: list[str] = []
-    verify = api.security.verify_password
+    verify = services.security.verify_password
 
     def counting(password_hash: str, password: str) -> bool:
         hashed.append(password)
         return verify(password_hash, password)
 
-    monkeypatch.setattr(api.security, "verify_password", counting)
-    throttle = _app(stack).state.login_throttle
+    monkeypatch.setattr(services.security, "verify_password", counting)
+    throttle = app_of(stack).state.login_throttle
     monkeypatch.setattr(throttle, "limits", {"user": 1000, "client": 1000})
     known, unknown = [], []
-    async with _client_at(stack, _address()) as client:
+    async with client_at(stack, _address()) as client:
         for attempt in range(5):
             for names, times in ((username, known), (f"khong-ton-tai-{attempt}", unknown)):
                 started = time.perf_counter()
@@ -113,13 +98,13 @@ async def test_unknown_usernames_are_answered_after_the_same_hashing_as_known_on
 
 async def test_passwords_are_verified_off_the_event_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[threading.Thread] = []
-    verify = api.security.verify_password
+    verify = services.security.verify_password
 
     def recording(password_hash: str, password: str) -> bool:
         threads.append(threading.current_thread())
         return verify(password_hash, password)
 
-    monkeypatch.setattr(api.security, "verify_password", recording)
+    monkeypatch.setattr(services.security, "verify_password", recording)
     await stack.login("auditor")
     assert threads and all(thread is not threading.main_thread() for thread in threads)
 
@@ -145,7 +130,7 @@ async def test_a_weak_password_is_refused_naming_the_field(stack: Stack, passwor
 async def test_an_administrators_reset_follows_the_rules_and_ends_the_old_password_and_tokens(stack: Stack) -> None:
     username = await _new_user(stack)
     admin = await stack.login(*ADMIN)
-    async with _client_at(stack, _address()) as client:
+    async with client_at(stack, _address()) as client:
         old = _bearer(await _token(client, username))
         weak = await stack.http.post(f"/api/v1/users/{username}/password", headers=admin, json={"password": username})
         assert weak.status_code == 422 and weak.json()["errors"][0]["field"] == "password", weak.text
@@ -160,7 +145,7 @@ async def test_an_administrators_reset_follows_the_rules_and_ends_the_old_passwo
 async def test_a_disabled_user_loses_its_tokens_and_is_told_why_at_login(stack: Stack) -> None:
     username = await _new_user(stack)
     admin = await stack.login(*ADMIN)
-    async with _client_at(stack, _address()) as client:
+    async with client_at(stack, _address()) as client:
         token = _bearer(await _token(client, username))
         assert (await client.get("/api/v1/me", headers=token)).status_code == 200
         patched = await stack.http.patch(f"/api/v1/users/{username}", headers=admin, json={"disabled": True})
@@ -176,7 +161,7 @@ async def test_a_disabled_user_loses_its_tokens_and_is_told_why_at_login(stack: 
 
 async def test_logout_ends_the_token(stack: Stack) -> None:
     username = await _new_user(stack)
-    async with _client_at(stack, _address()) as client:
+    async with client_at(stack, _address()) as client:
         token = _bearer(await _token(client, username))
         other_session = _bearer(await _token(client, username))
         assert (await client.post("/api/v1/auth/logout", headers=token)).status_code == 204

@@ -10,18 +10,13 @@ from typing import Any
 
 import httpx
 
-from api.security import create_token
-from tests.conftest import Stack, unique_code
+from services.security import create_token
+from tests.helpers import Stack, act, history_types, ok, post_action, unique_code
 
 KPIS = [{"name": "Hồ sơ được số hóa", "target": 100, "unit": "%"}, {"name": "Đơn vị áp dụng", "target": 5, "unit": ""}]
 RESULTS = {"Hồ sơ được số hóa": 100, "Đơn vị áp dụng": 5}
 BUDGET = {"amount_vnd": 300, "source": "Ngân sách trung ương",
           "lines": [{"item": "Thiết bị", "amount_vnd": 200}, {"item": "Nhân công", "amount_vnd": 100}]}
-
-
-def _ok(answer: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    return answer.json()
 
 
 def _error(answer: httpx.Response, status: int) -> dict[str, Any]:
@@ -39,20 +34,11 @@ def _fields(body: dict[str, Any]) -> set[str]:
 async def _create(stack: Stack, *, lead: str = "HNI", coordinating: list[str] | None = None,
                   budget_required: bool = False, code: str | None = None) -> str:
     code = code or unique_code("ERR")
-    _ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
         "code": code, "title": "Số hóa hồ sơ", "lead_agency": lead,
         "coordinating_agencies": ["BKHCN"] if coordinating is None else coordinating,
         "deadline": "2027-12", "product": "Kho hồ sơ số", "kpis": KPIS, "budget_required": budget_required}), 201)
     return code
-
-
-def _post_action(stack: Stack, headers: dict[str, str], code: str, action: str, body: Any = None):  # noqa: ANN202
-    return stack.http.post(f"/api/v1/tasks/{code}/actions/{action}", headers=headers,
-                           json={} if body is None else body)
-
-
-async def _act(stack: Stack, user: str, code: str, action: str, body: Any = None) -> dict[str, Any]:
-    return _ok(await _post_action(stack, await stack.login(user), code, action, body))
 
 
 def _evidence(stack: Stack, headers: dict[str, str], code: str, files: list[tuple[str, bytes, str]],
@@ -66,23 +52,18 @@ def _evidence(stack: Stack, headers: dict[str, str], code: str, files: list[tupl
 
 async def _in_progress(stack: Stack, **create: Any) -> str:
     code = await _create(stack, **create)
-    await _act(stack, "hni.head" if create.get("lead", "HNI") == "HNI" else f"{create['lead'].lower()}.head",
+    await act(stack, "hni.head" if create.get("lead", "HNI") == "HNI" else f"{create['lead'].lower()}.head",
                code, "accept", {})
     return code
 
 
-async def _history_types(stack: Stack, code: str) -> list[str]:
-    history = _ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
-    return [entry["type"] for entry in history]
-
-
 async def _stage(stack: Stack, code: str) -> str:
-    return _ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))["stage"]
+    return ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))["stage"]
 
 
 async def _new_user(stack: Stack, agency: str | None, roles: list[str]) -> str:
     username = f"u-{uuid.uuid4().hex[:10]}"
-    _ok(await stack.http.post("/api/v1/users", headers=await stack.login("admin", "admin-password"), json={
+    ok(await stack.http.post("/api/v1/users", headers=await stack.login("admin"), json={
         "username": username, "password": "mat-khau-dai", "full_name": "Người thử", "agency": agency,
         "roles": roles}), 201)
     return username
@@ -97,7 +78,7 @@ async def test_401_without_a_token(stack: Stack) -> None:
                    await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", json={})):
         _error(answer, 401)
         assert answer.headers["www-authenticate"] == "Bearer"
-    assert await _history_types(stack, code) == ["created"]
+    assert await history_types(stack, code) == ["created"]
 
 
 def _unsigned(payload: dict[str, Any]) -> str:
@@ -121,7 +102,7 @@ async def test_401_with_a_bad_token(stack: Stack) -> None:
         _error(answer, 401)
     # The same token, rightly signed, works: the refusals above are about the token alone.
     good = await stack.http.get("/api/v1/me", headers={"Authorization": f"Bearer {create_token('office', secret, 5)}"})
-    assert _ok(good)["username"] == "office"
+    assert ok(good)["username"] == "office"
 
 
 async def test_401_for_a_wrong_password(stack: Stack) -> None:
@@ -133,24 +114,24 @@ async def test_401_for_a_wrong_password(stack: Stack) -> None:
 
 async def test_403_head_of_another_agency_cannot_accept(stack: Stack) -> None:
     code = await _create(stack)
-    body = _error(await _post_action(stack, await stack.login("btc.head"), code, "accept", {}), 403)
+    body = _error(await post_action(stack, await stack.login("btc.head"), code, "accept", {}), 403)
     assert "accept" in body["detail"]
     assert await _stage(stack, code) == "assigned"
-    assert await _history_types(stack, code) == ["created"]
-    assert code not in {item["code"] for item in _ok(await stack.http.get(
+    assert await history_types(stack, code) == ["created"]
+    assert code not in {item["code"] for item in ok(await stack.http.get(
         "/api/v1/inbox", headers=await stack.login("btc.head")))}
 
 
 async def test_403_finance_reviewer_of_the_lead_agency_cannot_decide_its_own_budget(stack: Stack) -> None:
     code = await _create(stack, lead="BTC", budget_required=True)
-    await _act(stack, "btc.head", code, "accept", {})
-    await _act(stack, "btc.head", code, "budget.submit", BUDGET)
+    await act(stack, "btc.head", code, "accept", {})
+    await act(stack, "btc.head", code, "budget.submit", BUDGET)
     finance = await stack.login("finance")  # finance_reviewer @BTC, the lead agency
-    _error(await _post_action(stack, finance, code, "budget.approve", {}), 403)
-    _error(await _post_action(stack, finance, code, "budget.reject", {"reason": "Tự thẩm định"}), 403)
+    _error(await post_action(stack, finance, code, "budget.approve", {}), 403)
+    _error(await post_action(stack, finance, code, "budget.reject", {"reason": "Tự thẩm định"}), 403)
     assert await _stage(stack, code) == "budget_review"
-    assert await _history_types(stack, code) == ["created", "accept", "budget.submit"]
-    assert code not in {item["code"] for item in _ok(await stack.http.get("/api/v1/inbox", headers=finance))}
+    assert await history_types(stack, code) == ["created", "accept", "budget.submit"]
+    assert code not in {item["code"] for item in ok(await stack.http.get("/api/v1/inbox", headers=finance))}
 
 
 async def test_403_an_officer_cannot_submit_the_final_evidence(stack: Stack) -> None:
@@ -159,8 +140,8 @@ async def test_403_an_officer_cannot_submit_the_final_evidence(stack: Stack) -> 
     _error(await _evidence(stack, officer, code, [("ket-qua.pdf", b"%PDF-1.4 ket qua", "application/pdf")]), 403)
     assert await _stage(stack, code) == "in_progress"
     # The officer may still report progress: the refusal is about the evidence alone.
-    await _act(stack, "hni.officer", code, "progress.report", {"percent": 90, "kpi_actuals": {}, "note": ""})
-    assert await _history_types(stack, code) == ["created", "accept", "progress.report"]
+    await act(stack, "hni.officer", code, "progress.report", {"percent": 90, "kpi_actuals": {}, "note": ""})
+    assert await history_types(stack, code) == ["created", "accept", "progress.report"]
 
 
 async def test_403_outside_ones_role(stack: Stack) -> None:
@@ -176,10 +157,10 @@ async def test_403_outside_ones_role(stack: Stack) -> None:
         "username": "someone", "password": "mat-khau-dai", "full_name": "X", "roles": ["admin"]}), 403)
     code = await _create(stack)
     # Only the Committee replaces a lead; a lead's head does not cancel its own task.
-    _error(await _post_action(stack, office, code, "reassign", {"lead_agency": "BCA", "reason": "x"}), 403)
-    _error(await _post_action(stack, head, code, "cancel", {"reason": "x"}), 403)
+    _error(await post_action(stack, office, code, "reassign", {"lead_agency": "BCA", "reason": "x"}), 403)
+    _error(await post_action(stack, head, code, "cancel", {"reason": "x"}), 403)
     _error(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("bca.head")), 403)
-    assert await _history_types(stack, code) == ["created"]
+    assert await history_types(stack, code) == ["created"]
 
 
 # 404 -----------------------------------------------------------------------------------------
@@ -189,21 +170,21 @@ async def test_404_unknown_task(stack: Stack) -> None:
     missing = unique_code("MISSING")
     _error(await stack.http.get(f"/api/v1/tasks/{missing}", headers=office), 404)
     _error(await stack.http.get(f"/api/v1/tasks/{missing}/history", headers=office), 404)
-    _error(await _post_action(stack, office, missing, "cancel", {"reason": "x"}), 404)
+    _error(await post_action(stack, office, missing, "cancel", {"reason": "x"}), 404)
     _error(await stack.http.get(f"/api/v1/tasks/{missing}/evidence/{'0' * 64}", headers=office), 404)
 
 
 async def test_404_unknown_action(stack: Stack) -> None:
     code = await _create(stack)
-    body = _error(await _post_action(stack, await stack.login("hni.head"), code, "approve.everything", {}), 404)
+    body = _error(await post_action(stack, await stack.login("hni.head"), code, "approve.everything", {}), 404)
     assert "approve.everything" in body["detail"]
-    assert await _history_types(stack, code) == ["created"]
+    assert await history_types(stack, code) == ["created"]
 
 
 async def test_404_unknown_evidence_file(stack: Stack) -> None:
     with_file = await _in_progress(stack)
     head = await stack.login("hni.head")
-    task = _ok(await _evidence(stack, head, with_file, [("../../etc/ket-qua.pdf", b"%PDF-1.4 " + uuid.uuid4().bytes,
+    task = ok(await _evidence(stack, head, with_file, [("../../etc/ket-qua.pdf", b"%PDF-1.4 " + uuid.uuid4().bytes,
                                                          "application/pdf")]))
     sha = task["evidence"][0]["files"][0]["sha256"]
     assert task["evidence"][0]["files"][0]["filename"] == "ket-qua.pdf"  # never a path
@@ -223,32 +204,32 @@ async def test_404_unknown_evidence_file(stack: Stack) -> None:
 async def test_409_action_at_the_wrong_stage_names_the_stage(stack: Stack) -> None:
     code = await _create(stack, budget_required=True)
     head = await stack.login("hni.head")
-    body = _error(await _post_action(stack, head, code, "budget.submit", BUDGET), 409)
+    body = _error(await post_action(stack, head, code, "budget.submit", BUDGET), 409)
     assert body["stage"] == "assigned"
-    await _act(stack, "hni.head", code, "accept", {})
-    body = _error(await _post_action(stack, head, code, "accept", {}), 409)
+    await act(stack, "hni.head", code, "accept", {})
+    body = _error(await post_action(stack, head, code, "accept", {}), 409)
     assert body["stage"] == "budget_registration"
     body = _error(await _evidence(stack, head, code, [("a.pdf", b"%PDF", "application/pdf")]), 409)
     assert body["stage"] == "budget_registration"
     # Two extension requests cannot be open at once.
-    await _act(stack, "hni.head", code, "extension.request", {"new_deadline": "2028-01", "reason": "Chậm"})
-    body = _error(await _post_action(stack, head, code, "extension.request",
+    await act(stack, "hni.head", code, "extension.request", {"new_deadline": "2028-01", "reason": "Chậm"})
+    body = _error(await post_action(stack, head, code, "extension.request",
                                      {"new_deadline": "2028-02", "reason": "Chậm hơn"}), 409)
     assert body["stage"] == "budget_registration"
-    assert await _history_types(stack, code) == ["created", "accept", "extension.request"]
+    assert await history_types(stack, code) == ["created", "accept", "extension.request"]
 
 
 async def test_409_stage_is_checked_before_the_policy(stack: Stack) -> None:
     """Someone who could never take the action, asking at the wrong stage, hears about the stage."""
     code = await _create(stack, budget_required=True)
     outsider = await stack.login("btc.head")
-    body = _error(await _post_action(stack, outsider, code, "budget.submit", BUDGET), 409)
+    body = _error(await post_action(stack, outsider, code, "budget.submit", BUDGET), 409)
     assert body["stage"] == "assigned"
-    body = _error(await _post_action(stack, await stack.login("reviewer"), code, "review.approve", {}), 409)
+    body = _error(await post_action(stack, await stack.login("reviewer"), code, "review.approve", {}), 409)
     assert body["stage"] == "assigned"
     # At the right stage the same outsider hears from the policy.
-    _error(await _post_action(stack, outsider, code, "accept", {}), 403)
-    assert await _history_types(stack, code) == ["created"]
+    _error(await post_action(stack, outsider, code, "accept", {}), 403)
+    assert await history_types(stack, code) == ["created"]
 
 
 async def test_409_duplicate_task_code(stack: Stack) -> None:
@@ -256,9 +237,9 @@ async def test_409_duplicate_task_code(stack: Stack) -> None:
     answer = await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
         "code": code, "title": "Một nhiệm vụ khác", "lead_agency": "BCA", "deadline": "2027-01"})
     assert code in _error(answer, 409)["detail"]
-    task = _ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))
+    task = ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))
     assert task["title"] == "Số hóa hồ sơ" and task["lead_agency"] == "HNI"
-    assert await _history_types(stack, code) == ["created"]
+    assert await history_types(stack, code) == ["created"]
 
 
 async def test_409_when_two_create_the_same_code_at_once(stack: Stack) -> None:
@@ -268,43 +249,43 @@ async def test_409_when_two_create_the_same_code_at_once(stack: Stack) -> None:
     answers = await asyncio.gather(*(stack.http.post("/api/v1/tasks", headers=office, json=body) for _ in range(2)))
     assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
     _error(next(a for a in answers if a.status_code == 409), 409)
-    assert await _history_types(stack, code) == ["created"]
+    assert await history_types(stack, code) == ["created"]
 
 
 async def test_409_when_two_decisions_race(stack: Stack) -> None:
     """Both pass the API's stage check; the workflow takes one and refuses the other with 409."""
     code = await _create(stack, budget_required=True)
-    await _act(stack, "hni.head", code, "accept", {})
-    await _act(stack, "hni.head", code, "budget.submit", BUDGET)
+    await act(stack, "hni.head", code, "accept", {})
+    await act(stack, "hni.head", code, "budget.submit", BUDGET)
     finance = await stack.login("finance")
-    answers = await asyncio.gather(_post_action(stack, finance, code, "budget.approve", {}),
-                                   _post_action(stack, finance, code, "budget.reject", {"reason": "Thiếu"}))
+    answers = await asyncio.gather(post_action(stack, finance, code, "budget.approve", {}),
+                                   post_action(stack, finance, code, "budget.reject", {"reason": "Thiếu"}))
     assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
     refused = _error(next(a for a in answers if a.status_code == 409), 409)
     assert refused["stage"] in ("in_progress", "budget_registration")
     winner = next(a for a in answers if a.status_code == 200).json()
-    types = await _history_types(stack, code)
+    types = await history_types(stack, code)
     assert types[:3] == ["created", "accept", "budget.submit"] and len(types) == 4
     assert types[3] == {"in_progress": "budget.approve", "budget_registration": "budget.reject"}[winner["stage"]]
     assert await _stage(stack, code) == winner["stage"] == refused["stage"]
 
 
 async def test_409_duplicate_agency_code_and_username(stack: Stack) -> None:
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     _error(await stack.http.post("/api/v1/agencies", headers=admin, json={
         "code": "HNI", "name": "Hà Nội lần nữa", "kind": "province"}), 409)
     agency = f"AG{uuid.uuid4().hex[:8].upper()}"
-    _ok(await stack.http.post("/api/v1/agencies", headers=admin, json={
+    ok(await stack.http.post("/api/v1/agencies", headers=admin, json={
         "code": agency, "name": "Cơ quan thử", "kind": "other"}), 201)
     _error(await stack.http.post("/api/v1/agencies", headers=admin, json={
         "code": agency, "name": "Cơ quan thử lần hai", "kind": "other"}), 409)
-    names = [a["name"] for a in _ok(await stack.http.get("/api/v1/agencies", headers=admin)) if a["code"] == agency]
+    names = [a["name"] for a in ok(await stack.http.get("/api/v1/agencies", headers=admin)) if a["code"] == agency]
     assert names == ["Cơ quan thử"]
 
     _error(await stack.http.post("/api/v1/users", headers=admin, json={
         "username": "office", "password": "mat-khau-moi", "full_name": "Kẻ giả mạo", "agency": "HNI",
         "roles": ["admin"]}), 409)
-    me = _ok(await stack.http.get("/api/v1/me", headers=await stack.login("office")))  # the demo password still works
+    me = ok(await stack.http.get("/api/v1/me", headers=await stack.login("office")))  # the demo password still works
     assert me["agency"] == "VPTW" and me["roles"] == ["steering_office"]
     username = await _new_user(stack, agency, ["agency_head"])
     _error(await stack.http.post("/api/v1/users", headers=admin, json={
@@ -321,9 +302,9 @@ async def test_413_upload_over_the_limit(stack: Stack) -> None:
     body = _error(await _evidence(stack, head, code, [("lon.pdf", too_big, "application/pdf")]), 413)
     assert "lon.pdf" in body["detail"]
     assert await _stage(stack, code) == "in_progress"
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
     # Exactly at the limit is allowed.
-    task = _ok(await _evidence(stack, head, code, [("vua.pdf", b"%PDF" + b"y" * (limit - 4), "application/pdf")]))
+    task = ok(await _evidence(stack, head, code, [("vua.pdf", b"%PDF" + b"y" * (limit - 4), "application/pdf")]))
     assert task["stage"] == "cross_check" and task["evidence"][0]["files"][0]["size"] == limit
 
 
@@ -336,7 +317,7 @@ async def test_415_file_type_not_allowed(stack: Stack) -> None:
     # One bad file among good ones refuses the whole submission.
     _error(await _evidence(stack, head, code, [("ok.pdf", b"%PDF", "application/pdf"),
                                                ("x.bat", b"echo", "text/plain")]), 415)
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
     # The extension alone does not make a PDF: the content is looked at too.
     body = _error(await _evidence(stack, head, code, [("bao-cao.pdf", b"MZ\x90\x00 not a pdf", "application/pdf")]),
                   415)
@@ -369,23 +350,23 @@ async def test_422_task_fields_named_one_by_one(stack: Stack) -> None:
 
 async def test_422_budget_lines_must_add_up(stack: Stack) -> None:
     code = await _create(stack, budget_required=True)
-    await _act(stack, "hni.head", code, "accept", {})
+    await act(stack, "hni.head", code, "accept", {})
     head = await stack.login("hni.head")
     wrong = {**BUDGET, "amount_vnd": 301}
-    body = _error(await _post_action(stack, head, code, "budget.submit", wrong), 422)
+    body = _error(await post_action(stack, head, code, "budget.submit", wrong), 422)
     assert "300" in body["detail"] and "301" in body["detail"]
-    body = _error(await _post_action(stack, head, code, "budget.submit", {**BUDGET, "amount_vnd": -1}), 422)
+    body = _error(await post_action(stack, head, code, "budget.submit", {**BUDGET, "amount_vnd": -1}), 422)
     assert "amount_vnd" in _fields(body)
-    body = _error(await _post_action(stack, head, code, "budget.submit", {**BUDGET, "source": "", "lines": []}), 422)
+    body = _error(await post_action(stack, head, code, "budget.submit", {**BUDGET, "source": "", "lines": []}), 422)
     assert {"source", "lines"} <= _fields(body)
     assert await _stage(stack, code) == "budget_registration"
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
 
 
 async def test_422_budget_lines_not_adding_up_names_the_lines(stack: Stack) -> None:
     code = await _create(stack, budget_required=True)
-    await _act(stack, "hni.head", code, "accept", {})
-    body = _error(await _post_action(stack, await stack.login("hni.head"), code, "budget.submit",
+    await act(stack, "hni.head", code, "accept", {})
+    body = _error(await post_action(stack, await stack.login("hni.head"), code, "budget.submit",
                                      {**BUDGET, "amount_vnd": 301}), 422)
     assert _fields(body) == {"lines"}, body
 
@@ -393,20 +374,20 @@ async def test_422_budget_lines_not_adding_up_names_the_lines(stack: Stack) -> N
 async def test_422_extension_deadlines(stack: Stack) -> None:
     code = await _in_progress(stack)
     head = await stack.login("hni.head")
-    body = _error(await _post_action(stack, head, code, "extension.request",
+    body = _error(await post_action(stack, head, code, "extension.request",
                                      {"new_deadline": "sớm nhất có thể", "reason": "x"}), 422)
     assert "sớm nhất có thể" in body["detail"]
-    body = _error(await _post_action(stack, head, code, "extension.request",
+    body = _error(await post_action(stack, head, code, "extension.request",
                                      {"new_deadline": "2027-06", "reason": "x"}), 422)  # before 2027-12
     assert body["stage"] == "in_progress"
-    body = _error(await _post_action(stack, head, code, "extension.request", {"new_deadline": "2028-01"}), 422)
+    body = _error(await post_action(stack, head, code, "extension.request", {"new_deadline": "2028-01"}), 422)
     assert _fields(body) == {"reason"}
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
 
 
 async def test_422_bad_extension_deadline_names_the_field(stack: Stack) -> None:
     code = await _in_progress(stack)
-    body = _error(await _post_action(stack, await stack.login("hni.head"), code, "extension.request",
+    body = _error(await post_action(stack, await stack.login("hni.head"), code, "extension.request",
                                      {"new_deadline": "sớm nhất có thể", "reason": "x"}), 422)
     assert _fields(body) == {"new_deadline"}, body
 
@@ -414,22 +395,22 @@ async def test_422_bad_extension_deadline_names_the_field(stack: Stack) -> None:
 async def test_422_action_bodies(stack: Stack) -> None:
     code = await _in_progress(stack)
     head = await stack.login("hni.head")
-    body = _error(await _post_action(stack, head, code, "progress.report",
+    body = _error(await post_action(stack, head, code, "progress.report",
                                      {"percent": 150, "kpi_actuals": {"Hồ sơ được số hóa": "nhiều"}}), 422)
     assert {"percent", "kpi_actuals.Hồ sơ được số hóa"} <= _fields(body)
-    body = _error(await _post_action(stack, head, code, "comment", {"text": "", "ghost": True}), 422)
+    body = _error(await post_action(stack, head, code, "comment", {"text": "", "ghost": True}), 422)
     assert _fields(body) == {"text", "ghost"}
-    body = _error(await _post_action(stack, head, code, "comment", ["không", "phải", "đối tượng"]), 422)
+    body = _error(await post_action(stack, head, code, "comment", ["không", "phải", "đối tượng"]), 422)
     assert _fields(body) == {"body"}
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
 
     fresh = await _create(stack)
-    body = _error(await _post_action(stack, head, fresh, "accept", {"officer": "btc.officer"}), 422)
+    body = _error(await post_action(stack, head, fresh, "accept", {"officer": "btc.officer"}), 422)
     assert _fields(body) == {"officer"}  # the officer must belong to the lead agency
-    body = _error(await _post_action(stack, await stack.login("committee"), fresh, "reassign",
+    body = _error(await post_action(stack, await stack.login("committee"), fresh, "reassign",
                                      {"lead_agency": "KHONGCO", "reason": "x"}), 422)
     assert _fields(body) == {"lead_agency"}
-    assert await _history_types(stack, fresh) == ["created"]
+    assert await history_types(stack, fresh) == ["created"]
 
 
 async def test_422_evidence_needs_a_result_for_every_kpi_and_a_file(stack: Stack) -> None:
@@ -446,51 +427,51 @@ async def test_422_evidence_needs_a_result_for_every_kpi_and_a_file(stack: Stack
                                     data={"summary": "x", "kpi_results": json.dumps(RESULTS)})
     assert "files" in _fields(_error(no_file, 422))
     assert await _stage(stack, code) == "in_progress"
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
 
 
 async def test_422_reviewer_must_be_independent_of_the_task(stack: Stack) -> None:
     # reviewer@HCM coordinates this task; two more reviewers sit in the lead and the other coordinating agency.
     code = await _in_progress(stack, coordinating=["BKHCN", "HCM"])
     head = await stack.login("hni.head")
-    _ok(await _evidence(stack, head, code, [("ket-qua.pdf", b"%PDF-1.4", "application/pdf")]))
+    ok(await _evidence(stack, head, code, [("ket-qua.pdf", b"%PDF-1.4", "application/pdf")]))
     office = await stack.login("office")
     in_lead = await _new_user(stack, "HNI", ["cross_check_reviewer"])
     in_coordinating = await _new_user(stack, "BKHCN", ["cross_check_reviewer"])
     for reviewer in (in_lead, in_coordinating, "reviewer"):
-        body = _error(await _post_action(stack, office, code, "review.assign", {"reviewer": reviewer}), 422)
+        body = _error(await post_action(stack, office, code, "review.assign", {"reviewer": reviewer}), 422)
         assert body["stage"] == "cross_check", body
     # Not a reviewer at all, or nobody.
-    body = _error(await _post_action(stack, office, code, "review.assign", {"reviewer": "btc.head"}), 422)
+    body = _error(await post_action(stack, office, code, "review.assign", {"reviewer": "btc.head"}), 422)
     assert _fields(body) == {"reviewer"}
-    body = _error(await _post_action(stack, office, code, "review.assign", {"reviewer": "khong-co-ai"}), 422)
+    body = _error(await post_action(stack, office, code, "review.assign", {"reviewer": "khong-co-ai"}), 422)
     assert _fields(body) == {"reviewer"}
-    task = _ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=office))
+    task = ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=office))
     assert task["reviewer"] is None and task["stage"] == "cross_check"
 
     independent = await _new_user(stack, "BCA", ["cross_check_reviewer"])
-    task = await _act(stack, "office", code, "review.assign", {"reviewer": independent})
+    task = await act(stack, "office", code, "review.assign", {"reviewer": independent})
     assert task["reviewer"] == independent
     # A rejection needs findings and a reason.
-    body = _error(await _post_action(stack, await stack.login(independent, "mat-khau-dai"), code, "review.reject",
+    body = _error(await post_action(stack, await stack.login(independent, "mat-khau-dai"), code, "review.reject",
                                      {"reason": "", "findings": []}), 422)
     assert {"reason", "findings"} <= _fields(body)
     # The reviewer of the coordinating agency, not assigned, may not decide.
-    _error(await _post_action(stack, await stack.login("reviewer"), code, "review.approve", {}), 403)
-    assert await _history_types(stack, code) == ["created", "accept", "evidence.submit", "review.assign"]
+    _error(await post_action(stack, await stack.login("reviewer"), code, "review.approve", {}), 403)
+    assert await history_types(stack, code) == ["created", "accept", "evidence.submit", "review.assign"]
 
 
 async def test_422_rule_violations_name_their_field(stack: Stack) -> None:
     code = await _in_progress(stack, coordinating=["BKHCN", "HCM"])
     head = await stack.login("hni.head")
-    body = _error(await _post_action(stack, head, code, "extension.request",
+    body = _error(await post_action(stack, head, code, "extension.request",
                                      {"new_deadline": "2027-06", "reason": "x"}), 422)
     assert _fields(body) == {"new_deadline"}, body
     body = _error(await _evidence(stack, head, code, [("a.pdf", b"%PDF", "application/pdf")],
                                   {"Hồ sơ được số hóa": 100}), 422)
     assert _fields(body) == {"kpi_results"}, body
-    _ok(await _evidence(stack, head, code, [("a.pdf", b"%PDF", "application/pdf")]))
-    body = _error(await _post_action(stack, await stack.login("office"), code, "review.assign",
+    ok(await _evidence(stack, head, code, [("a.pdf", b"%PDF", "application/pdf")]))
+    body = _error(await post_action(stack, await stack.login("office"), code, "review.assign",
                                      {"reviewer": "reviewer"}), 422)  # reviewer@HCM coordinates this task
     assert _fields(body) == {"reviewer"}, body
 
@@ -500,7 +481,7 @@ async def test_an_empty_evidence_file_is_refused(stack: Stack) -> None:
     head = await stack.login("hni.head")
     body = _error(await _evidence(stack, head, code, [("rong.txt", b"", "text/plain")]), 422)
     assert body["errors"][0]["field"] == "files" and "rong.txt" in body["detail"]
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
 
 
 async def test_texts_beyond_their_limit_are_refused_before_any_work(stack: Stack) -> None:
@@ -510,7 +491,7 @@ async def test_texts_beyond_their_limit_are_refused_before_any_work(stack: Stack
                                    json={"text": "x" * 10_001})
     body = _error(answer, 422)
     assert body["errors"][0]["field"] == "text" and "10000" in body["errors"][0]["message"]
-    assert await _history_types(stack, code) == ["created", "accept"]
+    assert await history_types(stack, code) == ["created", "accept"]
 
 
 async def test_integers_beyond_their_range_answer_422_not_500(stack: Stack) -> None:

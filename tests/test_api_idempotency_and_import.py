@@ -13,13 +13,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from db import models
 from domain.deadlines import parse_deadline
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, ok, post_action, unique_code
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "reference" / "program-sample.csv"
 HEADER = ["code", "title", "lead_agency", "coordinating_agencies", "deadline", "product", "kpis",
@@ -27,23 +26,13 @@ HEADER = ["code", "title", "lead_agency", "coordinating_agencies", "deadline", "
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
 async def _create(stack: Stack, *, budget_required: bool = True) -> str:
     code = unique_code("IDEM")
-    _ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
         "code": code, "title": "Nhiệm vụ thử lặp lại", "lead_agency": "HNI", "coordinating_agencies": ["BKHCN"],
         "deadline": "2027-Q4", "kpis": [{"name": "Chỉ tiêu", "target": 1, "unit": ""}],
         "budget_required": budget_required}), 201)
     return code
-
-
-def _action(stack: Stack, headers: dict[str, str], code: str, action: str, body: Any, key: str | None = None):  # noqa: ANN202
-    return stack.http.post(f"/api/v1/tasks/{code}/actions/{action}", json=body,
-                           headers={**headers, **({"Idempotency-Key": key} if key else {})})
 
 
 async def _events(stack: Stack, code: str) -> list[models.Event]:
@@ -53,7 +42,7 @@ async def _events(stack: Stack, code: str) -> list[models.Event]:
 
 
 async def _history_types(stack: Stack, code: str) -> list[str]:
-    history = _ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
+    history = ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
     assert [entry["seq"] for entry in history] == list(range(1, len(history) + 1))
     return [entry["type"] for entry in history]
 
@@ -64,8 +53,8 @@ async def test_a_retried_action_is_recorded_once_and_answers_the_same(stack: Sta
     code = await _create(stack)
     head = await stack.login("hni.head")
     key = f"accept-{uuid.uuid4()}"
-    first = await _action(stack, head, code, "accept", {"officer": "hni.officer"}, key)
-    retry = await _action(stack, head, code, "accept", {"officer": "hni.officer"}, key)
+    first = await post_action(stack, head, code, "accept", {"officer": "hni.officer"}, key)
+    retry = await post_action(stack, head, code, "accept", {"officer": "hni.officer"}, key)
     assert first.status_code == retry.status_code == 200, (first.text, retry.text)
     assert retry.json() == first.json()
     assert first.json()["stage"] == "budget_registration"
@@ -74,13 +63,13 @@ async def test_a_retried_action_is_recorded_once_and_answers_the_same(stack: Sta
     assert [(e.type, e.request_id) for e in events] == [("created", None), ("accept", key)]
 
     # Without the key the same request is a new one, and the stage has moved on: 409.
-    again = await _action(stack, head, code, "accept", {"officer": "hni.officer"})
+    again = await post_action(stack, head, code, "accept", {"officer": "hni.officer"})
     assert again.status_code == 409 and again.json()["stage"] == "budget_registration"
 
     # Once the task has moved on, the retry still gets its first answer, and nothing is recorded.
     budget = {"amount_vnd": 10, "source": "Ngân sách", "lines": [{"item": "A", "amount_vnd": 10}]}
-    assert _ok(await _action(stack, head, code, "budget.submit", budget))["stage"] == "budget_review"
-    late_retry = await _action(stack, head, code, "accept", {"officer": "hni.officer"}, key)
+    assert ok(await post_action(stack, head, code, "budget.submit", budget))["stage"] == "budget_review"
+    late_retry = await post_action(stack, head, code, "accept", {"officer": "hni.officer"}, key)
     assert late_retry.status_code == 200, late_retry.text
     assert late_retry.json() == first.json()
     assert await _history_types(stack, code) == ["created", "accept", "budget.submit"]
@@ -91,7 +80,7 @@ async def test_concurrent_retries_are_recorded_once(stack: Stack) -> None:
     head = await stack.login("hni.head")
     key = f"comment-{uuid.uuid4()}"
     answers = await asyncio.gather(*(
-        _action(stack, head, code, "comment", {"text": "Gửi một lần"}, key) for _ in range(3)))
+        post_action(stack, head, code, "comment", {"text": "Gửi một lần"}, key) for _ in range(3)))
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
     assert answers[0].json() == answers[1].json() == answers[2].json()
     assert await _history_types(stack, code) == ["created", "comment"]
@@ -101,7 +90,7 @@ async def test_without_a_key_a_repeated_action_is_recorded_each_time(stack: Stac
     code = await _create(stack)
     head = await stack.login("hni.head")
     for _ in range(2):
-        _ok(await _action(stack, head, code, "comment", {"text": "Hai lần"}))
+        ok(await post_action(stack, head, code, "comment", {"text": "Hai lần"}))
     assert await _history_types(stack, code) == ["created", "comment", "comment"]
 
 
@@ -110,16 +99,16 @@ async def test_a_key_belongs_to_one_task(stack: Stack) -> None:
     head = await stack.login("hni.head")
     key = f"shared-{uuid.uuid4()}"
     for code in (first, second):
-        _ok(await _action(stack, head, code, "comment", {"text": "Cùng một khóa"}, key))
+        ok(await post_action(stack, head, code, "comment", {"text": "Cùng một khóa"}, key))
         assert await _history_types(stack, code) == ["created", "comment"]
 
 
 async def test_a_key_reused_for_another_action_or_person_is_refused(stack: Stack) -> None:
     code = await _create(stack)
     key = f"reuse-{uuid.uuid4()}"
-    _ok(await _action(stack, await stack.login("hni.head"), code, "comment", {"text": "Lần đầu"}, key))
-    other_action = await _action(stack, await stack.login("hni.head"), code, "accept", {}, key)
-    other_person = await _action(stack, await stack.login("bkhcn.head"), code, "comment", {"text": "Lần đầu"}, key)
+    ok(await post_action(stack, await stack.login("hni.head"), code, "comment", {"text": "Lần đầu"}, key))
+    other_action = await post_action(stack, await stack.login("hni.head"), code, "accept", {}, key)
+    other_person = await post_action(stack, await stack.login("bkhcn.head"), code, "comment", {"text": "Lần đầu"}, key)
     for answer in (other_action, other_person):
         assert answer.status_code == 422, answer.text
         assert answer.json()["detail"]
@@ -130,11 +119,11 @@ async def test_a_key_sent_again_with_another_body_is_refused(stack: Stack) -> No
     code = await _create(stack)
     head = await stack.login("hni.head")
     key = f"body-{uuid.uuid4()}"
-    first = _ok(await _action(stack, head, code, "comment", {"text": "Lần đầu"}, key))
-    changed = await _action(stack, head, code, "comment", {"text": "Nội dung khác"}, key)
+    first = ok(await post_action(stack, head, code, "comment", {"text": "Lần đầu"}, key))
+    changed = await post_action(stack, head, code, "comment", {"text": "Nội dung khác"}, key)
     assert changed.status_code == 422, changed.text
     assert key in changed.json()["detail"]
-    assert _ok(await _action(stack, head, code, "comment", {"text": "Lần đầu"}, key)) == first
+    assert ok(await post_action(stack, head, code, "comment", {"text": "Lần đầu"}, key)) == first
     assert await _history_types(stack, code) == ["created", "comment"]
 
 
@@ -143,7 +132,7 @@ async def test_a_create_sent_again_with_its_key_but_another_body_is_refused(stac
     key = f"create-{uuid.uuid4()}"
     code = unique_code("IDEM")
     spec = {"code": code, "title": "Nhiệm vụ thử lặp lại", "lead_agency": "HNI", "deadline": "2027-Q4"}
-    _ok(await stack.http.post("/api/v1/tasks", headers={**office, "Idempotency-Key": key}, json=spec), 201)
+    ok(await stack.http.post("/api/v1/tasks", headers={**office, "Idempotency-Key": key}, json=spec), 201)
     changed = await stack.http.post("/api/v1/tasks", headers={**office, "Idempotency-Key": key},
                                     json={**spec, "title": "Tên khác"})
     assert changed.status_code == 422, changed.text
@@ -152,7 +141,7 @@ async def test_a_create_sent_again_with_its_key_but_another_body_is_refused(stac
 async def test_a_retried_evidence_upload_is_recorded_once(stack: Stack) -> None:
     code = await _create(stack, budget_required=False)
     head = await stack.login("hni.head")
-    _ok(await _action(stack, head, code, "accept", {}))
+    ok(await post_action(stack, head, code, "accept", {}))
     key = f"evidence-{uuid.uuid4()}"
 
     def upload() -> Any:
@@ -178,7 +167,7 @@ def _sample_codes() -> list[str]:
 async def _import(stack: Stack, filename: str, content: bytes, content_type: str = "text/csv") -> dict[str, Any]:
     answer = await stack.http.post("/api/v1/tasks/import", headers=await stack.login("office"),
                                    files={"file": (filename, content, content_type)})
-    result = _ok(answer)
+    result = ok(answer)
     assert set(result) >= {"created", "skipped", "errors"}, result
     return result
 
@@ -204,16 +193,16 @@ async def test_importing_the_sample_program_twice_creates_each_task_once(stack: 
     assert dict(created_events) == dict.fromkeys(codes, 1)
 
     office = await stack.login("office")
-    task = _ok(await stack.http.get("/api/v1/tasks/NQ57-2027-001", headers=office))
+    task = ok(await stack.http.get("/api/v1/tasks/NQ57-2027-001", headers=office))
     assert task["lead_agency"] == "BTC" and task["coordinating_agencies"] == ["BCA", "BKHCN"]
     assert [(k["name"], k["target"], k["unit"]) for k in task["kpis"]] == [
         ("Cơ sở dữ liệu có trong danh mục", 100, "%"), ("Cơ sở dữ liệu đã làm sạch", 80, "%")]
     assert task["budget_required"] is True and task["reporting"] == "monthly"
     assert task["deadline"].startswith("2027-03-31T23:59:59")
-    past = _ok(await stack.http.get("/api/v1/tasks/NQ57-2026-011", headers=office))
+    past = ok(await stack.http.get("/api/v1/tasks/NQ57-2026-011", headers=office))
     lapsed = parse_deadline("2026-03") < datetime.now(UTC)
     assert past["overdue"] is lapsed  # a deadline already past makes the task overdue at once
-    listed = _ok(await stack.http.get("/api/v1/tasks", params={"q": "NQ57-20", "limit": 500}, headers=office))
+    listed = ok(await stack.http.get("/api/v1/tasks", params={"q": "NQ57-20", "limit": 500}, headers=office))
     assert set(codes) <= {item["code"] for item in listed["items"]}
 
 
@@ -248,10 +237,10 @@ async def test_a_bad_row_is_reported_by_number_and_the_good_rows_are_created(sta
     assert all(details.values())
 
     office = await stack.login("office")
-    first = _ok(await stack.http.get(f"/api/v1/tasks/{good_1}", headers=office))
+    first = ok(await stack.http.get(f"/api/v1/tasks/{good_1}", headers=office))
     assert first["title"] == "Nhiệm vụ tốt 1" and first["coordinating_agencies"] == ["BKHCN", "BCA"]
     assert [k["name"] for k in first["kpis"]] == ["A", "B"] and first["budget_required"] is True
-    assert _ok(await stack.http.get(f"/api/v1/tasks/{good_2}", headers=office))["reporting"] == "quarterly"
+    assert ok(await stack.http.get(f"/api/v1/tasks/{good_2}", headers=office))["reporting"] == "quarterly"
     for code in bad.values():
         assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=office)).status_code == 404
 
@@ -273,15 +262,15 @@ async def test_an_xlsx_program_is_imported(stack: Stack) -> None:
     assert [error["row"] for error in result["errors"]] == [4]
 
     office = await stack.login("office")
-    task = _ok(await stack.http.get(f"/api/v1/tasks/{codes[0]}", headers=office))
+    task = ok(await stack.http.get(f"/api/v1/tasks/{codes[0]}", headers=office))
     assert task["deadline"].startswith("2027-05-01T23:59:59") and task["budget_required"] is True
     assert task["coordinating_agencies"] == ["BKHCN"] and task["kpis"][0]["target"] == 100
-    assert _ok(await stack.http.get(f"/api/v1/tasks/{codes[1]}", headers=office))["deadline"].startswith(
+    assert ok(await stack.http.get(f"/api/v1/tasks/{codes[1]}", headers=office))["deadline"].startswith(
         "2027-12-31T23:59:59")
     # Imported tasks are live: the lead's head accepts one.
     accepted = await stack.http.post(f"/api/v1/tasks/{codes[1]}/actions/accept",
                                      headers=await stack.login("bca.head"), json={})
-    assert _ok(accepted)["stage"] == "in_progress"
+    assert ok(accepted)["stage"] == "in_progress"
 
     again = await _import(stack, "chuong-trinh.xlsx", buffer.getvalue(), XLSX_TYPE)
     assert again["created"] == [] and again["skipped"] == codes[:2]

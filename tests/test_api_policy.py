@@ -1,6 +1,6 @@
 """The policy lives in the database: an administrator changes it without a deploy."""
 
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, unique_code
 
 ACCEPT_RULE = {"role": "agency_head", "relation": "lead", "stage": "assigned", "action": "accept"}
 
@@ -14,7 +14,7 @@ async def _new_task(stack: Stack) -> str:
 
 
 async def test_admin_reads_the_policy_as_rules(stack: Stack) -> None:
-    answer = await stack.http.get("/api/v1/policy", headers=await stack.login("admin", "admin-password"))
+    answer = await stack.http.get("/api/v1/policy", headers=await stack.login("admin"))
     assert answer.status_code == 200
     assert ACCEPT_RULE in answer.json()
 
@@ -26,7 +26,7 @@ async def test_only_an_admin_reads_or_changes_the_policy(stack: Stack) -> None:
 
 
 async def test_a_rule_removed_by_the_admin_takes_effect_at_once_and_adding_it_back_restores_it(stack: Stack) -> None:
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     head = await stack.login("hni.head")
     code = await _new_task(stack)
     removed = await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=ACCEPT_RULE)
@@ -42,7 +42,7 @@ async def test_a_rule_removed_by_the_admin_takes_effect_at_once_and_adding_it_ba
 
 
 async def test_a_policy_rule_must_name_known_roles_relations_stages_and_actions(stack: Stack) -> None:
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     answer = await stack.http.post("/api/v1/policy/rules", headers=admin,
                                    json={**ACCEPT_RULE, "role": "janitor", "action": "launch"})
     assert answer.status_code == 422
@@ -50,13 +50,13 @@ async def test_a_policy_rule_must_name_known_roles_relations_stages_and_actions(
 
 
 async def test_adding_a_rule_already_there_is_a_conflict(stack: Stack) -> None:
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     answer = await stack.http.post("/api/v1/policy/rules", headers=admin, json=ACCEPT_RULE)
     assert answer.status_code == 409
 
 
 async def test_the_last_rule_that_lets_someone_edit_the_policy_cannot_be_removed(stack: Stack) -> None:
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     editor = {"role": "admin", "relation": "none", "stage": "*", "action": "policy.change"}
     answer = await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=editor)
     assert answer.status_code == 409, answer.text

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, act, ok, task_until, unique_code
 
 BOM = b"\xef\xbb\xbf"
 _TAKEN_YEARS: set[int] = set()
@@ -34,25 +34,11 @@ def _year(low: int, high: int) -> int:
     return year
 
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-async def _headers(stack: Stack, user: str) -> dict[str, str]:
-    return await stack.login(user, "admin-password") if user == "admin" else await stack.login(user)
-
-
-async def _act(stack: Stack, user: str, code: str, action: str, body: dict[str, Any] | None = None) -> dict:
-    return _ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/{action}", headers=await _headers(stack, user),
-                                     json=body or {}))
-
-
 async def _create(stack: Stack, *, lead: str, deadline: str, coordinating: list[str] | None = None,
                   budget_required: bool = False, title: str = "Nhiệm vụ của kỳ báo cáo",
                   prefix: str = "RPT") -> str:
     code = unique_code(prefix)
-    _ok(await stack.http.post("/api/v1/tasks", headers=await _headers(stack, "office"), json={
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
         "code": code, "title": title, "lead_agency": lead, "coordinating_agencies": coordinating or [],
         "deadline": deadline, "budget_required": budget_required}), 201)
     return code
@@ -61,41 +47,28 @@ async def _create(stack: Stack, *, lead: str, deadline: str, coordinating: list[
 async def _evidence(stack: Stack, user: str, code: str, filename: str = "ket-qua.txt",
                     content: bytes | None = None) -> dict:
     body = content if content is not None else f"Kết quả {code} {uuid.uuid4()}".encode()
-    return _ok(await stack.http.post(
-        f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await _headers(stack, user),
+    return ok(await stack.http.post(
+        f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login(user),
         files=[("files", (filename, body, "text/plain"))], data={"summary": "Đã xong", "kpi_results": "{}"}))
 
 
 async def _complete(stack: Stack, code: str, head: str, *, rejections: int = 0, accepted: bool = False) -> dict:
     """Accept (unless already), evidence, an independent reviewer, `rejections` rework rounds, approval."""
     if not accepted:
-        await _act(stack, head, code, "accept")
+        await act(stack, head, code, "accept")
     await _evidence(stack, head, code)
-    await _act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
+    await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
     for _ in range(rejections):
-        await _act(stack, "reviewer", code, "review.reject", {"reason": "Chưa đạt", "findings": ["Thiếu số liệu"]})
+        await act(stack, "reviewer", code, "review.reject", {"reason": "Chưa đạt", "findings": ["Thiếu số liệu"]})
         await _evidence(stack, head, code)
-    task = await _act(stack, "reviewer", code, "review.approve")
+    task = await act(stack, "reviewer", code, "review.approve")
     assert task["stage"] == "completed"
     return task
 
 
-async def _until(stack: Stack, code: str, check: Any, seconds: float = 60) -> dict:
-    """Poll the task until `check(task)` holds, for at most `seconds`."""
-    headers = await _headers(stack, "office")
-    loop = asyncio.get_running_loop()
-    limit = loop.time() + seconds
-    while True:
-        task = _ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=headers))
-        if check(task):
-            return task
-        assert loop.time() < limit, f"never reached: last seen {task}"
-        await asyncio.sleep(0.2)
-
-
 async def _index(stack: Stack, period: str, user: str = "hni.officer") -> list[dict[str, Any]]:
-    return _ok(await stack.http.get("/api/v1/reports/agencies", params={"period": period},
-                                    headers=await _headers(stack, user)))
+    return ok(await stack.http.get("/api/v1/reports/agencies", params={"period": period},
+                                    headers=await stack.login(user)))
 
 
 def _brief(rows: list[dict[str, Any]]) -> list[tuple]:
@@ -131,16 +104,16 @@ async def program(stack: Stack) -> AsyncIterator[Program]:
     }
     await _complete(stack, codes["A"], "hni.head")
     await _complete(stack, codes["B"], "bca.head", rejections=1)
-    await _act(stack, "bkhcn.head", codes["C"], "accept")
-    await _act(stack, "bkhcn.head", codes["C"], "extension.request",
+    await act(stack, "bkhcn.head", codes["C"], "accept")
+    await act(stack, "bkhcn.head", codes["C"], "extension.request",
                {"new_deadline": f"{year}-Q3", "reason": "Chờ hạ tầng"})
-    extended = await _act(stack, "office", codes["C"], "extension.approve")
+    extended = await act(stack, "office", codes["C"], "extension.approve")
     assert extended["deadline"].startswith(f"{year}-09-30") and extended["original_deadline"].startswith(
         f"{year}-03-31")
     await _complete(stack, codes["C"], "bkhcn.head", accepted=True)
-    await _act(stack, "btc.head", codes["D"], "accept")
+    await act(stack, "btc.head", codes["D"], "accept")
     await _complete(stack, codes["E"], "hni.head")
-    await _act(stack, "office", codes["F"], "cancel", {"reason": "Không còn cần thiết"})
+    await act(stack, "office", codes["F"], "cancel", {"reason": "Không còn cần thiết"})
     yield Program(year=year, codes=codes)
 
 
@@ -188,7 +161,7 @@ async def test_any_logged_in_user_reads_the_index_but_not_anonymous(stack: Stack
 
 
 async def test_bad_periods_and_formats_are_refused(stack: Stack) -> None:
-    headers = await _headers(stack, "office")
+    headers = await stack.login("office")
     for bad in ("2026-Q5", "2026-13", "26", "Q1", ""):
         answer = await stack.http.get("/api/v1/reports/agencies", params={"period": bad}, headers=headers)
         assert answer.status_code == 422, (bad, answer.text)
@@ -202,7 +175,7 @@ async def test_bad_periods_and_formats_are_refused(stack: Stack) -> None:
 async def test_the_index_as_csv(stack: Stack, program: Program) -> None:
     rows = await _index(stack, f"{program.year}-Q1")
     answer = await stack.http.get("/api/v1/reports/agencies", params={"period": f"{program.year}-Q1", "format": "csv"},
-                                  headers=await _headers(stack, "btc.officer"))
+                                  headers=await stack.login("btc.officer"))
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/csv")
     assert f"{program.year}-Q1.csv" in answer.headers["content-disposition"]
@@ -223,7 +196,7 @@ async def test_the_index_as_csv(stack: Stack, program: Program) -> None:
 
 async def test_the_index_as_xlsx(stack: Stack, program: Program) -> None:
     period = f"{program.year}-Q1"
-    headers = await _headers(stack, "hni.head")
+    headers = await stack.login("hni.head")
     csv_answer = await stack.http.get("/api/v1/reports/agencies", params={"period": period, "format": "csv"},
                                       headers=headers)
     csv_header = next(csv.reader(io.StringIO(csv_answer.content.decode("utf-8-sig"))))
@@ -262,7 +235,7 @@ async def test_period_boundaries_are_local_midnights_in_the_database(stack: Stac
 async def test_a_reassigned_task_counts_for_its_new_lead(stack: Stack) -> None:
     year = _year(2300, 2999)
     code = await _create(stack, lead="HNI", deadline=f"{year}-06-30")
-    moved = await _act(stack, "committee", code, "reassign", {"lead_agency": "BCA", "reason": "Chậm tiến độ"})
+    moved = await act(stack, "committee", code, "reassign", {"lead_agency": "BCA", "reason": "Chậm tiến độ"})
     assert moved["lead_agency"] == "BCA"
     await _complete(stack, code, "bca.head")
     assert _brief(await _index(stack, f"{year}-Q2")) == [("BCA", 1, 1, 1, 100.0, 1)]
@@ -276,7 +249,7 @@ async def test_overdue_and_escalated_tasks_in_the_index(stack: Stack) -> None:
     lapsed = await _create(stack, lead="BCA", deadline=f"{year}-05-10")
     late = await _create(stack, lead="HNI", deadline=f"{year}-05-20")
     for code in (lapsed, late):
-        task = await _until(stack, code, lambda t: t["escalation_level"] == 3)
+        task = await task_until(stack, code, lambda t: t["escalation_level"] == 3)
         assert task["overdue"] is True
     done = await _complete(stack, late, "hni.head")
     assert done["late"] is True
@@ -301,37 +274,37 @@ async def test_a_published_index_is_frozen(stack: Stack) -> None:
     done = await _create(stack, lead="HNI", deadline=f"{year}-02-01")
     open_ = await _create(stack, lead="BTC", deadline=f"{year}-03-01")
     await _complete(stack, done, "hni.head")
-    await _act(stack, "btc.head", open_, "accept")
+    await act(stack, "btc.head", open_, "accept")
     live = await _index(stack, period)
     assert _brief(live) == [("HNI", 1, 1, 1, 100.0, 1), ("BTC", 1, 0, 0, None, None)]
 
     # Nobody but the Standing Office publishes.
     for user in ("hni.head", "committee", "auditor", "admin", "finance"):
         answer = await stack.http.post("/api/v1/reports/agencies/publish", params={"period": period},
-                                       headers=await _headers(stack, user))
+                                       headers=await stack.login(user))
         assert answer.status_code == 403, (user, answer.text)
     assert (await stack.http.post("/api/v1/reports/agencies/publish", params={"period": period})).status_code == 401
     assert (await stack.http.get("/public/v1/rankings", params={"period": period})).status_code == 404
 
-    office = await _headers(stack, "office")
-    snapshot = _ok(await stack.http.post("/api/v1/reports/agencies/publish", params={"period": period},
+    office = await stack.login("office")
+    snapshot = ok(await stack.http.post("/api/v1/reports/agencies/publish", params={"period": period},
                                          headers=office), 201)
     assert snapshot["period"] == period and snapshot["published_by"] == "office"
     assert snapshot["rows"] == live
 
     # Anyone reads it without logging in.
-    public = _ok(await stack.http.get("/public/v1/rankings", params={"period": period}))
+    public = ok(await stack.http.get("/public/v1/rankings", params={"period": period}))
     assert public["period"] == period and public["published_at"] == snapshot["published_at"]
     assert public["rows"] == live
     assert "published_by" not in public and '"office"' not in json.dumps(public)
-    periods = _ok(await stack.http.get("/public/v1/rankings"))
+    periods = ok(await stack.http.get("/public/v1/rankings"))
     assert {"period": period, "published_at": snapshot["published_at"]} in periods
     assert [p["period"] for p in periods] == sorted((p["period"] for p in periods), reverse=True)
 
     # A later completion changes the live index, never the published one.
     await _complete(stack, open_, "btc.head", accepted=True)
     assert _brief(await _index(stack, period)) == [("BTC", 1, 1, 1, 100.0, 1), ("HNI", 1, 1, 1, 100.0, 2)]
-    again = _ok(await stack.http.get("/public/v1/rankings", params={"period": period}))
+    again = ok(await stack.http.get("/public/v1/rankings", params={"period": period}))
     assert again == public
 
     # Publishing the same period again is refused, however it is written.
@@ -339,14 +312,14 @@ async def test_a_published_index_is_frozen(stack: Stack) -> None:
         answer = await stack.http.post("/api/v1/reports/agencies/publish", params={"period": text}, headers=office)
         assert answer.status_code == 409, answer.text
         assert period in answer.json()["detail"]
-    assert _ok(await stack.http.get("/public/v1/rankings", params={"period": period})) == public
+    assert ok(await stack.http.get("/public/v1/rankings", params={"period": period})) == public
     bad = await stack.http.post("/api/v1/reports/agencies/publish", params={"period": "2026-Q9"}, headers=office)
     assert bad.status_code == 422
 
 
 async def test_publishing_the_same_period_twice_at_once_answers_409_to_the_second(stack: Stack) -> None:
     period = f"{_year(2300, 2999)}-Q4"
-    office = await _headers(stack, "office")
+    office = await stack.login("office")
     answers = await asyncio.gather(*[
         stack.http.post("/api/v1/reports/agencies/publish", params={"period": period}, headers=office)
         for _ in range(3)], return_exceptions=True)
@@ -358,7 +331,7 @@ async def test_public_rankings_of_an_unpublished_or_bad_period(stack: Stack) -> 
     year = _year(2300, 2999)
     assert (await stack.http.get("/public/v1/rankings", params={"period": f"{year}-Q2"})).status_code == 404
     assert (await stack.http.get("/public/v1/rankings", params={"period": "năm nay"})).status_code == 422
-    assert isinstance(_ok(await stack.http.get("/public/v1/rankings")), list)
+    assert isinstance(ok(await stack.http.get("/public/v1/rankings")), list)
 
 
 # --- public tasks ----------------------------------------------------------------------------------
@@ -381,10 +354,10 @@ async def public_program(stack: Stack) -> AsyncIterator[PublicProgram]:
     """Four tasks that all involve Lào Cai (LCU) as a coordinating agency, and nothing else does."""
     province = "LCU"
     in_progress = await _create(stack, lead="BCA", coordinating=[province], deadline="2099-06")
-    await _act(stack, "bca.head", in_progress, "accept")
-    await _act(stack, "bca.officer", in_progress, "progress.report", {"percent": 30})
+    await act(stack, "bca.head", in_progress, "accept")
+    await act(stack, "bca.officer", in_progress, "progress.report", {"percent": 30})
     overdue = await _create(stack, lead="BTC", coordinating=[province], deadline="2001-01-15")
-    await _until(stack, overdue, lambda t: t["escalation_level"] == 3)  # lapsed long ago: all levels at once
+    await task_until(stack, overdue, lambda t: t["escalation_level"] == 3)  # lapsed long ago: all levels at once
     assigned = await _create(stack, lead="BKHCN", coordinating=[province], deadline="2099-03")
     completed = await _create(stack, lead="HNI", coordinating=[province], deadline="2099-09-30")
     await _complete(stack, completed, "hni.head")
@@ -392,7 +365,7 @@ async def public_program(stack: Stack) -> AsyncIterator[PublicProgram]:
 
 
 async def _public_tasks(stack: Stack, **params: Any) -> dict[str, Any]:
-    return _ok(await stack.http.get("/public/v1/tasks", params=params))
+    return ok(await stack.http.get("/public/v1/tasks", params=params))
 
 
 async def test_public_tasks_without_login_filtered_by_agency_stage_and_overdue(
@@ -452,24 +425,24 @@ async def test_public_tasks_never_show_files_findings_comments_budgets_or_people
     finding, reason = "Phát hiện lỗ hổng bảo mật nghiêm trọng ở cổng", "Lý do từ chối nội bộ"
     filename, file_content = "bao-cao-noi-bo.txt", f"Nội dung tệp {uuid.uuid4()}".encode()
 
-    await _act(stack, "hni.head", code, "accept", {"officer": "hni.officer"})
-    await _act(stack, "hni.head", code, "budget.submit", {
+    await act(stack, "hni.head", code, "accept", {"officer": "hni.officer"})
+    await act(stack, "hni.head", code, "budget.submit", {
         "amount_vnd": 700_000_000, "source": source,
         "lines": [{"item": line_item, "amount_vnd": 700_000_000}]})
-    await _act(stack, "finance", code, "budget.approve", {"reason": "Duyệt theo đề nghị"})
-    await _act(stack, "hni.officer", code, "progress.report", {"percent": 60, "disbursed_vnd": 123_456_789,
+    await act(stack, "finance", code, "budget.approve", {"reason": "Duyệt theo đề nghị"})
+    await act(stack, "hni.officer", code, "progress.report", {"percent": 60, "disbursed_vnd": 123_456_789,
                                                                 "note": "Đã giải ngân một phần"})
-    await _act(stack, "hni.officer", code, "comment", {"text": comment})
+    await act(stack, "hni.officer", code, "comment", {"text": comment})
     sent = await _evidence(stack, "hni.head", code, filename, file_content)
     sha = sent["evidence"][0]["files"][0]["sha256"]
-    await _act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
-    task = await _act(stack, "reviewer", code, "review.reject", {"reason": reason, "findings": [finding]})
+    await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
+    task = await act(stack, "reviewer", code, "review.reject", {"reason": reason, "findings": [finding]})
     # what the agencies read has every one of these
     assert task["officer"] == "hni.officer" and task["reviewer"] == "reviewer"
     assert task["budget"]["lines"][0]["item"] == line_item and task["reviews"][0]["findings"] == [finding]
 
     answer = await stack.http.get("/public/v1/tasks", params={"agency": province})
-    page = _ok(answer)
+    page = ok(answer)
     assert [item["code"] for item in page["items"]] == [code]
     item = page["items"][0]
     assert set(item) == PUBLIC_KEYS
@@ -508,7 +481,7 @@ async def test_the_public_api_is_rate_limited_per_client(stack: Stack) -> None:
         async with other:
             assert (await other.get("/public/v1/tasks", params={"limit": 1})).status_code == 200
         # nor is the logged-in API
-        headers = await _headers(stack, "office")
+        headers = await stack.login("office")
         assert (await stack.http.get("/api/v1/tasks", params={"limit": 1}, headers=headers)).status_code == 200
         assert (await stack.http.get("/public/v1/tasks")).status_code == 429
     finally:
@@ -520,7 +493,7 @@ async def test_the_public_api_is_rate_limited_per_client(stack: Stack) -> None:
 
 async def _export(stack: Stack, user: str, fmt: str, **params: Any) -> httpx.Response:
     answer = await stack.http.get("/api/v1/tasks", params={**params, "format": fmt},
-                                  headers=await _headers(stack, user))
+                                  headers=await stack.login(user))
     assert answer.status_code == 200, answer.text
     return answer
 
@@ -568,9 +541,9 @@ async def test_the_task_list_exports_what_the_filters_select(stack: Stack, publi
     mine_xlsx = _xlsx_rows(await _export(stack, "bca.officer", "xlsx", agency=p.province))
     assert [row["Mã nhiệm vụ"] for row in mine_xlsx] == [p.in_progress]
     assert (await stack.http.get("/api/v1/tasks", params={"format": "csv"})).status_code == 401
-    bad = await stack.http.get("/api/v1/tasks", params={"format": "pdf"}, headers=await _headers(stack, "office"))
+    bad = await stack.http.get("/api/v1/tasks", params={"format": "pdf"}, headers=await stack.login("office"))
     assert bad.status_code == 422
     # the JSON list is unchanged by the export
-    page = _ok(await stack.http.get("/api/v1/tasks", params={"agency": p.province},
-                                    headers=await _headers(stack, "office")))
+    page = ok(await stack.http.get("/api/v1/tasks", params={"agency": p.province},
+                                    headers=await stack.login("office")))
     assert page["total"] == 4 and [item["code"] for item in page["items"]] == [row["Mã nhiệm vụ"] for row in rows]

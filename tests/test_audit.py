@@ -15,51 +15,40 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, insert, select, update
 
 from db import models
 from db.audit import verify
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, act, ok, unique_code
 
 REPO = Path(__file__).resolve().parent.parent
 KPI = "Hệ thống vận hành"
-
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-async def _act(stack: Stack, user: str, code: str, action: str, body: dict[str, Any] | None = None) -> dict:
-    return _ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/{action}", headers=await stack.login(user),
-                                     json=body or {}))
-
 
 async def _task_with_history(stack: Stack, prefix: str) -> tuple[str, str, bytes]:
     """A task with six events: created, accept, progress.report, comment, evidence.submit, review.assign.
     Returns its code, its evidence file's SHA-256 and the file's bytes (unique to this task)."""
     code = unique_code(prefix)
-    _ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
         "code": code, "title": "Kiểm toán chuỗi sự kiện", "lead_agency": "HNI", "coordinating_agencies": [],
         "deadline": "2099-12-31", "kpis": [{"name": KPI, "target": 1, "unit": ""}]}), 201)
-    await _act(stack, "hni.head", code, "accept", {"officer": "hni.officer"})
-    await _act(stack, "hni.officer", code, "progress.report", {"percent": 50, "note": "Nửa chặng"})
-    await _act(stack, "hni.officer", code, "comment", {"text": "Đã chạy thử"})
+    await act(stack, "hni.head", code, "accept", {"officer": "hni.officer"})
+    await act(stack, "hni.officer", code, "progress.report", {"percent": 50, "note": "Nửa chặng"})
+    await act(stack, "hni.officer", code, "comment", {"text": "Đã chạy thử"})
     content = f"Biên bản nghiệm thu {code} {uuid.uuid4()}\n".encode()
-    task = _ok(await stack.http.post(
+    task = ok(await stack.http.post(
         f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login("hni.head"),
         files=[("files", ("bien-ban.txt", content, "text/plain"))],
         data={"summary": "Xong", "kpi_results": json.dumps({KPI: 1})}))
-    await _act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
+    await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
     sha = task["evidence"][0]["files"][0]["sha256"]
-    history = _ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
+    history = ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
     assert [entry["seq"] for entry in history] == [1, 2, 3, 4, 5, 6]
     return code, sha, content
 
 
 async def _verify(stack: Stack, user: str = "auditor") -> dict[str, Any]:
     headers = await (stack.login(user, "admin-password") if user == "admin" else stack.login(user))
-    return _ok(await stack.http.get("/api/v1/audit/verify", headers=headers))
+    return ok(await stack.http.get("/api/v1/audit/verify", headers=headers))
 
 
 async def _cli(stack: Stack) -> tuple[int, dict[str, Any]]:
@@ -116,7 +105,7 @@ async def test_only_auditor_and_admin_may_verify(stack: Stack) -> None:
         answer = await stack.http.get("/api/v1/audit/verify", headers=await stack.login(user))
         assert answer.status_code == 403, (user, answer.text)
     assert (await stack.http.get("/api/v1/audit/verify")).status_code == 401
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     answer = await stack.http.get("/api/v1/audit/verify", headers=admin)
     assert answer.status_code == 200 and "ok" in answer.json()
 
@@ -309,11 +298,11 @@ async def test_an_event_recorded_while_verify_runs_is_no_false_alarm(stack: Stac
     code, _, _ = await _task_with_history(stack, "AUD-RACE")
 
     async def comment() -> None:
-        await _act(stack, "hni.officer", code, "comment", {"text": "Ghi nhận trong lúc kiểm toán"})
+        await act(stack, "hni.officer", code, "comment", {"text": "Ghi nhận trong lúc kiểm toán"})
 
     async with stack.sessions() as session:
         result = await verify(_EventWrittenMeanwhile(session, comment))  # type: ignore[arg-type]
-    history = _ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
+    history = ok(await stack.http.get(f"/api/v1/tasks/{code}/history", headers=await stack.login("office")))
     assert [entry["seq"] for entry in history] == [1, 2, 3, 4, 5, 6, 7]  # the comment was recorded
     assert (await _verify(stack))["ok"] is True  # and the chain is intact
     assert result.ok is True, result  # so verify, running meanwhile, has nothing to report

@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers import ADMIN_PASSWORD, DEMO_PASSWORD, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -31,20 +32,12 @@ Browser, Page = playwright_api.Browser, playwright_api.Page
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
-DEMO_PASSWORD = "nq57-demo"
-ADMIN_PASSWORD = "admin-password"
 CODE = "NQ57-2027-008"  # demo task led by Hà Nội, budget required, two KPIs, deadline 30/06/2027
 BUDGET_LINES = {"Thiết bị đầu cuối cho xã": 3_000_000_000, "Đào tạo cán bộ cơ sở": 2_000_000_000}
 FINDINGS = ["Thiếu biên bản nghiệm thu của 12 xã", "Số liệu KPI chưa khớp báo cáo tháng"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

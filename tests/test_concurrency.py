@@ -4,25 +4,18 @@ Temporal, and records each action once (issue "It holds under load and under att
 import asyncio
 import uuid
 from collections import Counter
-from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 
 from db import models
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, ok, unique_code
 
 KPI = "Chỉ tiêu"
 
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
 async def _task(stack: Stack, office: dict[str, str]) -> str:
     code = unique_code("LOAD")
-    _ok(await stack.http.post("/api/v1/tasks", headers=office, json={
+    ok(await stack.http.post("/api/v1/tasks", headers=office, json={
         "code": code, "title": "Nhiệm vụ chịu tải", "lead_agency": "HNI", "coordinating_agencies": [],
         "deadline": "2099-12-31", "kpis": [{"name": KPI, "target": 1, "unit": ""}]}), 201)
     return code
@@ -42,7 +35,7 @@ async def test_64_simultaneous_actions_on_different_tasks_all_answer(stack: Stac
     statuses = Counter(answer.status_code for answer in answers)
     print(f"64 simultaneous actions on 64 tasks: {dict(statuses)}")
     assert statuses == {200: 64}, [a.text for a in answers if a.is_error]
-    assert _ok(await stack.http.get("/readyz"))["database"] == "ok"
+    assert ok(await stack.http.get("/readyz"))["database"] == "ok"
     assert all([await _events(stack, code, "accept") for code in codes])
 
 
@@ -50,11 +43,11 @@ async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack) -> N
     office, head, reviewer = await stack.login("office"), await stack.login("hni.head"), await stack.login("reviewer")
     code = await _task(stack, office)
     base = f"/api/v1/tasks/{code}/actions"
-    _ok(await stack.http.post(f"{base}/accept", headers=head, json={}))
-    _ok(await stack.http.post(f"{base}/evidence.submit", headers=head,
+    ok(await stack.http.post(f"{base}/accept", headers=head, json={}))
+    ok(await stack.http.post(f"{base}/evidence.submit", headers=head,
                               files=[("files", ("bien-ban.txt", f"Biên bản {code}".encode(), "text/plain"))],
                               data={"summary": "Xong", "kpi_results": f'{{"{KPI}": 1}}'}))
-    _ok(await stack.http.post(f"{base}/review.assign", headers=office, json={"reviewer": "reviewer"}))
+    ok(await stack.http.post(f"{base}/review.assign", headers=office, json={"reviewer": "reviewer"}))
     answers = await asyncio.gather(*(stack.http.post(f"{base}/review.approve", headers=reviewer, json={})
                                      for _ in range(50)))
     statuses = Counter(answer.status_code for answer in answers)
@@ -64,13 +57,13 @@ async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack) -> N
         if answer.status_code in (429, 503):
             assert answer.headers["Retry-After"], answer.text
     assert await _events(stack, code, "review.approve") == 1
-    assert _ok(await stack.http.get("/readyz"))["database"] == "ok"
+    assert ok(await stack.http.get("/readyz"))["database"] == "ok"
 
 
 async def test_200_copies_with_one_key_get_one_answer_and_one_event(stack: Stack) -> None:
     office, head = await stack.login("office"), await stack.login("hni.head")
     code = await _task(stack, office)
-    _ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={}))
+    ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={}))
     headers = {**head, "Idempotency-Key": f"comment-{uuid.uuid4()}"}
     answers = await asyncio.gather(*(stack.http.post(f"/api/v1/tasks/{code}/actions/comment", headers=headers,
                                                      json={"text": "Một lần thôi"}) for _ in range(200)))
@@ -84,7 +77,7 @@ async def test_200_copies_with_one_key_get_one_answer_and_one_event(stack: Stack
 async def test_one_key_sent_by_two_people_at_once_records_one_and_tells_the_other(stack: Stack) -> None:
     office, head, officer = await stack.login("office"), await stack.login("hni.head"), await stack.login("hni.officer")
     code = await _task(stack, office)
-    _ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={}))
+    ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={}))
     key = f"shared-{uuid.uuid4()}"
     answers = await asyncio.gather(*(stack.http.post(
         f"/api/v1/tasks/{code}/actions/comment", headers={**who, "Idempotency-Key": key},

@@ -1,12 +1,12 @@
 """Deadlines as the Steering Committee writes them, and durations as settings write them
 (design.md, "Deadlines and escalation" and "Settings"). Pure functions: no server, no database."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.deadlines import DEFAULT_TIMEZONE, parse_deadline
+from domain.deadlines import DEFAULT_TIMEZONE, end_of_day, end_of_month, parse_deadline
 from domain.durations import parse_duration, parse_durations
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -217,3 +217,10 @@ def test_fixed_offset_deadline_equals_same_instant_in_zone() -> None:
     written = parse_deadline("2026-05-01T23:59:59+07:00")
     assert written == parse_deadline("2026-05-01")
     assert written.tzinfo == timezone(timedelta(hours=7))
+
+
+@pytest.mark.parametrize(("year", "month", "last"), [(2026, 1, 31), (2026, 2, 28), (2028, 2, 29), (2026, 4, 30),
+                                                     (2026, 12, 31)])
+def test_end_of_month_is_the_last_day_of_the_month(year: int, month: int, last: int) -> None:
+    assert end_of_month(year, month) == date(year, month, last)
+    assert end_of_day(end_of_month(year, month), DEFAULT_TIMEZONE) == end_of(year, month, last)

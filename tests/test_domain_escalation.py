@@ -10,17 +10,20 @@ import pytest
 from domain import commands as c
 from domain.actors import Actor
 from domain.escalation import (
-    LEVEL_AUDIENCE_VI,
+    LADDER,
+    DeadlineKind,
     Escalation,
     OpenDeadline,
     due_escalations,
     escalate,
+    ladder_mismatch,
     next_report_due,
     next_wake,
     notice_text,
     open_deadlines,
     refresh,
 )
+from domain.escalation import level as ladder_level
 from domain.events import SYSTEM_ACTOR
 from domain.lifecycle import TaskRuleError, apply
 from domain.stages import Stage
@@ -171,10 +174,10 @@ def test_escalated_event_records_the_rise() -> None:
     assert event.type == "escalated" and event.actor == SYSTEM_ACTOR == "system"
     assert event.seq == new.seq == state.seq + 1 and event.at == now == new.updated_at
     assert event.data == {"kind": "deadline", "due": DEADLINE.isoformat(), "level": 1,
-                          "audience": LEVEL_AUDIENCE_VI[1], "lead_agency": "HNI", "days_late": 7}
+                          "audience": LADDER[0].audience_vi, "lead_agency": "HNI", "days_late": 7}
     subject, body = notice_text(new, rises[0])
     assert "NQ57-ESC-1" in subject and "1" in subject
-    assert "NQ57-ESC-1" in body and "HNI" in body and LEVEL_AUDIENCE_VI[1] in body
+    assert "NQ57-ESC-1" in body and "HNI" in body and LADDER[0].audience_vi in body
 
 
 def test_task_created_long_after_its_deadline_rises_through_every_level_at_once() -> None:
@@ -201,6 +204,42 @@ def test_levels_follow_custom_steps() -> None:
     assert next_wake(state) == DEADLINE + timedelta(hours=3)
     state, events = climb(state, DEADLINE + timedelta(hours=23))
     assert [event.data["level"] for event in events] == [2]
+
+
+def test_a_task_started_with_more_steps_than_levels_stops_at_the_top_level() -> None:
+    """Before the settings check refused them, a task could start with four steps for three levels:
+    it climbs to the top level and no further, and never asks for a level that does not exist."""
+    steps = [timedelta(0), 7 * DAY, 14 * DAY, 21 * DAY]
+    assert len(steps) > len(LADDER)
+    state = make_state(stage=Stage.IN_PROGRESS, settings=LifecycleSettings(escalation_steps=steps))
+    state, events = climb(state, DEADLINE + 15 * DAY)
+    assert [event.data["level"] for event in events] == [1, 2, 3]
+    assert [event.data["audience"] for event in events] == [level.audience_vi for level in LADDER]
+    assert state.escalation_level == LADDER[-1].number
+    assert next_wake(state) is None  # the fourth step wakes nobody
+    assert due_escalations(state, DEADLINE + 365 * DAY) == []
+    rise = Escalation(kind=DeadlineKind.DEADLINE, due=DEADLINE, level=LADDER[-1].number)
+    assert LADDER[-1].audience_vi in notice_text(state, rise)[1]
+
+
+def test_the_ladder_is_numbered_from_one_and_names_who_is_told() -> None:
+    assert [level.number for level in LADDER] == [1, 2, 3]
+    assert [level.role for level in LADDER] == [None, "steering_office", "steering_committee"]
+    assert [level.label_key for level in LADDER] == ["level.1", "level.2", "level.3"]
+    assert LADDER[0].audience_key == "audience.lead_agency"
+    assert [ladder_level(number) for number in (1, 2, 3)] == list(LADDER)
+    for missing in (0, len(LADDER) + 1):
+        with pytest.raises(ValueError, match=f"cấp {missing}"):
+            ladder_level(missing)
+
+
+def test_ladder_mismatch_names_the_steps_and_the_levels() -> None:
+    assert ladder_mismatch((timedelta(0), 7 * DAY, 14 * DAY)) is None
+    too_many = ladder_mismatch((timedelta(0), 7 * DAY, 14 * DAY, 21 * DAY))
+    assert too_many is not None and "có 4 mốc" in too_many and "có 3 cấp" in too_many
+    assert all(level.audience_vi in too_many for level in LADDER)
+    assert "có 2 mốc" in (ladder_mismatch((timedelta(0), 7 * DAY)) or "")
+    assert "tăng dần" in (ladder_mismatch((7 * DAY, timedelta(0), 14 * DAY)) or "")
 
 
 def test_refresh_marks_overdue_as_soon_as_an_open_deadline_lapses() -> None:

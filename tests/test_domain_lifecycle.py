@@ -19,8 +19,10 @@ from domain.lifecycle import (
     available_actions,
     check_stage,
 )
+from domain.refusals import Code
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import Budget, BudgetLine, EvidenceFile, ExtensionRequest, Kpi, TaskSpec, TaskState
+from messages import say
 
 CREATED = datetime(2026, 1, 31, 2, 0, tzinfo=UTC)  # a day before NOW: no SLA has lapsed
 NOW = datetime(2026, 2, 1, 3, 0, tzinfo=UTC)
@@ -159,8 +161,10 @@ def test_design_table_stages() -> None:
 
 
 def test_check_stage_names_the_stage_in_vietnamese() -> None:
-    with pytest.raises(TaskRuleError, match="Hoàn thành") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         check_stage(Stage.COMPLETED, "cancel")
+    assert caught.value.code == Code.STAGE_CONFLICT
+    assert "Hoàn thành" in say(caught.value.code, caught.value.params)
     assert caught.value.conflict
     check_stage(Stage.IN_PROGRESS, "cancel")  # no error
 
@@ -185,7 +189,7 @@ def test_accept_without_budget_required_goes_straight_to_in_progress() -> None:
 # --- budget -------------------------------------------------------------------------------------
 
 def test_budget_lines_must_add_up_to_the_amount() -> None:
-    with pytest.raises(ValidationError, match="tổng các dòng"):
+    with pytest.raises(ValidationError, match=Code.LINES_TOTAL_MISMATCH):
         c.BudgetSubmit(amount_vnd=100, source="NSNN", lines=[BudgetLine(item="a", amount_vnd=60),
                                                              BudgetLine(item="b", amount_vnd=30)])
 
@@ -247,14 +251,15 @@ def test_progress_from_lead_sets_percent_and_disbursed_coordinating_only_contrib
 
 def test_extension_must_be_later_than_the_current_deadline() -> None:
     for earlier_or_same in ("2026-05-31", "2026-Q2", "2026-06-30"):
-        with pytest.raises(TaskRuleError, match="hạn mới phải sau") as caught:
+        with pytest.raises(TaskRuleError) as caught:
             apply(state(Stage.IN_PROGRESS),
                   request(HEAD, c.ExtensionRequestCommand(new_deadline=earlier_or_same, reason="r")), NOW)
+        assert caught.value.code == Code.DEADLINE_NOT_LATER
         assert caught.value.conflict is False
 
 
 def test_extension_request_with_unparseable_deadline_is_a_validation_error() -> None:
-    with pytest.raises(ValidationError, match="không hợp lệ"):
+    with pytest.raises(ValidationError, match=Code.DEADLINE_INVALID):
         c.ExtensionRequestCommand(new_deadline="soon", reason="r")
 
 
@@ -264,8 +269,9 @@ def test_only_one_open_extension_request() -> None:
     assert first.extension_request is not None
     assert first.extension_request.new_deadline == parse_deadline("2026-Q3")
     assert "extension.request" not in available_actions(first)
-    with pytest.raises(TaskRuleError, match="đang chờ") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         apply(first, request(HEAD, c.ExtensionRequestCommand(new_deadline="2026-Q4", reason="r")), NOW)
+    assert caught.value.code == Code.EXTENSION_PENDING
     assert caught.value.conflict is True
 
 
@@ -291,16 +297,18 @@ def test_extension_reject_keeps_the_deadline_and_allows_a_new_request() -> None:
 @pytest.mark.parametrize("action", ["extension.approve", "extension.reject"])
 def test_extension_decision_without_a_request_is_a_conflict(action: str) -> None:
     actor, command = SAMPLES[action]
-    with pytest.raises(TaskRuleError, match="Không có đề nghị") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         apply(state(Stage.IN_PROGRESS), request(actor, command), NOW)
+    assert caught.value.code == Code.NO_EXTENSION_REQUEST
     assert caught.value.conflict is True
 
 
 # --- evidence -----------------------------------------------------------------------------------
 
 def test_evidence_needs_a_result_for_every_kpi() -> None:
-    with pytest.raises(TaskRuleError, match="Hồ sơ số hóa") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         apply(state(Stage.IN_PROGRESS), request(HEAD, evidence({"Xã có dịch vụ công": 100})), NOW)
+    assert caught.value.code == Code.KPI_RESULTS_MISSING
     assert caught.value.conflict is False
     assert "Xã có dịch vụ công" not in str(caught.value)
 
@@ -326,9 +334,10 @@ def test_evidence_for_a_task_without_kpis_needs_no_results() -> None:
 
 @pytest.mark.parametrize("agency", ["HNI", "BKHCN", None])
 def test_review_assign_reviewer_agency_must_be_neither_lead_nor_coordinating(agency: str | None) -> None:
-    with pytest.raises(TaskRuleError, match="không chủ trì, không phối hợp") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         apply(state(Stage.CROSS_CHECK),
               request(OFFICE, c.ReviewAssign(reviewer="someone", reviewer_agency=agency)), NOW)
+    assert caught.value.code == Code.REVIEWER_NOT_INDEPENDENT
     assert caught.value.conflict is False
 
 
@@ -366,8 +375,9 @@ def test_whoever_assigned_the_cross_check_does_not_decide_it(action: str) -> Non
 @pytest.mark.parametrize("action", ["review.approve", "review.reject"])
 def test_review_decision_before_a_reviewer_is_assigned_is_a_conflict(action: str) -> None:
     actor, command = SAMPLES[action]
-    with pytest.raises(TaskRuleError, match="Chưa phân công") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         apply(state(Stage.CROSS_CHECK), request(actor, command), NOW)
+    assert caught.value.code == Code.NO_REVIEWER
     assert caught.value.conflict is True
 
 
@@ -424,8 +434,9 @@ def test_completed_task_reports_100_percent_even_after_a_partial_report() -> Non
 # --- reassign, cancel, comment ------------------------------------------------------------------
 
 def test_reassign_to_the_same_agency_is_refused() -> None:
-    with pytest.raises(TaskRuleError, match="phải khác") as caught:
+    with pytest.raises(TaskRuleError) as caught:
         apply(state(Stage.IN_PROGRESS), request(COMMITTEE, c.Reassign(lead_agency="HNI", reason="r")), NOW)
+    assert caught.value.code == Code.SAME_LEAD_AGENCY
     assert caught.value.conflict is False
 
 

@@ -30,11 +30,11 @@ from hypothesis import strategies as st
 
 import api.routes
 from api.app import create_app
-from api.blobs import ALLOWED_TYPES
 from api.bootstrap import DEMO_USERS
 from api.exports import XLSX_TYPE
+from services.blobs import ALLOWED_TYPES
 from settings import Settings
-from tests.conftest import TEST_SECRET, Stack, unique_code
+from tests.helpers import TEST_SECRET, Stack, unique_code
 
 METHODS = {"get", "put", "post", "patch", "delete"}
 LOGIN = ("post", "/api/v1/auth/token")
@@ -385,7 +385,7 @@ class Identities:
 async def _seed(stack: Stack, run: str) -> dict[str, Any]:
     """An agency and people of the run's own (so what it creates touches no one else's inbox or
     index), and tasks to act on: one assigned, one in progress, one in cross-check with a file."""
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     agency = f"OAS-{run}".upper()
     answer = await stack.http.post("/api/v1/agencies", headers=admin, json={
         "code": agency, "name": "Cơ quan kiểm thử hợp đồng API", "kind": "other"})
@@ -419,7 +419,7 @@ async def _seed(stack: Stack, run: str) -> dict[str, Any]:
 
 
 async def _policy(stack: Stack) -> list[dict[str, str]]:
-    answer = await stack.http.get("/api/v1/policy", headers=await stack.login("admin", "admin-password"))
+    answer = await stack.http.get("/api/v1/policy", headers=await stack.login("admin"))
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -428,7 +428,7 @@ async def _restore_policy(stack: Stack, before: list[dict[str, str]]) -> list[di
     """The policy as it was before the run (the stack is shared with the other tests): put back
     what the run removed, then take away what it added. Returns what differed."""
     now = await _policy(stack)
-    admin = await stack.login("admin", "admin-password")
+    admin = await stack.login("admin")
     missing = [rule for rule in before if rule not in now]
     added = [rule for rule in now if rule not in before]
     for rule in missing:

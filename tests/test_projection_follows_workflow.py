@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +24,7 @@ from domain.deadlines import parse_deadline
 from domain.events import Event, RecordedEvent
 from domain.stages import Stage
 from domain.task import TaskSpec, TaskState
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, ok, post_action, unique_code
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -140,11 +139,6 @@ async def test_a_row_below_that_disagrees_is_reported_and_rebuild_rewrites_it_fr
 
 # Through the running stack ---------------------------------------------------------------------
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
 def _spec(code: str) -> dict[str, Any]:
     return {"code": code, "title": "Nhiệm vụ theo quy trình", "lead_agency": "HNI", "coordinating_agencies": [],
             "deadline": "2099-12-31", "kpis": [{"name": "Chỉ tiêu", "target": 1, "unit": ""}]}
@@ -153,14 +147,8 @@ def _spec(code: str) -> dict[str, Any]:
 async def _create(stack: Stack, key: str | None = None) -> str:
     code = unique_code("FOLLOW")
     headers = {**await stack.login("office"), **({"Idempotency-Key": key} if key else {})}
-    _ok(await stack.http.post("/api/v1/tasks", headers=headers, json=_spec(code)), 201)
+    ok(await stack.http.post("/api/v1/tasks", headers=headers, json=_spec(code)), 201)
     return code
-
-
-async def _act(stack: Stack, user: str, code: str, action: str, body: dict[str, Any],
-               key: str | None = None) -> httpx.Response:
-    headers = {**await stack.login(user), **({"Idempotency-Key": key} if key else {})}
-    return await stack.http.post(f"/api/v1/tasks/{code}/actions/{action}", headers=headers, json=body)
 
 
 async def _recorded_hashes(stack: Stack, code: str) -> list[str]:
@@ -194,34 +182,34 @@ async def test_a_create_retried_with_its_key_answers_the_created_task(stack: Sta
     key = f"create-{uuid.uuid4()}"
     code = await _create(stack, key)
     headers = {**await stack.login("office"), "Idempotency-Key": key}
-    again = _ok(await stack.http.post("/api/v1/tasks", headers=headers, json=_spec(code)), 201)
+    again = ok(await stack.http.post("/api/v1/tasks", headers=headers, json=_spec(code)), 201)
     assert (again["code"], again["stage"]) == (code, "assigned")
     duplicate = await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json=_spec(code))
     assert duplicate.status_code == 409, duplicate.text
     # Right after an acknowledged create, the task takes its first action.
-    assert _ok(await _act(stack, "hni.head", code, "accept", {}))["stage"] == "in_progress"
+    assert ok(await post_action(stack, "hni.head", code, "accept", {}))["stage"] == "in_progress"
 
 
 async def test_a_retried_key_goes_to_the_workflow_not_to_the_row_a_lost_attempt_left(stack: Stack) -> None:
     code = await _create(stack)
-    _ok(await _act(stack, "hni.head", code, "accept", {}))
+    ok(await post_action(stack, "hni.head", code, "accept", {}))
     key = f"comment-{uuid.uuid4()}"
     lost_hash = await _leave_a_lost_attempt(stack, code, key, "hni.head")
 
-    answer = _ok(await _act(stack, "hni.head", code, "comment", {"text": "mất"}, key))
+    answer = ok(await post_action(stack, "hni.head", code, "comment", {"text": "mất"}, key))
     assert answer["stage"] == "in_progress"
     assert await _row_hashes(stack, code) == await _recorded_hashes(stack, code)
     assert await _row_hashes(stack, code, models.SupersededEvent) == [lost_hash]
-    task = _ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))
+    task = ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))
     assert task["stage"] == "in_progress"
     # Retried once more, the workflow answers it from what it recorded: nothing is written twice.
-    assert _ok(await _act(stack, "hni.head", code, "comment", {"text": "mất"}, key))["stage"] == "in_progress"
+    assert ok(await post_action(stack, "hni.head", code, "comment", {"text": "mất"}, key))["stage"] == "in_progress"
     assert len(await _row_hashes(stack, code)) == 3
 
 
 async def test_the_catch_up_sets_apart_what_no_workflow_recorded(stack: Stack) -> None:
     code = await _create(stack)
-    _ok(await _act(stack, "hni.head", code, "accept", {}))
+    ok(await post_action(stack, "hni.head", code, "accept", {}))
     lost_hash = await _leave_a_lost_attempt(stack, code, f"never-retried-{uuid.uuid4()}", "hni.head")
     result = await catch_up(stack.temporal, stack.sessions, stack.settings.task_queue, codes=[code])
     assert result.resynced == [code]
@@ -236,8 +224,8 @@ async def test_the_catch_up_sets_apart_what_no_workflow_recorded(stack: Stack) -
 
 async def test_a_rewritten_and_rehashed_event_is_named_by_audit_verify(stack: Stack) -> None:
     code = await _create(stack)
-    _ok(await _act(stack, "hni.head", code, "accept", {}))
-    _ok(await _act(stack, "hni.head", code, "comment", {"text": "Bản gốc"}))
+    ok(await post_action(stack, "hni.head", code, "accept", {}))
+    ok(await post_action(stack, "hni.head", code, "comment", {"text": "Bản gốc"}))
     async with transaction(stack.sessions) as session:  # rewrite event 3 and re-hash the chain after it
         rows = list(await session.scalars(select(models.Event).where(models.Event.task_code == code)
                                           .order_by(models.Event.seq)))
@@ -247,7 +235,7 @@ async def test_a_rewritten_and_rehashed_event_is_named_by_audit_verify(stack: St
             row.prev_hash = previous
             row.hash = previous = event_hash(previous, code, row.seq, row.type, row.actor, row.at, row.data)
     auditor = await stack.login("auditor")
-    result = _ok(await stack.http.get("/api/v1/audit/verify", headers=auditor))
+    result = ok(await stack.http.get("/api/v1/audit/verify", headers=auditor))
     assert result["ok"] is False
     assert result["first_bad_seq"] is None  # the chain in the database is consistent in itself...
     # ...but not with what the workflow recorded:
@@ -259,7 +247,7 @@ async def test_a_rewritten_and_rehashed_event_is_named_by_audit_verify(stack: St
 
 
 async def test_an_action_no_worker_can_take_answers_503_and_is_safe_to_retry(stack: Stack) -> None:
-    from api.task_workflows import start_task  # the test starts a task on a queue only it serves
+    from services.workflows import start_task  # the test starts a task on a queue only it serves
     from worker import build_worker
 
     queue = f"nq57-lonely-{uuid.uuid4().hex[:8]}"
@@ -272,7 +260,7 @@ async def test_an_action_no_worker_can_take_answers_503_and_is_safe_to_retry(sta
     saved, stack.settings.action_timeout = stack.settings.action_timeout, 1.5
     key = f"accept-{uuid.uuid4()}"
     try:
-        answer = await _act(stack, "hni.head", code, "accept", {}, key)
+        answer = await post_action(stack, "hni.head", code, "accept", {}, key)
     finally:
         stack.settings.action_timeout = saved
     assert answer.status_code == 503, answer.text
@@ -280,7 +268,7 @@ async def test_an_action_no_worker_can_take_answers_503_and_is_safe_to_retry(sta
     assert "Idempotency-Key" in answer.json()["detail"]
 
     async with build_worker(stack.temporal, settings, stack.sessions):  # a worker is back
-        retried = _ok(await _act(stack, "hni.head", code, "accept", {}, key))
+        retried = ok(await post_action(stack, "hni.head", code, "accept", {}, key))
         assert retried["stage"] == "in_progress"
         handle = stack.temporal.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
         assert [e.request_id for e in (await handle.query(TaskLifecycleWorkflow.recorded)).events] == [None, key]
@@ -292,7 +280,7 @@ async def test_an_action_no_worker_can_take_answers_503_and_is_safe_to_retry(sta
 
 
 async def test_readyz_needs_a_worker_polling_the_task_queue(stack: Stack) -> None:
-    answer = _ok(await stack.http.get("/readyz"))
+    answer = ok(await stack.http.get("/readyz"))
     assert answer["worker"] == "ok"
     saved, stack.settings.task_queue = stack.settings.task_queue, f"nq57-nobody-{uuid.uuid4().hex[:8]}"
     try:

@@ -22,14 +22,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPORAL = str(Path(sys.executable).with_name("temporal"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def port_open(port: int) -> bool:

@@ -1,4 +1,4 @@
-from tests.conftest import Stack, unique_code
+from tests.helpers import Stack, unique_code
 
 
 async def test_office_assigns_a_task_and_lead_head_accepts(stack: Stack) -> None:

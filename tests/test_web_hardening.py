@@ -7,7 +7,6 @@ must never carry a session cookie, or its unauthenticated requests would stop be
 import re
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,25 +14,16 @@ from typing import Any
 import httpx
 from starlette.requests import Request
 
-from api.bootstrap import DEMO_PASSWORD
 from api.rate_limit import client_address
 from settings import Settings
-from tests.conftest import Stack, unique_code
+from tests.helpers import DEMO_PASSWORD, ORIGIN, Stack, app_of, client_at, unique_code
 
 ROOT = Path(__file__).resolve().parent.parent
-ORIGIN = "http://nq57.test"
 
 
-def _app(stack: Stack) -> Any:
-    return stack.http._transport.app  # type: ignore[attr-defined]
-
-
-@asynccontextmanager
-async def _browser(stack: Stack, base: str = ORIGIN, address: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    address = address or f"192.0.2.{uuid.uuid4().int % 250 + 1}"
-    transport = httpx.ASGITransport(app=_app(stack), client=(address, 5000))
-    async with httpx.AsyncClient(transport=transport, base_url=base, timeout=60) as client:
-        yield client
+def _browser(stack: Stack, base: str = ORIGIN, address: str | None = None) -> Any:
+    """A browser of its own (cookies, address) on the stack's app."""
+    return client_at(stack, address or f"192.0.2.{uuid.uuid4().int % 250 + 1}", base)
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -165,7 +155,7 @@ async def test_an_oversized_body_is_refused_before_authentication_without_being_
                  "headers": [(b"host", b"nq57.test"), (b"content-type", b"application/json"),
                              (b"content-length", str(100 * 1024 * 1024).encode())],
                  "client": ("192.0.2.1", 5000), "server": ("nq57.test", 80)}
-        await _app(stack)(scope, receive, send)
+        await app_of(stack)(scope, receive, send)
         start = next(message for message in sent if message["type"] == "http.response.start")
         assert start["status"] == 413, (path, sent)
         body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
@@ -186,7 +176,7 @@ async def test_a_streamed_body_without_length_is_counted(stack: Stack) -> None:
 # --- the real client address -------------------------------------------------------------------
 
 async def test_x_forwarded_for_does_not_reset_the_public_rate_limit(stack: Stack) -> None:
-    limiter = _app(stack).state.public_limiter
+    limiter = app_of(stack).state.public_limiter
     per_minute, seen = limiter.per_minute, limiter.seen
     limiter.per_minute, limiter.seen = 2, {}
     try:

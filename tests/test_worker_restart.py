@@ -25,7 +25,7 @@ from domain.audit import GENESIS, event_hash
 from domain.commands import Accept, ActionRequest, BudgetApprove, BudgetSubmit, Comment
 from domain.deadlines import parse_deadline
 from domain.task import BudgetLine, TaskSpec, TaskState
-from tests.conftest import TEST_SECRET, Stack, proven, send_act, unique_code
+from tests.helpers import TEST_SECRET, Stack, proven, send_act, unique_code, wait_until
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,12 +81,10 @@ def _events(db: Path, code: str) -> list[tuple[int, str, str, str | None, str, s
 
 async def _until(condition: Callable[[], bool], what: str, worker: Worker) -> None:
     """Poll `condition` until it holds; fail after TIMEOUT seconds naming what did not happen."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"after {TIMEOUT:.0f}s: {what}; worker output:\n{worker.output()}")
-        await asyncio.sleep(0.1)
+    try:
+        await wait_until(condition, bool, what=what, seconds=TIMEOUT, interval=0.1)
+    except AssertionError as error:
+        pytest.fail(f"{error}; worker output:\n{worker.output()}")
 
 
 @contextlib.contextmanager

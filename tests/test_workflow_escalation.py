@@ -26,7 +26,7 @@ from db import models
 from db.session import create_schema, make_engine, make_sessions
 from domain import commands as c
 from domain.actors import Actor
-from domain.escalation import LEVEL_AUDIENCE_VI, next_report_due
+from domain.escalation import LADDER, next_report_due
 from domain.stages import Stage
 from domain.task import EvidenceFile, LifecycleSettings, Reporting, TaskSpec, TaskState
 from settings import Settings
@@ -230,7 +230,7 @@ async def test_lapsed_deadline_climbs_levels_1_2_3_at_the_configured_offsets(wor
         assert newest.actor == "system"
         assert due_of(newest) == deadline
         assert {**newest.data, "due": None} == {"kind": "deadline", "due": None, "level": level,
-                                                "audience": LEVEL_AUDIENCE_VI[level], "lead_agency": "HNI",
+                                                "audience": LADDER[level - 1].audience_vi, "lead_agency": "HNI",
                                                 "days_late": 0}
         assert newest.seq == state.seq  # the escalation is the latest thing that happened
         row = await world.task_row(handle)

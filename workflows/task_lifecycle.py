@@ -7,6 +7,7 @@ until the next open deadline's escalation falls due (domain/escalation.py), reco
 the people at that level told."""
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.audit import GENESIS, chained
     from domain.commands import ActionRequest
     from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
-    from domain.events import ChainHead, Event, Recorded, RecordedEvent
+    from domain.events import ChainHead, Event, Happening, Recorded, RecordedEvent
     from domain.lifecycle import TaskRuleError, apply
     from domain.stages import CLOSED_STAGES
     from domain.task import LifecycleSettings, TaskSpec, TaskState
@@ -58,6 +59,13 @@ class TaskStart(BaseModel):
 
 def workflow_id(code: str) -> str:
     return f"task-{code}"
+
+
+def _update_id() -> str:
+    """The id of the update being handled (the client's Idempotency-Key, or one the API made)."""
+    info = workflow.current_update_info()
+    assert info is not None, "asked only inside an update's handler or validator"
+    return info.id
 
 
 def rule_error(error: TaskRuleError) -> ApplicationError:
@@ -117,7 +125,7 @@ class TaskLifecycleWorkflow:
                 new_state, event = apply(self.state, request, workflow.now())
             except TaskRuleError as error:  # the state moved on while this update waited for the lock
                 raise rule_error(error) from None
-            await self._record(new_state, event, workflow.current_update_info().id, request.fingerprint)
+            await self._record(new_state, event, _update_id(), request.fingerprint)
             self.state = new_state
             return new_state
 
@@ -125,7 +133,7 @@ class TaskLifecycleWorkflow:
     def validate_act(self, request: ActionRequest) -> None:
         if self._already_recorded():
             return
-        if not request.proven(trust.key(), self.state.code, workflow.current_update_info().id):
+        if not request.proven(trust.key(), self.state.code, _update_id()):
             raise ApplicationError("Thao tác không mang bằng chứng hợp lệ rằng API đã cho phép nó",
                                    {"code": "unproven_action"}, type="Unproven", non_retryable=True)
         try:
@@ -173,7 +181,7 @@ class TaskLifecycleWorkflow:
     def _already_recorded(self) -> bool:
         """An update id an earlier run of this task recorded (Temporal itself answers a repeated
         id within one run, not across continue-as-new)."""
-        update_id = workflow.current_update_info().id
+        update_id = _update_id()
         return any(event.request_id == update_id for event in self.log)
 
     async def _sleep_until_something_happens(self) -> None:
@@ -222,11 +230,11 @@ class TaskLifecycleWorkflow:
                 NotificationActivities.post_webhook, delivery.notice,
                 start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=DELIVERY_WINDOW,
                 retry_policy=DELIVERY_RETRY)
-        handle.add_done_callback(lambda _done, key=key: self.undelivered.pop(key, None))
+        handle.add_done_callback(lambda _done: self.undelivered.pop(key, None))
 
     async def _record_created(self, actor: str, request_id: str | None) -> None:
         state = self.state.model_copy(update={"seq": 1})
-        event = Event(seq=1, type="created", actor=actor, at=state.created_at,
+        event = Event(seq=1, type=Happening.CREATED, actor=actor, at=state.created_at,
                       data=state.spec.model_dump(mode="json"))
         await self._record(state, event, request_id)
         self.state = state
@@ -249,11 +257,14 @@ class TaskLifecycleWorkflow:
         if not in_step and workflow.patched("projection-rebuilt-from-log"):
             await self._rewrite_projection(state, fence)
 
+    def _changed_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: self.state.seq != seen
+
     async def _quiet_after_closing(self) -> None:
         while True:
             seen = self.state.seq
             try:
-                await workflow.wait_condition(lambda seen=seen: self.state.seq != seen, timeout=CLOSED_QUIET_PERIOD)
+                await workflow.wait_condition(self._changed_since(seen), timeout=CLOSED_QUIET_PERIOD)
             except TimeoutError:
                 return
 

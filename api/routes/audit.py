@@ -3,22 +3,18 @@ every task's projection with what its workflow recorded."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from api.deps import BlobsDep, SettingsDep, TemporalDep, require
+from api.deps import ContextDep, allowed
 from api.errors import responses
-from db.audit import AuditResult, verify
-from db.reconcile import compare
+from db.audit import AuditResult
 from domain.actors import Actor
+from services import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get("/verify", responses=responses(
     401, 403, 503, notes={503: "Temporal did not answer the comparison with the workflows."}))
-async def verify_audit_chain(request: Request, blobs: BlobsDep, client: TemporalDep, settings: SettingsDep,
-                             _: Annotated[Actor, Depends(require("audit.verify"))]) -> AuditResult:
-    sessions = request.app.state.sessions
-    async with sessions() as session:
-        result = await verify(session, blobs.path)
-    return result.with_drift(*await compare(client, sessions, settings.task_queue))
+async def verify_audit_chain(actor: Annotated[Actor, Depends(allowed("audit.verify"))], ctx: ContextDep) -> AuditResult:
+    return await audit.check(ctx, actor)

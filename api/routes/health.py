@@ -13,7 +13,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from api.errors import responses
-from api.schemas import Readiness
+from services.views import Readiness
 
 router = APIRouter(tags=["service"])
 CHECK_SECONDS = 5.0  # each readiness check answers within this

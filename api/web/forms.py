@@ -1,53 +1,102 @@
-"""HTML forms to command bodies: what a person typed, in the shape the API's models expect."""
+"""The pages' action forms, read off the action's command model (domain/commands.py): its fields,
+their types and whether they are required are said there once; here only how each type is typed
+in a browser, and how what a person typed becomes the body the model parses."""
 
-from typing import Any
+import types
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
 
+from babel.numbers import NumberFormatError, parse_decimal
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
 from starlette.datastructures import FormData
 
-from domain.task import TaskState
+from domain.commands import COMMAND_MODELS, Action
+from domain.task import BudgetLine, EvidenceFile, TaskState
+
+Kind = Literal["text", "textarea", "number", "money", "lines", "budget_lines", "kpis", "files"]
+# Free text that runs to paragraphs; any other text is one line.
+PARAGRAPHS = frozenset({"note", "summary", "text", "description"})
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    kind: Kind
+    required: bool
+
+
+@cache
+def form_fields(action: str) -> tuple[FormField, ...]:
+    """The fields of the action's form, in the model's order; those the server fills are left out."""
+    model = COMMAND_MODELS[Action(action)]
+    return tuple(FormField(name, _kind(name, info), info.is_required()) for name, info in model.model_fields.items()
+                 if name != "action" and not any(isinstance(item, SkipJsonSchema) for item in info.metadata))
+
+
+def _kind(name: str, info: FieldInfo) -> Kind:
+    annotation = info.annotation
+    arguments = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = arguments[0]  # optional: the type it has when given
+        arguments = list(typing.get_args(annotation))
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return "kpis"
+    if origin is list:
+        item = arguments[0] if arguments else str
+        return "files" if item is EvidenceFile else "budget_lines" if item is BudgetLine else "lines"
+    if annotation is int:
+        return "money" if name.endswith("_vnd") else "number"
+    return "textarea" if name in PARAGRAPHS else "text"
+
+
+def command_body(action: str, form: FormData, state: TaskState, language: str) -> dict[str, Any]:
+    """What a person typed into the action's form, as the body its command model parses. A value
+    that does not parse is passed on as typed, so the model names the field at fault."""
+    text = {key: str(value).strip() for key, value in form.items() if isinstance(value, str)}
+    body: dict[str, Any] = {}
+    for field in form_fields(action):
+        raw = text.get(field.name, "")
+        if field.kind == "kpis":
+            body[field.name] = kpi_values(form, state, language)
+        elif field.kind == "lines":
+            body[field.name] = _lines(raw)
+        elif field.kind == "budget_lines":
+            body[field.name] = [_budget_line(line, language) for line in _lines(raw)]
+        elif field.kind in ("number", "money") and (raw or field.required):
+            body[field.name] = _number(raw, language)
+        elif field.kind in ("text", "textarea") and raw:
+            body[field.name] = raw
+    return body
+
+
+def kpi_values(form: FormData, state: TaskState, language: str) -> dict[str, Any]:
+    """One input per KPI of the task (`kpi_0`, `kpi_1`…), named by its place: KPI names are free text."""
+    values = {}
+    for index, kpi in enumerate(state.spec.kpis):
+        raw = str(form.get(f"kpi_{index}", "")).strip()
+        if raw:
+            values[kpi.name] = _number(raw, language)
+    return values
 
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _number(text: str) -> Any:
+def _budget_line(line: str, language: str) -> dict[str, Any]:
+    """`item | amount`, one per line."""
+    item, _, amount = line.rpartition("|")
+    return {"item": item.strip() or line, "amount_vnd": _number(amount.strip(), language)}
+
+
+def _number(text: str, language: str) -> Any:
+    """A number as people write it in their language (3.000.000 or 12,5 in Vietnamese)."""
     try:
-        return float(text) if "." in text or "," in text else int(text)
-    except ValueError:
-        return text  # the model names it as not a number
-
-
-def _per_kpi(form: FormData, prefix: str, state: TaskState) -> dict[str, Any]:
-    values = {}
-    for index, kpi in enumerate(state.spec.kpis):
-        raw = str(form.get(f"{prefix}{index}", "")).strip()
-        if raw:
-            values[kpi.name] = _number(raw.replace(",", "."))
-    return values
-
-
-def command_body(action: str, form: FormData, state: TaskState) -> dict[str, Any]:
-    text = {key: str(value).strip() for key, value in form.items() if isinstance(value, str)}
-    body: dict[str, Any] = {key: value for key, value in text.items()
-                            if key in ("officer", "source", "reason", "note", "new_deadline", "reviewer",
-                                       "lead_agency", "text", "summary") and value}
-    if action == "budget.submit":
-        lines = []
-        for line in _lines(text.get("lines", "")):
-            item, _, amount = line.rpartition("|")
-            lines.append({"item": item.strip() or line, "amount_vnd": _number(amount.strip().replace(".", ""))})
-        body["lines"] = lines
-        body["amount_vnd"] = _number(text.get("amount_vnd", "").replace(".", ""))
-    if action == "progress.report":
-        body["percent"] = _number(text.get("percent", ""))
-        body["kpi_actuals"] = _per_kpi(form, "kpi_", state)
-        if text.get("disbursed_vnd"):
-            body["disbursed_vnd"] = _number(text["disbursed_vnd"].replace(".", ""))
-    if action == "review.reject":
-        body["findings"] = _lines(text.get("findings", ""))
-    return body
-
-
-def kpi_results(form: FormData, state: TaskState) -> dict[str, Any]:
-    return _per_kpi(form, "kpi_", state)
+        value = parse_decimal(text, locale=language, strict=True)
+    except NumberFormatError:
+        return text
+    return int(value) if value == value.to_integral_value() else float(value)

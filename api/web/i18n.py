@@ -1,51 +1,55 @@
-"""Translations live in catalogs (locales/<lang>.json), never in templates. Vietnamese first."""
+"""The pages' side of the message catalogs (`messages/`): a Jinja2 environment with the i18n
+extension, and per request the callables a page is rendered with in its reader's language.
 
-import json
+Templates say `{{ _("nav.tasks") }}`, `{{ _("tasks.total", n=page.total) }}` (newstyle gettext:
+params as keywords), `{{ fmt(moment) }}`, `{{ num(value) }}`. The gettext callables are bound per
+request, never installed on the environment: two requests may be in two languages at once."""
+
 from collections.abc import Callable
-from datetime import datetime
-from functools import cache
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
-LANGUAGES = ("vi", "en")
-DEFAULT_LANGUAGE = "vi"
-_LOCALES = Path(__file__).with_name("locales")
+import jinja2
+from fastapi.templating import Jinja2Templates
+
+import messages
+from messages import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, number_formatter
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "catalog", "date_formatter", "jinja_environment", "jinja_templates",
+           "number_formatter", "template_context", "translator"]
 
 
-@cache
+def jinja_environment(directory: Path) -> jinja2.Environment:
+    """Autoescaped HTML, and `jinja2.ext.i18n` in its newstyle form (`{% trans %}` blocks and
+    `_()` take keyword params). The callables come with each render (`template_context`)."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(directory),
+                                     autoescape=jinja2.select_autoescape(), extensions=["jinja2.ext.i18n"])
+    environment.newstyle_gettext = True  # type: ignore[attr-defined]  # set by the i18n extension
+    return environment
+
+
+def jinja_templates(directory: Path) -> Jinja2Templates:
+    return Jinja2Templates(env=jinja_environment(directory))
+
+
+def template_context(language: str, timezone: str) -> dict[str, Any]:
+    """What every page render needs for its reader's language: `_`/`gettext`/`ngettext` bound to it,
+    `fmt` (dates in `timezone`), `num`, `lang`, and `now_ts` (the render's moment, for "n days left")."""
+    language = messages.language_of(language)
+    say = messages.gettext(language)
+    return {"lang": language, "_": say, "gettext": say, "ngettext": messages.ngettext(language),
+            "fmt": date_formatter(language, timezone), "num": number_formatter(language),
+            "now_ts": datetime.now(UTC).timestamp()}
+
+
+# --- the names used before the catalogs moved to messages/ ----------------------------------------
+
 def catalog(language: str) -> dict[str, str]:
-    return json.loads((_LOCALES / f"{language}.json").read_text(encoding="utf-8"))
+    """The language's sentences by key (translated ones only: a missing one falls back to Vietnamese)."""
+    return {str(m.id): str(m.string) for m in messages.catalog(messages.language_of(language)) if m.id and m.string}
 
 
 def translator(language: str) -> Callable[..., str]:
-    def t(key: str, **values: object) -> str:
-        text = catalog(language).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
-        return text.format(**values) if values else text
-
-    return t
-
-
-def date_formatter(language: str, timezone: str) -> Callable[..., str]:
-    """Dates as people there write them: dd/mm/yyyy in Vietnamese, yyyy-mm-dd in English."""
-    zone = ZoneInfo(timezone)
-
-    def fmt(moment: datetime | str | None, with_time: bool = True) -> str:
-        if moment is None:
-            return ""
-        if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment)
-        local = moment.astimezone(zone)
-        pattern = "%d/%m/%Y" if language == "vi" else "%Y-%m-%d"
-        return local.strftime(pattern + (" %H:%M" if with_time else ""))
-
-    return fmt
-
-
-def number_formatter(language: str) -> Callable[[float | int], str]:
-    """3.000.000,5 in Vietnamese, 3,000,000.5 in English; no trailing .0."""
-
-    def num(value: float | int) -> str:
-        text = f"{value:,.2f}".rstrip("0").rstrip(".")
-        return text.translate(str.maketrans(",.", ".,")) if language == "vi" else text
-
-    return num
+    """`t("key", **values)`: the same callable as `_` in a template (`messages.gettext`)."""
+    return messages.gettext(language)

@@ -1,11 +1,11 @@
 """Talking to the task workflows: start one, read its state, send it an action, ask what it answered
-to an Idempotency-Key. Temporal decides what happened; its failures become the API's errors here,
+to an Idempotency-Key. Temporal decides what happened; its failures become coded refusals here,
 in one place. Every wait is bounded: past it, 503 with Retry-After, safe to retry with the same key."""
 
 import asyncio
 import uuid
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -18,9 +18,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, not_found
 from domain.commands import ActionRequest
 from domain.events import Recorded, RecordedEvent
+from domain.refusals import Code, Refusal
 from domain.task import TaskState
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -28,23 +28,12 @@ T = TypeVar("T")
 RETRY_AFTER = 5  # seconds a client is asked to wait before it retries
 
 
-class TaskAlreadyExists(ApiError):
-    def __init__(self, code: str):
-        super().__init__(409, f"Mã nhiệm vụ '{code}' đã tồn tại")
-
-
-def not_answered(idempotency_key: str | None) -> ApiError:
+def not_answered(idempotency_key: str | None) -> Refusal:
     """The workflow did not answer in time: nothing is known yet, so the client retries."""
-    extra = {"idempotency_key": idempotency_key} if idempotency_key else {}
-    return ApiError(503, "Quy trình của nhiệm vụ chưa phản hồi kịp (máy chủ quy trình hoặc worker đang bận hay "
-                         "đang khởi động lại). Thao tác có thể chưa được ghi nhận: hãy gửi lại với cùng "
-                         "Idempotency-Key sau ít giây.", code="workflow_unavailable",
-                    retry_after=RETRY_AFTER, **extra)
-
-
-def task_closed(code: str) -> ApiError:
-    return ApiError(409, f"Nhiệm vụ '{code}' đã đóng hồ sơ, không nhận thêm thao tác",
-                    code="task_closed", params={"task": code})
+    extra: dict[str, Any] = {"retry_after": RETRY_AFTER}
+    if idempotency_key:
+        extra["idempotency_key"] = idempotency_key
+    return Refusal(Code.WORKFLOW_UNAVAILABLE, extra=extra)
 
 
 async def _bounded(call: Awaitable[T], wait: float, idempotency_key: str | None) -> T:
@@ -54,8 +43,7 @@ async def _bounded(call: Awaitable[T], wait: float, idempotency_key: str | None)
         raise not_answered(idempotency_key) from None
     except RPCError as error:
         if error.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # e.g. too many updates in flight on one task
-            raise ApiError(429, "Nhiệm vụ này đang nhận quá nhiều thao tác cùng lúc, vui lòng thử lại sau ít giây",
-                           code="too_many_actions", retry_after=RETRY_AFTER) from None
+            raise Refusal(Code.TOO_MANY_ACTIONS, extra={"retry_after": RETRY_AFTER}) from None
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise not_answered(idempotency_key) from None
         raise
@@ -76,7 +64,7 @@ async def start_task(client: Client, task_queue: str, start: TaskStart, wait: fl
     except WorkflowAlreadyStartedError:
         pass
     except WorkflowUpdateFailedError as error:
-        raise _api_error(error) from None
+        raise _refusal(error) from None
     if start.request_id:
         handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(start.spec.code))
         # Once its creation is recorded (a crash may have undone the first recording), ask who created it.
@@ -87,13 +75,11 @@ async def start_task(client: Client, task_queue: str, start: TaskStart, wait: fl
             if created.actor != start.created_by or created.data != start.spec.model_dump(mode="json"):
                 raise key_reused(start.request_id)
             return record.state
-    raise TaskAlreadyExists(start.spec.code)
+    raise Refusal(Code.TASK_EXISTS, task=start.spec.code)
 
 
-def key_reused(idempotency_key: str) -> ApiError:
-    return ApiError(422, f"Idempotency-Key '{idempotency_key}' đã được dùng cho một thao tác khác",
-                    code="idempotency_key_reused", params={"key": idempotency_key},
-                    errors=[{"field": "Idempotency-Key", "message": "đã được dùng cho một thao tác khác"}])
+def key_reused(idempotency_key: str) -> Refusal:
+    return Refusal(Code.IDEMPOTENCY_KEY_REUSED, field="Idempotency-Key", key=idempotency_key)
 
 
 async def workflow_state(client: Client, code: str, wait: float) -> TaskState:
@@ -103,7 +89,7 @@ async def workflow_state(client: Client, code: str, wait: float) -> TaskState:
         return await _bounded(handle.query(TaskLifecycleWorkflow.current), wait, None)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise not_found(f"nhiệm vụ '{code}'", "task_not_found", task=code) from None
+            raise Refusal(Code.TASK_NOT_FOUND, task=code) from None
         raise
 
 
@@ -119,10 +105,10 @@ async def send_action(client: Client, code: str, request: ActionRequest, update_
         state = await _bounded(handle.execute_update(TaskLifecycleWorkflow.act, request, id=update_id),
                                wait, update_id)
     except WorkflowUpdateFailedError as error:
-        raise _api_error(error, update_id) from None
+        raise _refusal(error, update_id) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise task_closed(code) from None
+            raise Refusal(Code.TASK_CLOSED, task=code) from None
         raise
     if chosen:  # two callers sent one key at once: Temporal ran it once, for whoever came first
         _, event = await _recorded_for(handle, update_id, wait)
@@ -141,7 +127,7 @@ async def prior_answer(client: Client, code: str, update_id: str, username: str,
         state = await _bounded(handle.get_update_handle_for(TaskLifecycleWorkflow.act, update_id).result(),
                                wait, update_id)
     except WorkflowUpdateFailedError as error:
-        raise _api_error(error) from None
+        raise _refusal(error) from None
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -158,7 +144,8 @@ async def prior_answer(client: Client, code: str, update_id: str, username: str,
     return (state or record.state), event.fingerprint
 
 
-async def _recorded_for(handle: WorkflowHandle, update_id: str, wait: float) -> tuple[Recorded, RecordedEvent | None]:
+async def _recorded_for(handle: WorkflowHandle[Any, Any], update_id: str,
+                        wait: float) -> tuple[Recorded, RecordedEvent | None]:
     """The workflow's record, and the event it recorded for this update id (None if none)."""
     record = await _bounded(handle.query(TaskLifecycleWorkflow.recorded), wait, update_id)
     return record, next((event for event in record.events if event.request_id == update_id), None)
@@ -173,16 +160,18 @@ def _claim(event: RecordedEvent | None, update_id: str, username: str, action: s
         raise key_reused(update_id)
 
 
-def _api_error(error: WorkflowUpdateFailedError, update_id: str | None = None) -> ApiError:
+def _refusal(error: WorkflowUpdateFailedError, update_id: str | None = None) -> Refusal:
+    """The workflow's refusal of an update (its validator's coded failure), as the API's."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type == "UnprocessedUpdate":
         # Temporal dropped the update before the workflow took it (many at once on one task): nothing
         # was recorded, and the same key may be sent again.
         return not_answered(update_id)
     if isinstance(cause, ApplicationError) and cause.type == "Unproven":
-        return ApiError(403, cause.message, code="unproven_action")
+        return Refusal(Code.UNPROVEN_ACTION)
     if isinstance(cause, ApplicationError) and cause.type in ("StageConflict", "RuleViolation"):
         details = cause.details[0] if cause.details else {}
-        status = 409 if cause.type == "StageConflict" else 422
-        return ApiError(status, cause.message, **details)
+        fields = details.get("errors") or [{}]
+        return Refusal(Code(details["code"]), field=fields[0].get("field"), extra={"stage": details["stage"]},
+                       **details.get("params", {}))
     raise error

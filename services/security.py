@@ -13,7 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from api.errors import invalid
+from domain.refusals import Code, Refusal
 
 _hasher = PasswordHasher()
 # argon2 takes ~64 MB and tens of milliseconds of CPU per call: a few threads of their own keep
@@ -72,13 +72,12 @@ COMMON_PASSWORDS = frozenset({
 def require_strong_password(password: str, username: str) -> None:
     """422 naming the field `password` when a new password breaks a rule."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise invalid("password", f"cần ít nhất {MIN_PASSWORD_LENGTH} ký tự", "password_too_short",
-                      min=MIN_PASSWORD_LENGTH)
+        raise Refusal(Code.PASSWORD_TOO_SHORT, field="password", min=MIN_PASSWORD_LENGTH)
     lowered = password.lower()
     if len(username) >= 3 and username.lower() in lowered:
-        raise invalid("password", "không được chứa tên đăng nhập", "password_has_username")
+        raise Refusal(Code.PASSWORD_HAS_USERNAME, field="password")
     if lowered in COMMON_PASSWORDS or len(set(password)) <= 2:
-        raise invalid("password", "quá phổ biến, dễ bị đoán; hãy chọn mật khẩu khác", "password_common")
+        raise Refusal(Code.PASSWORD_COMMON, field="password")
 
 
 # --- tokens --------------------------------------------------------------------------------------

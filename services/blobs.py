@@ -7,9 +7,9 @@ import os
 import tempfile
 from pathlib import Path, PurePath
 
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile  # what forms give; FastAPI's is a subclass
 
-from api.errors import ApiError
+from domain.refusals import Code, Refusal
 from domain.task import EvidenceFile
 
 ALLOWED_TYPES = {
@@ -76,27 +76,22 @@ class BlobStore:
         content_type = ALLOWED_TYPES.get(Path(filename).suffix.lower())
         if content_type is None:
             allowed = ", ".join(sorted(ALLOWED_TYPES))
-            raise ApiError(415, f"Loại tệp của '{filename}' không được phép; cho phép: {allowed}",
-                           code="file_type", params={"filename": filename, "allowed": allowed})
+            raise Refusal(Code.FILE_TYPE, filename=filename, allowed=allowed)
         digest, size = hashlib.sha256(), 0
         fd, temp_name = tempfile.mkstemp(dir=self.root / "incoming")
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := await upload.read(_CHUNK):
                     if size == 0 and not content_fits(Path(filename).suffix.lower(), chunk):
-                        raise ApiError(415, f"Nội dung tệp '{filename}' không đúng loại tệp mà tên của nó cho biết",
-                                       code="file_content_mismatch", params={"filename": filename})
+                        raise Refusal(Code.FILE_CONTENT_MISMATCH, filename=filename)
                     size += len(chunk)
                     if size > self.max_bytes:
                         limit = self.max_bytes // (1024 * 1024)
-                        raise ApiError(413, f"Tệp '{filename}' vượt quá giới hạn {limit} MB",
-                                       code="file_too_large", params={"filename": filename, "max_mb": limit})
+                        raise Refusal(Code.FILE_TOO_LARGE, filename=filename, max_mb=limit)
                     digest.update(chunk)
                     out.write(chunk)
             if size == 0:
-                raise ApiError(422, f"files: tệp '{filename}' rỗng (0 byte)", code="file_empty",
-                               params={"filename": filename},
-                               errors=[{"field": "files", "message": f"tệp '{filename}' rỗng (0 byte)"}])
+                raise Refusal(Code.FILE_EMPTY, field="files", filename=filename)
             sha256 = digest.hexdigest()
             target = self.path(sha256)
             target.parent.mkdir(exist_ok=True)

@@ -1,13 +1,15 @@
-"""What the API answers (inputs are the domain's command and spec models, or the few below)."""
+"""What the application layer answers, and the few inputs that are not the domain's command and
+spec models: the read models the JSON API and the pages both show."""
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actors import Role
 from domain.agency_index import AgencyRow
 from domain.escalation import open_deadlines
-from domain.stages import Stage
+from domain.stages import CLOSED_STAGES, Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
 
 AGENCY_KINDS = ("ministry", "central", "province", "commune", "party", "other")
@@ -45,6 +47,26 @@ class UserOut(BaseModel):
     agency: str | None
     email: str | None = None
     roles: list[str]
+
+
+class UserDetail(UserOut):
+    disabled: bool
+
+
+class UserPatch(BaseModel):
+    """Only the fields given change; `agency` and `email` may be set to null."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    full_name: str | None = Field(default=None, min_length=1)
+    agency: str | None = None
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    disabled: bool | None = None
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str
 
 
 class NotificationOut(BaseModel):
@@ -159,7 +181,7 @@ class HistoryEntry(BaseModel):
     type: str
     actor: str
     at: datetime
-    data: dict
+    data: dict[str, Any]
     hash: str
 
 
@@ -186,3 +208,98 @@ class Readiness(BaseModel):
     database: str
     temporal: str
     worker: str
+
+
+class TaskFilter(BaseModel):
+    """Which tasks a list shows: any of these left empty does not filter."""
+
+    stage: Stage | None = None
+    agency: str | None = None
+    overdue: bool | None = None
+    q: str | None = Field(default=None, max_length=200)
+
+
+# The steps a task's page shows, in order; budget review is part of the budget step.
+STEPS = (Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS, Stage.CROSS_CHECK, Stage.COMPLETED)
+_STEP_OF = {Stage.BUDGET_REVIEW: Stage.BUDGET_REGISTRATION}
+
+
+class Step(BaseModel):
+    stage: Stage
+    state: Literal["done", "current", ""]
+
+
+def stepper(stage: Stage) -> list[Step]:
+    """Where the task stands on the steps (a cancelled task stands on none)."""
+    at = _STEP_OF.get(stage, stage)
+    reached = STEPS.index(at) if at in STEPS else -1
+    return [Step(stage=step, state="done" if index < reached else "current" if index == reached else "")
+            for index, step in enumerate(STEPS)]
+
+
+class TaskDetail(BaseModel):
+    """A task's page: the task, its history, and what the reader may do now."""
+
+    task: TaskView
+    history: list[HistoryEntry]
+    actions: list[str]
+    reviewers: list[str]
+    stepper: list[Step]
+    open: bool
+
+    @classmethod
+    def of(cls, state: TaskState, history: list[HistoryEntry], actions: list[str], reviewers: list[str]
+           ) -> "TaskDetail":
+        return cls(task=TaskView.of(state), history=history, actions=actions, reviewers=reviewers,
+                   stepper=stepper(state.stage), open=state.stage not in CLOSED_STAGES)
+
+
+class PublicTask(BaseModel):
+    """What the public sees of a task ("ba công khai"): progress, responsibility and results. Only
+    these fields leave the building: no files, comments, budget lines, findings, user names or reviewers."""
+
+    code: str
+    title: str
+    lead_agency: str
+    coordinating_agencies: list[str]
+    stage: Stage
+    deadline: datetime
+    overdue: bool
+    completed: bool
+    late: bool
+    percent: int
+
+    @classmethod
+    def of(cls, state: TaskState) -> "PublicTask":
+        return cls(code=state.code, title=state.spec.title, lead_agency=state.lead_agency,
+                   coordinating_agencies=state.coordinating_agencies, stage=state.stage, deadline=state.deadline,
+                   overdue=state.overdue, completed=state.stage == Stage.COMPLETED, late=state.late,
+                   percent=state.percent)
+
+
+class PublicTaskPage(BaseModel):
+    items: list[PublicTask]
+    total: int
+
+
+class PublishedPeriod(BaseModel):
+    period: str
+    published_at: datetime
+
+
+class PublicRanking(BaseModel):
+    period: str
+    published_at: datetime
+    rows: list[IndexRow]
+
+
+class Dashboard(BaseModel):
+    """The Committee's and the Office's overview: tasks per stage, overdue tasks per lead agency and
+    escalation level, the agency index of a period."""
+
+    by_stage: dict[Stage, int]
+    overdue: dict[str, dict[int, int]]
+    overdue_top: int  # the most overdue tasks any one agency has (the scale of the bars)
+    index: list[IndexRow]
+    period: str
+    can_publish: bool

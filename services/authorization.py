@@ -1,0 +1,83 @@
+"""Who may do what: the one place that asks the policy (Casbin) with the person's relation to the
+task. Routes, pages and the other services ask here, never the enforcer itself.
+
+The order of the checks is the design's: the task's stage first (409: nobody may do this now), then
+the policy (403: someone may, not you)."""
+
+from casbin import AsyncEnforcer
+from sqlalchemy import Select, false, or_, select
+
+from db import models
+from domain.actors import Actor, Relation, relation_of
+from domain.commands import Action
+from domain.lifecycle import ACTION_STAGES, FORWARD_ACTIONS, available_actions, check_stage
+from domain.refusals import Code, Refusal
+from domain.stages import OPEN_STAGES
+from domain.task import TaskState
+from policies.enforcer import permits
+
+
+def relation(actor: Actor, state: TaskState) -> Relation:
+    return relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer)
+
+
+def may(enforcer: AsyncEnforcer, actor: Actor, action: str) -> bool:
+    """An action on no task in particular (create a task, add a user, publish the index)."""
+    return permits(enforcer, actor.username, Relation.NONE, "*", action)
+
+
+def require(enforcer: AsyncEnforcer, actor: Actor, action: str) -> None:
+    if not may(enforcer, actor, action):
+        raise Refusal(Code.NOT_PERMITTED, username=actor.username, action=action)
+
+
+def may_on_any_task(enforcer: AsyncEnforcer, actor: Actor, action: str) -> bool:
+    """Whether the person may do this to a task they have nothing to do with (e.g. read every task)."""
+    return permits(enforcer, actor.username, Relation.OTHER, "*", action)
+
+
+def decide(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: str) -> Relation:
+    """May this person take this action on this task now? The relation when yes; otherwise the
+    refusal: the stage's (409) before the policy's (403)."""
+    check_stage(state.stage, Action(action))
+    found = relation(actor, state)
+    if not permits(enforcer, actor.username, found, state.stage, action):
+        raise Refusal(Code.FORBIDDEN_ACTION, username=actor.username, roles=list(actor.roles),
+                      relation=found.value, action=action, task=state.code)
+    return found
+
+
+def may_read(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: str = "task.read") -> None:
+    """Reading a task (or its evidence): the policy with the person's relation, at any stage."""
+    found = relation(actor, state)
+    if not permits(enforcer, actor.username, found, state.stage, action):
+        raise Refusal(Code.FORBIDDEN_ACTION, username=actor.username, roles=list(actor.roles),
+                      relation=found.value, action=action, task=state.code)
+
+
+def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> list[str]:
+    """The actions this person may take on this task now: the lifecycle's and the policy's answer
+    together, so pages and inboxes never keep a second copy of either."""
+    found = relation(actor, state)
+    return [action for action in available_actions(state)
+            if permits(enforcer, actor.username, found, state.stage, action)]
+
+
+def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
+    """The tasks this person may read: all of them for roles that read everything, else those of
+    their agency and those they review."""
+    query = select(models.Task)
+    if may_on_any_task(enforcer, actor, "task.read"):
+        return query
+    involved = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
+    mine = models.Task.code.in_(involved) if actor.agency else false()
+    return query.where(or_(mine, models.Task.reviewer == actor.username))
+
+
+def stages_open_to_outsiders(enforcer: AsyncEnforcer, actor: Actor) -> set[str]:
+    """Stages where this person may move a task forward without being part of it (a finance
+    reviewer at budget_review, the Standing Office at cross_check...)."""
+    return {
+        stage.value for action in FORWARD_ACTIONS for stage in ACTION_STAGES[action] & OPEN_STAGES
+        if permits(enforcer, actor.username, Relation.OTHER, stage.value, action)
+    }

@@ -1,0 +1,216 @@
+"""What the projection tells about many tasks at once: a person's inbox and notifications, the
+overdue list, the agency index and its published snapshots, the public's view ("ba công khai")."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from db.index_data import index_tasks
+from domain.actors import Actor
+from domain.agency_index import agency_index
+from domain.escalation import open_deadlines
+from domain.lifecycle import awaited_actions
+from domain.periods import Period, parse_period
+from domain.refusals import Code, Refusal
+from domain.stages import OPEN_STAGES, Stage
+from domain.task import TaskState
+from services import authorization
+from services.context import Context
+from services.views import (
+    Dashboard,
+    DeadlineView,
+    InboxItem,
+    IndexRow,
+    NotificationOut,
+    OverdueItem,
+    PublicRanking,
+    PublicTask,
+    PublicTaskPage,
+    PublishedPeriod,
+    RankingSnapshotOut,
+    TaskView,
+)
+
+# --- a person's own -------------------------------------------------------------------------------
+
+
+async def inbox(ctx: Context, actor: Actor) -> list[InboxItem]:
+    """Tasks that wait for an action of mine, and open tasks I was alerted about (an escalation
+    addressed to me and not yet read: chasing it is my job); the most urgent first."""
+    unread: dict[str, list[NotificationOut]] = {}
+    async with ctx.sessions() as session:
+        for note in await session.scalars(select(models.Notification).where(
+                models.Notification.username == actor.username, models.Notification.read_at.is_(None))
+                .order_by(models.Notification.id.desc())):
+            unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
+        involved = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
+        outsiders = authorization.stages_open_to_outsiders(ctx.enforcer, actor)
+        candidates = select(models.Task).where(
+            models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
+            or_(models.Task.code.in_(involved), models.Task.reviewer == actor.username,
+                models.Task.stage.in_(outsiders), models.Task.code.in_(list(unread))),
+        ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline)
+        states = [TaskState.model_validate(row.state) for row in await session.scalars(candidates)]
+    items = []
+    for state in states:
+        actions = authorization.permitted_actions(ctx.enforcer, actor, state)
+        if awaited_actions(state).intersection(actions) or state.code in unread:
+            items.append(InboxItem(**TaskView.of(state).model_dump(), actions=actions,
+                                   notifications=unread.get(state.code, [])))
+    return items
+
+
+async def notifications(ctx: Context, actor: Actor, unread: bool, limit: int) -> list[NotificationOut]:
+    query = select(models.Notification).where(models.Notification.username == actor.username)
+    if unread:
+        query = query.where(models.Notification.read_at.is_(None))
+    async with ctx.sessions() as session:
+        rows = await session.scalars(query.order_by(models.Notification.id.desc()).limit(limit))
+        return [NotificationOut.model_validate(row) for row in rows]
+
+
+async def mark_read(ctx: Context, actor: Actor, notification_id: int) -> NotificationOut:
+    async with ctx.sessions() as session:
+        row = await session.get(models.Notification, notification_id)
+        if row is None or row.username != actor.username:
+            raise Refusal(Code.NOTIFICATION_NOT_FOUND, id=notification_id)
+        row.read_at = row.read_at or datetime.now(UTC)
+        await session.commit()
+        return NotificationOut.model_validate(row)
+
+
+# --- the overdue list and the index ------------------------------------------------------------------
+
+
+def overdue_item(state: TaskState, now: datetime) -> OverdueItem:
+    lapsed = [DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
+              for d in open_deadlines(state) if d.due <= now]
+    earliest = min((d.due for d in lapsed), default=state.deadline)
+    return OverdueItem(code=state.code, title=state.spec.title, lead_agency=state.lead_agency, stage=state.stage,
+                       deadline=state.deadline, days_late=max((now - earliest).days, 0),
+                       escalation_level=state.escalation_level, lapsed=lapsed)
+
+
+async def overdue(ctx: Context, actor: Actor) -> list[OverdueItem]:
+    """Open tasks past a deadline that this person may read, most escalated first, then the longest
+    late; the lead agency answers."""
+    query = authorization.readable_tasks(ctx.enforcer, actor).where(
+        models.Task.overdue.is_(True), models.Task.stage.in_([stage.value for stage in OPEN_STAGES]))
+    now = datetime.now(UTC)
+    async with ctx.sessions() as session:
+        items = [overdue_item(TaskState.model_validate(row.state), now) for row in await session.scalars(query)]
+    return sorted(items, key=lambda item: (-item.escalation_level, -item.days_late, item.code))
+
+
+async def overdue_by_agency(ctx: Context) -> dict[str, dict[int, int]]:
+    """Open overdue tasks per lead agency and escalation level (the Committee's dashboard)."""
+    async with ctx.sessions() as session:
+        rows = (await session.execute(
+            select(models.Task.lead_agency, models.Task.escalation_level, func.count())
+            .where(models.Task.overdue.is_(True), models.Task.stage.in_([s.value for s in OPEN_STAGES]))
+            .group_by(models.Task.lead_agency, models.Task.escalation_level))).all()
+    found: dict[str, dict[int, int]] = {}
+    for agency, level, count in rows:
+        found.setdefault(agency, {})[level] = count
+    return found
+
+
+def period(text: str, ctx: Context) -> Period:
+    """`2026`, `2026-Q1` or `2026-03`, in the system's time zone."""
+    try:
+        return parse_period(text, ctx.settings.timezone)
+    except ValueError:
+        raise Refusal(Code.PERIOD_INVALID, field="period", period=text) from None
+
+
+def current_quarter(ctx: Context) -> Period:
+    now = datetime.now(UTC)
+    return parse_period(f"{now.year}-Q{(now.month - 1) // 3 + 1}", ctx.settings.timezone)
+
+
+async def index(ctx: Context, chosen: Period) -> list[IndexRow]:
+    async with ctx.sessions() as session:
+        return await _index(session, chosen)
+
+
+async def _index(session: AsyncSession, chosen: Period) -> list[IndexRow]:
+    names = dict((await session.execute(select(models.Agency.code, models.Agency.name))).all())
+    rows = agency_index(await index_tasks(session, chosen), datetime.now(UTC))
+    return [IndexRow(**row.model_dump(), agency_name=names.get(row.agency, row.agency)) for row in rows]
+
+
+async def dashboard(ctx: Context, actor: Actor, text: str) -> Dashboard:
+    """For whoever reads every task; a period that does not parse shows the current quarter."""
+    if not authorization.may_on_any_task(ctx.enforcer, actor, "task.read"):
+        raise Refusal(Code.FORBIDDEN)
+    try:
+        chosen = period(text, ctx) if text else current_quarter(ctx)
+    except Refusal:
+        chosen = current_quarter(ctx)
+    by_agency = await overdue_by_agency(ctx)
+    async with ctx.sessions() as session:
+        by_stage = dict((await session.execute(
+            select(models.Task.stage, func.count()).group_by(models.Task.stage))).all())
+        rows = await _index(session, chosen)
+    return Dashboard(by_stage=by_stage, overdue=by_agency, index=rows, period=chosen.label,
+                     overdue_top=max((sum(levels.values()) for levels in by_agency.values()), default=1),
+                     can_publish=authorization.may(ctx.enforcer, actor, "ranking.publish"))
+
+
+async def publish(ctx: Context, actor: Actor, text: str) -> RankingSnapshotOut:
+    """The period's index, frozen and made public; a publication never changes."""
+    authorization.require(ctx.enforcer, actor, "ranking.publish")
+    chosen = period(text, ctx)
+    async with ctx.sessions() as session:
+        if await session.get(models.RankingSnapshot, chosen.label) is not None:
+            raise Refusal(Code.ALREADY_PUBLISHED, period=chosen.label)
+        rows = await _index(session, chosen)
+        snapshot = models.RankingSnapshot(period=chosen.label, published_at=datetime.now(UTC),
+                                          published_by=actor.username,
+                                          rows=[row.model_dump(mode="json") for row in rows])
+        session.add(snapshot)
+        try:
+            await session.commit()
+        except IntegrityError:  # published by someone else meanwhile
+            await session.rollback()
+            raise Refusal(Code.ALREADY_PUBLISHED, period=chosen.label) from None
+        return RankingSnapshotOut.model_validate(snapshot)
+
+
+# --- the public's view: no login -----------------------------------------------------------------
+
+
+async def public_tasks(ctx: Context, agency: str | None, stage: Stage | None, overdue: bool | None,
+                       limit: int, offset: int) -> PublicTaskPage:
+    query = select(models.Task)
+    if agency:
+        query = query.where(models.Task.code.in_(
+            select(models.TaskAgency.task_code).where(models.TaskAgency.agency == agency)))
+    if stage is not None:
+        query = query.where(models.Task.stage == stage.value)
+    if overdue is not None:
+        query = query.where(models.Task.overdue == overdue)
+    async with ctx.sessions() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await session.scalars(
+            query.order_by(models.Task.deadline, models.Task.code).limit(limit).offset(offset))
+        return PublicTaskPage(items=[PublicTask.of(TaskState.model_validate(row.state)) for row in rows],
+                              total=total or 0)
+
+
+async def published_periods(ctx: Context) -> list[PublishedPeriod]:
+    async with ctx.sessions() as session:
+        rows = await session.scalars(select(models.RankingSnapshot).order_by(models.RankingSnapshot.period.desc()))
+        return [PublishedPeriod(period=row.period, published_at=row.published_at) for row in rows]
+
+
+async def published_ranking(ctx: Context, text: str) -> PublicRanking:
+    async with ctx.sessions() as session:
+        snapshot = await session.get(models.RankingSnapshot, period(text, ctx).label)
+    if snapshot is None:
+        raise Refusal(Code.RANKING_NOT_PUBLISHED, period=text)
+    return PublicRanking(period=snapshot.period, published_at=snapshot.published_at,
+                         rows=[IndexRow.model_validate(row) for row in snapshot.rows])

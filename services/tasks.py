@@ -1,0 +1,241 @@
+"""Tasks: assign (one, or a program file), act on one, read them. Every decision about a task is
+taken here, once, for the JSON API and the pages alike.
+
+What happened to a task is its workflow's to say: an action is decided on the state the workflow
+holds and answered with the state the workflow recorded. Reads come from the projection."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, or_, select
+from starlette.datastructures import UploadFile
+
+import messages
+from db import models
+from db.audit import file_sha256
+from domain.actors import Actor
+from domain.commands import ActionRequest, EvidenceSubmit, fingerprint
+from domain.deadlines import parse_deadline
+from domain.lifecycle import ACTION_STAGES
+from domain.program_file import read_rows, spec_from_row
+from domain.refusals import Code, Refusal
+from domain.task import EvidenceFile, TaskSpec, TaskState
+from messages.fields import field_errors
+from services import authorization, people
+from services.blobs import MAX_FILES
+from services.context import Context
+from services.views import HistoryEntry, ImportError_, ImportResult, TaskDetail, TaskFilter, TaskPage, TaskView
+from services.workflows import key_reused, prior_answer, send_action, start_task, workflow_state
+from workflows.task_lifecycle import TaskStart
+
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+EXPORT_LIMIT = 10_000
+
+# How an adapter turns what a person sent into the action's command, given the task's state (a
+# form names KPIs by their place in the task). Called only once the person may act.
+CommandBuilder = Callable[[TaskState], Awaitable[BaseModel]]
+
+
+# --- assigning -----------------------------------------------------------------------------------
+
+
+async def create(ctx: Context, actor: Actor, spec: TaskSpec, idempotency_key: str | None = None) -> TaskState:
+    """Retried with the same Idempotency-Key, it answers the task it created."""
+    authorization.require(ctx.enforcer, actor, "task.create")
+    return await start(ctx, spec, actor.username, idempotency_key)
+
+
+async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState:
+    """Start the task's workflow once its agencies check out. Whether the code is new is Temporal's
+    to say (one workflow per code), not the projection's."""
+    if await people.missing_agencies(ctx, [spec.lead_agency]):
+        raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
+    if unknown := await people.missing_agencies(ctx, spec.coordinating_agencies):
+        raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
+                      agencies=", ".join(f"'{c}'" for c in unknown))
+    if spec.lead_agency in spec.coordinating_agencies:
+        raise Refusal(Code.LEAD_ALSO_COORDINATES, field="coordinating_agencies", agency=spec.lead_agency)
+    settings = ctx.settings
+    begin = TaskStart(spec=spec, deadline=parse_deadline(spec.deadline, settings.timezone), created_by=by,
+                      settings=settings.lifecycle, request_id=idempotency_key)
+    return await start_task(ctx.temporal, settings.task_queue, begin, settings.action_timeout)
+
+
+async def import_program(ctx: Context, actor: Actor, content: bytes, filename: str) -> ImportResult:
+    """Every row of a program file (.csv or .xlsx) becomes a task; a code already assigned is
+    skipped, a row that breaks a rule is reported with its number and the sentence."""
+    authorization.require(ctx.enforcer, actor, "task.import")
+    if len(content) > MAX_IMPORT_BYTES:
+        raise Refusal(Code.IMPORT_TOO_LARGE, max_mb=MAX_IMPORT_BYTES // (1024 * 1024))
+    result = ImportResult(created=[], skipped=[], errors=[])
+    for number, row in enumerate(read_rows(content, filename), start=2):
+        if not any(row.values()):
+            continue
+        try:
+            state = await start(ctx, spec_from_row(row), actor.username)
+            result.created.append(state.code)
+        except ValidationError as error:
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(list(error.errors())))
+            result.errors.append(ImportError_(row=number, detail=detail))
+        except Refusal as refusal:
+            if refusal.code == Code.TASK_EXISTS:
+                result.skipped.append(row.get("code", ""))
+            else:
+                result.errors.append(ImportError_(row=number, detail=messages.detail(refusal)))
+    return result
+
+
+# --- acting --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Permit:
+    """What the checks before an action found: the task's state as its workflow holds it, and
+    whether the workflow already answered this Idempotency-Key (`answered` is then the fingerprint
+    of the body it answered, "" when unknown)."""
+
+    actor: Actor
+    code: str
+    action: str
+    state: TaskState
+    idempotency_key: str | None = None
+    answered: str | None = None
+
+
+async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency_key: str | None = None) -> Permit:
+    """Unknown action 404, unknown task 404, wrong stage 409, policy 403 — in that order, decided on
+    the state the workflow holds. A retried request whose Idempotency-Key the workflow already
+    answered is let through to get that answer back: its first attempt passed the checks."""
+    if action not in ACTION_STAGES:
+        raise Refusal(Code.ACTION_NOT_FOUND, action=action)
+    wait = ctx.settings.action_timeout
+    if idempotency_key:
+        prior = await prior_answer(ctx.temporal, code, idempotency_key, actor.username, action, wait)
+        if prior is not None:
+            return Permit(actor, code, action, prior[0], idempotency_key, answered=prior[1])
+    state = await workflow_state(ctx.temporal, code, wait)
+    authorization.decide(ctx.enforcer, actor, state, action)
+    return Permit(actor, code, action, state, idempotency_key)
+
+
+async def act(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState:
+    """The command's own fields (422), the people it names, then the workflow decides and records;
+    the answer is the state it recorded. A repeat of an answered request gets the first answer."""
+    command = await build(allowed.state)
+    sent = fingerprint(command)  # what the client sent, before the server fills in more
+    if allowed.answered is not None:
+        if allowed.answered and allowed.answered != sent:
+            assert allowed.idempotency_key is not None
+            raise key_reused(allowed.idempotency_key)
+        return allowed.state
+    request = ActionRequest(actor=allowed.actor, command=await _with_people(ctx, command, allowed.state),
+                            fingerprint=sent)
+    return await send_action(ctx.temporal, allowed.code, request, allowed.idempotency_key,
+                             ctx.settings.action_timeout, ctx.settings.proof_key)
+
+
+async def evidence(ctx: Context, uploads: list[UploadFile], summary: str, kpi_results: dict[str, Any]
+                   ) -> EvidenceSubmit:
+    """The evidence.submit command: the files go to the blob store first."""
+    uploads = [upload for upload in uploads if upload.filename]
+    if len(uploads) > MAX_FILES:
+        raise Refusal(Code.TOO_MANY_FILES, field="files", max=MAX_FILES)
+    if not uploads:
+        raise Refusal(Code.FILES_REQUIRED, field="files")
+    files = [await ctx.blobs.save(upload) for upload in uploads]
+    return EvidenceSubmit(summary=summary, kpi_results=kpi_results, files=files)
+
+
+async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
+    """Names in a command must be real people in the right place; the server fills what follows
+    from them (the reviewer's agency), never the client."""
+    if command.action == "review.assign":
+        reviewer = await people.person(ctx, command.reviewer)
+        if reviewer is None:
+            raise Refusal(Code.UNKNOWN_USER, field="reviewer", username=command.reviewer)
+        if "cross_check_reviewer" not in reviewer.roles:
+            raise Refusal(Code.NOT_A_REVIEWER, field="reviewer", username=reviewer.username)
+        return command.model_copy(update={"reviewer_agency": reviewer.agency})
+    if command.action == "accept" and command.officer:
+        officer = await people.person(ctx, command.officer)
+        if officer is None or officer.agency != state.lead_agency:
+            raise Refusal(Code.OFFICER_NOT_OF_LEAD, field="officer", username=command.officer,
+                          agency=state.lead_agency)
+    if command.action == "reassign" and not await people.agency_exists(ctx, command.lead_agency):
+        raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)
+    return command
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def read(ctx: Context, actor: Actor, code: str, action: str = "task.read") -> TaskState:
+    """The task as the projection holds it: for reading, never as proof of what happened."""
+    async with ctx.sessions() as session:
+        row = await session.get(models.Task, code)
+    if row is None:
+        raise Refusal(Code.TASK_NOT_FOUND, task=code)
+    state = TaskState.model_validate(row.state)
+    authorization.may_read(ctx.enforcer, actor, state, action)
+    return state
+
+
+async def history(ctx: Context, actor: Actor, code: str) -> list[HistoryEntry]:
+    await read(ctx, actor, code)
+    async with ctx.sessions() as session:
+        rows = await session.scalars(
+            select(models.Event).where(models.Event.task_code == code).order_by(models.Event.seq))
+        return [HistoryEntry.model_validate(row) for row in rows]
+
+
+async def detail(ctx: Context, actor: Actor, code: str) -> TaskDetail:
+    """Everything a task's page shows: the task, its history, what this person may do now."""
+    state = await read(ctx, actor, code)
+    return TaskDetail.of(state, await history(ctx, actor, code),
+                         authorization.permitted_actions(ctx.enforcer, actor, state), await people.reviewers(ctx))
+
+
+async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> tuple[Path, EvidenceFile]:
+    """A stored evidence file of the task, checked against the SHA-256 recorded for it."""
+    state = await read(ctx, actor, code, "evidence.read")
+    found = [file for item in state.evidence for file in item.files if file.sha256 == sha256]
+    path = ctx.blobs.path(sha256)
+    if not found or not path.is_file():
+        raise Refusal(Code.EVIDENCE_NOT_FOUND, sha256=sha256, task=code)
+    if await asyncio.to_thread(file_sha256, path) != sha256:
+        raise Refusal(Code.EVIDENCE_CHANGED, filename=found[0].filename)
+    return path, found[0]
+
+
+def _filtered(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
+    query = authorization.readable_tasks(ctx.enforcer, actor)
+    if chosen.stage is not None:
+        query = query.where(models.Task.stage == chosen.stage.value)
+    if chosen.agency:
+        query = query.where(models.Task.code.in_(
+            select(models.TaskAgency.task_code).where(models.TaskAgency.agency == chosen.agency)))
+    if chosen.overdue is not None:
+        query = query.where(models.Task.overdue == chosen.overdue)
+    if chosen.q:
+        pattern = f"%{chosen.q}%"
+        query = query.where(or_(models.Task.code.ilike(pattern), models.Task.title.ilike(pattern)))
+    return query.order_by(models.Task.deadline, models.Task.code)
+
+
+async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offset: int) -> TaskPage:
+    query = _filtered(ctx, actor, chosen)
+    async with ctx.sessions() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await session.scalars(query.limit(limit).offset(offset))
+        return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows], total=total or 0)
+
+
+async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskView]:
+    """Every task the filters select (up to EXPORT_LIMIT), for a download."""
+    async with ctx.sessions() as session:
+        rows = await session.scalars(_filtered(ctx, actor, chosen).limit(EXPORT_LIMIT))
+        return [TaskView.of(TaskState.model_validate(row.state)) for row in rows]
