@@ -18,7 +18,7 @@ from db.audit import verify
 from db.reconcile import compare, rebuild
 from db.session import create_schema, make_sessions
 from services.blobs import BlobStore
-from settings import Settings
+from settings import Settings, load_settings
 from worker import connect
 
 
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     projection.add_parser("rebuild", help="ghi lại dữ liệu của mọi nhiệm vụ theo quy trình (Temporal) của nó")
     args = parser.parse_args(argv)
     if args.command == "projection":
-        return asyncio.run(projection_rebuild(Settings()))
-    return asyncio.run(audit_verify(Settings()))
+        return asyncio.run(projection_rebuild(load_settings()))
+    return asyncio.run(audit_verify(load_settings()))
 
 
 if __name__ == "__main__":

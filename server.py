@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD
-from settings import Settings
+from settings import Settings, load_settings
 from worker import connect, keep_in_step
 
 log = logging.getLogger("nq57.server")
@@ -317,7 +317,7 @@ async def serve(settings: Settings, dev_server: DevServer | None) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("casbin").setLevel(logging.WARNING)
-    settings = Settings()
+    settings = load_settings()
     dev_server = None if settings.temporal_address else DevServer(settings)
     try:
         if dev_server is not None:

@@ -18,13 +18,13 @@ from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
 from services.blobs import BlobStore
 from services.context import Context
-from settings import Settings
+from settings import Settings, load_settings
 from worker import build_worker, connect, run
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     """`temporal` lets tests hand in a client of their own test server."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

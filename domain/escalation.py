@@ -5,7 +5,10 @@ settings check) reads it.
 
 Every open deadline of a task has its own ladder, keyed by what it is and when it falls due, so
 an extension (a new due time) starts a fresh ladder and clears the old one. Pure functions: the
-workflow calls them with `workflow.now()` and sleeps until `next_wake`."""
+workflow calls them with `workflow.now()` and sleeps until `next_wake`.
+
+What people read (a level's name, who is told, a deadline's kind, the notice) is in the message
+catalogs (messages/): `level.<n>`, `audience.<audience>`, `kind.<kind>`, `notice.subject|body`."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+import messages
 from domain.actors import Role
 from domain.deadlines import end_of_day, end_of_month
 from domain.events import SYSTEM_ACTOR, Event, Happening
@@ -29,7 +33,9 @@ class Level:
 
     number: int
     role: Role | None  # whose holders are told; None: the lead agency's heads and its officer in charge
-    audience_vi: str  # as the `escalated` event and the notice name the audience
+    # The value the `escalated` event records as its `audience` (histories keep it: never reword it).
+    # People read the catalogs' `audience_key` instead, in their language.
+    audience_vi: str
 
     @property
     def audience(self) -> str:
@@ -84,15 +90,6 @@ class DeadlineKind(StrEnum):
     REPORT = "report"
 
 
-DEADLINE_KINDS_VI: dict[DeadlineKind, str] = {
-    DeadlineKind.ACCEPT: "hạn tiếp nhận nhiệm vụ",
-    DeadlineKind.BUDGET: "hạn đăng ký kinh phí",
-    DeadlineKind.DEADLINE: "hạn hoàn thành nhiệm vụ",
-    DeadlineKind.REWORK: "hạn khắc phục sau kiểm tra chéo",
-    DeadlineKind.REVIEW: "hạn kiểm tra chéo",
-    DeadlineKind.REPORT: "hạn báo cáo định kỳ",
-}
-assert set(DEADLINE_KINDS_VI) == set(DeadlineKind)
 _BEFORE_CROSS_CHECK = frozenset({Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.BUDGET_REVIEW, Stage.IN_PROGRESS})
 
 
@@ -191,14 +188,20 @@ def escalate(state: TaskState, rise: Escalation, now: datetime) -> tuple[TaskSta
     return new, Event(seq=new.seq, type=Happening.ESCALATED, actor=SYSTEM_ACTOR, at=now, data=data)
 
 
+# The notice's words, read from the catalogs (Vietnamese, the language of record) when this module is
+# imported. The workflow words the notice and may not read a file; it passes domain modules through
+# its sandbox, so they are imported, and these read, outside it.
+_NOTICE: dict[str, str] = messages.frozen(
+    ("notice.subject", "notice.body", *(f"kind.{kind.value}" for kind in DeadlineKind),
+     *(rung.audience_key for rung in LADDER)))
+
+
 def notice_text(state: TaskState, rise: Escalation) -> tuple[str, str]:
-    """Subject and body of what the people at this level are told (Vietnamese)."""
-    what = DEADLINE_KINDS_VI[rise.kind]
-    subject = f"[NQ57] Cảnh báo cấp {rise.level}: nhiệm vụ {state.code} quá {what}"
-    body = (f"Nhiệm vụ {state.code} — {state.spec.title}\n"
-            f"Cơ quan chủ trì: {state.lead_agency}\n"
-            f"Đã quá {what} ({rise.due.isoformat()}); cảnh báo cấp {rise.level} gửi {level(rise.level).audience_vi}.\n")
-    return subject, body
+    """Subject and body of what the people at this level are told (the catalogs' `notice.*`)."""
+    params = {"level": rise.level, "code": state.code, "title": state.spec.title, "lead_agency": state.lead_agency,
+              "kind": _NOTICE[f"kind.{rise.kind.value}"], "due": rise.due.isoformat(),
+              "audience": _NOTICE[level(rise.level).audience_key]}
+    return messages.fill(_NOTICE["notice.subject"], params), messages.fill(_NOTICE["notice.body"], params)
 
 
 def next_wake(state: TaskState) -> datetime | None:

@@ -1,4 +1,5 @@
-"""The stages of a task's life (design.md, "Task lifecycle")."""
+"""The stages of a task's life (design.md, "Task lifecycle"). What people read for each is the message
+catalogs' `stage.<value>` (messages/)."""
 
 from enum import StrEnum
 
@@ -16,13 +17,3 @@ class Stage(StrEnum):
 CLOSED_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED})
 OPEN_STAGES = frozenset(Stage) - CLOSED_STAGES
 
-# Vietnamese names for what people read.
-STAGE_LABELS_VI: dict[Stage, str] = {
-    Stage.ASSIGNED: "Đã giao",
-    Stage.BUDGET_REGISTRATION: "Đăng ký kinh phí",
-    Stage.BUDGET_REVIEW: "Thẩm định kinh phí",
-    Stage.IN_PROGRESS: "Đang thực hiện",
-    Stage.CROSS_CHECK: "Kiểm tra chéo",
-    Stage.COMPLETED: "Hoàn thành",
-    Stage.CANCELLED: "Đã hủy",
-}

@@ -8,10 +8,12 @@ no .mo file is kept. A key missing from a language falls back to Vietnamese, the
 - `say(code, params, language)`: the sentence of a refusal (`domain.refusals.Code`); `detail(refusal)`
   the same prefixed with the field it names, as the API's `detail`.
 - `gettext(language)` / `ngettext(language)`: the callables a page is rendered with (`_("nav.tasks")`).
+- `frozen(keys, language)`: those keys' sentences read now, for code that may not read files when it
+  speaks (a Temporal workflow: read them when its modules are imported).
 - `format_datetime` / `format_number` (and `date_formatter` / `number_formatter`): Babel's formatting.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -77,6 +79,12 @@ def lookup(key: str, language: str = DEFAULT_LANGUAGE) -> str | None:
 def text(key: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The raw sentence (placeholders unfilled): this language, else Vietnamese, else the key."""
     return str(translations(language_of(language)).gettext(key))
+
+
+def frozen(keys: Iterable[str], language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
+    """The raw sentences of these keys (as `text` says them), read now: whoever holds the dict says
+    them later without touching a file (fill them with `fill`)."""
+    return {key: text(key, language) for key in keys}
 
 
 class _Keep(dict[str, Any]):

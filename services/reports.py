@@ -57,8 +57,9 @@ async def inbox(ctx: Context, actor: Actor) -> list[InboxItem]:
     items = []
     for state in states:
         actions = authorization.permitted_actions(ctx.enforcer, actor, state)
-        if awaited_actions(state).intersection(actions) or state.code in unread:
-            items.append(InboxItem(**TaskView.of(state).model_dump(), actions=actions,
+        to_do = [action for action in actions if action in awaited_actions(state)]
+        if to_do or state.code in unread:
+            items.append(InboxItem(**TaskView.of(state).model_dump(), actions=actions, to_do=to_do,
                                    notifications=unread.get(state.code, [])))
     return items
 

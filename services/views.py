@@ -187,6 +187,7 @@ class HistoryEntry(BaseModel):
 
 class InboxItem(TaskView):
     actions: list[str]
+    to_do: list[str] = Field(description="the actions the task waits for from this person (a subset of `actions`)")
     notifications: list["NotificationOut"] = []  # unread alerts about this task, newest first
 
 

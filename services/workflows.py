@@ -172,6 +172,9 @@ def _refusal(error: WorkflowUpdateFailedError, update_id: str | None = None) -> 
     if isinstance(cause, ApplicationError) and cause.type in ("StageConflict", "RuleViolation"):
         details = cause.details[0] if cause.details else {}
         fields = details.get("errors") or [{}]
-        return Refusal(Code(details["code"]), field=fields[0].get("field"), extra={"stage": details["stage"]},
+        code = details.get("code")
+        if code not in set(Code):  # a worker of another version named a rule this API does not know
+            raise error
+        return Refusal(Code(code), field=fields[0].get("field"), extra={"stage": details["stage"]},
                        **details.get("params", {}))
     raise error

@@ -16,7 +16,8 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -112,18 +113,32 @@ def _database_params() -> list:
         not POSTGRES_URL, reason="NQ57_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped"))]
 
 
-@pytest.fixture(scope="session", params=_database_params())
-async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """One Temporal dev server per database, so task codes never meet across the two runs."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter, port=free_port(),
-    ) as dev_server:
-        async for ready in _stack(request, dev_server, tmp_path_factory):
-            yield ready
+@pytest.fixture(scope="session")
+async def _stacks(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Callable[[str], Awaitable[Stack]]]:
+    """The session's stacks, one per database, each started when first asked for and kept to the
+    end of the session. Tests of one file run on SQLite, then on PostgreSQL, then the next file's
+    on SQLite again: a session fixture with the database as its parameter would stop and start a
+    stack (a Temporal dev server, the app, its worker: seconds each) at every such switch."""
+    async with AsyncExitStack() as running:
+        started: dict[str, Stack] = {}
+
+        async def get(database: str) -> Stack:
+            if database not in started:
+                started[database] = await running.enter_async_context(_stack(database, tmp_path_factory))
+            return started[database]
+
+        yield get
 
 
-async def _stack(request: pytest.FixtureRequest, dev_server: WorkflowEnvironment,
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+@pytest.fixture(scope="module", params=_database_params())
+async def stack(request: pytest.FixtureRequest, _stacks: Callable[[str], Awaitable[Stack]]) -> Stack:
+    """The running stack on this database (the tests run once on each): one Temporal dev server per
+    database, so task codes never meet across the two runs."""
+    return await _stacks(request.param)
+
+
+@asynccontextmanager
+async def _stack(database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     import httpx
 
     # The application is imported here, not at the top: the pure tests (domain, policy matrix)
@@ -132,17 +147,20 @@ async def _stack(request: pytest.FixtureRequest, dev_server: WorkflowEnvironment
     from api.bootstrap import load_demo_people
     from settings import Settings
 
-    data_dir = tmp_path_factory.mktemp(f"nq57-{request.param}")
-    url = await postgres_database() if request.param == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
-    settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
-                        secret_key=TEST_SECRET, escalation_steps=STACK_ESCALATION_STEPS,
-                        admin_password=ADMIN_PASSWORD, max_upload_mb=1, demo=False,
-                        temporal_address=dev_server.client.service_client.config.target_host)
-    await (await fresh_database(settings.async_database_url)).dispose()
-    app = create_app(settings, temporal=dev_server.client)
-    async with app.router.lifespan_context(app):
-        await load_demo_people(app.state.sessions, app.state.enforcer)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test", timeout=60) as http:
-            yield Stack(settings=settings, http=http, temporal=dev_server.client, temporal_env=dev_server,
-                        sessions=app.state.sessions, database=request.param)
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter, port=free_port(),
+    ) as dev_server:
+        data_dir = tmp_path_factory.mktemp(f"nq57-{database}")
+        url = await postgres_database() if database == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
+        settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
+                            secret_key=TEST_SECRET, escalation_steps=STACK_ESCALATION_STEPS,
+                            admin_password=ADMIN_PASSWORD, max_upload_mb=1, demo=False,
+                            temporal_address=dev_server.client.service_client.config.target_host)
+        await (await fresh_database(settings.async_database_url)).dispose()
+        app = create_app(settings, temporal=dev_server.client)
+        async with app.router.lifespan_context(app):
+            await load_demo_people(app.state.sessions, app.state.enforcer)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test", timeout=60) as http:
+                yield Stack(settings=settings, http=http, temporal=dev_server.client, temporal_env=dev_server,
+                            sessions=app.state.sessions, database=database)

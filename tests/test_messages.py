@@ -12,10 +12,14 @@ from jinja2 import nodes
 
 import messages
 from api.errors import STATUS, field_errors, refusal_body, refusal_headers
+from api.exports import headers
+from api.routes.reports import INDEX_COLUMNS
+from api.routes.tasks import TASK_COLUMNS
+from api.web.forms import form_fields
 from api.web.i18n import jinja_environment, template_context
 from domain.actors import Role
 from domain.commands import Action
-from domain.escalation import DeadlineKind
+from domain.escalation import LADDER, DeadlineKind, notice_text
 from domain.events import Happening
 from domain.refusals import Code
 from domain.stages import Stage
@@ -27,7 +31,11 @@ TEMPLATES = ROOT / "api" / "web" / "templates"
 # A template may build a key from a prefix and a value: the values are these vocabularies.
 FAMILIES: dict[str, list[str]] = {
     "stage.": list(Stage), "action.": list(Action), "role.": list(Role), "kind.": list(DeadlineKind),
-    "budget.status.": list(BudgetStatus), "review.decision.": list(Decision), "event.": list(Happening),
+    "budget.status.": list(BudgetStatus), "review.decision.": list(Decision),
+    "event.": [*Action, *Happening],  # every event type: an action someone took, or a happening
+    "level.": [str(number) for number in (0, *(level.number for level in LADDER))],  # 0: not escalated
+    "audience.": [level.audience for level in LADDER],
+    "field.": sorted({f.name for action in Action for f in form_fields(action)}),  # the action forms
 }
 
 
@@ -103,7 +111,7 @@ def _template_keys() -> tuple[set[str], set[str], set[str]]:
 def test_every_key_a_template_uses_is_in_every_catalog() -> None:
     constants, prefixes, fields = _template_keys()
     assert {"nav.tasks", "task.days_left", "form.done"} <= constants  # the extraction sees the templates
-    unchecked = prefixes - set(FAMILIES) - {"field."}
+    unchecked = prefixes - set(FAMILIES)
     assert unchecked == set(), "a template builds keys from a vocabulary this test does not know"
     wanted = constants | {f"field.{name}" for name in fields} | {
         prefix + str(value) for prefix in prefixes & set(FAMILIES) for value in FAMILIES[prefix]}
@@ -177,8 +185,9 @@ def test_a_page_renders_in_the_language_of_its_context() -> None:
         "Nhiệm vụ · Tổng số: 3.000 · còn 2 ngày · x&lt;y"
 
 
-def test_the_lifecycle_says_what_the_catalog_says() -> None:
-    # While domain/lifecycle.py still writes its sentences, they must be the catalog's, word for word.
+def test_the_lifecycle_refuses_by_code_and_the_catalog_says_it_whole() -> None:
+    # domain/lifecycle.py writes no sentence: a refusal is its code and params, and the catalog's
+    # sentence for it names nothing the params do not give.
     from domain.lifecycle import ACTION_STAGES, TaskRuleError, check_stage
 
     said = 0
@@ -186,7 +195,9 @@ def test_the_lifecycle_says_what_the_catalog_says() -> None:
         for stage in set(Stage) - set(stages):
             with pytest.raises(TaskRuleError) as refused:
                 check_stage(stage, action)
-            assert str(refused.value) == messages.say(refused.value.code, refused.value.params)
+            for language in messages.LANGUAGES:
+                sentence = messages.say(refused.value.code, refused.value.params, language)
+                assert "{" not in sentence and stage.value in sentence, sentence
             said += 1
     assert said > 0
 
@@ -202,3 +213,36 @@ def test_a_validator_refuses_by_code_and_a_refusal_has_its_detail() -> None:
     refusal = Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency="XYZ")
     assert messages.detail(refusal) == "lead_agency: không có cơ quan mã 'XYZ'"
     assert messages.detail(Refusal(Code.LOGIN_FAILED), "en") == "Wrong username or password"
+
+
+def test_every_vocabulary_has_a_sentence_in_every_language() -> None:
+    # Keys built from data, wherever they are built (templates, exports, the notice): each value has one.
+    wanted = {prefix + str(value) for prefix, values in FAMILIES.items() for value in values}
+    wanted |= {column.key for column in (*TASK_COLUMNS, *INDEX_COLUMNS)}
+    wanted |= {column.says + str(value) for column in TASK_COLUMNS if column.says == "stage." for value in Stage}
+    wanted |= {"notice.subject", "notice.body", "yes", "no"}
+    for language in messages.LANGUAGES:
+        assert sorted(wanted - set(sentences(language))) == [], f"keys missing in {language}"
+
+
+def test_the_exports_say_their_headers_from_the_catalogs() -> None:
+    assert headers(TASK_COLUMNS)[:2] == ["Mã nhiệm vụ", "Tên nhiệm vụ"]
+    assert headers(TASK_COLUMNS, "en")[:2] == ["Task code", "Title"]
+    said = headers(INDEX_COLUMNS)
+    assert [said[[column.field for column in INDEX_COLUMNS].index(f"escalations_{level.number}")]
+            for level in LADDER] == [f"Cảnh báo cấp {level.number}" for level in LADDER]
+    for language in messages.LANGUAGES:
+        for columns in (TASK_COLUMNS, INDEX_COLUMNS):
+            assert len(set(headers(columns, language))) == len(columns), f"two columns read alike in {language}"
+
+
+def test_the_escalation_notice_is_worded_by_the_catalogs() -> None:
+    from domain.escalation import Escalation
+    from tests.test_domain_escalation import DEADLINE, accepted_in_progress
+
+    state = accepted_in_progress()
+    for level in LADDER:
+        subject, body = notice_text(state, Escalation(kind=DeadlineKind.REVIEW, due=DEADLINE, level=level.number))
+        assert subject.startswith(f"[NQ57] Cảnh báo cấp {level.number}") and state.code in subject
+        assert messages.text("kind.review") in subject and state.spec.title in body and "{" not in subject + body
+        assert messages.text(level.audience_key) in body

@@ -2,8 +2,12 @@
 setting the system cannot run with is refused there with a sentence naming it — never later, inside
 a task's workflow (design.md, "Settings")."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -107,3 +111,16 @@ def test_the_check_at_start_exits_naming_each_refused_setting(monkeypatch: pytes
     assert lines[0] == "Cấu hình không hợp lệ:"
     assert lines[1].startswith("NQ57_ESCALATION_STEPS có 4 mốc nhưng thang cảnh báo có 3 cấp")
     assert lines[2] == "NQ57_REVIEW_SLA: '2w' không phải là khoảng thời gian hợp lệ (ví dụ: 30s, 5m, 2h, 7d)"
+
+
+@pytest.mark.parametrize("entry", ["server.py", "worker.py"])
+def test_the_server_and_the_worker_refuse_a_fourth_step_before_they_start(entry: str, tmp_path: Path) -> None:
+    """As a new user would meet it: `NQ57_ESCALATION_STEPS=0d,7d,14d,21d` stops the process at once
+    with the sentence, before any Temporal server, database or worker is started."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "NQ57_ESCALATION_STEPS": "0d,7d,14d,21d", "NQ57_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(root / entry)], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "NQ57_ESCALATION_STEPS có 4 mốc nhưng thang cảnh báo có 3 cấp" in done.stderr
+    assert not (tmp_path / "nq57.db").exists() and not (tmp_path / "temporal.pid").exists()

@@ -40,3 +40,14 @@ def test_dates_and_numbers_are_written_as_each_language_writes_them() -> None:
     assert translator("en")("stage.cross_check") == "Cross-check"
     page = template_context("en", "Asia/Ho_Chi_Minh")
     assert page["_"]("stage.cross_check") == "Cross-check" and page["fmt"](moment, False) == "2027-06-30"
+
+
+def test_the_ladder_is_page_vocabulary_said_in_the_reader_language() -> None:
+    from domain.escalation import LADDER
+
+    page = template_context("en", "Asia/Ho_Chi_Minh")
+    assert page["levels"] == tuple(level.number for level in LADDER)
+    assert {number: page["_"]("audience." + audience) for number, audience in page["audiences"].items()} == {
+        1: "the lead agency", 2: "the Standing Office", 3: "the Steering Committee"}
+    assert page["_"]("level.2") == "Level 2 alert"
+    assert template_context("vi", "Asia/Ho_Chi_Minh")["_"]("level.2") == "Cảnh báo cấp 2"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+import annotated_types
 from babel.numbers import NumberFormatError, parse_decimal
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
@@ -26,14 +27,23 @@ class FormField:
     name: str
     kind: Kind
     required: bool
+    minimum: float | None = None  # the model's bounds, where it sets them
+    maximum: float | None = None
 
 
 @cache
 def form_fields(action: str) -> tuple[FormField, ...]:
     """The fields of the action's form, in the model's order; those the server fills are left out."""
     model = COMMAND_MODELS[Action(action)]
-    return tuple(FormField(name, _kind(name, info), info.is_required()) for name, info in model.model_fields.items()
+    return tuple(FormField(name, _kind(name, info), info.is_required(), *_bounds(info))
+                 for name, info in model.model_fields.items()
                  if name != "action" and not any(isinstance(item, SkipJsonSchema) for item in info.metadata))
+
+
+def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
+    low = next((float(item.ge) for item in info.metadata if isinstance(item, annotated_types.Ge)), None)
+    high = next((float(item.le) for item in info.metadata if isinstance(item, annotated_types.Le)), None)
+    return low, high
 
 
 def _kind(name: str, info: FieldInfo) -> Kind:

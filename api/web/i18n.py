@@ -14,10 +14,16 @@ import jinja2
 from fastapi.templating import Jinja2Templates
 
 import messages
+from domain.escalation import LADDER
 from messages import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, number_formatter
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "catalog", "date_formatter", "jinja_environment", "jinja_templates",
            "number_formatter", "template_context", "translator"]
+
+
+# The ladder as the pages name it: vocabulary, like the stages (domain/escalation.py says it once).
+LEVELS: tuple[int, ...] = tuple(level.number for level in LADDER)
+AUDIENCES: dict[int, str] = {level.number: level.audience for level in LADDER}
 
 
 def jinja_environment(directory: Path) -> jinja2.Environment:
@@ -35,12 +41,14 @@ def jinja_templates(directory: Path) -> Jinja2Templates:
 
 def template_context(language: str, timezone: str) -> dict[str, Any]:
     """What every page render needs for its reader's language: `_`/`gettext`/`ngettext` bound to it,
-    `fmt` (dates in `timezone`), `num`, `lang`, and `now_ts` (the render's moment, for "n days left")."""
+    `fmt` (dates in `timezone`), `num`, `lang`, `now_ts` (the render's moment, for "n days left"), and
+    the vocabulary of the escalation ladder (`LADDER`): `levels`, its level numbers, lowest first, and
+    `audiences`, who each level tells (`_("level." ~ n)`, `_("audience." ~ audiences[n])`)."""
     language = messages.language_of(language)
     say = messages.gettext(language)
     return {"lang": language, "_": say, "gettext": say, "ngettext": messages.ngettext(language),
             "fmt": date_formatter(language, timezone), "num": number_formatter(language),
-            "now_ts": datetime.now(UTC).timestamp()}
+            "now_ts": datetime.now(UTC).timestamp(), "levels": LEVELS, "audiences": AUDIENCES}
 
 
 # --- the names used before the catalogs moved to messages/ ----------------------------------------
