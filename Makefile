@@ -19,11 +19,12 @@ run: $(STAMP)
 	NQ57_DEMO=$${NQ57_DEMO:-1} NQ57_ADMIN_PASSWORD=$${NQ57_ADMIN_PASSWORD:-nq57-admin} $(PY) server.py
 
 ## make test: lint, types (mypy --strict on domain/, workflows/, services/), then the whole suite
-## (PostgreSQL too when NQ57_TEST_POSTGRES_URL is set).
+## (PostgreSQL too when NQ57_TEST_POSTGRES_URL is set), in two processes (each with its own stacks
+## and databases). One file alone: `.venv/bin/pytest tests/test_x.py`.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 ## make fault: the long fault-injection run (kill -9 of worker, API, Temporal; hundreds of kill points), SQLite then PostgreSQL.
 fault: $(STAMP)

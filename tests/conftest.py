@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -50,17 +51,17 @@ STACK_ESCALATION_STEPS = "0d,7d,14d"
 
 
 def _serialize_ast_parse() -> None:
-    """CPython 3.11 before 3.11.10 keeps the AST converter's recursion depth in one state shared by
-    every thread (gh-106905): two threads in `ast.parse` at once fail with `SystemError: AST
-    constructor recursion depth mismatch`. pytest parses source to show a failure while a server
-    thread may format a traceback (3.11's carets parse too); it killed an xdist worker mid-run.
-    One lock around `ast.parse` makes them take turns."""
-    if sys.version_info >= (3, 11, 10) or getattr(ast.parse, "serialized", False):
+    """CPython 3.11 (3.11.7 here) keeps the AST converter's recursion depth in one state shared by
+    every thread (gh-106905): two threads in `ast.parse` at once can fail with `SystemError: AST
+    constructor recursion depth mismatch`. pytest parses source to show a failure while a thread of
+    the stack (the app's worker) may be formatting a traceback (3.11's carets parse too): it killed
+    an xdist worker mid-run. One lock around `ast.parse` makes them take turns; it costs nothing."""
+    if getattr(ast.parse, "serialized", False):
         return
     lock = threading.RLock()
     parse = ast.parse
 
-    def serialized(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - ast.parse's own signature
+    def serialized(*args: Any, **kwargs: Any) -> Any:
         with lock:
             return parse(*args, **kwargs)
 

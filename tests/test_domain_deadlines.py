@@ -5,9 +5,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
+from domain.commands import ExtensionRequestCommand
 from domain.deadlines import DEFAULT_TIMEZONE, end_of_day, end_of_month, parse_deadline
 from domain.durations import parse_duration, parse_durations
+from domain.refusals import Code
+from messages.fields import field_errors
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -150,11 +154,15 @@ def test_every_date_only_form_ends_at_235959(text: str, day: tuple[int, int, int
     "2026-05-01T25:00",
     "Q2/2026",
 ])
-def test_bad_deadline_raises_value_error_naming_the_text_and_the_forms(text: str) -> None:
-    with pytest.raises(ValueError) as caught:
+def test_bad_deadline_is_refused_naming_the_text_and_the_forms(text: str) -> None:
+    with pytest.raises(ValueError, match="not a deadline"):
         parse_deadline(text)
-    message = str(caught.value)
-    assert f"'{text}'" in message
+    with pytest.raises(ValidationError) as caught:  # as a person meets it: a field of a command
+        ExtensionRequestCommand(new_deadline=text, reason="r")
+    [error] = caught.value.errors()
+    assert error["type"] == Code.DEADLINE_INVALID
+    message = field_errors([error])[0]["message"]
+    assert f"'{text.strip()}'" in message  # commands strip the spaces around what is typed
     assert "không hợp lệ" in message
     for form in ("YYYY-MM-DD", "YYYY-MM", "YYYY-Qn", "ISO"):
         assert form in message
