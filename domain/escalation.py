@@ -33,9 +33,6 @@ class Level:
 
     number: int
     role: Role | None  # whose holders are told; None: the lead agency's heads and its officer in charge
-    # The value the `escalated` event records as its `audience` (histories keep it: never reword it).
-    # People read the catalogs' `audience_key` instead, in their language.
-    audience_vi: str
 
     @property
     def audience(self) -> str:
@@ -51,12 +48,18 @@ class Level:
         """The message catalogs' key for who is told."""
         return f"audience.{self.audience}"
 
+    @property
+    def audience_vi(self) -> str:
+        """Who is told, in Vietnamese: the value the `escalated` event records as its `audience`
+        (histories keep it: the catalog's sentence must not be reworded)."""
+        return _NOTICE[self.audience_key]
+
 
 # The ladder, lowest first: NQ57_ESCALATION_STEPS names one offset for each level.
 LADDER: tuple[Level, ...] = (
-    Level(1, None, "cơ quan chủ trì"),
-    Level(2, Role.STEERING_OFFICE, "Cơ quan Thường trực"),
-    Level(3, Role.STEERING_COMMITTEE, "Ban Chỉ đạo"),
+    Level(1, None),
+    Level(2, Role.STEERING_OFFICE),
+    Level(3, Role.STEERING_COMMITTEE),
 )
 assert [level.number for level in LADDER] == list(range(1, len(LADDER) + 1)), "levels are numbered 1, 2, 3…"
 

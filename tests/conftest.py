@@ -28,26 +28,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fault_injection import ensure_postgres_database, postgres_fault_url
-
-# Kept importable from here for the modules that still import them from conftest; new code imports
-# them from tests.helpers.
 from tests.helpers import (
     ADMIN_PASSWORD,
+    STACK_ESCALATION_STEPS,
     TEST_SECRET,
     Stack,
-    close_open_workflows,
-    code_of,
     free_port,
-    proven,
-    send_act,
-    unique_code,
 )
 
-__all__ = ["TEST_SECRET", "Stack", "close_open_workflows", "code_of", "proven", "send_act", "unique_code"]
-
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
-# The ladder the stack's tasks climb (tests/test_api_escalation.py counts on it).
-STACK_ESCALATION_STEPS = "0d,7d,14d"
 
 
 def _serialize_ast_parse() -> None:

@@ -34,6 +34,8 @@ T = TypeVar("T")
 # The secret the test workers and the tests share: the API signs each action with the key derived
 # from it, and a worker refuses an action without that proof (domain/proof.py).
 TEST_SECRET = "nq57-test-secret-long-enough-for-hs256"
+# The ladder the stack's tasks climb (tests/test_api_escalation.py counts on it).
+STACK_ESCALATION_STEPS = "0d,7d,14d"
 DEMO_PASSWORD = "nq57-demo"  # every demo person's (api/bootstrap.py)
 ADMIN_PASSWORD = "admin-password"  # the stack's NQ57_ADMIN_PASSWORD (conftest)
 

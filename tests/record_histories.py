@@ -22,7 +22,7 @@ from domain import commands as c
 from domain.actors import Actor
 from domain.task import EvidenceFile, Kpi, LifecycleSettings, TaskSpec
 from settings import Settings
-from tests.conftest import TEST_SECRET, send_act
+from tests.helpers import TEST_SECRET, send_act
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 

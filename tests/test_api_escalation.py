@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import STACK_ESCALATION_STEPS
-from tests.helpers import Stack, act, get_task, history, ok, task_until, unique_code, wait_until
+from tests.helpers import STACK_ESCALATION_STEPS, Stack, act, get_task, history, ok, task_until, unique_code, wait_until
 
 STEPS = [timedelta(days=int(step.removesuffix("d"))) for step in STACK_ESCALATION_STEPS.split(",")]
 # Lapsed this long, a task sits at the level, with the next rise (if any) days away.

@@ -32,8 +32,7 @@ from domain import commands as c
 from domain.stages import Stage
 from domain.task import EvidenceFile
 from settings import Settings
-from tests.conftest import TEST_SECRET, close_open_workflows
-from tests.helpers import free_port
+from tests.helpers import TEST_SECRET, close_open_workflows, free_port
 from tests.test_workflow_escalation import (
     FAST,
     HEAD,

@@ -30,7 +30,7 @@ from domain.escalation import LADDER, next_report_due
 from domain.stages import Stage
 from domain.task import EvidenceFile, LifecycleSettings, Reporting, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
+from tests.helpers import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 

@@ -31,7 +31,7 @@ from domain.lifecycle import ACTION_STAGES, ACTIONS
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import BudgetLine, EvidenceFile, Kpi, TaskSpec, TaskState
 from settings import Settings
-from tests.conftest import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
+from tests.helpers import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
 from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
 
@@ -500,7 +500,7 @@ async def test_an_update_without_the_apis_proof_is_refused_before_history(lifecy
 
 
 async def test_a_proof_does_not_carry_over_to_another_actor_command_task_or_update(lifecycle: Lifecycle) -> None:
-    from tests.conftest import proven
+    from tests.helpers import proven
 
     handle, other = await lifecycle.start(), await lifecycle.start()
     signed = proven(c.ActionRequest(actor=HEAD, command=c.Accept()), code_of(handle), "accept-1")
