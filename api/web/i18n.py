@@ -5,7 +5,6 @@ Templates say `{{ _("nav.tasks") }}`, `{{ _("tasks.total", n=page.total) }}` (ne
 params as keywords), `{{ fmt(moment) }}`, `{{ num(value) }}`. The gettext callables are bound per
 request, never installed on the environment: two requests may be in two languages at once."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ import messages
 from domain.escalation import LADDER
 from messages import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, number_formatter
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "catalog", "date_formatter", "jinja_environment", "jinja_templates",
-           "number_formatter", "template_context", "translator"]
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "date_formatter", "jinja_environment", "jinja_templates",
+           "number_formatter", "template_context"]
 
 
 # The ladder as the pages name it: vocabulary, like the stages (domain/escalation.py says it once).
@@ -49,15 +48,3 @@ def template_context(language: str, timezone: str) -> dict[str, Any]:
     return {"lang": language, "_": say, "gettext": say, "ngettext": messages.ngettext(language),
             "fmt": date_formatter(language, timezone), "num": number_formatter(language),
             "now_ts": datetime.now(UTC).timestamp(), "levels": LEVELS, "audiences": AUDIENCES}
-
-
-# --- the names used before the catalogs moved to messages/ ----------------------------------------
-
-def catalog(language: str) -> dict[str, str]:
-    """The language's sentences by key (translated ones only: a missing one falls back to Vietnamese)."""
-    return {str(m.id): str(m.string) for m in messages.catalog(messages.language_of(language)) if m.id and m.string}
-
-
-def translator(language: str) -> Callable[..., str]:
-    """`t("key", **values)`: the same callable as `_` in a template (`messages.gettext`)."""
-    return messages.gettext(language)
