@@ -31,7 +31,7 @@ STATUS: dict[Code, int] = {
     Code.UNPROVEN_ACTION: 403, Code.CSRF: 403,
     # what is asked about
     Code.NOT_FOUND: 404, Code.ADDRESS_NOT_FOUND: 404, Code.TASK_NOT_FOUND: 404, Code.ACTION_NOT_FOUND: 404,
-    Code.USER_NOT_FOUND: 404, Code.AGENCY_NOT_FOUND: 404, Code.NOTIFICATION_NOT_FOUND: 404,
+    Code.USER_NOT_FOUND: 404, Code.NOTIFICATION_NOT_FOUND: 404,
     Code.EVIDENCE_NOT_FOUND: 404, Code.RANKING_NOT_PUBLISHED: 404, Code.RULE_NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
     # the state of things
@@ -51,7 +51,7 @@ STATUS: dict[Code, int] = {
     Code.REQUIRED_FIELD: 422, Code.PASSWORD_TOO_SHORT: 422, Code.PASSWORD_COMMON: 422,
     Code.PASSWORD_HAS_USERNAME: 422, Code.PERIOD_INVALID: 422, Code.DEADLINE_INVALID: 422,
     Code.INVALID_INPUT: 422, Code.UNREADABLE_BODY: 422, Code.NOT_ONE_OF: 422, Code.LINES_TOTAL_MISMATCH: 422,
-    Code.IMPORT_UNREADABLE: 422, Code.IMPORT_NOT_UTF8: 422, Code.IMPORT_EMPTY: 422,
+    Code.IMPORT_NOT_UTF8: 422, Code.IMPORT_EMPTY: 422,
     Code.IMPORT_MISSING_COLUMNS: 422, Code.IMPORT_EXCEL_UNREADABLE: 422, Code.BUDGET_REQUIRED_YES_NO: 422,
     Code.KPI_FORMAT: 422, Code.KPI_TARGET_NOT_NUMBER: 422,
     # the system's own limits
@@ -121,6 +121,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if isinstance(refusal := getattr(error, "refusal", None), Refusal):  # e.g. api/hardening.py's 413
+            return refusal_response(refusal)
         if error.status_code == 400:  # FastAPI/Starlette could not parse the body (not UTF-8 JSON, broken multipart)
             return validation_error([{"loc": ("body",), "msg": say(Code.UNREADABLE_BODY)}])
         said = {404: Code.ADDRESS_NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(error.status_code)

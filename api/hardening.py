@@ -13,6 +13,9 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import refusal_body
+from domain.refusals import Code, Refusal
+from messages import say
 from services.blobs import MAX_FILES
 from services.login_throttle import LoginThrottle
 from settings import Settings
@@ -68,8 +71,12 @@ class SecurityHeaders:
 
 
 class BodyTooLarge(HTTPException):
+    """An HTTPException (FastAPI turns anything else raised while it reads a body into a 400) that
+    carries its refusal, for api/errors.py to answer like any other."""
+
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Yêu cầu quá lớn: nội dung gửi lên tối đa {limit / MB:g} MB")
+        self.refusal = Refusal(Code.BODY_TOO_LARGE, max_mb=f"{limit / MB:g}")
+        super().__init__(413, say(self.refusal.code, self.refusal.params))
 
 
 class BodySizeLimit:
@@ -114,7 +121,7 @@ class BodySizeLimit:
 
 
 async def _too_large(send: Send, error: BodyTooLarge) -> None:
-    body = json.dumps({"detail": error.detail}, ensure_ascii=False).encode()
+    body = json.dumps(refusal_body(error.refusal.code, error.refusal.params), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close")]})

@@ -28,6 +28,11 @@ def end_of_day(day: date, timezone: str) -> datetime:
     return datetime.combine(day, _END_OF_DAY, ZoneInfo(timezone))
 
 
+def is_a_day(text: str) -> bool:
+    """Whether a deadline is written as a plain date (2026-06-30), not a month, a quarter or a moment."""
+    return bool(_DAY.match(text.strip()))
+
+
 def parse_deadline(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """The moment a deadline lapses, timezone-aware. Raises ValueError when the text is none of the
     forms (people read the catalog's `deadline_invalid` sentence: see `DeadlineText`)."""

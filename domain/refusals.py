@@ -27,7 +27,6 @@ class Code(StrEnum):
     TASK_NOT_FOUND = "task_not_found"
     ACTION_NOT_FOUND = "action_not_found"
     USER_NOT_FOUND = "user_not_found"
-    AGENCY_NOT_FOUND = "agency_not_found"
     # the task's state
     STAGE_CONFLICT = "stage_conflict"
     TASK_CLOSED = "task_closed"
@@ -78,7 +77,6 @@ class Code(StrEnum):
     RULE_NOT_FOUND = "rule_not_found"
     IMPORT_TOO_LARGE = "import_too_large"
     IMPORT_FILE_TYPE = "import_file_type"
-    IMPORT_UNREADABLE = "import_unreadable"
     UNKNOWN_AGENCIES = "unknown_agencies"
     LEAD_ALSO_COORDINATES = "lead_also_coordinates"
     EVIDENCE_NEEDS_MULTIPART = "evidence_needs_multipart"

@@ -36,10 +36,10 @@ def may_on_any_task(enforcer: AsyncEnforcer, actor: Actor, action: str) -> bool:
     return permits(enforcer, actor.username, Relation.OTHER, "*", action)
 
 
-def decide(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: str) -> Relation:
+def decide(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: Action) -> Relation:
     """May this person take this action on this task now? The relation when yes; otherwise the
     refusal: the stage's (409) before the policy's (403)."""
-    check_stage(state.stage, Action(action))
+    check_stage(state.stage, action)
     found = relation(actor, state)
     if not permits(enforcer, actor.username, found, state.stage, action):
         raise Refusal(Code.FORBIDDEN_ACTION, username=actor.username, roles=list(actor.roles),

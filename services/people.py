@@ -147,11 +147,11 @@ async def update_user(ctx: Context, actor: Actor, username: str, body: UserPatch
     does not bring them back."""
     authorization.require(ctx.enforcer, actor, "user.create")
     given = body.model_fields_set
-    for name in ("full_name", "roles", "disabled"):
-        if name in given and getattr(body, name) is None:
-            raise Refusal(Code.REQUIRED_FIELD, field=name, what=name)
     async with ctx.sessions() as session:
-        account = await _user(session, username)
+        account = await _user(session, username)  # an unknown user is 404 before the body is judged
+        for name in ("full_name", "roles", "disabled"):
+            if name in given and getattr(body, name) is None:
+                raise Refusal(Code.REQUIRED_FIELD, field=name, what=name)
         if "agency" in given:
             await _check_agency(session, body.agency)
             account.agency = body.agency

@@ -156,7 +156,8 @@ async def dashboard(ctx: Context, actor: Actor, text: str) -> Dashboard:
         by_stage = dict((await session.execute(
             select(models.Task.stage, func.count()).group_by(models.Task.stage))).all())
         rows = await _index(session, chosen)
-    return Dashboard(by_stage=by_stage, overdue=by_agency, index=rows, period=chosen.label,
+    return Dashboard(by_stage=by_stage, stage_top=max(by_stage.values(), default=1), overdue=by_agency,
+                     index=rows, period=chosen.label,
                      overdue_top=max((sum(levels.values()) for levels in by_agency.values()), default=1),
                      can_publish=authorization.may(ctx.enforcer, actor, "ranking.publish"))
 

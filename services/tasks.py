@@ -17,10 +17,9 @@ from starlette.datastructures import UploadFile
 import messages
 from db import models
 from db.audit import file_sha256
-from domain.actors import Actor
-from domain.commands import ActionRequest, EvidenceSubmit, fingerprint
+from domain.actors import Actor, Role
+from domain.commands import Action, ActionRequest, EvidenceSubmit, fingerprint
 from domain.deadlines import parse_deadline
-from domain.lifecycle import ACTION_STAGES
 from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Code, Refusal
 from domain.task import EvidenceFile, TaskSpec, TaskState
@@ -110,7 +109,7 @@ async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency
     """Unknown action 404, unknown task 404, wrong stage 409, policy 403 — in that order, decided on
     the state the workflow holds. A retried request whose Idempotency-Key the workflow already
     answered is let through to get that answer back: its first attempt passed the checks."""
-    if action not in ACTION_STAGES:
+    if action not in set(Action):
         raise Refusal(Code.ACTION_NOT_FOUND, action=action)
     wait = ctx.settings.action_timeout
     if idempotency_key:
@@ -118,7 +117,7 @@ async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency
         if prior is not None:
             return Permit(actor, code, action, prior[0], idempotency_key, answered=prior[1])
     state = await workflow_state(ctx.temporal, code, wait)
-    authorization.decide(ctx.enforcer, actor, state, action)
+    authorization.decide(ctx.enforcer, actor, state, Action(action))
     return Permit(actor, code, action, state, idempotency_key)
 
 
@@ -157,7 +156,7 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
         reviewer = await people.person(ctx, command.reviewer)
         if reviewer is None:
             raise Refusal(Code.UNKNOWN_USER, field="reviewer", username=command.reviewer)
-        if "cross_check_reviewer" not in reviewer.roles:
+        if Role.CROSS_CHECK_REVIEWER not in reviewer.roles:
             raise Refusal(Code.NOT_A_REVIEWER, field="reviewer", username=reviewer.username)
         return command.model_copy(update={"reviewer_agency": reviewer.agency})
     if command.action == "accept" and command.officer:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actors import Role
 from domain.agency_index import AgencyRow
+from domain.deadlines import is_a_day
 from domain.escalation import open_deadlines
 from domain.stages import CLOSED_STAGES, Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
@@ -247,12 +248,14 @@ class TaskDetail(BaseModel):
     reviewers: list[str]
     stepper: list[Step]
     open: bool
+    deadline_as_written: str | None  # the deadline as assigned ("2026-Q2"), when it is not a plain date
 
     @classmethod
     def of(cls, state: TaskState, history: list[HistoryEntry], actions: list[str], reviewers: list[str]
            ) -> "TaskDetail":
         return cls(task=TaskView.of(state), history=history, actions=actions, reviewers=reviewers,
-                   stepper=stepper(state.stage), open=state.stage not in CLOSED_STAGES)
+                   stepper=stepper(state.stage), open=state.stage not in CLOSED_STAGES,
+                   deadline_as_written=None if is_a_day(state.deadline_text) else state.deadline_text)
 
 
 class PublicTask(BaseModel):
@@ -299,6 +302,7 @@ class Dashboard(BaseModel):
     escalation level, the agency index of a period."""
 
     by_stage: dict[Stage, int]
+    stage_top: int  # the most tasks any one stage has (the scale of the bars)
     overdue: dict[str, dict[int, int]]
     overdue_top: int  # the most overdue tasks any one agency has (the scale of the bars)
     index: list[IndexRow]

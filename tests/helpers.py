@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import inspect
 import random
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -236,3 +237,26 @@ async def close_open_workflows(env: WorkflowEnvironment) -> int:
             return terminated
         request.next_page_token = page.next_page_token
     raise AssertionError("more than a million open workflows on the time-skipping server")
+
+
+# --- the pages, as a browser uses them -----------------------------------------------------------
+
+def browser_at(stack: Stack, base: str = ORIGIN, address: str | None = None) -> Any:
+    """A browser of its own (cookies, client address) on the stack's app."""
+    return client_at(stack, address or f"192.0.2.{uuid.uuid4().int % 250 + 1}", base)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    """The CSRF token of the page's forms."""
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+async def web_login(client: httpx.AsyncClient, username: str, password: str | None = None) -> httpx.Response:
+    token = csrf_of(await client.get("/login"))
+    answer = await client.post("/login", data={"username": username, "password": password or password_of(username),
+                                                "csrf_token": token, "next": "/inbox"},
+                               headers={"Origin": str(client.base_url)})
+    assert answer.status_code == 303, answer.text
+    return answer

@@ -490,3 +490,10 @@ def test_next_wake_after_acceptance_forgets_the_accept_sla() -> None:
 
 def test_open_deadline_key_names_kind_and_due() -> None:
     assert OpenDeadline(kind="deadline", due=DEADLINE).key == "deadline@2026-06-30T23:59:59+07:00"
+
+
+def test_what_the_escalated_event_records_as_its_audience_never_changes() -> None:
+    """The `audience` of an `escalated` event is hashed into the task's chain and replayed from its
+    history: the Vietnamese catalog's `audience.*` sentences it is read from must keep these words
+    (reword what people read elsewhere, never these)."""
+    assert [level.audience_vi for level in LADDER] == ["cơ quan chủ trì", "Cơ quan Thường trực", "Ban Chỉ đạo"]

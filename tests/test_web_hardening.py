@@ -5,7 +5,6 @@ Each web test has a client of its own (own cookies, own address): the session-wi
 must never carry a session cookie, or its unauthenticated requests would stop being so."""
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,28 +15,9 @@ from starlette.requests import Request
 
 from api.rate_limit import client_address
 from settings import Settings
-from tests.helpers import DEMO_PASSWORD, ORIGIN, Stack, app_of, client_at, unique_code
+from tests.helpers import DEMO_PASSWORD, ORIGIN, Stack, app_of, browser_at, csrf_of, unique_code, web_login
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _browser(stack: Stack, base: str = ORIGIN, address: str | None = None) -> Any:
-    """A browser of its own (cookies, address) on the stack's app."""
-    return client_at(stack, address or f"192.0.2.{uuid.uuid4().int % 250 + 1}", base)
-
-
-def _csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert found, page.text[:500]
-    return found.group(1)
-
-
-async def _web_login(client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD) -> httpx.Response:
-    token = _csrf(await client.get("/login"))
-    answer = await client.post("/login", data={"username": username, "password": password, "csrf_token": token,
-                                                "next": "/inbox"}, headers={"Origin": str(client.base_url)})
-    assert answer.status_code == 303, answer.text
-    return answer
 
 
 # --- headers -------------------------------------------------------------------------------------
@@ -78,9 +58,9 @@ async def test_a_cross_site_form_post_is_refused_and_a_form_from_the_page_works(
         "kpis": [{"name": "Báo cáo", "target": 1, "unit": ""}]})
     assert created.status_code == 201, created.text
     action = f"/tasks/{code}/actions/comment"
-    async with _browser(stack) as browser:
-        await _web_login(browser, "office")
-        token = _csrf(await browser.get(f"/tasks/{code}"))
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        token = csrf_of(await browser.get(f"/tasks/{code}"))
         # Another site's form: the browser sends the cookies, but the site cannot know the token.
         forged = await browser.post(action, data={"text": "giả mạo"}, headers={"Origin": "https://evil.example"})
         assert forged.status_code == 403, forged.text
@@ -103,7 +83,7 @@ async def test_a_cross_site_form_post_is_refused_and_a_form_from_the_page_works(
 
 
 async def test_the_login_form_needs_its_token_too(stack: Stack) -> None:
-    async with _browser(stack) as browser:
+    async with browser_at(stack) as browser:
         await browser.get("/login")
         answer = await browser.post("/login", data={"username": "office", "password": DEMO_PASSWORD})
         assert answer.status_code == 403, answer.text
@@ -111,22 +91,22 @@ async def test_the_login_form_needs_its_token_too(stack: Stack) -> None:
 
 
 async def test_the_session_cookie_is_httponly_lax_and_secure_over_https(stack: Stack) -> None:
-    async with _browser(stack) as plain:
-        cookie = (await _web_login(plain, "auditor")).headers["set-cookie"].lower()
+    async with browser_at(stack) as plain:
+        cookie = (await web_login(plain, "auditor")).headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie, cookie
-    async with _browser(stack, base="https://nq57.test") as tls:
-        cookie = (await _web_login(tls, "auditor")).headers["set-cookie"].lower()
+    async with browser_at(stack, base="https://nq57.test") as tls:
+        cookie = (await web_login(tls, "auditor")).headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie, cookie
         assert (await tls.get("/inbox")).status_code == 200
 
 
 async def test_the_web_logout_ends_the_sessions_token(stack: Stack) -> None:
-    async with _browser(stack) as browser:
-        await _web_login(browser, "reviewer")
+    async with browser_at(stack) as browser:
+        await web_login(browser, "reviewer")
         session_token = browser.cookies["nq57_session"]
         page = await browser.get("/inbox")
         assert page.status_code == 200
-        out = await browser.post("/logout", data={"csrf_token": _csrf(page)}, headers={"Origin": ORIGIN})
+        out = await browser.post("/logout", data={"csrf_token": csrf_of(page)}, headers={"Origin": ORIGIN})
         assert out.status_code == 303, out.text
     # The token the cookie held no longer opens anything, even if someone kept a copy of it.
     answer = await stack.http.get("/api/v1/me", headers={"Authorization": f"Bearer {session_token}"})
@@ -180,7 +160,7 @@ async def test_x_forwarded_for_does_not_reset_the_public_rate_limit(stack: Stack
     per_minute, seen = limiter.per_minute, limiter.seen
     limiter.per_minute, limiter.seen = 2, {}
     try:
-        async with _browser(stack) as client:
+        async with browser_at(stack) as client:
             answers = [await client.get("/public/v1/tasks", params={"limit": 1},
                                         headers={"X-Forwarded-For": f"10.9.8.{n}"}) for n in range(3)]
         assert [answer.status_code for answer in answers] == [200, 200, 429]

@@ -69,7 +69,8 @@ def _update_id() -> str:
 
 
 def rule_error(error: TaskRuleError) -> ApplicationError:
-    """The failure the API turns into 409 (conflict with the task's state) or 422."""
+    """The failure the API answers with the rule's refusal (services/workflows.py; its status is
+    api/errors.py's STATUS of the code). The two types name the kind of rule, for logs."""
     return ApplicationError(str(error), error.details(), non_retryable=True,
                             type="StageConflict" if error.conflict else "RuleViolation")
 
@@ -134,8 +135,8 @@ class TaskLifecycleWorkflow:
         if self._already_recorded():
             return
         if not request.proven(trust.key(), self.state.code, _update_id()):
-            raise ApplicationError("Thao tác không mang bằng chứng hợp lệ rằng API đã cho phép nó",
-                                   {"code": "unproven_action"}, type="Unproven", non_retryable=True)
+            raise ApplicationError("unproven_action", {"code": "unproven_action"}, type="Unproven",
+                                   non_retryable=True)  # the API says it: services/workflows.py
         try:
             apply(self.state, request, workflow.now())
         except TaskRuleError as error:

@@ -12,6 +12,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+import messages
 from api.errors import responses
 from services.views import Readiness
 
@@ -48,15 +49,15 @@ async def readyz(request: Request) -> JSONResponse:
 
     async def worker() -> None:
         if not await live_workers(state.temporal, state.settings.task_queue, state.settings.worker_poll_window):
-            raise RuntimeError(f"không có worker nào nhận việc từ hàng đợi '{state.settings.task_queue}'")
+            raise RuntimeError(messages.fill(messages.text("ready.no_worker"), {"queue": state.settings.task_queue}))
 
     for name, check in (("database", database), ("temporal", temporal), ("worker", worker)):
         try:
             await asyncio.wait_for(check(), CHECK_SECONDS)
             checks[name] = "ok"
         except Exception as error:  # readiness reports any failure, it does not raise
-            checks[name] = f"lỗi: {error or type(error).__name__}"
+            checks[name] = messages.fill(messages.text("ready.failed"), {"reason": error or type(error).__name__})
     ready = all(value == "ok" for value in checks.values())
-    body = {"detail": "Sẵn sàng" if ready else "Chưa sẵn sàng", **checks}
+    body = {"detail": messages.text("ready.yes" if ready else "ready.no"), **checks}
     return JSONResponse(status_code=200 if ready else 503, content=body,
                         headers=None if ready else {"Retry-After": "5"})

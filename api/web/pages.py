@@ -13,7 +13,15 @@ from starlette.datastructures import FormData, UploadFile  # what request.form()
 
 from api.deps import ContextDep
 from api.errors import STATUS
-from api.hardening import SESSION_COOKIE, CsrfRejected, cookie_options, csrf_protect, csrf_token, give_csrf_cookie
+from api.hardening import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    CsrfRejected,
+    cookie_options,
+    csrf_protect,
+    csrf_token,
+    give_csrf_cookie,
+)
 from api.rate_limit import client_address, public_rate_limit
 from api.web.forms import command_body, form_fields, kpi_values
 from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, jinja_templates, template_context
@@ -102,7 +110,13 @@ def _local(target: str, fallback: str) -> str:
 
 
 def _text(form: FormData) -> dict[str, str]:
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    """What a person typed into the form (not its CSRF token, checked before the route runs)."""
+    return {key: value for key, value in form.items() if isinstance(value, str) and key != CSRF_FIELD}
+
+
+def _yes_no(text: str) -> bool | None:
+    """A filter's "1"/"0"; anything else does not filter."""
+    return {"1": True, "0": False}.get(text)
 
 
 @router.get("/")
@@ -163,7 +177,7 @@ async def inbox_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLR
 async def tasks_page(request: Request, user: PageUser, ctx: ContextDep, stage: str = "", agency: str = "",
                      overdue: str = "", q: str = "", offset: int = 0) -> HTMLResponse:
     chosen = TaskFilter(stage=Stage(stage) if stage in set(Stage) else None, agency=agency or None,
-                        overdue={"1": True, "0": False}.get(overdue), q=q[:200] or None)
+                        overdue=_yes_no(overdue), q=q[:200] or None)
     page = await tasks.page(ctx, user, chosen, 100, min(max(offset, 0), limits.OFFSET))
     filters = {"stage": stage, "agency": agency, "overdue": overdue, "q": q}
     return render(request, "tasks.html", user, page=page, agencies=await people.agencies(ctx), filters=filters,
@@ -214,9 +228,7 @@ async def dashboard_page(request: Request, user: PageUser, ctx: ContextDep, peri
         board = await reports.dashboard(ctx, user, period)
     except Refusal as refusal:
         return refused(request, user, refusal)
-    return render(request, "dashboard.html", user, board=board, stages=list(Stage), by_stage=board.by_stage,
-                  overdue=board.overdue, overdue_top=board.overdue_top, index=board.index, period=board.period,
-                  can_publish=board.can_publish)
+    return render(request, "dashboard.html", user, stages=list(Stage), **dict(board))
 
 
 @router.post("/dashboard/publish")
@@ -233,7 +245,7 @@ async def public_page(request: Request, user: MaybeUser, ctx: ContextDep, agency
                       overdue: str = "") -> HTMLResponse:
     await public_rate_limit(request)
     page = await reports.public_tasks(ctx, agency or None, Stage(stage) if stage in set(Stage) else None,
-                                      {"1": True, "0": False}.get(overdue), 200, 0)
+                                      _yes_no(overdue), 200, 0)
     return render(request, "public.html", user, page=page, periods=await reports.published_periods(ctx),
                   stages=list(Stage), filters={"agency": agency, "stage": stage, "overdue": overdue})
 
@@ -270,6 +282,7 @@ async def admin_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLR
 async def admin_add_agency(request: Request, user: PageUser, ctx: ContextDep) -> Response:
     form = await request.form()
     try:
+        authorization.require(ctx.enforcer, user, "agency.create")  # 403 before the form is read
         await people.create_agency(ctx, user, AgencyIn.model_validate(_text(form)))
     except (Refusal, ValidationError) as error:
         status, errors = form_errors_of(request, error)
@@ -281,6 +294,7 @@ async def admin_add_agency(request: Request, user: PageUser, ctx: ContextDep) ->
 async def admin_add_user(request: Request, user: PageUser, ctx: ContextDep) -> Response:
     form = await request.form()
     try:
+        authorization.require(ctx.enforcer, user, "user.create")  # 403 before the form is read
         body = {key: value for key, value in _text(form).items() if key != "roles" and value}
         await people.create_user(ctx, user, UserIn.model_validate({**body, "roles": form.getlist("roles")}))
     except (Refusal, ValidationError) as error:
