@@ -22,9 +22,9 @@ run: $(STAMP)
 ## (PostgreSQL too when NQ57_TEST_POSTGRES_URL is set), in two processes (each with its own stacks
 ## and databases). One file alone: `.venv/bin/pytest tests/test_x.py`.
 test: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	@start=$$(date +%s); \
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy && $(VENV)/bin/pytest -n 2 --dist loadfile; status=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s (lint, types and the suite; exit $$status)"; exit $$status
 
 ## make fault: the long fault-injection run (kill -9 of worker, API, Temporal; hundreds of kill points), SQLite then PostgreSQL.
 fault: $(STAMP)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
+from domain.actors import Relation
 from domain.audit import GENESIS
 from domain.events import RecordedEvent
 from domain.task import TaskState
@@ -103,8 +104,8 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     await session.flush()
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
     session.add_all(
-        [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation="lead")]
-        + [models.TaskAgency(task_code=state.code, agency=code, relation="coordinating")
+        [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
+        + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.COORDINATING.value)
            for code in state.coordinating_agencies]
     )
 

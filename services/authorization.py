@@ -5,7 +5,7 @@ The order of the checks is the design's: the task's stage first (409: nobody may
 the policy (403: someone may, not you)."""
 
 from casbin import AsyncEnforcer
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, false, or_, select
 
 from db import models
 from domain.actors import Actor, Relation, relation_of
@@ -64,14 +64,21 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
 
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
-    """The tasks this person may read: all of them for roles that read everything, else those of
-    their agency and those they review."""
+    """The tasks this person may read, as the policy says it (at any stage): every task for whom
+    it lets read what they have nothing to do with; else those whose relation to them it lets read
+    — their agency's as lead or as coordinator, those they review."""
     query = select(models.Task)
     if may_on_any_task(enforcer, actor, "task.read"):
         return query
-    involved = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
-    mine = models.Task.code.in_(involved) if actor.agency else false()
-    return query.where(or_(mine, models.Task.reviewer == actor.username))
+    readable = [found for found in (Relation.LEAD, Relation.COORDINATING, Relation.REVIEWER)
+                if permits(enforcer, actor.username, found, "*", "task.read")]
+    ways: list[ColumnElement[bool]] = [
+        models.Task.code.in_(select(models.TaskAgency.task_code).where(
+            models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == found.value))
+        for found in readable if found != Relation.REVIEWER and actor.agency]
+    if Relation.REVIEWER in readable:
+        ways.append(models.Task.reviewer == actor.username)
+    return query.where(or_(*ways) if ways else false())
 
 
 def stages_open_to_outsiders(enforcer: AsyncEnforcer, actor: Actor) -> set[str]:

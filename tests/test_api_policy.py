@@ -62,3 +62,29 @@ async def test_the_last_rule_that_lets_someone_edit_the_policy_cannot_be_removed
     assert answer.status_code == 409, answer.text
     assert "policy.change" in answer.json()["detail"]
     assert (await stack.http.get("/api/v1/policy", headers=admin)).status_code == 200
+
+
+async def test_the_task_list_follows_the_policy_for_each_relation(stack: Stack) -> None:
+    """Reading one task and listing tasks ask the same policy: without the rule that lets a
+    coordinating agency read, its officer neither reads the task (403) nor finds it in the list."""
+    admin, office = await stack.login("admin"), await stack.login("office")
+    officer = await stack.login("btc.officer")
+    code = unique_code("POL")
+    created = await stack.http.post("/api/v1/tasks", headers=office, json={
+        "code": code, "title": "Chính sách đọc", "lead_agency": "HNI", "coordinating_agencies": ["BTC"],
+        "deadline": "2099-12-31"})
+    assert created.status_code == 201, created.text
+
+    async def listed() -> bool:
+        page = await stack.http.get("/api/v1/tasks", headers=officer, params={"q": code})
+        return code in {task["code"] for task in page.json()["items"]}
+
+    assert await listed() and (await stack.http.get(f"/api/v1/tasks/{code}", headers=officer)).status_code == 200
+    rule = {"role": "*", "relation": "coordinating", "stage": "*", "action": "task.read"}
+    assert (await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=rule)).status_code == 204
+    try:
+        assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=officer)).status_code == 403
+        assert not await listed()
+    finally:
+        assert (await stack.http.post("/api/v1/policy/rules", headers=admin, json=rule)).status_code == 201
+    assert await listed()
