@@ -13,6 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from domain import limits
 from domain.refusals import Code, Refusal
 
 _hasher = PasswordHasher()
@@ -53,7 +54,6 @@ async def check_password(password_hash: str | None, password: str) -> bool:
 
 # --- the rules for a password set through the API (not for bootstrap or demo accounts) -----------
 
-MIN_PASSWORD_LENGTH = 10
 # The most used passwords of 10 characters or more (shorter ones fail on length), Vietnamese ones,
 # and those this project's own docs and compose file once showed.
 COMMON_PASSWORDS = frozenset({
@@ -71,8 +71,8 @@ COMMON_PASSWORDS = frozenset({
 
 def require_strong_password(password: str, username: str) -> None:
     """422 naming the field `password` when a new password breaks a rule."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Refusal(Code.PASSWORD_TOO_SHORT, field="password", min=MIN_PASSWORD_LENGTH)
+    if len(password) < limits.PASSWORD:
+        raise Refusal(Code.PASSWORD_TOO_SHORT, field="password", min=limits.PASSWORD)
     lowered = password.lower()
     if len(username) >= 3 and username.lower() in lowered:
         raise Refusal(Code.PASSWORD_HAS_USERNAME, field="password")

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain import limits
 from domain.actors import Role
 from domain.agency_index import AgencyRow
 from domain.deadlines import is_a_day
@@ -35,7 +36,7 @@ class AgencyOut(BaseModel):
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    password: str = Field(min_length=8)
+    password: str = Field(min_length=limits.PASSWORD, max_length=limits.PASSWORD_LONGEST)
     full_name: str = Field(min_length=1)
     agency: str | None = None
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -67,7 +68,7 @@ class UserPatch(BaseModel):
 
 class PasswordReset(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    password: str
+    password: str = Field(min_length=limits.PASSWORD, max_length=limits.PASSWORD_LONGEST)
 
 
 class NotificationOut(BaseModel):

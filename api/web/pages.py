@@ -270,6 +270,7 @@ async def _admin_page(request: Request, user: Actor, ctx: Context, status: int =
     return render(request, "admin.html", user, status=status, agencies=await people.agencies(ctx), users=accounts,
                   roles={account.username: account.roles for account in accounts}, matrix=matrix,
                   all_roles=[role.value for role in Role], policy_actions=sorted(matrix), kinds=AGENCY_KINDS,
+                  password_min=limits.PASSWORD,
                   form_errors=form.get("errors", {}), form_values=form.get("values", {}))
 
 
