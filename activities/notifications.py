@@ -22,6 +22,7 @@ from db import models
 from db.session import transaction
 from domain.actors import Role
 from domain.escalation import level
+from policies.enforcer import ACCOUNT
 from settings import Settings
 
 SIGNATURE_HEADER = "X-NQ57-Signature"
@@ -51,9 +52,11 @@ def webhook_signature(secret: str, body: bytes) -> str:
 
 
 async def _usernames_with_role(session: AsyncSession, role: Role) -> list[str]:
+    """The accounts holding the role, read from the policy's role links (policies/enforcer.py names
+    an account `user:<username>` there; a worker may meet the links of an API not yet restarted)."""
     rows = await session.scalars(
         select(models.CasbinRule.v0).where(models.CasbinRule.ptype == "g", models.CasbinRule.v1 == role.value))
-    return list(rows)
+    return [name.removeprefix(ACCOUNT) for name in rows]
 
 
 async def recipients(session: AsyncSession, notice: Notice) -> list[models.User]:

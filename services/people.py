@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from domain.actors import Actor, Role
 from domain.refusals import Code, Refusal
+from policies.enforcer import give_roles, holders, roles_of, take_roles
 from services import authorization
 from services.context import Context
 from services.security import (
@@ -72,7 +73,7 @@ async def signed_in(ctx: Context, token: str | None) -> Actor | None:
 
 
 async def _actor(enforcer: AsyncEnforcer, user: models.User) -> Actor:
-    return Actor(username=user.username, agency=user.agency, roles=await enforcer.get_roles_for_user(user.username))
+    return Actor(username=user.username, agency=user.agency, roles=await roles_of(enforcer, user.username))
 
 
 async def me(ctx: Context, actor: Actor) -> UserOut:
@@ -111,7 +112,7 @@ async def add_user(session: AsyncSession, enforcer: AsyncEnforcer, username: str
     session.add(models.User(username=username, password_hash=hash_password(password), full_name=full_name,
                             agency=agency, email=email, created_at=datetime.now(UTC)))
     await session.commit()
-    await enforcer.add_grouping_policies([[username, role] for role in roles])
+    await give_roles(enforcer, username, roles)
 
 
 async def create_user(ctx: Context, actor: Actor, body: UserIn) -> UserOut:
@@ -166,8 +167,8 @@ async def update_user(ctx: Context, actor: Actor, username: str, body: UserPatch
         if newly_disabled:
             await _end_sessions(session, username)
     if body.roles is not None:
-        await ctx.enforcer.delete_roles_for_user(username)
-        await ctx.enforcer.add_grouping_policies([[username, role.value] for role in body.roles])
+        await take_roles(ctx.enforcer, username)
+        await give_roles(ctx.enforcer, username, [role.value for role in body.roles])
     return await user(ctx, actor, username)
 
 
@@ -186,7 +187,7 @@ async def reset_password(ctx: Context, actor: Actor, username: str, password: st
 
 async def reviewers(ctx: Context) -> list[str]:
     """The people who may be assigned a cross-check (the role, not the policy, names them)."""
-    return sorted(await ctx.enforcer.get_users_for_role(Role.CROSS_CHECK_REVIEWER))
+    return sorted(await holders(ctx.enforcer, Role.CROSS_CHECK_REVIEWER))
 
 
 async def person(ctx: Context, username: str) -> Actor | None:
@@ -221,5 +222,5 @@ async def _user(session: AsyncSession, username: str) -> models.User:
 
 async def _detail(enforcer: AsyncEnforcer, account: models.User) -> UserDetail:
     return UserDetail(username=account.username, full_name=account.full_name, agency=account.agency,
-                      email=account.email, roles=await enforcer.get_roles_for_user(account.username),
+                      email=account.email, roles=await roles_of(enforcer, account.username),
                       disabled=account.disabled)

@@ -8,11 +8,16 @@ import statistics
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 import services.security
+from db import models
+from db.session import create_schema, make_engine, make_sessions
+from policies.enforcer import load_enforcer, roles_of
 from tests.helpers import ADMIN_PASSWORD, Stack, app_of, client_at
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -196,3 +201,35 @@ async def test_an_administrator_reads_and_changes_a_user(stack: Stack) -> None:
                                    json={"disabled": True})).status_code == 403
     assert (await stack.http.post(f"/api/v1/users/{username}/password", headers=outsider,
                                   json={"password": "Hoa-sen-moi-2027"})).status_code == 403
+
+
+async def test_an_account_named_like_a_role_gives_nobody_its_roles(stack: Stack) -> None:
+    """Casbin's role links are transitive: were accounts named bare in them, an account called
+    `steering_office` with the admin role would make every Standing Office member an administrator
+    (the contract fuzzer found it). Accounts have a name of their own there (policies/enforcer.py)."""
+    admin = await stack.login(*ADMIN)
+    answer = await stack.http.post("/api/v1/users", headers=admin, json={
+        "username": "steering_office", "password": STRONG, "full_name": "Tài khoản trùng tên vai trò",
+        "roles": ["admin"]})
+    assert answer.status_code in (201, 409), answer.text  # 409: made by the run on the other database
+    office = await stack.login("office")
+    assert (await stack.http.get("/api/v1/policy", headers=office)).status_code == 403
+    me = (await stack.http.get("/api/v1/me", headers=office)).json()
+    assert me["roles"] == ["steering_office"]
+
+
+async def test_role_links_written_before_accounts_had_their_own_name_are_renamed_at_start(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    await create_schema(engine)
+    async with make_sessions(engine)() as session, session.begin():
+        session.add(models.User(username="office", password_hash="x", full_name="x", created_at=datetime.now(UTC)))
+        session.add_all([models.CasbinRule(ptype="g", v0="office", v1="steering_office"),
+                         models.CasbinRule(ptype="g", v0="steering_committee", v1="auditor")])  # role to role
+    try:
+        enforcer = await load_enforcer(engine)
+        assert sorted(enforcer.get_grouping_policy()) == [["steering_committee", "auditor"],
+                                                          ["user:office", "steering_office"]]
+        assert await roles_of(enforcer, "office") == ["steering_office"]
+        assert sorted((await load_enforcer(engine)).get_grouping_policy()) == sorted(enforcer.get_grouping_policy())
+    finally:
+        await engine.dispose()

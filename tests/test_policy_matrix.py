@@ -21,7 +21,7 @@ from domain.lifecycle import ACTION_STAGES
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
 from domain.task import TaskSpec, TaskState
-from policies.enforcer import DEFAULT_POLICY_PATH, MODEL_PATH, default_policy_lines
+from policies.enforcer import DEFAULT_POLICY_PATH, MODEL_PATH, default_policy_lines, subject
 from services.authorization import decide
 from tests.helpers import PEOPLE as HELPER_PEOPLE
 
@@ -85,7 +85,7 @@ def enforcer_from(path: Path) -> casbin.Enforcer:
     enforcer = casbin.Enforcer(str(MODEL_PATH))
     enforcer.add_policies([row[1:] for row in default_policy_lines(path) if row[0] == "p"])
     for person, role in ROLE_OF.items():
-        enforcer.add_grouping_policy(person, role)
+        enforcer.add_grouping_policy(subject(person), role)
     return enforcer
 
 

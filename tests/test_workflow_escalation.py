@@ -29,6 +29,7 @@ from domain.actors import Actor
 from domain.escalation import LADDER, next_report_due
 from domain.stages import Stage
 from domain.task import EvidenceFile, LifecycleSettings, Reporting, TaskSpec, TaskState
+from policies.enforcer import subject
 from settings import Settings
 from tests.helpers import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
@@ -72,7 +73,7 @@ async def seed_people(sessions: async_sessionmaker[AsyncSession]) -> None:
         for username, (agency, email, roles) in PEOPLE.items():
             session.add(models.User(username=username, password_hash="x", full_name=username, agency=agency,
                                     email=email, created_at=datetime.now(UTC)))
-            session.add_all(models.CasbinRule(ptype="g", v0=username, v1=role) for role in roles)
+            session.add_all(models.CasbinRule(ptype="g", v0=subject(username), v1=role) for role in roles)
         session.add(models.CasbinRule(ptype="p", v0="agency_head", v1="task", v2="accept"))  # not a role link
 
 
