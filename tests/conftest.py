@@ -154,3 +154,21 @@ async def _stack(database: str, tmp_path_factory: pytest.TempPathFactory) -> Asy
             async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test", timeout=60) as http:
                 yield Stack(settings=settings, http=http, temporal=dev_server.client, temporal_env=dev_server,
                             sessions=app.state.sessions, database=database)
+
+
+# --- figures: what a test measured, printed after the run (also from pytest-xdist's processes) ----
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """`figures("64 simultaneous actions: {...}")`: a line for the run's summary. Printed by
+    `pytest_terminal_summary` below, so the figures show whichever process ran the test."""
+    return lambda text: request.node.user_properties.append(("figures", f"{request.node.name}: {text}"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = [value for reports in terminalreporter.stats.values() for report in reports
+             for name, value in getattr(report, "user_properties", ()) if name == "figures"]
+    if lines:
+        terminalreporter.section("figures")
+        for line in dict.fromkeys(lines):
+            terminalreporter.write_line(line)

@@ -31,6 +31,7 @@ from settings import Settings
 from workflows.task_lifecycle import TaskLifecycleWorkflow
 
 T = TypeVar("T")
+Figures = Callable[[str], None]  # the `figures` fixture (conftest.py): a line for the run's summary
 
 # The secret the test workers and the tests share: the API signs each action with the key derived
 # from it, and a worker refuses an action without that proof (domain/proof.py).

@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from db import models
-from tests.helpers import Stack, ok, unique_code
+from tests.helpers import Figures, Stack, ok, unique_code
 
 KPI = "Chỉ tiêu"
 
@@ -27,19 +27,19 @@ async def _events(stack: Stack, code: str, kind: str) -> int:
             models.Event.task_code == code, models.Event.type == kind)) or 0
 
 
-async def test_64_simultaneous_actions_on_different_tasks_all_answer(stack: Stack) -> None:
+async def test_64_simultaneous_actions_on_different_tasks_all_answer(stack: Stack, figures: Figures) -> None:
     office, head = await stack.login("office"), await stack.login("hni.head")
     codes = await asyncio.gather(*(_task(stack, office) for _ in range(64)))
     answers = await asyncio.gather(*(stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={})
                                      for code in codes))
     statuses = Counter(answer.status_code for answer in answers)
-    print(f"64 simultaneous actions on 64 tasks: {dict(statuses)}")
+    figures(f"64 simultaneous actions on 64 tasks: {dict(statuses)}")
     assert statuses == {200: 64}, [a.text for a in answers if a.is_error]
     assert ok(await stack.http.get("/readyz"))["database"] == "ok"
     assert all([await _events(stack, code, "accept") for code in codes])
 
 
-async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack) -> None:
+async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack, figures: Figures) -> None:
     office, head, reviewer = await stack.login("office"), await stack.login("hni.head"), await stack.login("reviewer")
     code = await _task(stack, office)
     base = f"/api/v1/tasks/{code}/actions"
@@ -51,7 +51,7 @@ async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack) -> N
     answers = await asyncio.gather(*(stack.http.post(f"{base}/review.approve", headers=reviewer, json={})
                                      for _ in range(50)))
     statuses = Counter(answer.status_code for answer in answers)
-    print(f"50 concurrent approvals of one task: {dict(statuses)}")
+    figures(f"50 concurrent approvals of one task: {dict(statuses)}")
     assert statuses[200] == 1 and set(statuses) <= {200, 409, 429, 503}, statuses
     for answer in answers:
         if answer.status_code in (429, 503):
@@ -60,7 +60,7 @@ async def test_50_concurrent_approvals_of_one_task_record_one(stack: Stack) -> N
     assert ok(await stack.http.get("/readyz"))["database"] == "ok"
 
 
-async def test_200_copies_with_one_key_get_one_answer_and_one_event(stack: Stack) -> None:
+async def test_200_copies_with_one_key_get_one_answer_and_one_event(stack: Stack, figures: Figures) -> None:
     office, head = await stack.login("office"), await stack.login("hni.head")
     code = await _task(stack, office)
     ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={}))
@@ -68,7 +68,7 @@ async def test_200_copies_with_one_key_get_one_answer_and_one_event(stack: Stack
     answers = await asyncio.gather(*(stack.http.post(f"/api/v1/tasks/{code}/actions/comment", headers=headers,
                                                      json={"text": "Một lần thôi"}) for _ in range(200)))
     statuses = Counter(answer.status_code for answer in answers)
-    print(f"200 copies of one comment with one key: {dict(statuses)}")
+    figures(f"200 copies of one comment with one key: {dict(statuses)}")
     assert set(statuses) <= {200, 429, 503} and statuses[200] >= 1, statuses
     assert len({answer.text for answer in answers if answer.status_code == 200}) == 1
     assert await _events(stack, code, "comment") == 1

@@ -7,10 +7,12 @@ workflows, and the audit must pass. `make fault` runs the long version.
 NQ57_FAULT_SEED picks another seed (the default is fixed, so a failure can be rerun)."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.fault_injection import TARGETS, Config, postgres_fault_url, run
+from tests.helpers import Figures
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
 SEED = int(os.environ.get("NQ57_FAULT_SEED", "57"))
@@ -20,7 +22,8 @@ pytestmark = pytest.mark.fault
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
     not POSTGRES_URL, reason="NQ57_TEST_POSTGRES_URL is not set: the PostgreSQL fault-injection run is skipped"))])
-async def test_nothing_acknowledged_is_lost_when_processes_are_killed(database: str, tmp_path) -> None:
+async def test_nothing_acknowledged_is_lost_when_processes_are_killed(database: str, tmp_path: Path,
+                                                                     figures: Figures) -> None:
     config = Config(
         database=database, tasks=12, clients=4, kills=10, seed=SEED, work_dir=tmp_path,
         # A database of its own on the suite's server: never the tables of the one the other tests use.
@@ -30,8 +33,8 @@ async def test_nothing_acknowledged_is_lost_when_processes_are_killed(database: 
         ready_seconds=45, verbose=False,
     )
     report = await run(config)
-    print(report.format())
     summary = report.format()
+    figures(f"[{database}] " + " ".join(summary.split()))
     assert all(report.kills[target] >= 1 for target in TARGETS), f"not every target was killed:\n{summary}"
     assert report.acknowledged, f"nothing was acknowledged:\n{summary}"
     assert report.lost == 0, summary
