@@ -53,9 +53,9 @@ def webhook_signature(secret: str, body: bytes) -> str:
 
 async def _usernames_with_role(session: AsyncSession, role: Role) -> list[str]:
     """The accounts holding the role, read from the policy's role links (policies/enforcer.py names
-    an account `user:<username>` there; a worker may meet the links of an API not yet restarted)."""
-    rows = await session.scalars(
-        select(models.CasbinRule.v0).where(models.CasbinRule.ptype == "g", models.CasbinRule.v1 == role.value))
+    an account `user:<username>` there; any other first name is a role)."""
+    rows = await session.scalars(select(models.CasbinRule.v0).where(
+        models.CasbinRule.ptype == "g", models.CasbinRule.v1 == role.value, models.CasbinRule.v0.startswith(ACCOUNT)))
     return [name.removeprefix(ACCOUNT) for name in rows]
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import casbin
 from casbin_async_sqlalchemy_adapter import Adapter
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import delete, exists, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import CasbinRule, User
 
@@ -36,24 +36,28 @@ def default_policy_lines(path: Path = DEFAULT_POLICY_PATH) -> list[list[str]]:
 
 
 async def load_enforcer(engine: AsyncEngine) -> casbin.AsyncEnforcer:
+    await _name_accounts_apart(engine)
     enforcer = casbin.AsyncEnforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
     await enforcer.load_policy()
     if not enforcer.get_policy():
         rules = [row[1:] for row in default_policy_lines() if row[0] == "p"]
         await enforcer.add_policies(rules)
-    await _name_accounts_apart(enforcer, engine)
     return enforcer
 
 
-async def _name_accounts_apart(enforcer: casbin.AsyncEnforcer, engine: AsyncEngine) -> None:
-    """Role links written before accounts had a name of their own (`admin -> admin`) are renamed
-    once: an account's links move to `user:<username>`; a role-to-role link stays as it is."""
-    async with AsyncSession(engine) as session:
-        accounts = set(await session.scalars(select(User.username)))
-    old = [rule for rule in enforcer.get_grouping_policy() if rule[0] in accounts]
-    if old:
-        await enforcer.remove_grouping_policies(old)
-        await enforcer.add_grouping_policies([[subject(account), *rest] for account, *rest in old])
+async def _name_accounts_apart(engine: AsyncEngine) -> None:
+    """Role links written before accounts had a name of their own (`admin -> admin`) move to
+    `user:<username>`, before the policy is loaded: in one transaction (all or nothing), idempotent
+    (a renamed link names no account), and safe when two processes start at once (the second finds
+    nothing left to rename). A link already there under the new name is not written twice."""
+    old, new = CasbinRule.__table__, CasbinRule.__table__.alias("new")
+    accounts = select(User.username)
+    renamed = literal(ACCOUNT) + old.c.v0
+    async with engine.begin() as connection:
+        await connection.execute(delete(old).where(
+            old.c.ptype == "g", old.c.v0.in_(accounts),
+            exists().where(new.c.ptype == "g", new.c.v0 == renamed, new.c.v1 == old.c.v1)))
+        await connection.execute(update(old).where(old.c.ptype == "g", old.c.v0.in_(accounts)).values(v0=renamed))
 
 
 async def roles_of(enforcer: casbin.AsyncEnforcer, username: str) -> list[str]:
@@ -61,7 +65,7 @@ async def roles_of(enforcer: casbin.AsyncEnforcer, username: str) -> list[str]:
 
 
 async def give_roles(enforcer: casbin.AsyncEnforcer, username: str, roles: list[str]) -> None:
-    await enforcer.add_grouping_policies([[subject(username), role] for role in roles])
+    await enforcer.add_grouping_policies([[subject(username), role] for role in dict.fromkeys(roles)])
 
 
 async def take_roles(enforcer: casbin.AsyncEnforcer, username: str) -> None:

@@ -5,14 +5,14 @@ The order of the checks is the design's: the task's stage first (409: nobody may
 the policy (403: someone may, not you)."""
 
 from casbin import AsyncEnforcer
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 
 from db import models
 from domain.actors import Actor, Relation, relation_of
 from domain.commands import Action
 from domain.lifecycle import ACTION_STAGES, FORWARD_ACTIONS, available_actions, check_stage
 from domain.refusals import Code, Refusal
-from domain.stages import OPEN_STAGES
+from domain.stages import OPEN_STAGES, Stage
 from domain.task import TaskState
 from policies.enforcer import permits
 
@@ -64,21 +64,34 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
 
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
-    """The tasks this person may read, as the policy says it (at any stage): every task for whom
-    it lets read what they have nothing to do with; else those whose relation to them it lets read
-    — their agency's as lead or as coordinator, those they review."""
+    """The tasks this person may read, as `may_read` decides one task, in SQL: the person's relation
+    to each task (`relation_of`: reviewer, else lead, else coordinating, else other) and the stages
+    where the policy lets that relation read."""
+    reviews = models.Task.reviewer == actor.username
+    not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
+    if actor.agency:
+        def agency_is(relation: Relation) -> ColumnElement[bool]:
+            return models.Task.code.in_(select(models.TaskAgency.task_code).where(
+                models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == relation.value))
+        leads, coordinates = agency_is(Relation.LEAD), agency_is(Relation.COORDINATING)
+    else:
+        leads = coordinates = false()
+    holds = {Relation.REVIEWER: reviews,
+             Relation.LEAD: and_(not_reviewing, leads),
+             Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
+             Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates)}
+    ways, everywhere = [], 0
+    for found, condition in holds.items():
+        stages = [stage for stage in Stage if permits(enforcer, actor.username, found, stage, "task.read")]
+        if len(stages) == len(Stage):
+            ways.append(condition)
+            everywhere += 1
+        elif stages:
+            ways.append(and_(condition, models.Task.stage.in_([stage.value for stage in stages])))
     query = select(models.Task)
-    if may_on_any_task(enforcer, actor, "task.read"):
+    if everywhere == len(holds):  # every task, whatever the relation
         return query
-    readable = [found for found in (Relation.LEAD, Relation.COORDINATING, Relation.REVIEWER)
-                if permits(enforcer, actor.username, found, "*", "task.read")]
-    ways: list[ColumnElement[bool]] = [
-        models.Task.code.in_(select(models.TaskAgency.task_code).where(
-            models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == found.value))
-        for found in readable if found != Relation.REVIEWER and actor.agency]
-    if Relation.REVIEWER in readable:
-        ways.append(models.Task.reviewer == actor.username)
-    return query.where(or_(*ways) if ways else false())
+    return query.where(or_(*ways)) if ways else query.where(false())
 
 
 def stages_open_to_outsiders(enforcer: AsyncEnforcer, actor: Actor) -> set[str]:

@@ -48,7 +48,7 @@ async def inbox(ctx: Context, actor: Actor) -> list[InboxItem]:
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
         involved = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
         outsiders = authorization.stages_open_to_outsiders(ctx.enforcer, actor)
-        candidates = select(models.Task).where(
+        candidates = authorization.readable_tasks(ctx.enforcer, actor).where(
             models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
             or_(models.Task.code.in_(involved), models.Task.reviewer == actor.username,
                 models.Task.stage.in_(outsiders), models.Task.code.in_(list(unread))),

@@ -2,9 +2,9 @@
 spec models: the read models the JSON API and the pages both show."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from domain import limits
 from domain.actors import Role
@@ -15,6 +15,13 @@ from domain.stages import CLOSED_STAGES, Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
 
 AGENCY_KINDS = ("ministry", "central", "province", "commune", "party", "other")
+
+
+# A new password as typed: never trimmed (login does not trim either). Its rules, the length among
+# them, are services/security.py's `require_strong_password`, with their own sentences; the
+# document shows the length.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, max_length=limits.PASSWORD_LONGEST),
+                     Field(json_schema_extra={"minLength": limits.PASSWORD})]
 
 
 class AgencyIn(BaseModel):
@@ -36,7 +43,7 @@ class AgencyOut(BaseModel):
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    password: str = Field(min_length=limits.PASSWORD, max_length=limits.PASSWORD_LONGEST)
+    password: Password
     full_name: str = Field(min_length=1)
     agency: str | None = None
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -68,7 +75,7 @@ class UserPatch(BaseModel):
 
 class PasswordReset(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    password: str = Field(min_length=limits.PASSWORD, max_length=limits.PASSWORD_LONGEST)
+    password: Password
 
 
 class NotificationOut(BaseModel):

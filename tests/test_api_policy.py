@@ -82,9 +82,16 @@ async def test_the_task_list_follows_the_policy_for_each_relation(stack: Stack) 
     assert await listed() and (await stack.http.get(f"/api/v1/tasks/{code}", headers=officer)).status_code == 200
     rule = {"role": "*", "relation": "coordinating", "stage": "*", "action": "task.read"}
     assert (await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=rule)).status_code == 204
+    only_while_assigned = {**rule, "stage": "assigned"}
     try:
         assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=officer)).status_code == 403
         assert not await listed()
+        # A rule for one stage: the task (assigned) is readable and listed again.
+        assert (await stack.http.post("/api/v1/policy/rules", headers=admin, json=only_while_assigned)).status_code \
+            == 201
+        assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=officer)).status_code == 200
+        assert await listed()
     finally:
+        await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=only_while_assigned)
         assert (await stack.http.post("/api/v1/policy/rules", headers=admin, json=rule)).status_code == 201
     assert await listed()
