@@ -239,3 +239,14 @@ async def test_role_links_written_before_accounts_had_their_own_name_are_renamed
         assert sorted((await load_enforcer(engine)).get_grouping_policy()) == renamed
     finally:
         await engine.dispose()
+
+
+async def test_a_password_is_kept_as_typed_spaces_and_all(stack: Stack) -> None:
+    username = f"acc-{uuid.uuid4().hex[:8]}"
+    password = f"  {STRONG}  "
+    created = await stack.http.post("/api/v1/users", headers=await stack.login(*ADMIN), json={
+        "username": username, "password": password, "full_name": "Người thử khoảng trắng", "roles": ["auditor"]})
+    assert created.status_code == 201, created.text
+    async with client_at(stack, _address()) as client:
+        assert (await _token(client, username, password)).status_code == 200
+        assert (await _token(client, username, STRONG)).status_code == 401
