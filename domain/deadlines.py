@@ -1,9 +1,15 @@
-"""Deadlines as the Steering Committee writes them: `2026-05-01`, `2026-03` (end of month),
-`2026-Q2` (end of quarter) or an ISO datetime. A date ends at 23:59:59 local time."""
+"""Deadlines as the Steering Committee writes them, read by one function (`parse_deadline`): the
+Committee's phrases ("trong tháng 4/2026", "trong quý II/2026", "6 tháng đầu năm 2026", "trong năm
+2026", "trước ngày 01/5/2026", "chậm nhất ngày 15/11/2025", "15/11/2025", "từ ngày 01/5/2026") and the
+ISO forms (`2026-05-01`, `2026-03`, `2026-Q2`, a date and time). A day, a month, a quarter or a year
+ends at 23:59:59 local time (Asia/Ho_Chi_Minh unless said otherwise); "trước ngày X" ends the day
+before X; "từ ngày X" is the start of X (what is due must be in place when that day begins). The
+words are kept verbatim beside the instant (a task's `deadline_text`)."""
 
 import calendar
 import re
-from datetime import date, datetime, time
+import unicodedata
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,11 +39,53 @@ def is_a_day(text: str) -> bool:
     return bool(_DAY.match(text.strip()))
 
 
+_DMY = r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"
+_OF_YEAR = r"(?:/|-|\s+năm\s+)(\d{4})"
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+# The Committee's phrases, lowercased with single spaces: how each one ends.
+_STARTS = re.compile(rf"^(?:có hiệu lực )?(?:chậm nhất )?từ ngày {_DMY}$")
+_BEFORE = re.compile(rf"^trước ngày {_DMY}$")
+_ON = re.compile(rf"^(?:(?:chậm nhất|hạn|hạn chót|không muộn hơn|xong trước|hoàn thành)(?: vào)? )?(?:ngày )?{_DMY}$")
+_IN_MONTH = re.compile(rf"^(?:trong |chậm nhất |hạn |cuối )?tháng (\d{{1,2}}){_OF_YEAR}$")
+_IN_QUARTER = re.compile(rf"^(?:trong |chậm nhất |hạn |cuối )?quý (iv|iii|ii|i|[1-4]){_OF_YEAR}$")
+_HALF = re.compile(r"^(?:trong )?6 tháng (đầu|cuối) năm (\d{4})$")
+_IN_YEAR = re.compile(r"^(?:trong |cuối |chậm nhất |hạn )?năm (\d{4})$")
+
+
+def _committee_phrase(text: str, timezone: str) -> datetime | None:
+    """The instant of one of the Committee's phrases; None when the text is not one of them."""
+    said = " ".join(unicodedata.normalize("NFC", text).casefold().split()).rstrip(".;,")
+    zone = ZoneInfo(timezone)
+    if match := _STARTS.match(said):
+        return datetime.combine(_day(match), time(0), zone)
+    if match := _BEFORE.match(said):
+        return end_of_day(_day(match) - timedelta(days=1), timezone)
+    if match := _ON.match(said):
+        return end_of_day(_day(match), timezone)
+    if match := _IN_MONTH.match(said):
+        return end_of_day(end_of_month(int(match.group(2)), int(match.group(1))), timezone)
+    if match := _IN_QUARTER.match(said):
+        quarter = _ROMAN.get(match.group(1)) or int(match.group(1))
+        return end_of_day(end_of_month(int(match.group(2)), quarter * 3), timezone)
+    if match := _HALF.match(said):
+        return end_of_day(end_of_month(int(match.group(2)), 6 if match.group(1) == "đầu" else 12), timezone)
+    if match := _IN_YEAR.match(said):
+        return end_of_day(date(int(match.group(1)), 12, 31), timezone)
+    return None
+
+
+def _day(match: re.Match[str]) -> date:
+    day, month, year = (int(part) for part in match.groups()[-3:])
+    return date(year, month, day)
+
+
 def parse_deadline(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """The moment a deadline lapses, timezone-aware. Raises ValueError when the text is none of the
     forms (people read the catalog's `deadline_invalid` sentence: see `DeadlineText`)."""
     value = text.strip()
     try:
+        if (said := _committee_phrase(value, timezone)) is not None:
+            return said
         if match := _QUARTER.match(value):
             return end_of_day(end_of_month(int(match.group(1)), int(match.group(2)) * 3), timezone)
         if match := _MONTH.match(value):

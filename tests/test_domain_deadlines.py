@@ -11,6 +11,7 @@ from domain.commands import ExtensionRequestCommand
 from domain.deadlines import DEFAULT_TIMEZONE, end_of_day, end_of_month, parse_deadline
 from domain.durations import parse_duration, parse_durations
 from domain.refusals import Code
+from domain.task import TaskSpec
 from messages.fields import field_errors
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -150,7 +151,12 @@ def test_every_date_only_form_ends_at_235959(text: str, day: tuple[int, int, int
     "   ",
     "2026-02-30",  # no such day
     "2027-02-29",  # not a leap year
-    "01/05/2026",  # the Vietnamese way of writing it is not one of the forms
+    "31/02/2026",  # no such day, written the Vietnamese way
+    "tháng 13/2026",
+    "quý V/2026",
+    "trong quý 5/2026",
+    "cùng thời điểm thi hành của Luật",  # no instant: a task kind of its own, not a deadline
+    "khẩn trương",
     "2026-05-01T25:00",
     "Q2/2026",
 ])
@@ -163,8 +169,9 @@ def test_bad_deadline_is_refused_naming_the_text_and_the_forms(text: str) -> Non
     assert error["type"] == Code.DEADLINE_INVALID
     message = field_errors([error])[0]["message"]
     assert f"'{text.strip()}'" in message  # commands strip the spaces around what is typed
-    assert "không hợp lệ" in message
-    for form in ("YYYY-MM-DD", "YYYY-MM", "YYYY-Qn", "ISO"):
+    assert "không đọc được" in message
+    for form in ("trong tháng 4/2026", "trong quý II/2026", "trước ngày 01/5/2026", "từ ngày 01/5/2026",
+                 "YYYY-MM-DD", "YYYY-MM", "YYYY-Qn", "ISO"):
         assert form in message
 
 
@@ -232,3 +239,60 @@ def test_fixed_offset_deadline_equals_same_instant_in_zone() -> None:
 def test_end_of_month_is_the_last_day_of_the_month(year: int, month: int, last: int) -> None:
     assert end_of_month(year, month) == date(year, month, last)
     assert end_of_day(end_of_month(year, month), DEFAULT_TIMEZONE) == end_of(year, month, last)
+
+
+
+# --- the Committee's phrases ----------------------------------------------------------------------
+# Each phrase as the Committee writes it, and the instant it lapses (Asia/Ho_Chi_Minh): a day, a
+# month, a quarter or a year ends at 23:59:59; "trước ngày X" ends the day before; "từ ngày X" is the
+# start of X.
+
+def vn(year: int, month: int, day: int, hour: int = 23, minute: int = 59, second: int = 59) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+
+
+COMMITTEE_PHRASES = [
+    ("trong tháng 4/2026", vn(2026, 4, 30)),
+    ("tháng 4 năm 2026", vn(2026, 4, 30)),
+    ("Trong tháng 02/2028", vn(2028, 2, 29)),  # a leap year
+    ("trong quý II/2026", vn(2026, 6, 30)),
+    ("quý 2/2026", vn(2026, 6, 30)),
+    ("Quý IV năm 2026", vn(2026, 12, 31)),
+    ("trong quý I/2027", vn(2027, 3, 31)),
+    ("quý III năm 2026", vn(2026, 9, 30)),
+    ("6 tháng đầu năm 2026", vn(2026, 6, 30)),
+    ("6 tháng cuối năm 2026", vn(2026, 12, 31)),
+    ("trong năm 2026", vn(2026, 12, 31)),
+    ("năm 2027", vn(2027, 12, 31)),
+    ("trước ngày 01/5/2026", vn(2026, 4, 30)),
+    ("trước ngày 01/01/2027", vn(2026, 12, 31)),
+    ("chậm nhất ngày 15/11/2025", vn(2025, 11, 15)),
+    ("hạn 15/11/2025", vn(2025, 11, 15)),
+    ("15/11/2025", vn(2025, 11, 15)),
+    ("15-11-2025", vn(2025, 11, 15)),
+    ("ngày 5/9/2026", vn(2026, 9, 5)),
+    ("từ ngày 01/5/2026", vn(2026, 5, 1, 0, 0, 0)),
+    ("có hiệu lực chậm nhất từ ngày 01/3/2027", vn(2027, 3, 1, 0, 0, 0)),
+    ("  Trong   tháng 4/2026. ", vn(2026, 4, 30)),  # spaces and a closing stop, as pasted
+    ("2026-05-01", vn(2026, 5, 1)),
+    ("2026-03", vn(2026, 3, 31)),
+    ("2026-Q2", vn(2026, 6, 30)),
+]
+
+
+@pytest.mark.parametrize(("phrase", "lapses"), COMMITTEE_PHRASES, ids=[phrase for phrase, _ in COMMITTEE_PHRASES])
+def test_the_committees_phrase_lapses_at(phrase: str, lapses: datetime) -> None:
+    assert parse_deadline(phrase) == lapses
+
+
+@pytest.mark.parametrize(("phrase", "lapses"), COMMITTEE_PHRASES, ids=[phrase for phrase, _ in COMMITTEE_PHRASES])
+def test_a_task_takes_the_phrase_and_keeps_it_as_written(phrase: str, lapses: datetime) -> None:
+    """Accepted where a task is assigned, the words kept verbatim (they become its deadline_text)."""
+    spec = TaskSpec(code="T-1", title="Thử cách viết hạn", lead_agency="HNI", deadline=phrase)
+    assert spec.deadline == phrase.strip()
+
+
+def test_a_phrase_in_decomposed_unicode_is_read_like_the_composed_one() -> None:
+    import unicodedata
+
+    assert parse_deadline(unicodedata.normalize("NFD", "trong quý II/2026")) == vn(2026, 6, 30)
