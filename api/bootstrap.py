@@ -20,6 +20,8 @@ log = logging.getLogger("nq57.bootstrap")
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
 DEMO_PASSWORD = "nq57-demo"
+# The sample program, and an appendix of a Committee notice as written (phrases, directives).
+DEMO_PROGRAMS = ("program-sample.csv", "program-notice-20.csv")
 # username, full name, agency, roles: one person for each role, around the sample program.
 DEMO_USERS = [
     ("office", "Chuyên viên Văn phòng Trung ương (Cơ quan Thường trực)", "VPTW", ["steering_office"]),
@@ -71,8 +73,9 @@ async def load_demo_people(sessions: async_sessionmaker[AsyncSession], enforcer:
 async def load_demo(ctx: Context) -> None:
     sessions = ctx.sessions
     await load_demo_people(sessions, ctx.enforcer)
-    content = (REFERENCE_DIR / "program-sample.csv").read_bytes()
-    for row in read_rows(content, "program-sample.csv"):
+    rows = [row for program in DEMO_PROGRAMS
+            for row in read_rows((REFERENCE_DIR / program).read_bytes(), program)]
+    for row in rows:
         async with sessions() as session:
             known = await session.get(models.Task, row["code"]) is not None
         if not known:  # a quick skip on restarts; Temporal still decides whether the code is new

@@ -79,6 +79,14 @@ def _day(match: re.Match[str]) -> date:
     return date(year, month, day)
 
 
+def parse_day(text: str) -> date:
+    """A calendar day as written in a notice (16/3/2026, 16-03-2026) or ISO (2026-03-16)."""
+    value = text.strip()
+    if match := re.fullmatch(_DMY, value):
+        return _day(match)
+    return date.fromisoformat(value)
+
+
 def parse_deadline(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """The moment a deadline lapses, timezone-aware. Raises ValueError when the text is none of the
     forms (people read the catalog's `deadline_invalid` sentence: see `DeadlineText`)."""

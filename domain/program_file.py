@@ -1,5 +1,7 @@
-"""The program import format (the columns of program-sample.csv: code, title, lead_agency,
-coordinating_agencies, deadline, product, kpis, budget_required, reporting), from CSV or XLSX bytes."""
+"""The program import format, from CSV or XLSX bytes: the columns code, title, description,
+lead_agency, coordinating_agencies, directing_agency, deadline (the Committee's words or ISO),
+product, kpis, budget_required, reporting, and the source directive: source_document, source_date,
+source_section, source_text."""
 
 import csv
 import io
@@ -7,8 +9,9 @@ from datetime import datetime
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl ships no type hints
 
+from domain.deadlines import parse_day
 from domain.refusals import Code, Refusal
-from domain.task import Kpi, TaskSpec
+from domain.task import Kpi, Source, TaskSpec
 
 _YES = {"yes", "y", "true", "1", "có", "co", "x"}
 _NO = {"no", "n", "false", "0", "không", "khong", ""}
@@ -55,12 +58,30 @@ def spec_from_row(row: dict[str, str]) -> TaskSpec:
     if budget not in _YES | _NO:
         raise Refusal(Code.BUDGET_REQUIRED_YES_NO, field="budget_required", value=row.get("budget_required"))
     return TaskSpec(
-        code=row.get("code", ""), title=row.get("title", ""), lead_agency=row.get("lead_agency", ""),
+        code=row.get("code", ""), title=row.get("title", ""), description=row.get("description", ""),
+        lead_agency=row.get("lead_agency", ""),
         coordinating_agencies=[c for c in row.get("coordinating_agencies", "").split(";") if c.strip()],
         deadline=row.get("deadline", ""), product=row.get("product", ""),
         kpis=[_kpi(item) for item in row.get("kpis", "").split(";") if item.strip()],
         budget_required=budget in _YES, reporting=row.get("reporting") or "none",
+        directing_agency=row.get("directing_agency") or None, source=_source(row),
     )
+
+
+def _source(row: dict[str, str]) -> Source | None:
+    """The directive, from the columns source_document, source_date, source_section, source_text."""
+    document = row.get("source_document", "").strip()
+    if not document:
+        if any(row.get(f"source_{part}", "").strip() for part in ("date", "section", "text")):
+            raise Refusal(Code.SOURCE_DOCUMENT_MISSING, field="source_document")
+        return None
+    written = row.get("source_date", "").strip()
+    try:
+        day = parse_day(written) if written else None
+    except ValueError:
+        raise Refusal(Code.SOURCE_DATE_INVALID, field="source_date", value=written) from None
+    return Source(document=document, date=day, section=row.get("source_section", ""),
+                  text=row.get("source_text", ""))
 
 
 def _kpi(item: str) -> Kpi:

@@ -81,6 +81,8 @@ class Code(StrEnum):
     LEAD_ALSO_COORDINATES = "lead_also_coordinates"
     EVIDENCE_NEEDS_MULTIPART = "evidence_needs_multipart"
     TOO_MANY_REQUESTS = "too_many_requests"
+    SOURCE_DOCUMENT_MISSING = "source_document_missing"
+    SOURCE_DATE_INVALID = "source_date_invalid"
     # added with the catalogs: sentences written inline in api/ and domain/ until now
     ADDRESS_NOT_FOUND = "address_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -1,11 +1,12 @@
 """What a task is: its specification (set at assignment) and its state (kept by the workflow,
 projected into the database). Pure pydantic models shared by the workflow and the API."""
 
+from datetime import date as date_
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from domain import limits as L
 from domain.deadlines import DEFAULT_TIMEZONE, DeadlineText, TimezoneName
@@ -25,6 +26,21 @@ class Kpi(BaseModel):
     unit: str = Field(default="", max_length=L.SHORT)
 
 
+class Source(BaseModel):
+    """The directive a task comes from: the notice's number, its date, where in it, and its words."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    document: str = Field(min_length=1, max_length=L.NAME, description="e.g. 20-TB/CQTTBCĐ")
+    date: date_ | None = None
+    section: str = Field(default="", max_length=L.NAME, description="e.g. Phụ lục, mục 3.c")
+    text: str = Field(default="", max_length=L.LONG, description="the directive's own sentence")
+
+
+# Fields a task's spec gained after tasks were first recorded: left out of a spec's record while
+# unset, so a recorded `created` event (hashed into the task's chain) reads the same when replayed.
+_LATER_FIELDS = ("source", "directing_agency")
+
+
 class TaskSpec(BaseModel):
     """A task as the Standing Office assigns it (POST /api/v1/tasks and each import row)."""
 
@@ -39,6 +55,17 @@ class TaskSpec(BaseModel):
     kpis: list[Kpi] = Field(default=[], max_length=L.ITEMS)
     budget_required: bool = False
     reporting: Reporting = Reporting.NONE
+    source: Source | None = Field(default=None, description="the directive the task comes from")
+    directing_agency: str | None = Field(default=None, max_length=L.AGENCY,
+                                         description="the agency that directs the lead (optional)")
+
+    @model_serializer(mode="wrap")
+    def _unset_later_fields_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in _LATER_FIELDS:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
     @field_validator("coordinating_agencies")
     @classmethod

@@ -14,7 +14,7 @@ no .mo file is kept. A key missing from a language falls back to Vietnamese, the
 """
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache
@@ -155,12 +155,14 @@ def ngettext(language: str) -> Callable[..., str]:
     return ngettext_
 
 
-def format_datetime(moment: datetime | str | None, language: str, timezone: str, with_time: bool = True) -> str:
+def format_datetime(moment: datetime | date | str | None, language: str, timezone: str, with_time: bool = True) -> str:
     """30/06/2027 23:59 in Vietnamese, 2027-06-30 23:59 in English, in the given time zone."""
     if moment is None:
         return ""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
+    if not isinstance(moment, datetime):  # a calendar day (a directive's date): no time, no time zone
+        return str(dates.format_date(moment, _DATE_PATTERNS[language_of(language)], locale=language_of(language)))
     pattern = _DATE_PATTERNS[language_of(language)] + (" HH:mm" if with_time else "")
     return str(dates.format_datetime(moment, pattern, tzinfo=ZoneInfo(timezone), locale=language_of(language)))
 
@@ -171,7 +173,7 @@ def format_number(value: float | int | Decimal, language: str) -> str:
 
 
 def date_formatter(language: str, timezone: str) -> Callable[..., str]:
-    def fmt(moment: datetime | str | None, with_time: bool = True) -> str:
+    def fmt(moment: datetime | date | str | None, with_time: bool = True) -> str:
         return format_datetime(moment, language, timezone, with_time)
 
     return fmt

@@ -56,6 +56,8 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
     if unknown := await people.missing_agencies(ctx, spec.coordinating_agencies):
         raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
                       agencies=", ".join(f"'{c}'" for c in unknown))
+    if spec.directing_agency and await people.missing_agencies(ctx, [spec.directing_agency]):
+        raise Refusal(Code.UNKNOWN_AGENCY, field="directing_agency", agency=spec.directing_agency)
     if spec.lead_agency in spec.coordinating_agencies:
         raise Refusal(Code.LEAD_ALSO_COORDINATES, field="coordinating_agencies", agency=spec.lead_agency)
     settings = ctx.settings
@@ -219,6 +221,8 @@ def _filtered(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
             select(models.TaskAgency.task_code).where(models.TaskAgency.agency == chosen.agency)))
     if chosen.overdue is not None:
         query = query.where(models.Task.overdue == chosen.overdue)
+    if chosen.document:
+        query = query.where(models.Task.state["spec"]["source"]["document"].as_string() == chosen.document)
     if chosen.q:
         pattern = f"%{chosen.q}%"
         query = query.where(or_(models.Task.code.ilike(pattern), models.Task.title.ilike(pattern)))

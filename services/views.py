@@ -12,7 +12,7 @@ from domain.agency_index import AgencyRow
 from domain.deadlines import is_a_day
 from domain.escalation import open_deadlines
 from domain.stages import CLOSED_STAGES, Stage
-from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, TaskState
+from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, Source, TaskState
 
 AGENCY_KINDS = ("ministry", "central", "province", "commune", "party", "other")
 
@@ -156,6 +156,8 @@ class TaskView(BaseModel):
     officer: str | None
     cancel_reason: str | None
     open_deadlines: list[DeadlineView]
+    source: Source | None = Field(default=None, description="the directive the task comes from")
+    directing_agency: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -175,6 +177,7 @@ class TaskView(BaseModel):
             officer=state.officer, cancel_reason=state.cancel_reason,
             open_deadlines=[DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
                             for d in open_deadlines(state)],
+            source=spec.source, directing_agency=spec.directing_agency,
             created_at=state.created_at, updated_at=state.updated_at,
         )
 
@@ -227,6 +230,7 @@ class TaskFilter(BaseModel):
     agency: str | None = None
     overdue: bool | None = None
     q: str | None = Field(default=None, max_length=200)
+    document: str | None = Field(default=None, max_length=200, description="the source directive's number")
 
 
 # The steps a task's page shows, in order; budget review is part of the budget step.

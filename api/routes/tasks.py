@@ -50,6 +50,8 @@ TASK_COLUMNS = [
     Column("original_deadline", "task.original_deadline"), Column("overdue", "col.overdue"),
     Column("escalation_level", "col.level"), Column("percent", "field.percent"),
     Column("late", "column.completed_late"), Column("officer", "task.officer"),
+    Column("directing_agency", "column.directing_agency"), Column("source_document", "column.source_document"),
+    Column("source_date", "column.source_date"), Column("source_section", "column.source_section"),
 ]
 
 
@@ -59,15 +61,24 @@ async def list_tasks(
     actor: CurrentUser, ctx: ContextDep,
     stage: Stage | None = None, agency: str | None = None, overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    document: Annotated[str | None, Query(max_length=200, description="the source directive's number, "
+                                          "e.g. 20-TB/CQTTBCĐ")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.OFFSET)] = 0,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> TaskPage | Response:
     """`format=csv|xlsx` downloads every task the filters select (up to 10,000), not one page."""
-    chosen = TaskFilter(stage=stage, agency=agency, overdue=overdue, q=q)
+    chosen = TaskFilter(stage=stage, agency=agency, overdue=overdue, q=q, document=document)
     if format == "json":
         return await tasks.page(ctx, actor, chosen, limit, offset)
-    rows = [{**view.model_dump(), "percent": view.progress.percent} for view in await tasks.export(ctx, actor, chosen)]
+    rows = [{**view.model_dump(), "percent": view.progress.percent, **_source_columns(view)}
+            for view in await tasks.export(ctx, actor, chosen)]
     return table_response(TASK_COLUMNS, rows, format, "nhiem-vu")
+
+
+def _source_columns(view: TaskView) -> dict[str, object]:
+    source = view.source
+    return {"source_document": source.document if source else "", "source_date": source.date if source else None,
+            "source_section": source.section if source else ""}
 
 
 @router.get("/{code}", responses=responses(401, 403, 404, notes={404: "Unknown task."}))

@@ -1,0 +1,70 @@
+"""The program as the Committee writes it, imported whole: a notice's appendix written as a program
+file (data/reference/program-notice-20.csv: every deadline phrase, the source directive of each
+row, a directing agency) becomes one task per row, none refused; each task keeps its directive,
+the list filters by it, the export carries it."""
+
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from domain.deadlines import parse_deadline
+from tests.helpers import Stack, ok
+
+NOTICE = Path(__file__).resolve().parent.parent / "data" / "reference" / "program-notice-20.csv"
+DOCUMENT = "20-TB/CQTTBCĐ"
+
+
+def _rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(NOTICE.read_text(encoding="utf-8"))))
+
+
+async def _imported(stack: Stack) -> dict[str, Any]:
+    return ok(await stack.http.post("/api/v1/tasks/import", headers=await stack.login("office"),
+                                    files={"file": (NOTICE.name, NOTICE.read_bytes(), "text/csv")}))
+
+
+async def test_every_row_of_the_notice_becomes_a_task_none_refused(stack: Stack) -> None:
+    result = await _imported(stack)
+    assert result["errors"] == []
+    assert sorted(result["created"] + result["skipped"]) == sorted(row["code"] for row in _rows())
+
+
+async def test_each_task_keeps_its_deadline_as_written_and_its_directive(stack: Stack) -> None:
+    await _imported(stack)
+    office = await stack.login("office")
+    for row in _rows():
+        task = ok(await stack.http.get(f"/api/v1/tasks/{row['code']}", headers=office))
+        assert task["deadline_text"] == row["deadline"]
+        assert datetime.fromisoformat(task["deadline"]) == parse_deadline(row["deadline"])
+        assert task["source"] == {"document": DOCUMENT, "date": "2026-03-16", "section": row["source_section"],
+                                  "text": row["source_text"]}
+        assert task["directing_agency"] == (row["directing_agency"] or None)
+
+
+async def test_the_list_filters_by_the_directive_and_the_export_carries_it(stack: Stack) -> None:
+    await _imported(stack)
+    office = await stack.login("office")
+    page = ok(await stack.http.get("/api/v1/tasks", headers=office, params={"document": DOCUMENT, "limit": 100}))
+    assert sorted(task["code"] for task in page["items"]) == sorted(row["code"] for row in _rows())
+    assert ok(await stack.http.get("/api/v1/tasks", headers=office, params={"document": "99-TB/KHONGCO"}))[
+        "total"] == 0
+    export = await stack.http.get("/api/v1/tasks", headers=office, params={"document": DOCUMENT, "format": "csv"})
+    assert export.status_code == 200
+    table = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert "Văn bản chỉ đạo" in table[0] and "Mục trong văn bản" in table[0]
+    column = table[0].index("Mục trong văn bản")
+    assert sorted(line[column] for line in table[1:]) == sorted(row["source_section"] for row in _rows())
+
+
+async def test_a_row_naming_an_unknown_agency_or_an_unreadable_date_is_refused_by_name(stack: Stack) -> None:
+    header = "code,title,lead_agency,directing_agency,deadline,source_document,source_date\n"
+    content = (header + "TB99-01,Thử,BTC,KHONGCO,trong năm 2027,1-TB,16/3/2026\n"
+                        "TB99-02,Thử,BTC,,trong năm 2027,1-TB,ngày mười sáu\n").encode()
+    result = ok(await stack.http.post("/api/v1/tasks/import", headers=await stack.login("office"),
+                                      files={"file": ("loi.csv", content, "text/csv")}))
+    assert result["created"] == []
+    details = {error["row"]: error["detail"] for error in result["errors"]}
+    assert "directing_agency" in details[2] and "KHONGCO" in details[2]
+    assert "source_date" in details[3] and "ngày mười sáu" in details[3]
