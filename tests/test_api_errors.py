@@ -335,7 +335,7 @@ async def test_422_task_fields_named_one_by_one(stack: Stack) -> None:
         "code": "mã có dấu cách", "title": "", "lead_agency": "HNI", "deadline": "ngày mai",
         "kpis": [{"name": "A"}], "reporting": "daily", "extra": 1}), 422)
     assert {"code", "title", "deadline", "kpis.0.target", "reporting", "extra"} <= _fields(body)
-    for bad in ("2027-13", "2027-Q5", "31/12/2027", "2027-02-30"):
+    for bad in ("2027-13", "2027-Q5", "31/13/2027", "2027-02-30", "quý V/2027"):
         body = _error(await stack.http.post("/api/v1/tasks", headers=office, json={
             "code": unique_code(), "title": "x", "lead_agency": "HNI", "deadline": bad}), 422)
         assert _fields(body) == {"deadline"}, (bad, body)
