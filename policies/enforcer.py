@@ -5,10 +5,15 @@ An account stands in the role links (`g`) as `user:<username>`, never as its bar
 role links are transitive, so an account named like a role (`steering_office`) would otherwise hand
 its own roles to everyone who holds that role. Only this module names accounts to Casbin."""
 
+import ast
 import csv
+import re
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import casbin
+from casbin.util.expression import SimpleEval
 from casbin_async_sqlalchemy_adapter import Adapter
 from sqlalchemy import delete, exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,9 +40,30 @@ def default_policy_lines(path: Path = DEFAULT_POLICY_PATH) -> list[list[str]]:
     return [[field.strip() for field in row] for row in rows]
 
 
-async def load_enforcer(engine: AsyncEngine) -> casbin.AsyncEnforcer:
+class Enforcer(casbin.AsyncEnforcer):
+    """pycasbin parses the model's matcher with `ast.parse` on every `enforce` (a list of tasks asks
+    dozens of times). Parsed once here and kept: faster, and off CPython 3.11's AST converter, whose
+    recursion counter two threads can trip at once (gh-106905: "AST constructor recursion depth
+    mismatch", seen as a 500 while the in-process worker ran)."""
+
+    @staticmethod
+    def _get_expression(expr: str, functions: dict[str, Any] | None = None) -> SimpleEval:
+        evaluator = SimpleEval("", functions)
+        evaluator.expr, evaluator.ast_parsed_value = _matcher(expr)
+        return evaluator
+
+
+@cache
+def _matcher(expr: str) -> tuple[str, Any]:
+    """The matcher as pycasbin rewrites it (`&&`, `||`, `!` as Python), and its parsed expression
+    (read only by the evaluator, so one parse serves every call)."""
+    python = re.sub(r"!(?!=)", "not ", expr.replace("&&", "and").replace("||", "or")).strip()
+    return python, ast.parse(python).body[0].value  # type: ignore[attr-defined]
+
+
+async def load_enforcer(engine: AsyncEngine) -> Enforcer:
     await _name_accounts_apart(engine)
-    enforcer = casbin.AsyncEnforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
+    enforcer = Enforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
     await enforcer.load_policy()
     if not enforcer.get_policy():
         rules = [row[1:] for row in default_policy_lines() if row[0] == "p"]
