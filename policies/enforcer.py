@@ -40,7 +40,7 @@ def default_policy_lines(path: Path = DEFAULT_POLICY_PATH) -> list[list[str]]:
     return [[field.strip() for field in row] for row in rows]
 
 
-class Enforcer(casbin.AsyncEnforcer):
+class Enforcer(casbin.AsyncEnforcer):  # type: ignore[misc]  # pycasbin ships no type hints
     """pycasbin parses the model's matcher with `ast.parse` on every `enforce` (a list of tasks asks
     dozens of times). Parsed once here and kept: faster, and off CPython 3.11's AST converter, whose
     recursion counter two threads can trip at once (gh-106905: "AST constructor recursion depth
