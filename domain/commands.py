@@ -14,7 +14,7 @@ from domain.actors import Actor
 from domain.deadlines import DeadlineText
 from domain.proof import holds, sign
 from domain.refusals import Code, invalid
-from domain.task import BudgetLine, EvidenceFile
+from domain.task import BudgetLine, EvidenceFile, Kpi
 
 
 class Action(StrEnum):
@@ -35,6 +35,7 @@ class Action(StrEnum):
     REASSIGN = "reassign"
     CANCEL = "cancel"
     COMMENT = "comment"
+    CORRECT = "correct"
 
 
 class _Command(BaseModel):
@@ -139,10 +140,33 @@ class Comment(_Command):
     text: str = Field(min_length=1, max_length=L.LONG)
 
 
+class Correct(_Command):
+    """The Standing Office puts right what was assigned wrongly (a correction, not an extension):
+    only the fields given change; the event keeps each one's old and new value."""
+
+    action: Literal["correct"] = "correct"
+    reason: str = Field(min_length=1, max_length=L.TEXT)
+    title: str | None = Field(default=None, min_length=1, max_length=L.SHORT)
+    description: str | None = Field(default=None, max_length=L.LONG)
+    product: str | None = Field(default=None, max_length=L.TEXT)
+    kpis: list[Kpi] | None = Field(default=None, max_length=L.ITEMS)
+    coordinating_agencies: list[Annotated[str, Field(min_length=1, max_length=L.AGENCY)]] | None = \
+        Field(default=None, max_length=L.ITEMS)
+    deadline: DeadlineText | None = Field(default=None, max_length=L.NAME)
+
+    def corrected(self) -> dict[str, Any]:
+        """The fields this correction sets, by name."""
+        return {name: getattr(self, name) for name in CORRECTABLE if getattr(self, name) is not None}
+
+
+# What a correction may change, in the order the event lists it.
+CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies", "deadline")
+
+
 Command = Annotated[
     Accept | BudgetSubmit | BudgetApprove | BudgetReject | ProgressReportCommand
     | ExtensionRequestCommand | ExtensionApprove | ExtensionReject | EvidenceSubmit
-    | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment,
+    | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment | Correct,
     Field(discriminator="action"),
 ]
 
@@ -151,7 +175,7 @@ COMMAND_MODELS: dict[Action, type[_Command]] = {
     for model in (
         Accept, BudgetSubmit, BudgetApprove, BudgetReject, ProgressReportCommand,
         ExtensionRequestCommand, ExtensionApprove, ExtensionReject, EvidenceSubmit,
-        ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment,
+        ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment, Correct,
     )
 }
 assert set(COMMAND_MODELS) == set(Action), "one command model for each action"

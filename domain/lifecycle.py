@@ -49,12 +49,13 @@ ACTION_STAGES: dict[Action, frozenset[Stage]] = {
     Action.REASSIGN: OPEN_STAGES,
     Action.CANCEL: OPEN_STAGES,
     Action.COMMENT: ALL_STAGES,
+    Action.CORRECT: OPEN_STAGES,
 }
 ACTIONS = tuple(ACTION_STAGES)
 
 # Actions that move a task forward: a task waiting for one of them is in someone's inbox.
 FORWARD_ACTIONS = frozenset(ACTIONS) - {Action.COMMENT, Action.CANCEL, Action.REASSIGN, Action.EXTENSION_REQUEST,
-                                        Action.PROGRESS_REPORT}
+                                        Action.PROGRESS_REPORT, Action.CORRECT}
 
 
 class TaskRuleError(Refusal):
@@ -259,6 +260,34 @@ def _comment(state: TaskState, cmd: c.Comment, actor: Actor, now: datetime) -> N
     return None
 
 
+def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Each field given and different takes its new value; the event keeps old and new."""
+    spec = state.spec
+    old = {"title": spec.title, "description": spec.description, "product": spec.product, "kpis": spec.kpis,
+           "coordinating_agencies": state.coordinating_agencies, "deadline": state.deadline_text}
+    changes = {name: {"old": _plain(old[name]), "new": _plain(value)} for name, value in cmd.corrected().items()
+               if _plain(value) != _plain(old[name])}
+    if not changes:
+        raise TaskRuleError(Code.NOTHING_TO_CORRECT, conflict=False, at=state.stage)
+    if state.lead_agency in (cmd.coordinating_agencies or []):
+        raise _invalid(state, "coordinating_agencies", Code.LEAD_ALSO_COORDINATES, agency=state.lead_agency)
+    state.spec = spec.model_copy(update={name: value for name, value in cmd.corrected().items()
+                                         if name in ("title", "description", "product", "kpis")})
+    if cmd.coordinating_agencies is not None:
+        state.coordinating_agencies = list(dict.fromkeys(cmd.coordinating_agencies))
+    if "deadline" in changes:
+        assert cmd.deadline is not None
+        state.deadline = state.original_deadline = parse_deadline(cmd.deadline, state.settings.timezone)
+        state.deadline_text = cmd.deadline
+    return {"reason": cmd.reason, "changes": changes}
+
+
+def _plain(value: Any) -> Any:
+    """A value as the event records it (KPIs as their fields)."""
+    return [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value] \
+        if isinstance(value, list) else value
+
+
 # What each action does to a task beyond its stage rule; a dict it returns is its event's data.
 _RULES: dict[type[BaseModel], Callable[[TaskState, Any, Actor, datetime], dict[str, Any] | None]] = {
     c.Accept: _accept,
@@ -276,6 +305,7 @@ _RULES: dict[type[BaseModel], Callable[[TaskState, Any, Actor, datetime], dict[s
     c.Reassign: _reassign,
     c.Cancel: _cancel,
     c.Comment: _comment,
+    c.Correct: _correct,
 }
 assert set(ACTION_STAGES) == set(c.COMMAND_MODELS), "every action has a stage rule and a command"
 assert set(_RULES) == set(c.COMMAND_MODELS.values()), "every command has its rule"

@@ -83,6 +83,7 @@ class Code(StrEnum):
     TOO_MANY_REQUESTS = "too_many_requests"
     SOURCE_DOCUMENT_MISSING = "source_document_missing"
     SOURCE_DATE_INVALID = "source_date_invalid"
+    NOTHING_TO_CORRECT = "nothing_to_correct"
     # added with the catalogs: sentences written inline in api/ and domain/ until now
     ADDRESS_NOT_FOUND = "address_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -166,6 +166,10 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
         if officer is None or officer.agency != state.lead_agency:
             raise Refusal(Code.OFFICER_NOT_OF_LEAD, field="officer", username=command.officer,
                           agency=state.lead_agency)
+    if command.action == "correct" and command.coordinating_agencies:
+        if unknown := await people.missing_agencies(ctx, command.coordinating_agencies):
+            raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
+                          agencies=", ".join(f"'{c}'" for c in unknown))
     if command.action == "reassign" and not await people.agency_exists(ctx, command.lead_agency):
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)
     return command

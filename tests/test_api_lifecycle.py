@@ -98,7 +98,7 @@ async def test_a_task_goes_from_assignment_to_completion(stack: Stack) -> None:
                       {"new_deadline": "2027-09-30", "reason": "Chờ thiết bị nhập khẩu"})
     assert task["extension_request"]["new_deadline_text"] == "2027-09-30"
     assert task["deadline"].startswith("2027-06-30")
-    assert (await _inbox(stack, "office"))[code] == ["extension.approve", "extension.reject", "cancel", "comment"]
+    assert (await _inbox(stack, "office"))[code] == ["extension.approve", "extension.reject", "cancel", "comment", "correct"]
     task = await act(stack, "office", code, "extension.approve", {"reason": "Lý do chính đáng"})
     assert task["deadline"].startswith("2027-09-30T23:59:59") and task["deadline_text"] == "2027-09-30"
     assert task["original_deadline"].startswith("2027-06-30") and task["extensions_granted"] == 1
@@ -128,7 +128,7 @@ async def test_a_task_goes_from_assignment_to_completion(stack: Stack) -> None:
         assert again.status_code == 200 and again.content == content
 
     # The Office assigns an independent reviewer; the reviewer sends it back for rework.
-    assert (await _inbox(stack, "office"))[code] == ["review.assign", "cancel", "comment"]
+    assert (await _inbox(stack, "office"))[code] == ["review.assign", "cancel", "comment", "correct"]
     assert code not in await _inbox(stack, "reviewer")
     task = await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})
     assert task["reviewer"] == "reviewer" and task["stage"] == "cross_check"
@@ -311,3 +311,30 @@ async def test_after_review_assignment_the_task_waits_for_the_reviewer_only(stac
     assert "review.approve" in (await _inbox(stack, "reviewer"))[code]
     assert code not in await _inbox(stack, "office")
     assert code not in await _inbox(stack, "committee")
+
+
+async def test_the_office_corrects_a_task_and_the_event_keeps_old_and_new(stack: Stack) -> None:
+    office = await stack.login("office")
+    code = unique_code("COR")
+    ok(await stack.http.post("/api/v1/tasks", headers=office, json={
+        "code": code, "title": "Tên ghi nhầm", "lead_agency": "HNI", "deadline": "trong quý II/2027"}), 201)
+    refused = await stack.http.post(f"/api/v1/tasks/{code}/actions/correct", headers=await stack.login("hni.head"),
+                                    json={"reason": "r", "title": "Tên khác"})
+    assert refused.status_code == 403, refused.text
+    task = await act(stack, "office", code, "correct", {
+        "reason": "Phụ lục của thông báo ghi nhầm", "title": "Tên đúng", "deadline": "trong quý III/2027",
+        "coordinating_agencies": ["BTC"]})
+    assert task["title"] == "Tên đúng" and task["coordinating_agencies"] == ["BTC"]
+    assert task["deadline_text"] == "trong quý III/2027" and task["stage"] == "assigned"
+    [event] = [entry for entry in await history(stack, code) if entry["type"] == "correct"]
+    assert event["data"]["changes"] == {
+        "title": {"old": "Tên ghi nhầm", "new": "Tên đúng"},
+        "coordinating_agencies": {"old": [], "new": ["BTC"]},
+        "deadline": {"old": "trong quý II/2027", "new": "trong quý III/2027"}}
+    created = (await history(stack, code))[0]
+    assert created["data"]["title"] == "Tên ghi nhầm"  # the original stays readable
+    btc = await stack.login("btc.officer")  # the new coordinating agency reads it now
+    assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=btc)).status_code == 200
+    unknown = await stack.http.post(f"/api/v1/tasks/{code}/actions/correct", headers=office,
+                                    json={"reason": "r", "coordinating_agencies": ["KHONGCO"]})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "coordinating_agencies"

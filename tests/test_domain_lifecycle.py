@@ -97,6 +97,7 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "reassign": (COMMITTEE, c.Reassign(lead_agency="HCM", reason="Chậm tiến độ")),
     "cancel": (OFFICE, c.Cancel(reason="Không còn cần thiết")),
     "comment": (OFFICER, c.Comment(text="Đang làm")),
+    "correct": (OFFICE, c.Correct(reason="Văn bản ghi nhầm tên", title="Tên nhiệm vụ đã sửa")),
 }
 
 
@@ -493,14 +494,14 @@ def test_commands_refuse_unknown_fields() -> None:
 # --- available_actions --------------------------------------------------------------------------
 
 def test_available_actions_at_each_stage() -> None:
-    assert available_actions(state(Stage.ASSIGNED)) == ["accept", "reassign", "cancel", "comment"]
+    assert available_actions(state(Stage.ASSIGNED)) == ["accept", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.BUDGET_REGISTRATION)) == [
-        "budget.submit", "extension.request", "reassign", "cancel", "comment"]
+        "budget.submit", "extension.request", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.BUDGET_REVIEW)) == [
-        "budget.approve", "budget.reject", "reassign", "cancel", "comment"]
+        "budget.approve", "budget.reject", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.IN_PROGRESS)) == [
-        "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment"]
-    assert available_actions(state(Stage.CROSS_CHECK)) == ["review.assign", "reassign", "cancel", "comment"]
+        "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment", "correct"]
+    assert available_actions(state(Stage.CROSS_CHECK)) == ["review.assign", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.COMPLETED)) == ["comment"]
     assert available_actions(state(Stage.CANCELLED)) == ["comment"]
 
@@ -511,7 +512,7 @@ def test_available_actions_with_a_pending_extension_and_a_reviewer() -> None:
     actions = available_actions(state(Stage.CROSS_CHECK, extension_request=pending, reviewer="dng.reviewer",
                                       reviewer_agency="DNG"))
     assert actions == ["extension.approve", "extension.reject", "review.assign", "review.approve",
-                       "review.reject", "reassign", "cancel", "comment"]
+                       "review.reject", "reassign", "cancel", "comment", "correct"]
 
 
 @pytest.mark.parametrize("stage", sorted(Stage))
@@ -546,3 +547,36 @@ def test_full_path_event_numbers_follow_one_another() -> None:
         seqs.append(event.seq)
     assert current.stage == Stage.COMPLETED
     assert seqs == list(range(2, 2 + len(steps)))
+
+
+
+# --- correct --------------------------------------------------------------------------------------
+
+def test_a_correction_changes_only_what_it_names_and_records_old_and_new() -> None:
+    before = state(Stage.IN_PROGRESS)
+    after, event = apply(before, request(OFFICE, c.Correct(
+        reason="Phụ lục ghi nhầm", title="Tên đúng", deadline="trong quý IV/2027",
+        kpis=[Kpi(name="Hồ sơ số hóa", target=6000, unit="hồ sơ")])), NOW)
+    assert after.spec.title == "Tên đúng" and after.spec.product == before.spec.product
+    assert after.deadline_text == "trong quý IV/2027"
+    assert after.deadline == after.original_deadline == parse_deadline("trong quý IV/2027")
+    assert after.stage == before.stage
+    assert event.type == "correct" and event.data["reason"] == "Phụ lục ghi nhầm"
+    assert event.data["changes"]["title"] == {"old": before.spec.title, "new": "Tên đúng"}
+    assert event.data["changes"]["deadline"] == {"old": before.deadline_text, "new": "trong quý IV/2027"}
+    assert event.data["changes"]["kpis"]["new"] == [{"name": "Hồ sơ số hóa", "target": 6000.0, "unit": "hồ sơ"}]
+    assert set(event.data["changes"]) == {"title", "deadline", "kpis"}
+
+
+def test_a_correction_that_changes_nothing_is_refused() -> None:
+    current = state(Stage.IN_PROGRESS)
+    with pytest.raises(TaskRuleError) as caught:
+        apply(current, request(OFFICE, c.Correct(reason="r", title=current.spec.title)), NOW)
+    assert caught.value.code == Code.NOTHING_TO_CORRECT
+
+
+def test_a_correction_cannot_make_the_lead_a_coordinator() -> None:
+    current = state(Stage.IN_PROGRESS)
+    with pytest.raises(TaskRuleError) as caught:
+        apply(current, request(OFFICE, c.Correct(reason="r", coordinating_agencies=[current.lead_agency])), NOW)
+    assert caught.value.code == Code.LEAD_ALSO_COORDINATES and caught.value.field == "coordinating_agencies"

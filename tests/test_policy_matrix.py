@@ -52,6 +52,7 @@ DESIGN_STAGES: dict[str, set[Stage]] = {
     "reassign": OPEN,
     "cancel": OPEN,
     "comment": set(Stage),
+    "correct": OPEN,  # api.md v1.1, "Corrections": the Standing Office, at any open stage
 }
 
 # How each relation is made: the task is led by LEAD with COORD coordinating; the reviewer relation

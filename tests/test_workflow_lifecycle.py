@@ -164,6 +164,7 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "reassign": (COMMITTEE, c.Reassign(lead_agency="HCM", reason="Chậm tiến độ")),
     "cancel": (OFFICE, c.Cancel(reason="Không còn cần thiết")),
     "comment": (OFFICER, c.Comment(text="Ghi chú")),
+    "correct": (OFFICE, c.Correct(reason="Ghi nhầm tên", title="Tên đã sửa")),
 }
 
 # How to reach each stage from `assigned` (budget required).

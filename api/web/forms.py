@@ -15,9 +15,9 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.datastructures import FormData
 
 from domain.commands import COMMAND_MODELS, Action
-from domain.task import BudgetLine, EvidenceFile, TaskState
+from domain.task import BudgetLine, EvidenceFile, Kpi, TaskState
 
-Kind = Literal["text", "textarea", "number", "money", "lines", "budget_lines", "kpis", "files"]
+Kind = Literal["text", "textarea", "number", "money", "lines", "budget_lines", "kpi_lines", "kpis", "files"]
 # Free text that runs to paragraphs; any other text is one line.
 PARAGRAPHS = frozenset({"note", "summary", "text", "description"})
 
@@ -57,7 +57,7 @@ def _kind(name: str, info: FieldInfo) -> Kind:
         return "kpis"
     if origin is list:
         item = arguments[0] if arguments else str
-        return "files" if item is EvidenceFile else "budget_lines" if item is BudgetLine else "lines"
+        return {EvidenceFile: "files", BudgetLine: "budget_lines", Kpi: "kpi_lines"}.get(item, "lines")
     if annotation is int:
         return "money" if name.endswith("_vnd") else "number"
     return "textarea" if name in PARAGRAPHS else "text"
@@ -72,10 +72,9 @@ def command_body(action: str, form: FormData, state: TaskState, language: str) -
         raw = text.get(field.name, "")
         if field.kind == "kpis":
             body[field.name] = kpi_values(form, state, language)
-        elif field.kind == "lines":
-            body[field.name] = _lines(raw)
-        elif field.kind == "budget_lines":
-            body[field.name] = [_budget_line(line, language) for line in _lines(raw)]
+        elif field.kind in ("lines", "budget_lines", "kpi_lines") and (raw or field.required):
+            parse = {"lines": str, "budget_lines": _budget_line, "kpi_lines": _kpi_line}[field.kind]
+            body[field.name] = [parse(line, language) if parse is not str else line for line in _lines(raw)]
         elif field.kind in ("number", "money") and (raw or field.required):
             body[field.name] = _number(raw, language)
         elif field.kind in ("text", "textarea") and raw:
@@ -101,6 +100,13 @@ def _budget_line(line: str, language: str) -> dict[str, Any]:
     """`item | amount`, one per line."""
     item, _, amount = line.rpartition("|")
     return {"item": item.strip() or line, "amount_vnd": _number(amount.strip(), language)}
+
+
+def _kpi_line(line: str, language: str) -> dict[str, Any]:
+    """`name | target | unit`, one per line (as in a program file's kpis column)."""
+    name, _, rest = line.partition("|")
+    target, _, unit = rest.partition("|")
+    return {"name": name.strip(), "target": _number(target.strip(), language), "unit": unit.strip()}
 
 
 def _number(text: str, language: str) -> Any:
