@@ -98,7 +98,8 @@ async def test_a_task_goes_from_assignment_to_completion(stack: Stack) -> None:
                       {"new_deadline": "2027-09-30", "reason": "Chờ thiết bị nhập khẩu"})
     assert task["extension_request"]["new_deadline_text"] == "2027-09-30"
     assert task["deadline"].startswith("2027-06-30")
-    assert (await _inbox(stack, "office"))[code] == ["extension.approve", "extension.reject", "cancel", "comment", "correct"]
+    assert (await _inbox(stack, "office"))[code] == ["extension.approve", "extension.reject", "cancel", "comment",
+                                                     "correct"]
     task = await act(stack, "office", code, "extension.approve", {"reason": "Lý do chính đáng"})
     assert task["deadline"].startswith("2027-09-30T23:59:59") and task["deadline_text"] == "2027-09-30"
     assert task["original_deadline"].startswith("2027-06-30") and task["extensions_granted"] == 1
