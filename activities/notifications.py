@@ -39,6 +39,7 @@ class Notice(BaseModel):
     subject: str
     body: str
     data: dict[str, Any]
+    directing_agency: str | None = None  # told at the first level with the lead
 
 
 class Mail(BaseModel):
@@ -61,9 +62,10 @@ async def _usernames_with_role(session: AsyncSession, role: Role) -> list[str]:
 
 async def recipients(session: AsyncSession, notice: Notice) -> list[models.User]:
     role = level(notice.level).role
-    if role is None:  # the lead agency: its heads and the officer in charge
+    if role is None:  # the lead agency (its heads, the officer in charge) and a directing agency's heads
         heads = set(await _usernames_with_role(session, Role.AGENCY_HEAD))
-        people = await session.scalars(select(models.User).where(models.User.agency == notice.lead_agency))
+        agencies = [notice.lead_agency, *([notice.directing_agency] if notice.directing_agency else [])]
+        people = await session.scalars(select(models.User).where(models.User.agency.in_(agencies)))
         return [user for user in people if user.username in heads or user.username == notice.officer]
     names = await _usernames_with_role(session, role)
     return list(await session.scalars(select(models.User).where(models.User.username.in_(names))))

@@ -19,6 +19,7 @@ class Role(StrEnum):
 class Relation(StrEnum):
     LEAD = "lead"
     COORDINATING = "coordinating"
+    DIRECTING = "directing"  # directs the lead ("Bộ Quốc phòng chỉ đạo Ban Cơ yếu Chính phủ chủ trì")
     REVIEWER = "reviewer"
     OTHER = "other"
     NONE = "none"  # an action on no task in particular (create a task, add a user)
@@ -30,7 +31,8 @@ class Actor(BaseModel):
     roles: list[str] = []
 
 
-def relation_of(actor: Actor, lead_agency: str, coordinating_agencies: list[str], reviewer: str | None) -> Relation:
+def relation_of(actor: Actor, lead_agency: str, coordinating_agencies: list[str], reviewer: str | None,
+                directing_agency: str | None = None) -> Relation:
     """The assigned reviewer first: separation of duties hangs on that relation."""
     if reviewer is not None and actor.username == reviewer:
         return Relation.REVIEWER
@@ -38,4 +40,6 @@ def relation_of(actor: Actor, lead_agency: str, coordinating_agencies: list[str]
         return Relation.LEAD
     if actor.agency is not None and actor.agency in coordinating_agencies:
         return Relation.COORDINATING
+    if actor.agency is not None and actor.agency == directing_agency:
+        return Relation.DIRECTING
     return Relation.OTHER

@@ -65,10 +65,12 @@ async def load_enforcer(engine: AsyncEngine) -> Enforcer:
     await _name_accounts_apart(engine)
     enforcer = Enforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
     await enforcer.load_policy()
-    # A new policy gets the default; an action the stored policy has never named (one added since
-    # it was stored) gets its default lines, so a new feature is not locked for everyone.
-    named = {rule[3] for rule in enforcer.get_policy()}
-    rules = [row[1:] for row in default_policy_lines() if row[0] == "p" and row[4] not in named]
+    # A new policy gets the default; an action or a relation the stored policy has never named (one
+    # added since it was stored) gets its default lines, so a new feature is not locked for everyone.
+    actions = {rule[3] for rule in enforcer.get_policy()}
+    relations = {rule[1] for rule in enforcer.get_policy()}
+    rules = [row[1:] for row in default_policy_lines()
+             if row[0] == "p" and (row[4] not in actions or row[2] not in relations)]
     if rules:
         await enforcer.add_policies(rules)
     return enforcer

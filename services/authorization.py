@@ -18,7 +18,8 @@ from policies.enforcer import permits
 
 
 def relation(actor: Actor, state: TaskState) -> Relation:
-    return relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer)
+    return relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer,
+                       state.spec.directing_agency)
 
 
 def may(enforcer: AsyncEnforcer, actor: Actor, action: str) -> bool:
@@ -65,7 +66,7 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
     """The tasks this person may read, as `may_read` decides one task, in SQL: the person's relation
-    to each task (`relation_of`: reviewer, else lead, else coordinating, else other) and the stages
+    to each task (`relation_of`: reviewer, else lead, coordinating, directing, other) and the stages
     where the policy lets that relation read."""
     reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
@@ -74,12 +75,14 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]
             return models.Task.code.in_(select(models.TaskAgency.task_code).where(
                 models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == relation.value))
         leads, coordinates = agency_is(Relation.LEAD), agency_is(Relation.COORDINATING)
+        directs = agency_is(Relation.DIRECTING)
     else:
-        leads = coordinates = false()
+        leads = coordinates = directs = false()
     holds = {Relation.REVIEWER: reviews,
              Relation.LEAD: and_(not_reviewing, leads),
              Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
-             Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates)}
+             Relation.DIRECTING: and_(not_reviewing, ~leads, ~coordinates, directs),
+             Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~directs)}
     ways, everywhere = [], 0
     for found, condition in holds.items():
         stages = [stage for stage in Stage if permits(enforcer, actor.username, found, stage, "task.read")]

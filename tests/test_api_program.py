@@ -5,12 +5,13 @@ the list filters by it, the export carries it."""
 
 import csv
 import io
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from domain.deadlines import parse_deadline
-from tests.helpers import Stack, ok
+from tests.helpers import Stack, act, ok, wait_until
 
 NOTICE = Path(__file__).resolve().parent.parent / "data" / "reference" / "program-notice-20.csv"
 DOCUMENT = "20-TB/CQTTBCĐ"
@@ -68,3 +69,28 @@ async def test_a_row_naming_an_unknown_agency_or_an_unreadable_date_is_refused_b
     details = {error["row"]: error["detail"] for error in result["errors"]}
     assert "directing_agency" in details[2] and "KHONGCO" in details[2]
     assert "source_date" in details[3] and "ngày mười sáu" in details[3]
+
+
+async def test_the_directing_agency_reads_comments_and_is_told_at_the_first_level(stack: Stack) -> None:
+    """"Bộ Tài chính chỉ đạo Thành phố Hà Nội chủ trì": the directing agency's head reads the task,
+    comments on it, finds it in the list, and is alerted with the lead when it climbs to level 1 —
+    but does not act for the lead."""
+    code = f"DIR-{uuid.uuid4().hex[:8].upper()}"
+    lapsed = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+        "code": code, "title": "Nhiệm vụ có cơ quan chỉ đạo", "lead_agency": "HNI", "directing_agency": "BTC",
+        "deadline": lapsed}), 201)
+    head = await stack.login("btc.head")
+    assert ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=head))["directing_agency"] == "BTC"
+    assert code in {task["code"] for task in ok(await stack.http.get(
+        "/api/v1/tasks", headers=head, params={"q": code}))["items"]}
+    await act(stack, "btc.head", code, "comment", {"text": "Đề nghị Thành phố báo cáo tiến độ"})
+    refused = await stack.http.post(f"/api/v1/tasks/{code}/actions/accept", headers=head, json={})
+    assert refused.status_code == 403, refused.text
+
+    async def alerts() -> list[dict[str, Any]]:
+        return [note for note in ok(await stack.http.get("/api/v1/notifications", headers=head))
+                if note["task_code"] == code]
+
+    told = await wait_until(alerts, lambda found: bool(found), what="the directing agency's alert")
+    assert {note["level"] for note in told} == {1}

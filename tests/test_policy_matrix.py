@@ -31,7 +31,7 @@ ROLE_OF: dict[str, str] = {}
 for _person, (_agency, _role) in HELPER_PEOPLE.items():
     if _role not in ROLE_OF.values():
         ROLE_OF[_person] = _role
-RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.REVIEWER, Relation.OTHER)
+RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.DIRECTING, Relation.REVIEWER, Relation.OTHER)
 OPEN = {Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.BUDGET_REVIEW, Stage.IN_PROGRESS, Stage.CROSS_CHECK}
 
 # design.md, the table of actions, column "stage" ("open request": an extension can be pending at
@@ -55,11 +55,11 @@ DESIGN_STAGES: dict[str, set[Stage]] = {
     "correct": OPEN,  # api.md v1.1, "Corrections": the Standing Office, at any open stage
 }
 
-# How each relation is made: the task is led by LEAD with COORD coordinating; the reviewer relation
+# How each relation is made: the task is led by LEAD with COORD coordinating, directed by DIRECTS; the reviewer relation
 # is the assigned reviewer's (the person's own username on the task).
-LEAD, COORD, ELSEWHERE = "LEAD", "COORD", "ELSEWHERE"
-_AGENCY_OF = {Relation.LEAD: LEAD, Relation.COORDINATING: COORD, Relation.REVIEWER: ELSEWHERE,
-              Relation.OTHER: ELSEWHERE}
+LEAD, COORD, DIRECTS, ELSEWHERE = "LEAD", "COORD", "DIRECTS", "ELSEWHERE"
+_AGENCY_OF = {Relation.LEAD: LEAD, Relation.COORDINATING: COORD, Relation.DIRECTING: DIRECTS,
+              Relation.REVIEWER: ELSEWHERE, Relation.OTHER: ELSEWHERE}
 _NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -111,7 +111,7 @@ class Cell:
     @property
     def state(self) -> TaskState:
         spec = TaskSpec(code="MATRIX-1", title="Ô của ma trận", lead_agency=LEAD, coordinating_agencies=[COORD],
-                        deadline="2027-12")
+                        directing_agency=DIRECTS, deadline="2027-12")
         return TaskState(spec=spec, lead_agency=LEAD, coordinating_agencies=[COORD], stage=self.stage,
                          deadline=_NOW, deadline_text="2027-12", original_deadline=_NOW, created_at=_NOW,
                          updated_at=_NOW, reviewer=self.person if self.relation == Relation.REVIEWER else None)

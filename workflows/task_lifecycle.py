@@ -207,6 +207,7 @@ class TaskLifecycleWorkflow:
         subject, body = notice_text(self.state, rise)
         notice = Notice(task_code=self.state.code, event_seq=event.seq, level=rise.level,
                         lead_agency=self.state.lead_agency, officer=self.state.officer,
+                        directing_agency=self.state.spec.directing_agency,
                         subject=subject, body=body, data=event.data)
         emails = await workflow.execute_local_activity_method(
             NotificationActivities.notify_in_app, notice,
