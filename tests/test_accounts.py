@@ -19,7 +19,7 @@ import services.security
 from db import models
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer, roles_of
-from tests.helpers import ADMIN_PASSWORD, Stack, app_of, client_at
+from tests.helpers import ADMIN_PASSWORD, DEMO_PASSWORD, Stack, app_of, client_at
 
 ADMIN = ("admin", ADMIN_PASSWORD)
 STRONG = "Sen-vang-2026-ha-noi"
@@ -111,7 +111,8 @@ async def test_passwords_are_verified_off_the_event_loop(stack: Stack, monkeypat
         return verify(password_hash, password)
 
     monkeypatch.setattr(services.security, "verify_password", recording)
-    await stack.login("auditor")
+    async with client_at(stack, _address()) as client:  # a login of its own: never one the stack cached
+        _bearer(await _token(client, "auditor", DEMO_PASSWORD))
     assert threads and all(thread is not threading.main_thread() for thread in threads)
 
 
