@@ -149,3 +149,11 @@ class RankingSnapshot(Base):
 
 
 CasbinRule = create_casbin_rule_model(Base)
+
+
+class PolicySeed(Base):
+    """An action or relation name (`action:correct`, `relation:directing`) whose default policy lines
+    have been offered once (policies/enforcer.py): a line an administrator removed stays removed."""
+
+    __tablename__ = "policy_seeds"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)

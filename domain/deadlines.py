@@ -43,11 +43,11 @@ _DMY = r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"
 _OF_YEAR = r"(?:/|-|\s+năm\s+)(\d{4})"
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 # The Committee's phrases, lowercased with single spaces: how each one ends.
-_STARTS = re.compile(rf"^(?:có hiệu lực )?(?:chậm nhất )?từ ngày {_DMY}$")
-_BEFORE = re.compile(rf"^trước ngày {_DMY}$")
-_ON = re.compile(rf"^(?:(?:chậm nhất|hạn|hạn chót|không muộn hơn|xong trước|hoàn thành)(?: vào)? )?(?:ngày )?{_DMY}$")
+_STARTS = re.compile(rf"^(?:có hiệu lực )?(?:chậm nhất )?(?:kể )?từ (?:ngày )?{_DMY}$")
+_BEFORE = re.compile(rf"^(?:xong |hoàn thành )?trước (?:ngày )?{_DMY}$")
+_ON = re.compile(rf"^(?:(?:chậm nhất|hạn|hạn chót|không muộn hơn|hoàn thành)(?: vào)? )?(?:ngày )?{_DMY}$")
 _IN_MONTH = re.compile(rf"^(?:trong |chậm nhất |hạn |cuối )?tháng (\d{{1,2}}){_OF_YEAR}$")
-_IN_QUARTER = re.compile(rf"^(?:trong |chậm nhất |hạn |cuối )?quý (iv|iii|ii|i|[1-4]){_OF_YEAR}$")
+_IN_QUARTER = re.compile(rf"^(?:trong |chậm nhất |hạn |cuối )?qu[ýí] (iv|iii|ii|i|[1-4]){_OF_YEAR}$")
 _HALF = re.compile(r"^(?:trong )?6 tháng (đầu|cuối) năm (\d{4})$")
 _IN_YEAR = re.compile(r"^(?:trong |cuối |chậm nhất |hạn )?năm (\d{4})$")
 
@@ -55,6 +55,7 @@ _IN_YEAR = re.compile(r"^(?:trong |cuối |chậm nhất |hạn )?năm (\d{4})$"
 def _committee_phrase(text: str, timezone: str) -> datetime | None:
     """The instant of one of the Committee's phrases; None when the text is not one of them."""
     said = " ".join(unicodedata.normalize("NFC", text).casefold().split()).rstrip(".;,")
+    said = re.sub(r"\s*([/-])\s*", r"\1", said)  # "tháng 4 / 2026" as "tháng 4/2026"
     zone = ZoneInfo(timezone)
     if match := _STARTS.match(said):
         return datetime.combine(_day(match), time(0), zone)

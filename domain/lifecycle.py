@@ -261,24 +261,41 @@ def _comment(state: TaskState, cmd: c.Comment, actor: Actor, now: datetime) -> N
 
 
 def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> dict[str, Any]:
-    """Each field given and different takes its new value; the event keeps old and new."""
+    """Each field given and different takes its new value; the event keeps old and new. A deadline
+    is corrected only while no extension is pending or granted (that is the extensions' business),
+    the KPIs only while no evidence is being judged against them, and the coordinating agencies
+    never to include the lead or the assigned reviewer's agency."""
     spec = state.spec
+    given = cmd.corrected()
+    if "coordinating_agencies" in given:
+        given["coordinating_agencies"] = list(dict.fromkeys(given["coordinating_agencies"]))
     old = {"title": spec.title, "description": spec.description, "product": spec.product, "kpis": spec.kpis,
            "coordinating_agencies": state.coordinating_agencies, "deadline": state.deadline_text}
-    changes = {name: {"old": _plain(old[name]), "new": _plain(value)} for name, value in cmd.corrected().items()
+    changes = {name: {"old": _plain(old[name]), "new": _plain(value)} for name, value in given.items()
                if _plain(value) != _plain(old[name])}
     if not changes:
         raise TaskRuleError(Code.NOTHING_TO_CORRECT, conflict=False, at=state.stage)
-    if state.lead_agency in (cmd.coordinating_agencies or []):
+    coordinating = given.get("coordinating_agencies", [])
+    if state.lead_agency in coordinating:
         raise _invalid(state, "coordinating_agencies", Code.LEAD_ALSO_COORDINATES, agency=state.lead_agency)
-    state.spec = spec.model_copy(update={name: value for name, value in cmd.corrected().items()
+    if state.reviewer_agency is not None and state.reviewer_agency in coordinating:
+        raise _invalid(state, "coordinating_agencies", Code.REVIEWER_NOT_INDEPENDENT)
+    if "deadline" in changes and state.extension_request is not None:
+        raise TaskRuleError(Code.EXTENSION_PENDING, conflict=True, at=state.stage)
+    if "deadline" in changes and state.extensions_granted:
+        raise TaskRuleError(Code.DEADLINE_ALREADY_EXTENDED, conflict=True, at=state.stage,
+                            times=state.extensions_granted)
+    if "kpis" in changes and state.stage == Stage.CROSS_CHECK:
+        raise TaskRuleError(Code.KPIS_UNDER_REVIEW, conflict=True, at=state.stage)
+    state.spec = spec.model_copy(update={name: value for name, value in given.items()
                                          if name in ("title", "description", "product", "kpis")})
-    if cmd.coordinating_agencies is not None:
-        state.coordinating_agencies = list(dict.fromkeys(cmd.coordinating_agencies))
+    if "coordinating_agencies" in given:
+        state.coordinating_agencies = given["coordinating_agencies"]
     if "deadline" in changes:
-        assert cmd.deadline is not None
-        state.deadline = state.original_deadline = parse_deadline(cmd.deadline, state.settings.timezone)
-        state.deadline_text = cmd.deadline
+        due = parse_deadline(given["deadline"], state.settings.timezone)
+        changes["deadline"] |= {"old_due": state.deadline.isoformat(), "new_due": due.isoformat()}
+        state.deadline = state.original_deadline = due  # a correction of what was assigned, not an extension
+        state.deadline_text = given["deadline"]
     return {"reason": cmd.reason, "changes": changes}
 
 

@@ -64,7 +64,7 @@ def spec_from_row(row: dict[str, str]) -> TaskSpec:
         deadline=row.get("deadline", ""), product=row.get("product", ""),
         kpis=[_kpi(item) for item in row.get("kpis", "").split(";") if item.strip()],
         budget_required=budget in _YES, reporting=row.get("reporting") or "none",
-        directing_agency=row.get("directing_agency") or None, source=_source(row),
+        directing_agency=row.get("directing_agency", "").strip() or None, source=_source(row),
     )
 
 

@@ -84,6 +84,9 @@ class Code(StrEnum):
     SOURCE_DOCUMENT_MISSING = "source_document_missing"
     SOURCE_DATE_INVALID = "source_date_invalid"
     NOTHING_TO_CORRECT = "nothing_to_correct"
+    DEADLINE_ALREADY_EXTENDED = "deadline_already_extended"
+    KPIS_UNDER_REVIEW = "kpis_under_review"
+    DIRECTING_IS_LEAD = "directing_is_lead"
     # added with the catalogs: sentences written inline in api/ and domain/ until now
     ADDRESS_NOT_FOUND = "address_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

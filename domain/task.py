@@ -56,7 +56,7 @@ class TaskSpec(BaseModel):
     budget_required: bool = False
     reporting: Reporting = Reporting.NONE
     source: Source | None = Field(default=None, description="the directive the task comes from")
-    directing_agency: str | None = Field(default=None, max_length=L.AGENCY,
+    directing_agency: str | None = Field(default=None, min_length=1, max_length=L.AGENCY,
                                          description="the agency that directs the lead (optional)")
 
     @model_serializer(mode="wrap")

@@ -6,7 +6,9 @@ role links are transitive, so an account named like a role (`steering_office`) w
 its own roles to everyone who holds that role. Only this module names accounts to Casbin."""
 
 import ast
+import contextlib
 import csv
+import logging
 import re
 from functools import cache
 from pathlib import Path
@@ -16,9 +18,10 @@ import casbin
 from casbin.util.expression import SimpleEval
 from casbin_async_sqlalchemy_adapter import Adapter
 from sqlalchemy import delete, exists, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from db.models import CasbinRule, User
+from db.models import CasbinRule, PolicySeed, User
 
 # What a policy line may name besides the lifecycle's actions (domain.lifecycle.ACTIONS).
 OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "user.create",
@@ -26,6 +29,7 @@ OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "ag
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.csv")
+log = logging.getLogger("nq57.policy")
 ACCOUNT = "user:"  # usernames cannot hold ":" (services/views.py), role names never start with it
 
 
@@ -65,15 +69,35 @@ async def load_enforcer(engine: AsyncEngine) -> Enforcer:
     await _name_accounts_apart(engine)
     enforcer = Enforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
     await enforcer.load_policy()
-    # A new policy gets the default; an action or a relation the stored policy has never named (one
-    # added since it was stored) gets its default lines, so a new feature is not locked for everyone.
-    actions = {rule[3] for rule in enforcer.get_policy()}
-    relations = {rule[1] for rule in enforcer.get_policy()}
-    rules = [row[1:] for row in default_policy_lines()
-             if row[0] == "p" and (row[4] not in actions or row[2] not in relations)]
-    if rules:
-        await enforcer.add_policies(rules)
+    await _offer_defaults(enforcer, engine)
     return enforcer
+
+
+def _names(rule: list[str]) -> set[str]:
+    """What a policy line (role, relation, stage, action) names that a release may add."""
+    return {f"relation:{rule[1]}", f"action:{rule[3]}"}
+
+
+async def _offer_defaults(enforcer: casbin.AsyncEnforcer, engine: AsyncEngine) -> None:
+    """A new policy is the default. A stored one gets, once, the default lines of an action or a
+    relation added since it was stored (a new feature is not locked for everyone), and never again:
+    what an administrator removed stays removed. Each name offered is remembered (`policy_seeds`)."""
+    async with AsyncSession(engine) as session:
+        offered = set(await session.scalars(select(PolicySeed.name)))
+    stored = enforcer.get_policy()
+    known = offered | {name for rule in stored for name in _names(rule)}
+    defaults = [row[1:] for row in default_policy_lines() if row[0] == "p"]
+    new = [rule for rule in defaults if not stored or not _names(rule) <= known]
+    new = [rule for rule in new if rule not in stored]
+    if new:
+        await enforcer.add_policies(new)
+        log.info("Chính sách: thêm %d dòng mặc định mới: %s", len(new), "; ".join(", ".join(r) for r in new))
+    remember = ({name for rule in defaults for name in _names(rule)} | known) - offered
+    if remember:
+        async with AsyncSession(engine) as session:
+            session.add_all(PolicySeed(name=name) for name in remember)
+            with contextlib.suppress(IntegrityError):  # another process starting at once remembered them
+                await session.commit()
 
 
 async def _name_accounts_apart(engine: AsyncEngine) -> None:

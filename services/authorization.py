@@ -22,6 +22,13 @@ def relation(actor: Actor, state: TaskState) -> Relation:
                        state.spec.directing_agency)
 
 
+def allows(enforcer: AsyncEnforcer, username: str, relation: Relation, stage: str, action: str) -> bool:
+    """The policy for this relation. A directing agency keeps what anyone outside the task may do
+    (a finance reviewer of the directing ministry still decides budgets): `directing` adds to `other`."""
+    return permits(enforcer, username, relation, stage, action) or (
+        relation == Relation.DIRECTING and permits(enforcer, username, Relation.OTHER, stage, action))
+
+
 def may(enforcer: AsyncEnforcer, actor: Actor, action: str) -> bool:
     """An action on no task in particular (create a task, add a user, publish the index)."""
     return permits(enforcer, actor.username, Relation.NONE, "*", action)
@@ -42,7 +49,7 @@ def decide(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: Acti
     refusal: the stage's (409) before the policy's (403)."""
     check_stage(state.stage, action)
     found = relation(actor, state)
-    if not permits(enforcer, actor.username, found, state.stage, action):
+    if not allows(enforcer, actor.username, found, state.stage, action):
         raise Refusal(Code.FORBIDDEN_ACTION, username=actor.username, roles=list(actor.roles),
                       relation=found.value, action=action, task=state.code)
     return found
@@ -51,7 +58,7 @@ def decide(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: Acti
 def may_read(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: str = "task.read") -> None:
     """Reading a task (or its evidence): the policy with the person's relation, at any stage."""
     found = relation(actor, state)
-    if not permits(enforcer, actor.username, found, state.stage, action):
+    if not allows(enforcer, actor.username, found, state.stage, action):
         raise Refusal(Code.FORBIDDEN_ACTION, username=actor.username, roles=list(actor.roles),
                       relation=found.value, action=action, task=state.code)
 
@@ -61,7 +68,7 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
     together, so pages and inboxes never keep a second copy of either."""
     found = relation(actor, state)
     return [action for action in available_actions(state)
-            if permits(enforcer, actor.username, found, state.stage, action)]
+            if allows(enforcer, actor.username, found, state.stage, action)]
 
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
@@ -85,7 +92,7 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]
              Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~directs)}
     ways, everywhere = [], 0
     for found, condition in holds.items():
-        stages = [stage for stage in Stage if permits(enforcer, actor.username, found, stage, "task.read")]
+        stages = [stage for stage in Stage if allows(enforcer, actor.username, found, stage, "task.read")]
         if len(stages) == len(Stage):
             ways.append(condition)
             everywhere += 1

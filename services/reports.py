@@ -17,7 +17,7 @@ from domain.periods import Period, parse_period
 from domain.refusals import Code, Refusal
 from domain.stages import OPEN_STAGES, Stage
 from domain.task import TaskState
-from services import authorization
+from services import authorization, tasks
 from services.context import Context
 from services.views import (
     Dashboard,
@@ -189,8 +189,7 @@ async def public_tasks(ctx: Context, agency: str | None, stage: Stage | None, ov
                        limit: int, offset: int) -> PublicTaskPage:
     query = select(models.Task)
     if agency:
-        query = query.where(models.Task.code.in_(
-            select(models.TaskAgency.task_code).where(models.TaskAgency.agency == agency)))
+        query = query.where(models.Task.code.in_(tasks.of_agency(agency)))
     if stage is not None:
         query = query.where(models.Task.stage == stage.value)
     if overdue is not None:

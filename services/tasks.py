@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from starlette.datastructures import UploadFile
 
 import messages
 from db import models
 from db.audit import file_sha256
-from domain.actors import Actor, Role
+from domain.actors import Actor, Relation, Role
 from domain.commands import Action, ActionRequest, EvidenceSubmit, fingerprint
 from domain.deadlines import parse_deadline
 from domain.program_file import read_rows, spec_from_row
@@ -56,6 +56,8 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
     if unknown := await people.missing_agencies(ctx, spec.coordinating_agencies):
         raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
                       agencies=", ".join(f"'{c}'" for c in unknown))
+    if spec.directing_agency == spec.lead_agency:
+        raise Refusal(Code.DIRECTING_IS_LEAD, field="directing_agency", agency=spec.directing_agency)
     if spec.directing_agency and await people.missing_agencies(ctx, [spec.directing_agency]):
         raise Refusal(Code.UNKNOWN_AGENCY, field="directing_agency", agency=spec.directing_agency)
     if spec.lead_agency in spec.coordinating_agencies:
@@ -216,13 +218,20 @@ async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> t
     return path, found[0]
 
 
+def of_agency(agency: str) -> Select[str]:
+    """The codes of the tasks an agency leads or coordinates (what "its tasks" means in a filter;
+    directing a task is not having it)."""
+    return select(models.TaskAgency.task_code).where(
+        models.TaskAgency.agency == agency,
+        models.TaskAgency.relation.in_([Relation.LEAD.value, Relation.COORDINATING.value]))
+
+
 def _filtered(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
     query = authorization.readable_tasks(ctx.enforcer, actor)
     if chosen.stage is not None:
         query = query.where(models.Task.stage == chosen.stage.value)
     if chosen.agency:
-        query = query.where(models.Task.code.in_(
-            select(models.TaskAgency.task_code).where(models.TaskAgency.agency == chosen.agency)))
+        query = query.where(models.Task.code.in_(of_agency(chosen.agency)))
     if chosen.overdue is not None:
         query = query.where(models.Task.overdue == chosen.overdue)
     if chosen.document:

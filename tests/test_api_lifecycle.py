@@ -331,7 +331,8 @@ async def test_the_office_corrects_a_task_and_the_event_keeps_old_and_new(stack:
     assert event["data"]["changes"] == {
         "title": {"old": "Tên ghi nhầm", "new": "Tên đúng"},
         "coordinating_agencies": {"old": [], "new": ["BTC"]},
-        "deadline": {"old": "trong quý II/2027", "new": "trong quý III/2027"}}
+        "deadline": {"old": "trong quý II/2027", "new": "trong quý III/2027",
+                     "old_due": "2027-06-30T23:59:59+07:00", "new_due": "2027-09-30T23:59:59+07:00"}}
     created = (await history(stack, code))[0]
     assert created["data"]["title"] == "Tên ghi nhầm"  # the original stays readable
     btc = await stack.login("btc.officer")  # the new coordinating agency reads it now

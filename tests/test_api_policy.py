@@ -1,5 +1,12 @@
 """The policy lives in the database: an administrator changes it without a deploy."""
 
+from pathlib import Path
+
+from sqlalchemy import delete, insert
+
+from db import models
+from db.session import create_schema, make_engine
+from policies.enforcer import load_enforcer
 from tests.helpers import Stack, unique_code
 
 ACCEPT_RULE = {"role": "agency_head", "relation": "lead", "stage": "assigned", "action": "accept"}
@@ -95,3 +102,26 @@ async def test_the_task_list_follows_the_policy_for_each_relation(stack: Stack) 
         await stack.http.post("/api/v1/policy/rules/delete", headers=admin, json=only_while_assigned)
         assert (await stack.http.post("/api/v1/policy/rules", headers=admin, json=rule)).status_code == 201
     assert await listed()
+
+
+async def test_a_stored_policy_gets_a_new_features_default_lines_once(tmp_path: Path) -> None:
+    """A policy stored before `correct` and `directing` existed gets their default lines at the next
+    start; an administrator who then removes one keeps it removed across restarts."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'policy.db'}")
+    await create_schema(engine)
+    correct = ["steering_office", "*", "*", "correct"]
+    try:
+        older = [line for line in (await load_enforcer(engine)).get_policy()
+                 if "correct" not in line and "directing" not in line]
+        async with engine.begin() as connection:  # as a release before them stored it
+            await connection.execute(delete(models.CasbinRule))
+            await connection.execute(delete(models.PolicySeed))
+            await connection.execute(insert(models.CasbinRule), [
+                {"ptype": "p", "v0": r[0], "v1": r[1], "v2": r[2], "v3": r[3]} for r in older])
+        upgraded = await load_enforcer(engine)
+        assert correct in upgraded.get_policy()
+        assert ["*", "directing", "*", "task.read"] in upgraded.get_policy()
+        await upgraded.remove_policy(*correct)
+        assert correct not in (await load_enforcer(engine)).get_policy()
+    finally:
+        await engine.dispose()

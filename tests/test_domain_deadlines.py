@@ -274,6 +274,13 @@ COMMITTEE_PHRASES = [
     ("từ ngày 01/5/2026", vn(2026, 5, 1, 0, 0, 0)),
     ("có hiệu lực chậm nhất từ ngày 01/3/2027", vn(2027, 3, 1, 0, 0, 0)),
     ("  Trong   tháng 4/2026. ", vn(2026, 4, 30)),  # spaces and a closing stop, as pasted
+    ("tháng 4 / 2026", vn(2026, 4, 30)),
+    ("quí 2/2026", vn(2026, 6, 30)),  # the older spelling
+    ("xong trước ngày 15/11/2025", vn(2025, 11, 14)),  # "before the day": the day before ends it
+    ("hoàn thành trước ngày 15/11/2025", vn(2025, 11, 14)),
+    ("trước 01/5/2026", vn(2026, 4, 30)),
+    ("kể từ ngày 01/5/2026", vn(2026, 5, 1, 0, 0, 0)),
+    ("từ 01/5/2026", vn(2026, 5, 1, 0, 0, 0)),
     ("2026-05-01", vn(2026, 5, 1)),
     ("2026-03", vn(2026, 3, 31)),
     ("2026-Q2", vn(2026, 6, 30)),

@@ -563,7 +563,8 @@ def test_a_correction_changes_only_what_it_names_and_records_old_and_new() -> No
     assert after.stage == before.stage
     assert event.type == "correct" and event.data["reason"] == "Phụ lục ghi nhầm"
     assert event.data["changes"]["title"] == {"old": before.spec.title, "new": "Tên đúng"}
-    assert event.data["changes"]["deadline"] == {"old": before.deadline_text, "new": "trong quý IV/2027"}
+    assert event.data["changes"]["deadline"]["old"] == before.deadline_text
+    assert event.data["changes"]["deadline"]["new"] == "trong quý IV/2027"
     assert event.data["changes"]["kpis"]["new"] == [{"name": "Hồ sơ số hóa", "target": 6000.0, "unit": "hồ sơ"}]
     assert set(event.data["changes"]) == {"title", "deadline", "kpis"}
 
@@ -580,3 +581,38 @@ def test_a_correction_cannot_make_the_lead_a_coordinator() -> None:
     with pytest.raises(TaskRuleError) as caught:
         apply(current, request(OFFICE, c.Correct(reason="r", coordinating_agencies=[current.lead_agency])), NOW)
     assert caught.value.code == Code.LEAD_ALSO_COORDINATES and caught.value.field == "coordinating_agencies"
+
+
+def test_a_deadline_is_not_corrected_while_an_extension_is_pending_or_after_one_was_granted() -> None:
+    pending = ExtensionRequest(at=CREATED, by="hni.head", new_deadline=parse_deadline("2026-Q3"),
+                               new_deadline_text="2026-Q3", reason="r")
+    with pytest.raises(TaskRuleError) as caught:
+        apply(state(Stage.IN_PROGRESS, extension_request=pending),
+              request(OFFICE, c.Correct(reason="r", deadline="trong năm 2027")), NOW)
+    assert caught.value.code == Code.EXTENSION_PENDING
+    with pytest.raises(TaskRuleError) as caught:
+        apply(state(Stage.IN_PROGRESS, extensions_granted=1),
+              request(OFFICE, c.Correct(reason="r", deadline="trong năm 2027")), NOW)
+    assert caught.value.code == Code.DEADLINE_ALREADY_EXTENDED
+
+
+def test_kpis_are_not_corrected_while_evidence_is_judged_against_them() -> None:
+    with pytest.raises(TaskRuleError) as caught:
+        apply(state(Stage.CROSS_CHECK), request(OFFICE, c.Correct(
+            reason="r", kpis=[Kpi(name="Chỉ tiêu khác", target=1, unit="")])), NOW)
+    assert caught.value.code == Code.KPIS_UNDER_REVIEW
+
+
+def test_a_correction_cannot_make_the_reviewers_agency_a_coordinator() -> None:
+    reviewed = state(Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_agency="DNG")
+    with pytest.raises(TaskRuleError) as caught:
+        apply(reviewed, request(OFFICE, c.Correct(reason="r", coordinating_agencies=["DNG"])), NOW)
+    assert caught.value.code == Code.REVIEWER_NOT_INDEPENDENT
+
+
+def test_a_corrected_deadline_records_both_instants() -> None:
+    before = state(Stage.IN_PROGRESS)
+    _, event = apply(before, request(OFFICE, c.Correct(reason="r", deadline="trong quý I/2028")), NOW)
+    change = event.data["changes"]["deadline"]
+    assert change["old_due"] == before.deadline.isoformat()
+    assert change["new_due"] == parse_deadline("trong quý I/2028").isoformat()

@@ -175,11 +175,11 @@ async def inbox_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLR
 
 @router.get("/tasks")
 async def tasks_page(request: Request, user: PageUser, ctx: ContextDep, stage: str = "", agency: str = "",
-                     overdue: str = "", q: str = "", offset: int = 0) -> HTMLResponse:
+                     overdue: str = "", q: str = "", document: str = "", offset: int = 0) -> HTMLResponse:
     chosen = TaskFilter(stage=Stage(stage) if stage in set(Stage) else None, agency=agency or None,
-                        overdue=_yes_no(overdue), q=q[:200] or None)
+                        overdue=_yes_no(overdue), q=q[:200] or None, document=document[:200] or None)
     page = await tasks.page(ctx, user, chosen, 100, min(max(offset, 0), limits.OFFSET))
-    filters = {"stage": stage, "agency": agency, "overdue": overdue, "q": q}
+    filters = {"stage": stage, "agency": agency, "overdue": overdue, "q": q, "document": document}
     return render(request, "tasks.html", user, page=page, agencies=await people.agencies(ctx), filters=filters,
                   stages=list(Stage), query="&".join(f"{k}={quote(v)}" for k, v in filters.items() if v))
 
