@@ -61,9 +61,20 @@ async def load_agencies(sessions: async_sessionmaker[AsyncSession], path: Path) 
     return added
 
 
+async def load_groups(sessions: async_sessionmaker[AsyncSession], path: Path) -> None:
+    async with sessions() as session:
+        with path.open(encoding="utf-8-sig") as file:
+            for row in csv.DictReader(file):
+                if await session.get(models.AgencyGroup, row["code"]) is None:
+                    session.add(models.AgencyGroup(code=row["code"], name=row["name"],
+                                                   members=[code.strip() for code in row["members"].split(";")]))
+        await session.commit()
+
+
 async def load_demo_people(sessions: async_sessionmaker[AsyncSession], enforcer: casbin.AsyncEnforcer) -> None:
-    """The reference agencies and one demo user per role."""
+    """The reference agencies and their groups, and one demo user per role."""
     await load_agencies(sessions, REFERENCE_DIR / "agencies.csv")
+    await load_groups(sessions, REFERENCE_DIR / "agency_groups.csv")
     async with sessions() as session:
         for username, full_name, agency, roles in DEMO_USERS:
             if await session.get(models.User, username) is None:

@@ -157,3 +157,26 @@ class PolicySeed(Base):
 
     __tablename__ = "policy_seeds"
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+
+class AgencyGroup(Base):
+    """A group one directive can be addressed to ("Các Bộ, cơ quan ngang bộ"): reference data."""
+
+    __tablename__ = "agency_groups"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    members: Mapped[list[str]] = mapped_column(JSON)
+
+
+class TaskGroup(Base):
+    """A directive assigned to a group: one task of its own (a workflow) per member, `<code>-<agency>`.
+    What the group's item shows is rolled up from those tasks' projections."""
+
+    __tablename__ = "task_groups"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_group: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]]
+    children: Mapped[list[str]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -21,7 +21,7 @@ from services.security import (
     read_token,
     require_strong_password,
 )
-from services.views import AgencyIn, AgencyOut, UserDetail, UserIn, UserOut, UserPatch
+from services.views import AgencyGroupOut, AgencyIn, AgencyOut, UserDetail, UserIn, UserOut, UserPatch
 
 # --- logging in and out ---------------------------------------------------------------------------
 
@@ -90,6 +90,12 @@ async def agencies(ctx: Context) -> list[AgencyOut]:
     async with ctx.sessions() as session:
         rows = await session.scalars(select(models.Agency).order_by(models.Agency.kind, models.Agency.code))
         return [AgencyOut.model_validate(row) for row in rows]
+
+
+async def agency_groups(ctx: Context) -> list[AgencyGroupOut]:
+    async with ctx.sessions() as session:
+        rows = await session.scalars(select(models.AgencyGroup).order_by(models.AgencyGroup.code))
+        return [AgencyGroupOut.model_validate(row) for row in rows]
 
 
 async def create_agency(ctx: Context, actor: Actor, body: AgencyIn) -> AgencyOut:

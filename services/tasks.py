@@ -7,6 +7,7 @@ holds and answered with the state the workflow recorded. Reads come from the pro
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,22 @@ from domain.commands import Action, ActionRequest, EvidenceSubmit, fingerprint
 from domain.deadlines import parse_deadline
 from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Code, Refusal
+from domain.stages import CLOSED_STAGES, Stage
 from domain.task import EvidenceFile, TaskSpec, TaskState
 from messages.fields import field_errors
 from services import authorization, people
 from services.blobs import MAX_FILES
 from services.context import Context
-from services.views import HistoryEntry, ImportError_, ImportResult, TaskDetail, TaskFilter, TaskPage, TaskView
+from services.views import (
+    GroupView,
+    HistoryEntry,
+    ImportError_,
+    ImportResult,
+    TaskDetail,
+    TaskFilter,
+    TaskPage,
+    TaskView,
+)
 from services.workflows import key_reused, prior_answer, send_action, start_task, workflow_state
 from workflows.task_lifecycle import TaskStart
 
@@ -42,10 +53,73 @@ CommandBuilder = Callable[[TaskState], Awaitable[BaseModel]]
 # --- assigning -----------------------------------------------------------------------------------
 
 
-async def create(ctx: Context, actor: Actor, spec: TaskSpec, idempotency_key: str | None = None) -> TaskState:
-    """Retried with the same Idempotency-Key, it answers the task it created."""
+async def create(ctx: Context, actor: Actor, spec: TaskSpec, idempotency_key: str | None = None
+                 ) -> TaskState | GroupView:
+    """Retried with the same Idempotency-Key, it answers what it created. A lead that names a group
+    of agencies creates one task per member (a group directive)."""
     authorization.require(ctx.enforcer, actor, "task.create")
-    return await start(ctx, spec, actor.username, idempotency_key)
+    return await _assign(ctx, spec, actor.username, idempotency_key)
+
+
+async def _assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState | GroupView:
+    async with ctx.sessions() as session:
+        group = await session.get(models.AgencyGroup, spec.lead_agency)
+    if group is not None:
+        return await assign_group(ctx, spec, group.code, group.members, by, idempotency_key)
+    return await start(ctx, spec, by, idempotency_key)
+
+
+async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[str], by: str,
+                       idempotency_key: str | None = None) -> GroupView:
+    """One task per member, each its own workflow (`<code>-<member>`); the group's item records
+    which. Retried, it starts what a first attempt did not and answers the same item."""
+    children = [f"{spec.code}-{member}" for member in members]
+    async with ctx.sessions() as session:
+        if await session.get(models.Task, spec.code) is not None:
+            raise Refusal(Code.TASK_EXISTS, task=spec.code)
+        recorded = await session.get(models.TaskGroup, spec.code)
+        if recorded is None:
+            session.add(models.TaskGroup(code=spec.code, agency_group=group, spec=spec.model_dump(mode="json"),
+                                         children=children, created_by=by, created_at=datetime.now(UTC)))
+            await session.commit()
+        elif recorded.spec != spec.model_dump(mode="json") or recorded.created_by != by:
+            raise Refusal(Code.TASK_EXISTS, task=spec.code)
+    for member, child in zip(members, children, strict=True):
+        coordinating = [code for code in spec.coordinating_agencies if code != member]
+        try:
+            await start(ctx, spec.model_copy(update={"code": child, "lead_agency": member,
+                                                     "coordinating_agencies": coordinating}), by, idempotency_key)
+        except Refusal as refusal:
+            if refusal.code != Code.TASK_EXISTS:
+                raise
+    return await _group_view(ctx, spec.code)
+
+
+async def _group_view(ctx: Context, code: str) -> GroupView:
+    async with ctx.sessions() as session:
+        item = await session.get(models.TaskGroup, code)
+        if item is None:
+            raise Refusal(Code.TASK_NOT_FOUND, task=code)
+        group = await session.get(models.AgencyGroup, item.agency_group)
+        rows = list(await session.scalars(select(models.Task).where(models.Task.code.in_(item.children))))
+    states = [TaskState.model_validate(row.state) for row in rows]
+    spec = TaskSpec.model_validate(item.spec)
+    stages: dict[Stage, int] = {}
+    for state in states:
+        stages[state.stage] = stages.get(state.stage, 0) + 1
+    return GroupView(code=code, title=spec.title, lead_agency=item.agency_group,
+                     group_name=group.name if group else item.agency_group, deadline_text=spec.deadline,
+                     source=spec.source, children=item.children,
+                     progress=round(sum(state.percent for state in states) / len(item.children)) if states else 0,
+                     stages=stages, completed=len(states) == len(item.children)
+                     and all(state.stage in CLOSED_STAGES for state in states))
+
+
+async def read_group(ctx: Context, actor: Actor, code: str) -> GroupView:
+    """A group directive's item, for whoever reads every task (each member reads its own task)."""
+    if not authorization.may_on_any_task(ctx.enforcer, actor, "task.read"):
+        raise Refusal(Code.NOT_PERMITTED, username=actor.username, action="task.read")
+    return await _group_view(ctx, code)
 
 
 async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState:
@@ -79,8 +153,8 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
         if not any(row.values()):
             continue
         try:
-            state = await start(ctx, spec_from_row(row), actor.username)
-            result.created.append(state.code)
+            made = await _assign(ctx, spec_from_row(row), actor.username)
+            result.created += made.children if isinstance(made, GroupView) else [made.code]
         except ValidationError as error:
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(list(error.errors())))
             result.errors.append(ImportError_(row=number, detail=detail))

@@ -320,3 +320,26 @@ class Dashboard(BaseModel):
     index: list[IndexRow]
     period: str
     can_publish: bool
+
+
+class AgencyGroupOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str
+    members: list[str]
+
+
+class GroupView(BaseModel):
+    """A directive assigned to a group of agencies: one task per member (`children`), and what they
+    add up to — the members' average progress and how many stand at each stage."""
+
+    code: str
+    title: str
+    lead_agency: str = Field(description="the group's code")
+    group_name: str
+    deadline_text: str
+    source: Source | None = None
+    children: list[str]
+    progress: int = Field(description="the children's average percent")
+    stages: dict[Stage, int]
+    completed: bool = Field(description="every child is closed (completed or cancelled)")

@@ -94,3 +94,43 @@ async def test_the_directing_agency_reads_comments_and_is_told_at_the_first_leve
 
     told = await wait_until(alerts, lambda found: bool(found), what="the directing agency's alert")
     assert {note["level"] for note in told} == {1}
+
+
+async def test_a_directive_to_a_group_creates_one_task_per_member_and_rolls_them_up(stack: Stack) -> None:
+    office = await stack.login("office")
+    groups = {group["code"]: group for group in ok(await stack.http.get("/api/v1/agency-groups", headers=office))}
+    ministries = groups["CAC-BO"]["members"]
+    assert groups["CAC-BO"]["name"] == "Các Bộ, cơ quan ngang bộ" and "BTC" in ministries
+    assert len(groups["CAC-TINH"]["members"]) == 34
+    code = f"GRP-{uuid.uuid4().hex[:6].upper()}"
+    item = ok(await stack.http.post("/api/v1/tasks", headers=office, json={
+        "code": code, "title": "Các Bộ rà soát cơ sở dữ liệu chuyên ngành", "lead_agency": "CAC-BO",
+        "deadline": "trong quý IV/2027", "source": {"document": DOCUMENT, "section": "Phụ lục, mục 6"}}), 201)
+    assert item["children"] == [f"{code}-{member}" for member in ministries]
+    assert item["stages"] == {"assigned": len(ministries)} and item["progress"] == 0 and not item["completed"]
+    child = ok(await stack.http.get(f"/api/v1/tasks/{code}-BTC", headers=office))
+    assert child["lead_agency"] == "BTC" and child["deadline_text"] == "trong quý IV/2027"
+    assert child["source"]["document"] == DOCUMENT
+    # The members' work adds up on the group's item.
+    await act(stack, "btc.head", f"{code}-BTC", "accept", {"officer": "btc.officer"})
+    await act(stack, "btc.officer", f"{code}-BTC", "progress.report", {"percent": 80})
+    rolled = await wait_until(lambda: _get(stack, code), lambda found: found["progress"] > 0, what="the roll-up")
+    assert rolled["progress"] == round(80 / len(ministries))
+    assert rolled["stages"] == {"assigned": len(ministries) - 1, "in_progress": 1}
+    # A member reads its own task, not the group's item.
+    btc = await stack.login("btc.head")
+    assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=btc)).status_code == 403
+
+
+async def _get(stack: Stack, code: str) -> dict[str, Any]:
+    return ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=await stack.login("office")))
+
+
+async def test_an_import_row_addressed_to_a_group_creates_the_members_tasks(stack: Stack) -> None:
+    code = f"GRI-{uuid.uuid4().hex[:6].upper()}"
+    content = (f"code,title,lead_agency,deadline\n{code},Các tỉnh báo cáo sơ kết,CAC-TINH,6 tháng đầu năm 2027\n"
+               ).encode()
+    result = ok(await stack.http.post("/api/v1/tasks/import", headers=await stack.login("office"),
+                                      files={"file": ("nhom.csv", content, "text/csv")}))
+    assert result["errors"] == [] and len(result["created"]) == 34
+    assert f"{code}-HNI" in result["created"]

@@ -8,7 +8,7 @@ from api.deps import ContextDep, CurrentUser, allowed
 from api.errors import links, responses
 from domain.actors import Actor
 from services import people
-from services.views import AgencyIn, AgencyOut, PasswordReset, UserDetail, UserIn, UserOut, UserPatch
+from services.views import AgencyGroupOut, AgencyIn, AgencyOut, PasswordReset, UserDetail, UserIn, UserOut, UserPatch
 
 router = APIRouter(prefix="/api/v1", tags=["administration"])
 # Managing accounts is for whoever may create them (the policy's `user.create`: the administrator).
@@ -25,6 +25,12 @@ async def create_agency(body: AgencyIn, actor: Annotated[Actor, Depends(allowed(
 @router.get("/agencies", responses=responses(401))
 async def list_agencies(_: CurrentUser, ctx: ContextDep) -> list[AgencyOut]:
     return await people.agencies(ctx)
+
+
+@router.get("/agency-groups", responses=responses(401))
+async def list_agency_groups(_: CurrentUser, ctx: ContextDep) -> list[AgencyGroupOut]:
+    """The groups a directive may be addressed to ("Các Bộ, cơ quan ngang bộ", "34 tỉnh, thành phố"…)."""
+    return await people.agency_groups(ctx)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses={**responses(

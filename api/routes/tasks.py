@@ -10,11 +10,12 @@ from api.errors import TABLE_DOWNLOADS, downloads, files, links, responses
 from api.exports import Column, table_response
 from domain import limits
 from domain.actors import Actor
+from domain.refusals import Code, Refusal
 from domain.stages import Stage
 from domain.task import TaskSpec
 from services import tasks
 from services.blobs import ALLOWED_TYPES
-from services.views import HistoryEntry, ImportResult, TaskFilter, TaskPage, TaskView
+from services.views import GroupView, HistoryEntry, ImportResult, TaskFilter, TaskPage, TaskView
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 TASK = {"code": "$response.body#/code"}
@@ -28,9 +29,12 @@ TASK_LINKS = {"read": ("get", "/api/v1/tasks/{code}", TASK), "history": ("get", 
                                               422: "Also: an unknown agency, or an Idempotency-Key used for "
                                                    "another request."}), **links(201, **TASK_LINKS)})
 async def create_task(spec: TaskSpec, ctx: ContextDep, actor: Annotated[Actor, Depends(allowed("task.create"))],
-                      idempotency_key: IdempotencyKey = None) -> TaskView:
-    """Retried with the same Idempotency-Key, it answers the task it created."""
-    return TaskView.of(await tasks.create(ctx, actor, spec, idempotency_key))
+                      idempotency_key: IdempotencyKey = None) -> TaskView | GroupView:
+    """Retried with the same Idempotency-Key, it answers what it created. A `lead_agency` that names
+    a group (GET /api/v1/agency-groups) creates one task per member, `<code>-<agency>`, and answers
+    the group's item: its `children` and their rolled-up progress."""
+    made = await tasks.create(ctx, actor, spec, idempotency_key)
+    return made if isinstance(made, GroupView) else TaskView.of(made)
 
 
 @router.post("/import", responses=responses(
@@ -82,8 +86,14 @@ def _source_columns(view: TaskView) -> dict[str, object]:
 
 
 @router.get("/{code}", responses=responses(401, 403, 404, notes={404: "Unknown task."}))
-async def get_task(code: str, actor: CurrentUser, ctx: ContextDep) -> TaskView:
-    return TaskView.of(await tasks.read(ctx, actor, code))
+async def get_task(code: str, actor: CurrentUser, ctx: ContextDep) -> TaskView | GroupView:
+    """A task; or a group directive's item (its children and their rolled-up progress)."""
+    try:
+        return TaskView.of(await tasks.read(ctx, actor, code))
+    except Refusal as refusal:
+        if refusal.code != Code.TASK_NOT_FOUND:
+            raise
+    return await tasks.read_group(ctx, actor, code)
 
 
 @router.get("/{code}/history", responses=responses(401, 403, 404, notes={404: "Unknown task."}))
