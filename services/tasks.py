@@ -5,6 +5,7 @@ What happened to a task is its workflow's to say: an action is decided on the st
 holds and answered with the state the workflow recorded. Reads come from the projection."""
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import UploadFile
 
 import messages
@@ -77,18 +79,23 @@ async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[s
     async with ctx.sessions() as session:
         if await session.get(models.Task, spec.code) is not None:
             raise Refusal(Code.TASK_EXISTS, task=spec.code)
-        recorded = await session.get(models.TaskGroup, spec.code)
-        if recorded is None:
+    # Each member's task, checked as any task is (a child's code, too long say, is refused whole).
+    specs = [TaskSpec.model_validate({**spec.model_dump(mode="json"), "code": child, "lead_agency": member,
+                                      "coordinating_agencies": [c for c in spec.coordinating_agencies if c != member]})
+             for member, child in zip(members, children, strict=True)]
+    async with ctx.sessions() as session:
+        if await session.get(models.TaskGroup, spec.code) is None:
             session.add(models.TaskGroup(code=spec.code, agency_group=group, spec=spec.model_dump(mode="json"),
                                          children=children, created_by=by, created_at=datetime.now(UTC)))
-            await session.commit()
-        elif recorded.spec != spec.model_dump(mode="json") or recorded.created_by != by:
-            raise Refusal(Code.TASK_EXISTS, task=spec.code)
-    for member, child in zip(members, children, strict=True):
-        coordinating = [code for code in spec.coordinating_agencies if code != member]
+            with contextlib.suppress(IntegrityError):  # the same directive sent twice at once
+                await session.commit()
+    async with ctx.sessions() as session:
+        recorded = await session.get(models.TaskGroup, spec.code)
+    if recorded is None or recorded.spec != spec.model_dump(mode="json") or recorded.created_by != by:
+        raise Refusal(Code.TASK_EXISTS, task=spec.code)
+    for child_spec in specs:
         try:
-            await start(ctx, spec.model_copy(update={"code": child, "lead_agency": member,
-                                                     "coordinating_agencies": coordinating}), by, idempotency_key)
+            await start(ctx, child_spec, by, idempotency_key)
         except Refusal as refusal:
             if refusal.code != Code.TASK_EXISTS:
                 raise
@@ -127,6 +134,9 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
     to say (one workflow per code), not the projection's."""
     if await people.missing_agencies(ctx, [spec.lead_agency]):
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
+    async with ctx.sessions() as session:
+        if await session.get(models.TaskGroup, spec.code) is not None:  # a group directive's code
+            raise Refusal(Code.TASK_EXISTS, task=spec.code)
     if unknown := await people.missing_agencies(ctx, spec.coordinating_agencies):
         raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
                       agencies=", ".join(f"'{c}'" for c in unknown))

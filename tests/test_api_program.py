@@ -117,6 +117,10 @@ async def test_a_directive_to_a_group_creates_one_task_per_member_and_rolls_them
     rolled = await wait_until(lambda: _get(stack, code), lambda found: found["progress"] > 0, what="the roll-up")
     assert rolled["progress"] == round(80 / len(ministries))
     assert rolled["stages"] == {"assigned": len(ministries) - 1, "in_progress": 1}
+    # The group's code is taken: neither a task nor another group gets it.
+    taken = await stack.http.post("/api/v1/tasks", headers=office, json={
+        "code": code, "title": "Trùng mã", "lead_agency": "HNI", "deadline": "2027-12"})
+    assert taken.status_code == 409, taken.text
     # A member reads its own task, not the group's item.
     btc = await stack.login("btc.head")
     assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=btc)).status_code == 403
