@@ -91,7 +91,8 @@ async def _offer_defaults(enforcer: casbin.AsyncEnforcer, engine: AsyncEngine) -
     new = [rule for rule in new if rule not in stored]
     if new:
         await enforcer.add_policies(new)
-        log.info("Chính sách: thêm %d dòng mặc định mới: %s", len(new), "; ".join(", ".join(r) for r in new))
+        if stored:  # an upgrade: say exactly what was added; a new policy is simply the default
+            log.info("Chính sách: thêm %d dòng mặc định mới: %s", len(new), "; ".join(", ".join(r) for r in new))
     remember = ({name for rule in defaults for name in _names(rule)} | known) - offered
     if remember:
         async with AsyncSession(engine) as session:
