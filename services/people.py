@@ -203,14 +203,14 @@ async def person(ctx: Context, username: str) -> Actor | None:
     return None if account is None else await _actor(ctx.enforcer, account)
 
 
-async def agency_exists(ctx: Context, code: str) -> bool:
-    async with ctx.sessions() as session:
-        return await session.get(models.Agency, code) is not None
-
-
 async def missing_agencies(ctx: Context, codes: list[str]) -> list[str]:
     async with ctx.sessions() as session:
-        known = set(await session.scalars(select(models.Agency.code).where(models.Agency.code.in_(codes))))
+        return await missing(session, codes)
+
+
+async def missing(session: AsyncSession, codes: list[str]) -> list[str]:
+    """The codes among these that name no agency, in their order."""
+    known = set(await session.scalars(select(models.Agency.code).where(models.Agency.code.in_(codes))))
     return [code for code in codes if code not in known]
 
 

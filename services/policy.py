@@ -1,7 +1,7 @@
 """The Casbin policy as data an administrator reads and changes, without a deploy."""
 
 from casbin import AsyncEnforcer
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from domain.actors import Actor, Relation, Role
 from domain.lifecycle import ACTIONS
@@ -10,6 +10,10 @@ from domain.stages import Stage
 from policies.enforcer import OTHER_ACTIONS
 from services import authorization
 from services.context import Context
+
+# What each field of a policy line may name (`*`: any role, relation or stage).
+_ALLOWED: dict[str, list[str]] = {"role": ["*", *Role], "relation": ["*", *Relation], "stage": ["*", *Stage],
+                                  "action": [*ACTIONS, *OTHER_ACTIONS]}
 
 
 class PolicyRule(BaseModel):
@@ -21,34 +25,17 @@ class PolicyRule(BaseModel):
     stage: str
     action: str
 
-    @field_validator("role")
+    @field_validator("role", "relation", "stage", "action")
     @classmethod
-    def _role(cls, value: str) -> str:
-        return _one_of(value, ["*", *Role])
-
-    @field_validator("relation")
-    @classmethod
-    def _relation(cls, value: str) -> str:
-        return _one_of(value, ["*", *Relation])
-
-    @field_validator("stage")
-    @classmethod
-    def _stage(cls, value: str) -> str:
-        return _one_of(value, ["*", *Stage])
-
-    @field_validator("action")
-    @classmethod
-    def _action(cls, value: str) -> str:
-        return _one_of(value, [*ACTIONS, *OTHER_ACTIONS])
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        allowed = _ALLOWED[info.field_name or ""]
+        if value not in allowed:
+            raise invalid(Code.NOT_ONE_OF, allowed=", ".join(allowed))
+        return value
 
     def line(self) -> list[str]:
         return [self.role, self.relation, self.stage, self.action]
 
-
-def _one_of(value: str, allowed: list[str]) -> str:
-    if value not in allowed:
-        raise invalid(Code.NOT_ONE_OF, allowed=", ".join(allowed))
-    return value
 
 
 def rules(ctx: Context, actor: Actor) -> list[PolicyRule]:

@@ -132,17 +132,20 @@ async def read_group(ctx: Context, actor: Actor, code: str) -> GroupView:
 async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState:
     """Start the task's workflow once its agencies check out. Whether the code is new is Temporal's
     to say (one workflow per code), not the projection's."""
-    if await people.missing_agencies(ctx, [spec.lead_agency]):
+    named = [spec.lead_agency, *spec.coordinating_agencies, *([spec.directing_agency] if spec.directing_agency else [])]
+    async with ctx.sessions() as session:  # closed before Temporal is asked
+        unknown = set(await people.missing(session, named))
+        taken_by_a_group = await session.get(models.TaskGroup, spec.code) is not None
+    if spec.lead_agency in unknown:
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
-    async with ctx.sessions() as session:
-        if await session.get(models.TaskGroup, spec.code) is not None:  # a group directive's code
-            raise Refusal(Code.TASK_EXISTS, task=spec.code)
-    if unknown := await people.missing_agencies(ctx, spec.coordinating_agencies):
+    if taken_by_a_group:  # a group directive's code
+        raise Refusal(Code.TASK_EXISTS, task=spec.code)
+    if strangers := [code for code in spec.coordinating_agencies if code in unknown]:
         raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
-                      agencies=", ".join(f"'{c}'" for c in unknown))
+                      agencies=", ".join(f"'{c}'" for c in strangers))
     if spec.directing_agency == spec.lead_agency:
         raise Refusal(Code.DIRECTING_IS_LEAD, field="directing_agency", agency=spec.directing_agency)
-    if spec.directing_agency and await people.missing_agencies(ctx, [spec.directing_agency]):
+    if spec.directing_agency in unknown:
         raise Refusal(Code.UNKNOWN_AGENCY, field="directing_agency", agency=spec.directing_agency)
     if spec.lead_agency in spec.coordinating_agencies:
         raise Refusal(Code.LEAD_ALSO_COORDINATES, field="coordinating_agencies", agency=spec.lead_agency)
@@ -256,7 +259,7 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
         if unknown := await people.missing_agencies(ctx, command.coordinating_agencies):
             raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
                           agencies=", ".join(f"'{c}'" for c in unknown))
-    if command.action == "reassign" and not await people.agency_exists(ctx, command.lead_agency):
+    if command.action == "reassign" and await people.missing_agencies(ctx, [command.lead_agency]):
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)
     return command
 

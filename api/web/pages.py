@@ -190,8 +190,8 @@ async def _task_page(request: Request, user: Actor, ctx: Context, code: str, sta
         view = await tasks.detail(ctx, user, code)
     except Refusal as refusal:
         return refused(request, user, refusal)
-    return render(request, "task.html", user, status=status, view=view, task=view.task, history=view.history,
-                  actions=view.actions, reviewers=view.reviewers, done=request.query_params.get("done"),
+    return render(request, "task.html", user, status=status, view=view, **dict(view),
+                  done=request.query_params.get("done"),
                   fields={action: form_fields(action) for action in view.actions},
                   form_errors=form.get("errors", {}), form_values=form.get("values", {}))
 
