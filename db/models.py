@@ -39,6 +39,8 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(String(300))
     name_en: Mapped[str] = mapped_column(String(300), default="")
     kind: Mapped[str] = mapped_column(String(16))
+    # The agency this one is a unit of (a ministry's department, a province's commune); None at the top.
+    parent: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"), default=None)
 
 
 class User(Base):

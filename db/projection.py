@@ -107,9 +107,13 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
         [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
         + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.COORDINATING.value)
            for code in state.coordinating_agencies]
+        + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.ABOVE.value)
+           for code in dict.fromkeys(state.overseers)
+           if code != state.lead_agency and code not in state.coordinating_agencies]
         + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.DIRECTING.value)
            for code in [state.spec.directing_agency]
-           if code and code != state.lead_agency and code not in state.coordinating_agencies]
+           if code and code != state.lead_agency and code not in state.coordinating_agencies
+           and code not in state.overseers]
     )
 
 

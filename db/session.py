@@ -1,14 +1,17 @@
 """Engines and sessions, SQLite or PostgreSQL by URL."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.schema import CreateColumn
 
 from db.models import Base
 
+log = logging.getLogger("nq57.db")
 
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 10) -> AsyncEngine:
     """Connections are held only for the moments they are used (never while waiting on Temporal);
@@ -37,6 +40,29 @@ def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def create_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
+        await connection.run_sync(_add_missing_columns)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """The bridge until migrations (a later issue brings Alembic): `create_all` makes missing tables
+    but never touches an existing one, so a column a model gained since the data directory was made
+    is added here — only one the old rows can do without (nullable, or with a server default).
+    Anything else is for the migrations."""
+    inspector = inspect(connection)
+    preparer = connection.dialect.identifier_preparer
+    if_missing = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""  # two processes starting
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name, schema=table.schema):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name, schema=table.schema)}
+        for column in table.columns:
+            if column.name in present or not (column.nullable or column.server_default is not None):
+                continue
+            spec = str(CreateColumn(column).compile(dialect=connection.dialect))
+            spec += "".join(f" REFERENCES {preparer.format_table(key.column.table)} ({preparer.quote(key.column.name)})"
+                            for key in column.foreign_keys)
+            connection.execute(text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {if_missing}{spec}"))
+            log.info("Đã thêm cột '%s' vào bảng '%s' (cơ sở dữ liệu cũ hơn mã nguồn)", column.name, table.name)
 
 
 @asynccontextmanager

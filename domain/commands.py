@@ -14,7 +14,7 @@ from domain.actors import Actor
 from domain.deadlines import DeadlineText
 from domain.proof import holds, sign
 from domain.refusals import Code, invalid
-from domain.task import BudgetLine, EvidenceFile, Kpi
+from domain.task import BudgetLine, EvidenceFile, Kpi, TaskCode
 
 
 class Action(StrEnum):
@@ -36,6 +36,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     COMMENT = "comment"
     CORRECT = "correct"
+    SUBTASK_CREATE = "subtask.create"
 
 
 class _Command(BaseModel):
@@ -159,6 +160,22 @@ class Correct(_Command):
         return {name: getattr(self, name) for name in CORRECTABLE if getattr(self, name) is not None}
 
 
+class SubtaskCreate(_Command):
+    """The lead's head hands part of the task down to a unit of its own ("theo ngành dọc đến cấp
+    xã"): a task of its own, with its head, deadline (not later than this one's), KPIs and evidence."""
+
+    action: Literal["subtask.create"] = "subtask.create"
+    code: TaskCode
+    title: str = Field(min_length=1, max_length=L.SHORT)
+    description: str = Field(default="", max_length=L.LONG)
+    lead_agency: str = Field(min_length=1, max_length=L.AGENCY, description="a unit under the lead agency")
+    deadline: DeadlineText = Field(max_length=L.NAME)
+    product: str = Field(default="", max_length=L.TEXT)
+    kpis: list[Kpi] = Field(default=[], max_length=L.ITEMS)
+    # Filled by the server from the reference data (the agencies above the unit), never by the client.
+    lead_ancestors: SkipJsonSchema[list[str]] = []
+
+
 # What a correction may change, in the order the event lists it.
 CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies", "deadline")
 
@@ -166,7 +183,7 @@ CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies
 Command = Annotated[
     Accept | BudgetSubmit | BudgetApprove | BudgetReject | ProgressReportCommand
     | ExtensionRequestCommand | ExtensionApprove | ExtensionReject | EvidenceSubmit
-    | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment | Correct,
+    | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment | Correct | SubtaskCreate,
     Field(discriminator="action"),
 ]
 
@@ -175,7 +192,7 @@ COMMAND_MODELS: dict[Action, type[_Command]] = {
     for model in (
         Accept, BudgetSubmit, BudgetApprove, BudgetReject, ProgressReportCommand,
         ExtensionRequestCommand, ExtensionApprove, ExtensionReject, EvidenceSubmit,
-        ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment, Correct,
+        ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment, Correct, SubtaskCreate,
     )
 }
 assert set(COMMAND_MODELS) == set(Action), "one command model for each action"

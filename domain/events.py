@@ -17,6 +17,7 @@ class Happening(StrEnum):
 
     CREATED = "created"
     ESCALATED = "escalated"
+    SUBTASK_CLOSED = "subtask.closed"  # a sub-task split from this task closed (completed or cancelled)
 
 
 # The type of an event: an action someone took (its name), or a happening.

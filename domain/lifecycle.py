@@ -15,7 +15,7 @@ from domain.actors import Actor
 from domain.commands import Action
 from domain.deadlines import parse_deadline
 from domain.escalation import refresh
-from domain.events import Event
+from domain.events import SYSTEM_ACTOR, Event, Happening
 from domain.refusals import Code, Refusal
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import (
@@ -50,12 +50,13 @@ ACTION_STAGES: dict[Action, frozenset[Stage]] = {
     Action.CANCEL: OPEN_STAGES,
     Action.COMMENT: ALL_STAGES,
     Action.CORRECT: OPEN_STAGES,
+    Action.SUBTASK_CREATE: frozenset({Stage.IN_PROGRESS}),
 }
 ACTIONS = tuple(ACTION_STAGES)
 
 # Actions that move a task forward: a task waiting for one of them is in someone's inbox.
 FORWARD_ACTIONS = frozenset(ACTIONS) - {Action.COMMENT, Action.CANCEL, Action.REASSIGN, Action.EXTENSION_REQUEST,
-                                        Action.PROGRESS_REPORT, Action.CORRECT}
+                                        Action.PROGRESS_REPORT, Action.CORRECT, Action.SUBTASK_CREATE}
 
 
 class TaskRuleError(Refusal):
@@ -110,6 +111,8 @@ def _state_conflict(state: TaskState, action: Action) -> TaskRuleError | None:
         return conflict(Code.EXTENSIONS_EXHAUSTED, max=state.settings.max_extensions)
     if action in (Action.REVIEW_APPROVE, Action.REVIEW_REJECT) and state.reviewer is None:
         return conflict(Code.NO_REVIEWER)
+    if action == Action.EVIDENCE_SUBMIT and state.open_subtasks:  # the parent waits for its parts
+        return conflict(Code.SUBTASKS_OPEN, subtasks=", ".join(state.open_subtasks))
     return None
 
 
@@ -299,6 +302,33 @@ def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> d
     return {"reason": cmd.reason, "changes": changes}
 
 
+def _subtask_create(state: TaskState, cmd: c.SubtaskCreate, actor: Actor, now: datetime) -> dict[str, Any]:
+    """A part handed down to a unit under the lead, due no later than the task: the workflow starts
+    the sub-task's own workflow (workflows/task_lifecycle.py) with what this records."""
+    if cmd.code == state.code or cmd.code in state.subtasks:
+        raise TaskRuleError(Code.TASK_EXISTS, conflict=True, at=state.stage, task=cmd.code)
+    if state.lead_agency not in cmd.lead_ancestors:
+        raise _invalid(state, "lead_agency", Code.SUBTASK_NOT_UNDER_LEAD, agency=cmd.lead_agency,
+                       lead=state.lead_agency)
+    due = parse_deadline(cmd.deadline, state.settings.timezone)
+    if state.deadline is not None and due > state.deadline:
+        raise _invalid(state, "deadline", Code.SUBTASK_DEADLINE_AFTER_PARENT, deadline=cmd.deadline,
+                       parent_deadline=state.deadline_text)
+    state.subtasks.append(cmd.code)
+    return {"code": cmd.code, "title": cmd.title, "lead_agency": cmd.lead_agency, "deadline": cmd.deadline,
+            "due": due.isoformat()}
+
+
+def subtask_closed(state: TaskState, code: str, stage: Stage, now: datetime) -> tuple[TaskState, Event]:
+    """The state once a sub-task split from this task has closed, and the event that records it."""
+    new = state.model_copy(deep=True)
+    new.closed_subtasks[code] = stage.value
+    new.seq += 1
+    new.updated_at = now
+    return new, Event(seq=new.seq, type=Happening.SUBTASK_CLOSED, actor=SYSTEM_ACTOR, at=now,
+                      data={"code": code, "stage": stage.value, "open": new.open_subtasks})
+
+
 def _plain(value: Any) -> Any:
     """A value as the event records it (KPIs as their fields)."""
     return [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value] \
@@ -323,6 +353,7 @@ _RULES: dict[type[BaseModel], Callable[[TaskState, Any, Actor, datetime], dict[s
     c.Cancel: _cancel,
     c.Comment: _comment,
     c.Correct: _correct,
+    c.SubtaskCreate: _subtask_create,
 }
 assert set(ACTION_STAGES) == set(c.COMMAND_MODELS), "every action has a stage rule and a command"
 assert set(_RULES) == set(c.COMMAND_MODELS.values()), "every command has its rule"

@@ -60,6 +60,7 @@ class Code(StrEnum):
     PASSWORD_HAS_USERNAME = "password_has_username"
     USER_EXISTS = "user_exists"
     AGENCY_EXISTS = "agency_exists"
+    AGENCY_OWN_PARENT = "agency_own_parent"
     LAST_POLICY_EDITOR = "last_policy_editor"
     ALREADY_PUBLISHED = "already_published"
     # the system's own limits
@@ -87,6 +88,9 @@ class Code(StrEnum):
     DEADLINE_ALREADY_EXTENDED = "deadline_already_extended"
     KPIS_UNDER_REVIEW = "kpis_under_review"
     DIRECTING_IS_LEAD = "directing_is_lead"
+    SUBTASKS_OPEN = "subtasks_open"
+    SUBTASK_NOT_UNDER_LEAD = "subtask_not_under_lead"
+    SUBTASK_DEADLINE_AFTER_PARENT = "subtask_deadline_after_parent"
     # added with the catalogs: sentences written inline in api/ and domain/ until now
     ADDRESS_NOT_FOUND = "address_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

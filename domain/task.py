@@ -36,6 +36,10 @@ class Source(BaseModel):
     text: str = Field(default="", max_length=L.LONG, description="the directive's own sentence")
 
 
+# A task's code: what its workflow id, its page and every reference to it are made of.
+TaskCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
 # Fields a task's spec gained after tasks were first recorded: left out of a spec's record while
 # unset, so a recorded `created` event (hashed into the task's chain) reads the same when replayed.
 _LATER_FIELDS = ("source", "directing_agency")
@@ -45,7 +49,7 @@ class TaskSpec(BaseModel):
     """A task as the Standing Office assigns it (POST /api/v1/tasks and each import row)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    code: TaskCode
     title: str = Field(min_length=1, max_length=L.SHORT)
     description: str = Field(default="", max_length=L.LONG)
     lead_agency: str = Field(min_length=1, max_length=L.AGENCY)
@@ -188,12 +192,20 @@ class TaskState(BaseModel):
     reviewer_assigned_at: datetime | None = None
     reviewer_assigned_by: str | None = None  # never the one who decides the cross-check
     ladders: dict[str, int] = {}  # escalation level reached, per deadline (domain/escalation.py)
+    parent: str | None = None  # the task this one was split from (a sub-task), set by that task's workflow
+    overseers: list[str] = []  # the agencies leading the tasks above this one, nearest first
+    subtasks: list[str] = []  # the sub-tasks split from this one, in order
+    closed_subtasks: dict[str, str] = {}  # of those, the ones closed, with the stage each closed in
     seq: int = 0  # number of events recorded so far
     settings: LifecycleSettings = LifecycleSettings()
 
     @property
     def code(self) -> str:
         return self.spec.code
+
+    @property
+    def open_subtasks(self) -> list[str]:
+        return [code for code in self.subtasks if code not in self.closed_subtasks]
 
     @property
     def percent(self) -> int:

@@ -19,14 +19,18 @@ from policies.enforcer import permits
 
 def relation(actor: Actor, state: TaskState) -> Relation:
     return relation_of(actor, state.lead_agency, state.coordinating_agencies, state.reviewer,
-                       state.spec.directing_agency)
+                       state.spec.directing_agency, state.overseers)
 
 
 def allows(enforcer: AsyncEnforcer, username: str, relation: Relation, stage: str, action: str) -> bool:
-    """The policy for this relation. A directing agency keeps what anyone outside the task may do
-    (a finance reviewer of the directing ministry still decides budgets): `directing` adds to `other`."""
+    """The policy for this relation. A directing agency, or one above a sub-task, keeps what anyone
+    outside the task may do (a finance reviewer of the directing ministry still decides budgets):
+    `directing` and `above` add to `other`."""
     return permits(enforcer, username, relation, stage, action) or (
-        relation == Relation.DIRECTING and permits(enforcer, username, Relation.OTHER, stage, action))
+        relation in _ADDING_TO_OTHER and permits(enforcer, username, Relation.OTHER, stage, action))
+
+
+_ADDING_TO_OTHER = frozenset({Relation.DIRECTING, Relation.ABOVE})
 
 
 def may(enforcer: AsyncEnforcer, actor: Actor, action: str) -> bool:
@@ -73,7 +77,7 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
     """The tasks this person may read, as `may_read` decides one task, in SQL: the person's relation
-    to each task (`relation_of`: reviewer, else lead, coordinating, directing, other) and the stages
+    to each task (`relation_of`: reviewer, else lead, coordinating, above, directing, other) and the stages
     where the policy lets that relation read."""
     reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
@@ -82,14 +86,15 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]
             return models.Task.code.in_(select(models.TaskAgency.task_code).where(
                 models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == relation.value))
         leads, coordinates = agency_is(Relation.LEAD), agency_is(Relation.COORDINATING)
-        directs = agency_is(Relation.DIRECTING)
+        above, directs = agency_is(Relation.ABOVE), agency_is(Relation.DIRECTING)
     else:
-        leads = coordinates = directs = false()
+        leads = coordinates = above = directs = false()
     holds = {Relation.REVIEWER: reviews,
              Relation.LEAD: and_(not_reviewing, leads),
              Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
-             Relation.DIRECTING: and_(not_reviewing, ~leads, ~coordinates, directs),
-             Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~directs)}
+             Relation.ABOVE: and_(not_reviewing, ~leads, ~coordinates, above),
+             Relation.DIRECTING: and_(not_reviewing, ~leads, ~coordinates, ~above, directs),
+             Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~above, ~directs)}
     ways, everywhere = [], 0
     for found, condition in holds.items():
         stages = [stage for stage in Stage if allows(enforcer, actor.username, found, stage, "task.read")]

@@ -21,7 +21,7 @@ import messages
 from db import models
 from db.audit import file_sha256
 from domain.actors import Actor, Relation, Role
-from domain.commands import Action, ActionRequest, EvidenceSubmit, fingerprint
+from domain.commands import Action, ActionRequest, EvidenceSubmit, SubtaskCreate, fingerprint
 from domain.deadlines import parse_deadline
 from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Code, Refusal
@@ -261,7 +261,23 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
                           agencies=", ".join(f"'{c}'" for c in unknown))
     if command.action == "reassign" and await people.missing_agencies(ctx, [command.lead_agency]):
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)
+    if command.action == "subtask.create":
+        return await _unit_placed(ctx, command)
     return command
+
+
+async def _unit_placed(ctx: Context, command: SubtaskCreate) -> SubtaskCreate:
+    """A sub-task's unit must exist and its code be free; the agencies above the unit come from the
+    reference data, filled in by the server (the workflow checks the lead is among them)."""
+    async with ctx.sessions() as session:
+        if await people.missing(session, [command.lead_agency]):
+            raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)
+        taken = (await session.get(models.Task, command.code) is not None
+                 or await session.get(models.TaskGroup, command.code) is not None)
+        ancestors = await people.ancestors(session, command.lead_agency)
+    if taken:
+        raise Refusal(Code.TASK_EXISTS, task=command.code)
+    return command.model_copy(update={"lead_ancestors": ancestors})
 
 
 # --- reading -------------------------------------------------------------------------------------

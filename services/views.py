@@ -4,7 +4,7 @@ spec models: the read models the JSON API and the pages both show."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain import limits
 from domain.actors import Role
@@ -14,7 +14,7 @@ from domain.escalation import open_deadlines
 from domain.stages import CLOSED_STAGES, Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, Source, TaskState
 
-AGENCY_KINDS = ("ministry", "central", "province", "commune", "party", "other")
+AGENCY_KINDS = ("ministry", "central", "province", "unit", "commune", "party", "other")  # unit: a ministry's or a province's department
 
 
 # A new password as typed: never trimmed (login does not trim either). Its rules, the length among
@@ -30,6 +30,12 @@ class AgencyIn(BaseModel):
     name: str = Field(min_length=1)
     name_en: str = ""
     kind: str = Field(pattern="^(" + "|".join(AGENCY_KINDS) + ")$")
+    parent: str | None = Field(default=None, max_length=32, description="the agency this one is a unit of")
+
+    @field_validator("parent", mode="before")
+    @classmethod
+    def _no_parent(cls, value: object) -> object:
+        return None if value == "" else value  # a form's empty field: a top-level agency
 
 
 class AgencyOut(BaseModel):
@@ -38,6 +44,7 @@ class AgencyOut(BaseModel):
     name: str
     name_en: str
     kind: str
+    parent: str | None = None
 
 
 class UserIn(BaseModel):
@@ -128,6 +135,15 @@ class Progress(BaseModel):
     reports: list[ProgressReport]
 
 
+class SubtaskRollup(BaseModel):
+    """What a task's sub-tasks add up to, read from their projections (for showing, never as proof)."""
+
+    percent: int = Field(description="the average of the sub-tasks still counted (a cancelled one is not)")
+    kpi_actuals: dict[str, float] = Field(description="each sub-task's latest figure, added up per KPI name")
+    stages: dict[Stage, int]
+    open: list[str]
+
+
 class TaskView(BaseModel):
     code: str
     title: str
@@ -158,11 +174,15 @@ class TaskView(BaseModel):
     open_deadlines: list[DeadlineView]
     source: Source | None = Field(default=None, description="the directive the task comes from")
     directing_agency: str | None = None
+    parent: str | None = Field(default=None, description="the task this sub-task was split from")
+    subtasks: list[str] = Field(default=[], description="the sub-tasks split from this task")
+    subtask_rollup: SubtaskRollup | None = Field(default=None, description="what the sub-tasks add up to "
+                                                 "(on reading one task)")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, state: TaskState) -> "TaskView":
+    def of(cls, state: TaskState, rollup: SubtaskRollup | None = None) -> "TaskView":
         spec = state.spec
         return cls(
             code=spec.code, title=spec.title, description=spec.description, lead_agency=state.lead_agency,
@@ -178,6 +198,7 @@ class TaskView(BaseModel):
             open_deadlines=[DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
                             for d in open_deadlines(state)],
             source=spec.source, directing_agency=spec.directing_agency,
+            parent=state.parent, subtasks=state.subtasks, subtask_rollup=rollup,
             created_at=state.created_at, updated_at=state.updated_at,
         )
 

@@ -78,6 +78,13 @@ async def start_task(client: Client, task_queue: str, start: TaskStart, wait: fl
     raise Refusal(Code.TASK_EXISTS, task=start.spec.code)
 
 
+async def created_state(client: Client, code: str, wait: float) -> TaskState:
+    """The state of a task started elsewhere (a sub-task, by its parent's workflow) once its own
+    creation is recorded."""
+    handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
+    return await _bounded(handle.execute_update(TaskLifecycleWorkflow.snapshot), wait, None)
+
+
 def key_reused(idempotency_key: str) -> Refusal:
     return Refusal(Code.IDEMPOTENCY_KEY_REUSED, field="Idempotency-Key", key=idempotency_key)
 

@@ -31,7 +31,8 @@ ROLE_OF: dict[str, str] = {}
 for _person, (_agency, _role) in HELPER_PEOPLE.items():
     if _role not in ROLE_OF.values():
         ROLE_OF[_person] = _role
-RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.DIRECTING, Relation.REVIEWER, Relation.OTHER)
+RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE, Relation.DIRECTING, Relation.REVIEWER,
+             Relation.OTHER)
 OPEN = {Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.BUDGET_REVIEW, Stage.IN_PROGRESS, Stage.CROSS_CHECK}
 
 # design.md, the table of actions, column "stage" ("open request": an extension can be pending at
@@ -53,12 +54,13 @@ DESIGN_STAGES: dict[str, set[Stage]] = {
     "cancel": OPEN,
     "comment": set(Stage),
     "correct": OPEN,  # api.md v1.1, "Corrections": the Standing Office, at any open stage
+    "subtask.create": {Stage.IN_PROGRESS},  # api.md v1.1, "Hierarchy": the lead's head, in execution
 }
 
-# How each relation is made: the task is led by LEAD with COORD coordinating, directed by DIRECTS; the reviewer relation
-# is the assigned reviewer's (the person's own username on the task).
-LEAD, COORD, DIRECTS, ELSEWHERE = "LEAD", "COORD", "DIRECTS", "ELSEWHERE"
-_AGENCY_OF = {Relation.LEAD: LEAD, Relation.COORDINATING: COORD, Relation.DIRECTING: DIRECTS,
+# How each relation is made: the task is led by LEAD with COORD coordinating, directed by DIRECTS, split from a
+# task led by ABOVE; the reviewer relation is the assigned reviewer's (the person's own username on the task).
+LEAD, COORD, ABOVE, DIRECTS, ELSEWHERE = "LEAD", "COORD", "ABOVE", "DIRECTS", "ELSEWHERE"
+_AGENCY_OF = {Relation.LEAD: LEAD, Relation.COORDINATING: COORD, Relation.ABOVE: ABOVE, Relation.DIRECTING: DIRECTS,
               Relation.REVIEWER: ELSEWHERE, Relation.OTHER: ELSEWHERE}
 _NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -114,15 +116,17 @@ class Cell:
                         directing_agency=DIRECTS, deadline="2027-12")
         return TaskState(spec=spec, lead_agency=LEAD, coordinating_agencies=[COORD], stage=self.stage,
                          deadline=_NOW, deadline_text="2027-12", original_deadline=_NOW, created_at=_NOW,
-                         updated_at=_NOW, reviewer=self.person if self.relation == Relation.REVIEWER else None)
+                         updated_at=_NOW, reviewer=self.person if self.relation == Relation.REVIEWER else None,
+                         parent="MATRIX-0", overseers=[ABOVE])
 
     def expected(self, lines: Iterable[tuple[str, str, str, str]]) -> str:
         """'409', '403' or 'allowed', as the design's stages and the policy's lines say."""
         if self.stage not in DESIGN_STAGES[self.action]:
             return "409"
-        relations = [self.relation] + ([Relation.OTHER] if self.relation == Relation.DIRECTING else [])
+        adds_to_other = self.relation in (Relation.DIRECTING, Relation.ABOVE)
+        relations = [self.relation] + ([Relation.OTHER] if adds_to_other else [])
         allowed = any(policy_allows(lines, self.role, relation, self.stage, self.action) for relation in relations)
-        return "allowed" if allowed else "403"  # a directing agency keeps what any outsider may do
+        return "allowed" if allowed else "403"  # a directing or overseeing agency keeps what any outsider may do
 
 
 def outcome(enforcer: casbin.Enforcer, cell: Cell) -> str:

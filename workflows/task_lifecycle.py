@@ -12,18 +12,22 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import Mail, Notice, NotificationActivities
     from activities.projection import EventRecord, ProjectionActivities, Rebuild
+    from domain.actors import Actor
     from domain.audit import GENESIS, chained
-    from domain.commands import ActionRequest
+    from domain.commands import ActionRequest, SubtaskCreate
+    from domain.deadlines import parse_deadline
     from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
-    from domain.events import ChainHead, Event, Happening, Recorded, RecordedEvent
-    from domain.lifecycle import TaskRuleError, apply
-    from domain.stages import CLOSED_STAGES
+    from domain.events import SYSTEM_ACTOR, ChainHead, Event, Happening, Recorded, RecordedEvent
+    from domain.lifecycle import TaskRuleError, apply, subtask_closed
+    from domain.proof import holds, sign
+    from domain.refusals import Code
+    from domain.stages import CLOSED_STAGES, Stage
     from domain.task import LifecycleSettings, TaskSpec, TaskState
     from workflows import trust
 
@@ -55,6 +59,20 @@ class TaskStart(BaseModel):
     log: list[RecordedEvent] = []  # the events recorded by the previous runs, summarized
     generation: int = 0  # how many runs came before this one
     request_id: str | None = None  # the Idempotency-Key the task was created with
+    parent: str | None = None  # set for a sub-task: the task it was split from
+    overseers: list[str] = []  # the agencies leading the tasks above a sub-task, nearest first
+
+
+class SubtaskClosure(BaseModel):
+    """A sub-task's word to the task it was split from that it has closed, signed with the key the
+    API signs actions with: nobody else reaching Temporal can close a part on a task's behalf."""
+
+    code: str
+    stage: Stage
+    proof: str = ""
+
+    def content(self) -> dict[str, str]:
+        return {"stage": self.stage.value}
 
 
 def workflow_id(code: str) -> str:
@@ -86,6 +104,7 @@ class TaskLifecycleWorkflow:
             deadline=start.deadline, deadline_text=start.spec.deadline, original_deadline=start.deadline,
             overdue=start.deadline < now,
             created_at=now, updated_at=now, settings=start.settings,
+            parent=start.parent, overseers=start.overseers,
         )
         self.lock = asyncio.Lock()
         self.log: list[RecordedEvent] = list(start.log)  # what this task recorded: the anchor of its chain
@@ -112,6 +131,7 @@ class TaskLifecycleWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(start)
             await self._sleep_until_something_happens()
+        await self._tell_parent()
         await self._quiet_after_closing()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
@@ -126,6 +146,8 @@ class TaskLifecycleWorkflow:
                 new_state, event = apply(self.state, request, workflow.now())
             except TaskRuleError as error:  # the state moved on while this update waited for the lock
                 raise rule_error(error) from None
+            if isinstance(request.command, SubtaskCreate):
+                await self._start_subtask(request.command, request.actor)
             await self._record(new_state, event, _update_id(), request.fingerprint)
             self.state = new_state
             return new_state
@@ -141,6 +163,55 @@ class TaskLifecycleWorkflow:
             apply(self.state, request, workflow.now())
         except TaskRuleError as error:
             raise rule_error(error) from None
+
+    @workflow.signal
+    async def subtask_closed(self, closure: SubtaskClosure) -> None:
+        """A sub-task of this task closed: recorded once; the task's evidence waits for none but open ones."""
+        if not holds(trust.key(), closure.proof, self.state.code, f"closed:{closure.code}",
+                     Actor(username=SYSTEM_ACTOR), closure.content()):
+            workflow.logger.warning("Bỏ qua tin báo đóng nhiệm vụ thành phần %s không có chữ ký hợp lệ", closure.code)
+            return
+        await workflow.wait_condition(lambda: self.state.seq > 0)
+        async with self.lock:
+            if closure.code not in self.state.subtasks or closure.code in self.state.closed_subtasks:
+                return
+            new_state, event = subtask_closed(self.state, closure.code, closure.stage, workflow.now())
+            await self._record(new_state, event, None)
+            self.state = new_state
+
+    async def _start_subtask(self, command: SubtaskCreate, actor: Actor) -> None:
+        """The sub-task's own workflow, started before its creation is recorded here (a code already
+        taken is refused, nothing recorded). It outlives this run (continue-as-new, closing)."""
+        state = self.state
+        spec = TaskSpec(code=command.code, title=command.title, description=command.description,
+                        lead_agency=command.lead_agency, deadline=command.deadline, product=command.product,
+                        kpis=command.kpis, source=state.spec.source)
+        begin = TaskStart(spec=spec, deadline=parse_deadline(command.deadline, state.settings.timezone),
+                          created_by=actor.username, settings=state.settings, parent=state.code,
+                          overseers=[state.lead_agency, *state.overseers])
+        try:
+            await workflow.start_child_workflow(
+                TaskLifecycleWorkflow.run, begin, id=workflow_id(command.code),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            raise rule_error(TaskRuleError(Code.TASK_EXISTS, conflict=True, at=state.stage,
+                                           task=command.code)) from None
+
+    async def _tell_parent(self) -> None:
+        """A closed sub-task tells the task it was split from (which may itself be gone: then nobody waits)."""
+        if self.state.parent is None:
+            return
+        closure = SubtaskClosure(code=self.state.code, stage=self.state.stage)
+        key = trust.key()
+        if key is not None:
+            closure.proof = sign(key, self.state.parent, f"closed:{closure.code}", Actor(username=SYSTEM_ACTOR),
+                                 closure.content())
+        try:
+            await workflow.get_external_workflow_handle(workflow_id(self.state.parent)).signal(
+                TaskLifecycleWorkflow.subtask_closed, closure)
+        except FailureError as error:
+            workflow.logger.warning("Không báo được nhiệm vụ %s: %s", self.state.parent, error)
 
     @workflow.update
     async def snapshot(self) -> TaskState:
@@ -236,8 +307,9 @@ class TaskLifecycleWorkflow:
 
     async def _record_created(self, actor: str, request_id: str | None) -> None:
         state = self.state.model_copy(update={"seq": 1})
+        split_from = {"parent": state.parent, "overseers": state.overseers} if state.parent else {}
         event = Event(seq=1, type=Happening.CREATED, actor=actor, at=state.created_at,
-                      data=state.spec.model_dump(mode="json"))
+                      data=state.spec.model_dump(mode="json") | split_from)
         await self._record(state, event, request_id)
         self.state = state
 

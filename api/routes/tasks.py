@@ -10,10 +10,11 @@ from api.errors import TABLE_DOWNLOADS, downloads, files, links, responses
 from api.exports import Column, table_response
 from domain import limits
 from domain.actors import Actor
+from domain.commands import SubtaskCreate
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
 from domain.task import TaskSpec
-from services import tasks
+from services import subtasks, tasks
 from services.blobs import ALLOWED_TYPES
 from services.views import GroupView, HistoryEntry, ImportResult, TaskFilter, TaskPage, TaskView
 
@@ -89,11 +90,25 @@ def _source_columns(view: TaskView) -> dict[str, object]:
 async def get_task(code: str, actor: CurrentUser, ctx: ContextDep) -> TaskView | GroupView:
     """A task; or a group directive's item (its children and their rolled-up progress)."""
     try:
-        return TaskView.of(await tasks.read(ctx, actor, code))
+        state = await tasks.read(ctx, actor, code)
+        return TaskView.of(state, await subtasks.rollup(ctx, state))
     except Refusal as refusal:
         if refusal.code != Code.TASK_NOT_FOUND:
             raise
     return await tasks.read_group(ctx, actor, code)
+
+
+@router.post("/{code}/subtasks", status_code=status.HTTP_201_CREATED, responses={**responses(
+    401, 403, 404, 409, 413, 422, 429, 503, notes={
+        409: "The task is not in execution, or the code is taken.",
+        422: "Also: a unit that is not under the lead agency, or a deadline later than the task's."}),
+    **links(201, **TASK_LINKS)})
+async def create_subtask(code: str, command: SubtaskCreate, actor: CurrentUser, ctx: ContextDep,
+                         idempotency_key: IdempotencyKey = None) -> TaskView:
+    """The lead agency's head hands part of the task down to a unit of its own: a task of its own
+    (`parent` names this one), due no later than this one. This task's `subtasks` lists it; its
+    evidence waits until every sub-task has closed."""
+    return TaskView.of(await subtasks.create(ctx, actor, code, command, idempotency_key))
 
 
 @router.get("/{code}/history", responses=responses(401, 403, 404, notes={404: "Unknown task."}))
