@@ -37,6 +37,13 @@ DEMO_USERS = [
     ("finance", "Chuyên viên thẩm định kinh phí, Bộ Tài chính", "BTC", ["finance_reviewer"]),
     ("reviewer", "Chuyên gia kiểm tra chéo, TP Hồ Chí Minh", "HCM", ["cross_check_reviewer"]),
     ("auditor", "Kiểm tra viên, Thanh tra Chính phủ", "TTCP", ["auditor"]),
+    # the units below a ministry and a province, for sub-tasks down the chain
+    ("cds.head", "Cục trưởng Cục Chuyển đổi số quốc gia", "BKHCN-CDS", ["agency_head"]),
+    ("cds.officer", "Cán bộ đầu mối Cục Chuyển đổi số quốc gia", "BKHCN-CDS", ["agency_officer"]),
+    ("dmst.head", "Cục trưởng Cục Đổi mới sáng tạo", "BKHCN-DMST", ["agency_head"]),
+    ("hoankiem.head", "Chủ tịch UBND phường Hoàn Kiếm", "HNI-HOANKIEM", ["agency_head"]),
+    ("hoankiem.officer", "Cán bộ đầu mối phường Hoàn Kiếm", "HNI-HOANKIEM", ["agency_officer"]),
+    ("socson.head", "Chủ tịch UBND xã Sóc Sơn", "HNI-SOCSON", ["agency_head"]),
 ]
 
 
@@ -49,14 +56,21 @@ async def ensure_admin(sessions: async_sessionmaker[AsyncSession], enforcer: cas
 
 
 async def load_agencies(sessions: async_sessionmaker[AsyncSession], path: Path) -> int:
+    """The agencies of the file that are not in the database yet, in the file's order (a unit after
+    the agency it belongs to); an agency stored before agencies had a `parent` gets the file's."""
     added = 0
     async with sessions() as session:
         with path.open(encoding="utf-8-sig") as file:
             for row in csv.DictReader(file):
-                if await session.get(models.Agency, row["code"]) is None:
+                parent = row.get("parent") or None
+                agency = await session.get(models.Agency, row["code"])
+                if agency is None:
                     session.add(models.Agency(code=row["code"], name=row["name"], name_en=row.get("name_en", ""),
-                                              kind=row["kind"]))
+                                              kind=row["kind"], parent=parent))
+                    await session.flush()  # before a unit of it names it as its parent
                     added += 1
+                elif agency.parent is None and parent is not None:
+                    agency.parent = parent
         await session.commit()
     return added
 

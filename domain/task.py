@@ -204,6 +204,18 @@ class TaskState(BaseModel):
         return self.spec.code
 
     @property
+    def latest_actuals(self) -> dict[str, float]:
+        """The latest figure for each KPI: the lead's own reports, then its evidence's results."""
+        found: dict[str, float] = {}
+        for report in self.progress:
+            if not report.contribution:
+                found.update(report.kpi_actuals)
+        for evidence in self.evidence:
+            found.update({name: float(value) for name, value in evidence.kpi_results.items()
+                          if isinstance(value, float | int)})
+        return found
+
+    @property
     def open_subtasks(self) -> list[str]:
         return [code for code in self.subtasks if code not in self.closed_subtasks]
 

@@ -103,10 +103,37 @@ async def create_agency(ctx: Context, actor: Actor, body: AgencyIn) -> AgencyOut
     async with ctx.sessions() as session:
         if await session.get(models.Agency, body.code) is not None:
             raise Refusal(Code.AGENCY_EXISTS, agency=body.code)
+        if body.parent == body.code:
+            raise Refusal(Code.AGENCY_OWN_PARENT, field="parent", agency=body.code)
+        await _check_agency(session, body.parent, "parent")
         agency = models.Agency(**body.model_dump())
         session.add(agency)
         await session.commit()
         return AgencyOut.model_validate(agency)
+
+
+# The deepest chain the hierarchy has room for (ministry → department → unit; province → commune):
+# a walk up stops here, so a cycle in the data cannot hang it.
+HIERARCHY_DEPTH = 10
+
+
+async def ancestors(session: AsyncSession, code: str) -> list[str]:
+    """The agencies above `code`, nearest first: its parent, the parent's parent… (none for an
+    unknown code). At most HIERARCHY_DEPTH of them, each once, whatever the data says."""
+    found: list[str] = []
+    current = code
+    for _ in range(HIERARCHY_DEPTH):
+        parent = await session.scalar(select(models.Agency.parent).where(models.Agency.code == current))
+        if parent is None or parent == code or parent in found:
+            break
+        found.append(parent)
+        current = parent
+    return found
+
+
+async def is_under(session: AsyncSession, unit: str, above: str) -> bool:
+    """Whether `above` stands above `unit` in the hierarchy (an agency is not under itself)."""
+    return above in await ancestors(session, unit)
 
 
 # --- accounts (managing them is for whoever may create them: the policy's `user.create`) --------
@@ -214,9 +241,9 @@ async def missing(session: AsyncSession, codes: list[str]) -> list[str]:
     return [code for code in codes if code not in known]
 
 
-async def _check_agency(session: AsyncSession, agency: str | None) -> None:
+async def _check_agency(session: AsyncSession, agency: str | None, field: str = "agency") -> None:
     if agency is not None and await session.get(models.Agency, agency) is None:
-        raise Refusal(Code.UNKNOWN_AGENCY, field="agency", agency=agency)
+        raise Refusal(Code.UNKNOWN_AGENCY, field=field, agency=agency)
 
 
 async def _user(session: AsyncSession, username: str) -> models.User:

@@ -36,12 +36,14 @@ from services.views import (
     HistoryEntry,
     ImportError_,
     ImportResult,
+    SubtaskLine,
+    SubtaskRollup,
     TaskDetail,
     TaskFilter,
     TaskPage,
     TaskView,
 )
-from services.workflows import key_reused, prior_answer, send_action, start_task, workflow_state
+from services.workflows import created_state, key_reused, prior_answer, send_action, start_task, workflow_state
 from workflows.task_lifecycle import TaskStart
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -228,6 +230,21 @@ async def act(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState
                              ctx.settings.action_timeout, ctx.settings.proof_key)
 
 
+async def split(ctx: Context, actor: Actor, code: str, command: SubtaskCreate,
+                idempotency_key: str | None = None) -> TaskState:
+    """Cascading down the chain ("theo ngành dọc đến cấp xã"): the lead's head hands part of the task
+    down to a unit of its own. The parent's workflow decides (stage, policy, the unit under the lead,
+    the deadline) and starts the part's own workflow; the answer is the part once its creation is
+    recorded. Retried with the same Idempotency-Key, the same part."""
+    allowed = await permit(ctx, actor, code, Action.SUBTASK_CREATE, idempotency_key)
+
+    async def build(_: TaskState) -> SubtaskCreate:
+        return command  # the agencies above the unit are filled in by _with_people
+
+    await act(ctx, allowed, build)
+    return await created_state(ctx.temporal, command.code, ctx.settings.action_timeout)
+
+
 async def evidence(ctx: Context, uploads: list[UploadFile], summary: str, kpi_results: dict[str, Any]
                    ) -> EvidenceSubmit:
     """The evidence.submit command: the files go to the blob store first."""
@@ -306,7 +323,30 @@ async def detail(ctx: Context, actor: Actor, code: str) -> TaskDetail:
     """Everything a task's page shows: the task, its history, what this person may do now."""
     state = await read(ctx, actor, code)
     return TaskDetail.of(state, await history(ctx, actor, code),
-                         authorization.permitted_actions(ctx.enforcer, actor, state), await people.reviewers(ctx))
+                         authorization.permitted_actions(ctx.enforcer, actor, state), await people.reviewers(ctx),
+                         await rollup(ctx, state))
+
+
+async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:
+    """What a task's sub-tasks add up to (None for a task with none): each part's stage and percent,
+    their average (a cancelled part does not count), and each KPI's latest figures added up."""
+    if not state.subtasks:
+        return None
+    async with ctx.sessions() as session:
+        rows = list(await session.scalars(select(models.Task).where(models.Task.code.in_(state.subtasks))))
+    found = {row.code: TaskState.model_validate(row.state) for row in rows}
+    parts = [found[code] for code in state.subtasks if code in found]
+    counted = [part for part in parts if part.stage != Stage.CANCELLED]
+    actuals: dict[str, float] = {}
+    for part in counted:
+        for name, value in part.latest_actuals.items():
+            actuals[name] = actuals.get(name, 0.0) + value
+    return SubtaskRollup(
+        percent=round(sum(part.percent for part in counted) / len(counted)) if counted else 0,
+        kpi_actuals=actuals, open=state.open_subtasks,
+        parts=[SubtaskLine(code=part.code, title=part.spec.title, lead_agency=part.lead_agency, stage=part.stage,
+                           percent=part.percent, deadline_text=part.deadline_text, overdue=part.overdue)
+               for part in parts])
 
 
 async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> tuple[Path, EvidenceFile]:

@@ -135,13 +135,23 @@ class Progress(BaseModel):
     reports: list[ProgressReport]
 
 
+class SubtaskLine(BaseModel):
+    code: str
+    title: str
+    lead_agency: str
+    stage: Stage
+    percent: int
+    deadline_text: str
+    overdue: bool
+
+
 class SubtaskRollup(BaseModel):
     """What a task's sub-tasks add up to, read from their projections (for showing, never as proof)."""
 
     percent: int = Field(description="the average of the sub-tasks still counted (a cancelled one is not)")
     kpi_actuals: dict[str, float] = Field(description="each sub-task's latest figure, added up per KPI name")
-    stages: dict[Stage, int]
-    open: list[str]
+    open: list[str] = Field(description="the sub-tasks not yet closed, as the task's workflow knows them")
+    parts: list[SubtaskLine]
 
 
 class TaskView(BaseModel):
@@ -284,9 +294,9 @@ class TaskDetail(BaseModel):
     deadline_as_written: str | None  # the deadline as assigned ("2026-Q2"), when it is not a plain date
 
     @classmethod
-    def of(cls, state: TaskState, history: list[HistoryEntry], actions: list[str], reviewers: list[str]
-           ) -> "TaskDetail":
-        return cls(task=TaskView.of(state), history=history, actions=actions, reviewers=reviewers,
+    def of(cls, state: TaskState, history: list[HistoryEntry], actions: list[str], reviewers: list[str],
+           rollup: SubtaskRollup | None = None) -> "TaskDetail":
+        return cls(task=TaskView.of(state, rollup), history=history, actions=actions, reviewers=reviewers,
                    stepper=stepper(state.stage), open=state.stage not in CLOSED_STAGES,
                    deadline_as_written=None if is_a_day(state.deadline_text) else state.deadline_text)
 

@@ -57,6 +57,12 @@ PEOPLE: dict[str, tuple[str | None, str]] = {
     "finance": ("BTC", "finance_reviewer"),
     "reviewer": ("HCM", "cross_check_reviewer"),
     "auditor": ("TTCP", "auditor"),
+    "cds.head": ("BKHCN-CDS", "agency_head"),
+    "cds.officer": ("BKHCN-CDS", "agency_officer"),
+    "dmst.head": ("BKHCN-DMST", "agency_head"),
+    "hoankiem.head": ("HNI-HOANKIEM", "agency_head"),
+    "hoankiem.officer": ("HNI-HOANKIEM", "agency_officer"),
+    "socson.head": ("HNI-SOCSON", "agency_head"),
 }
 
 

@@ -11,7 +11,7 @@ from domain import commands as c
 from domain.actors import Actor
 from domain.events import Happening
 from domain.task import TaskState
-from tests.helpers import unique_code, wait_until
+from tests.helpers import wait_until
 from tests.test_workflow_lifecycle import FILE, HEAD, KPIS, OFFICE, Lifecycle, act, lifecycle, refused
 from workflows.task_lifecycle import SubtaskClosure, TaskLifecycleWorkflow, workflow_id
 

@@ -16,7 +16,8 @@ UserAdmin = Annotated[Actor, Depends(allowed("user.create"))]
 
 
 @router.post("/agencies", status_code=status.HTTP_201_CREATED,
-             responses=responses(401, 403, 409, 413, 422, notes={409: "The agency code exists."}))
+             responses=responses(401, 403, 409, 413, 422, notes={
+                 409: "The agency code exists.", 422: "Also: an unknown `parent`, or the agency as its own."}))
 async def create_agency(body: AgencyIn, actor: Annotated[Actor, Depends(allowed("agency.create"))],
                         ctx: ContextDep) -> AgencyOut:
     return await people.create_agency(ctx, actor, body)

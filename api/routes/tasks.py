@@ -14,7 +14,7 @@ from domain.commands import SubtaskCreate
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
 from domain.task import TaskSpec
-from services import subtasks, tasks
+from services import tasks
 from services.blobs import ALLOWED_TYPES
 from services.views import GroupView, HistoryEntry, ImportResult, TaskFilter, TaskPage, TaskView
 
@@ -91,7 +91,7 @@ async def get_task(code: str, actor: CurrentUser, ctx: ContextDep) -> TaskView |
     """A task; or a group directive's item (its children and their rolled-up progress)."""
     try:
         state = await tasks.read(ctx, actor, code)
-        return TaskView.of(state, await subtasks.rollup(ctx, state))
+        return TaskView.of(state, await tasks.rollup(ctx, state))
     except Refusal as refusal:
         if refusal.code != Code.TASK_NOT_FOUND:
             raise
@@ -108,7 +108,7 @@ async def create_subtask(code: str, command: SubtaskCreate, actor: CurrentUser, 
     """The lead agency's head hands part of the task down to a unit of its own: a task of its own
     (`parent` names this one), due no later than this one. This task's `subtasks` lists it; its
     evidence waits until every sub-task has closed."""
-    return TaskView.of(await subtasks.create(ctx, actor, code, command, idempotency_key))
+    return TaskView.of(await tasks.split(ctx, actor, code, command, idempotency_key))
 
 
 @router.get("/{code}/history", responses=responses(401, 403, 404, notes={404: "Unknown task."}))
