@@ -6,13 +6,16 @@ import logging
 from pathlib import Path
 
 import casbin
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import models
+from domain.commands import Accept, SubtaskCreate
 from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Refusal
+from domain.task import Kpi
 from messages import say
-from services import tasks
+from services import people, tasks
 from services.context import Context
 from services.people import add_user
 
@@ -20,8 +23,12 @@ log = logging.getLogger("nq57.bootstrap")
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
 DEMO_PASSWORD = "nq57-demo"
-# The sample program, and an appendix of a Committee notice as written (phrases, directives).
-DEMO_PROGRAMS = ("program-sample.csv", "program-notice-20.csv")
+# The sample program, an appendix of a Committee notice as written (phrases, directives), and one
+# task of each kind with a group directive and a task to cascade down to communes.
+DEMO_PROGRAMS = ("program-sample.csv", "program-notice-20.csv", "program-demo.csv")
+# A demo task handed down by its lead's head to units of its own: (task, head, [(unit, title)]).
+DEMO_CASCADE = ("DEMO-06", "hni.head", [("HNI-HOANKIEM", "Hướng dẫn hộ dân phường Hoàn Kiếm dùng dịch vụ công"),
+                                        ("HNI-SOCSON", "Hướng dẫn hộ dân xã Sóc Sơn dùng dịch vụ công")])
 # username, full name, agency, roles: one person for each role, around the sample program.
 DEMO_USERS = [
     ("office", "Chuyên viên Văn phòng Trung ương (Cơ quan Thường trực)", "VPTW", ["steering_office"]),
@@ -108,3 +115,31 @@ async def load_demo(ctx: Context) -> None:
                 await tasks.start(ctx, spec_from_row(row), "office")
             except Refusal as refusal:  # already started by another process, say: never fatal
                 log.warning("Nhiệm vụ mẫu %s: %s", row["code"], say(refusal.code, refusal.params))
+            except ValidationError as error:  # a demo row this version cannot read: said, never fatal
+                log.warning("Nhiệm vụ mẫu %s: %s", row["code"], error)
+    await _cascade_demo(ctx)
+
+
+async def _cascade_demo(ctx: Context) -> None:
+    """The lead's head accepts the demo task and hands parts down to two communes, through the
+    application layer as a person would; keyed, so a restart repeats nothing."""
+    code, username, units = DEMO_CASCADE
+    head = await people.person(ctx, username)
+    async with ctx.sessions() as session:
+        row = await session.get(models.Task, code)
+    if head is None or row is None or row.state.get("subtasks"):
+        return
+    try:
+        if row.stage == "assigned":
+            await tasks.act(ctx, await tasks.permit(ctx, head, code, "accept", f"demo-{code}-accept"), _accept)
+        for unit, title in units:
+            await tasks.split(ctx, head, code, SubtaskCreate(
+                code=f"{code}-{unit.removeprefix('HNI-')}", title=title, lead_agency=unit,
+                deadline="trong tháng 9/2027", kpis=[Kpi(name="Hộ dân được hướng dẫn", target=1000, unit="hộ")]),
+                f"demo-{code}-{unit}")
+    except Refusal as refusal:  # another process did it first, say: never fatal
+        log.warning("Nhiệm vụ mẫu %s: %s", code, say(refusal.code, refusal.params))
+
+
+async def _accept(_: object) -> Accept:
+    return Accept()

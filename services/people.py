@@ -92,6 +92,14 @@ async def agencies(ctx: Context) -> list[AgencyOut]:
         return [AgencyOut.model_validate(row) for row in rows]
 
 
+async def units(ctx: Context, agency: str) -> list[AgencyOut]:
+    """The agencies directly under one (a ministry's departments, a province's communes)."""
+    async with ctx.sessions() as session:
+        rows = await session.scalars(select(models.Agency).where(models.Agency.parent == agency)
+                                     .order_by(models.Agency.code))
+        return [AgencyOut.model_validate(row) for row in rows]
+
+
 async def agency_groups(ctx: Context) -> list[AgencyGroupOut]:
     async with ctx.sessions() as session:
         rows = await session.scalars(select(models.AgencyGroup).order_by(models.AgencyGroup.code))

@@ -322,9 +322,10 @@ async def history(ctx: Context, actor: Actor, code: str) -> list[HistoryEntry]:
 async def detail(ctx: Context, actor: Actor, code: str) -> TaskDetail:
     """Everything a task's page shows: the task, its history, what this person may do now."""
     state = await read(ctx, actor, code)
-    return TaskDetail.of(state, await history(ctx, actor, code),
-                         authorization.permitted_actions(ctx.enforcer, actor, state), await people.reviewers(ctx),
-                         await rollup(ctx, state))
+    actions = authorization.permitted_actions(ctx.enforcer, actor, state)
+    units = await people.units(ctx, state.lead_agency) if Action.SUBTASK_CREATE in actions else []
+    return TaskDetail.of(state, await history(ctx, actor, code), actions, await people.reviewers(ctx),
+                         await rollup(ctx, state), units)
 
 
 async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:

@@ -14,7 +14,8 @@ from domain.escalation import open_deadlines
 from domain.stages import CLOSED_STAGES, Stage
 from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, Source, TaskState
 
-AGENCY_KINDS = ("ministry", "central", "province", "unit", "commune", "party", "other")  # unit: a ministry's or a province's department
+# unit: a department of a ministry or a province (its `parent`); commune: a province's ward or commune
+AGENCY_KINDS = ("ministry", "central", "province", "unit", "commune", "party", "other")
 
 
 # A new password as typed: never trimmed (login does not trim either). Its rules, the length among
@@ -292,11 +293,13 @@ class TaskDetail(BaseModel):
     stepper: list[Step]
     open: bool
     deadline_as_written: str | None  # the deadline as assigned ("2026-Q2"), when it is not a plain date
+    units: list[AgencyOut] = []  # where the reader may hand parts down to, when they may
 
     @classmethod
     def of(cls, state: TaskState, history: list[HistoryEntry], actions: list[str], reviewers: list[str],
-           rollup: SubtaskRollup | None = None) -> "TaskDetail":
-        return cls(task=TaskView.of(state, rollup), history=history, actions=actions, reviewers=reviewers,
+           rollup: SubtaskRollup | None = None, units: list[AgencyOut] | None = None) -> "TaskDetail":
+        return cls(task=TaskView.of(state, rollup), history=history, units=units or [], actions=actions,
+                   reviewers=reviewers,
                    stepper=stepper(state.stage), open=state.stage not in CLOSED_STAGES,
                    deadline_as_written=None if is_a_day(state.deadline_text) else state.deadline_text)
 

@@ -153,7 +153,7 @@ def field(page: Page, action: str, name: str):
     return page.locator(f'[id="{action}-{name}"]')
 
 
-async def act(page: Page, action: str) -> None:
+async def act(page: Page, action: str, code: str = CODE) -> None:
     """Submit an action's form and wait for the task page to confirm it."""
     # Mark the page, so what follows waits for the answer (a new page, or the one app.js writes
     # after an upload) rather than reading the notice the current page may already show.
@@ -164,7 +164,7 @@ async def act(page: Page, action: str) -> None:
     await expect(outcome.first).to_be_visible()
     errors = await page.locator(".error").all_inner_texts()
     assert not errors, f"{action} refused: {errors}"
-    await expect(page).to_have_url(re.compile(rf"/tasks/{CODE}\?done={re.escape(action)}"))
+    await expect(page).to_have_url(re.compile(rf"/tasks/{re.escape(code)}\?done={re.escape(action)}"))
 
 
 async def expect_stage(page: Page, stage_label: str) -> None:
@@ -442,3 +442,50 @@ async def test_dashboard_and_admin_pages(people: Session) -> None:
     await expect(officer.locator('nav a[href="/admin"]')).to_have_count(0)
     response = await officer.goto("/admin")
     assert response is not None and response.status == 403
+
+
+async def test_a_head_hands_part_down_and_a_commune_officer_reports_on_it(people: Session, live_server: str) -> None:
+    """Cascading to a commune in the browser: Hà Nội's head splits a task on its page, the commune's
+    head accepts the part, its officer reports on a phone-sized screen, and the roll-up shows above."""
+    code = f"CAS-{int(time.time() * 1000) % 10**9}"
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as api:
+        token = (await api.post("/api/v1/auth/token", data={"username": "office", "password": DEMO_PASSWORD})
+                 ).json()["access_token"]
+        created = await api.post("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"}, json={
+            "code": code, "title": "Phổ cập dịch vụ công trực tuyến đến từng hộ dân", "lead_agency": "HNI",
+            "deadline": "trong quý IV/2027", "kpis": [{"name": "Hộ dân được hướng dẫn", "target": 5000, "unit": "hộ"}],
+            "source": {"document": "20-TB/CQTTBCĐ", "section": "Phụ lục, mục 8"}})
+        assert created.status_code == 201, created.text
+    head = await people.login("hni.head")
+    await open_task(head, code)
+    await act(head, "accept", code)
+    part = f"{code}-HOANKIEM"
+    await field(head, "subtask.create", "code").fill(part)
+    await field(head, "subtask.create", "title").fill("Hướng dẫn hộ dân phường Hoàn Kiếm")
+    await field(head, "subtask.create", "lead_agency").fill("HNI-HOANKIEM")
+    await field(head, "subtask.create", "deadline").fill("trong tháng 9/2027")
+    await field(head, "subtask.create", "kpis").fill("Hộ dân được hướng dẫn | 800 | hộ")
+    await act(head, "subtask.create", code)
+    await expect(head.locator("#subtasks")).to_contain_text(part)
+    await people.shot(head, "cascade-1-parent-split")
+
+    commune_head = await people.login("hoankiem.head")
+    await open_task(commune_head, part)
+    await expect(commune_head.locator("main")).to_contain_text(code)  # the task it is part of
+    await field(commune_head, "accept", "officer").fill("hoankiem.officer")
+    await act(commune_head, "accept", part)
+
+    officer = await people.login("hoankiem.officer")
+    await officer.set_viewport_size({"width": 390, "height": 844})
+    await open_task(officer, part)
+    await field(officer, "progress.report", "percent").fill("60")
+    await field(officer, "progress.report", "kpi_0").fill("480")
+    await field(officer, "progress.report", "note").fill("Đã hướng dẫn 480 hộ tại tổ dân phố 1–6")
+    await act(officer, "progress.report", part)
+    await people.shot(officer, "cascade-2-commune-officer-phone")
+
+    await open_task(head, code)
+    rollup = head.locator("#subtasks")
+    await expect(rollup.locator("h2")).to_contain_text("60%")
+    await expect(rollup).to_contain_text("480")
+    await people.shot(head, "cascade-3-parent-rolled-up")

@@ -18,6 +18,7 @@ from domain.lifecycle import (
     apply,
     available_actions,
     check_stage,
+    subtask_closed,
 )
 from domain.refusals import Code
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
@@ -98,6 +99,8 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "cancel": (OFFICE, c.Cancel(reason="Không còn cần thiết")),
     "comment": (OFFICER, c.Comment(text="Đang làm")),
     "correct": (OFFICE, c.Correct(reason="Văn bản ghi nhầm tên", title="Tên nhiệm vụ đã sửa")),
+    "subtask.create": (HEAD, c.SubtaskCreate(code="T-1-HOANKIEM", title="Phần việc của phường",
+                                             lead_agency="HNI-HOANKIEM", deadline="2026-05", lead_ancestors=["HNI"])),
 }
 
 
@@ -500,7 +503,8 @@ def test_available_actions_at_each_stage() -> None:
     assert available_actions(state(Stage.BUDGET_REVIEW)) == [
         "budget.approve", "budget.reject", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.IN_PROGRESS)) == [
-        "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment", "correct"]
+        "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment", "correct",
+        "subtask.create"]
     assert available_actions(state(Stage.CROSS_CHECK)) == ["review.assign", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.COMPLETED)) == ["comment"]
     assert available_actions(state(Stage.CANCELLED)) == ["comment"]
@@ -616,3 +620,48 @@ def test_a_corrected_deadline_records_both_instants() -> None:
     change = event.data["changes"]["deadline"]
     assert change["old_due"] == before.deadline.isoformat()
     assert change["new_due"] == parse_deadline("trong quý I/2028").isoformat()
+
+
+# --- sub-tasks (cascading down the chain) -------------------------------------------------------
+
+def test_a_part_goes_to_a_unit_under_the_lead_and_is_listed() -> None:
+    after, event = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
+    assert after.subtasks == ["T-1-HOANKIEM"] and after.open_subtasks == ["T-1-HOANKIEM"]
+    assert event.data["lead_agency"] == "HNI-HOANKIEM" and event.data["deadline"] == "2026-05"
+
+
+def test_a_part_for_a_unit_not_under_the_lead_is_invalid() -> None:
+    command = SAMPLES["subtask.create"][1].model_copy(update={"lead_ancestors": ["BKHCN"]})
+    with pytest.raises(TaskRuleError) as caught:
+        apply(state(Stage.IN_PROGRESS), request(HEAD, command), NOW)
+    assert caught.value.code == Code.SUBTASK_NOT_UNDER_LEAD and caught.value.conflict is False
+
+
+def test_a_part_due_after_the_task_is_invalid() -> None:
+    command = SAMPLES["subtask.create"][1].model_copy(update={"deadline": "2099-12-31"})
+    with pytest.raises(TaskRuleError) as caught:
+        apply(state(Stage.IN_PROGRESS), request(HEAD, command), NOW)
+    assert caught.value.code == Code.SUBTASK_DEADLINE_AFTER_PARENT and caught.value.field == "deadline"
+
+
+def test_a_code_already_split_off_is_a_conflict() -> None:
+    after, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
+    with pytest.raises(TaskRuleError) as caught:
+        apply(after, request(*SAMPLES["subtask.create"]), NOW)
+    assert caught.value.code == Code.TASK_EXISTS and caught.value.conflict is True
+
+
+def test_evidence_waits_while_a_part_is_open() -> None:
+    split, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
+    assert "evidence.submit" not in available_actions(split)
+    with pytest.raises(TaskRuleError) as caught:
+        apply(split, request(*SAMPLES["evidence.submit"]), NOW)
+    assert caught.value.code == Code.SUBTASKS_OPEN and caught.value.conflict is True
+
+
+def test_evidence_is_taken_once_every_part_has_closed() -> None:
+    split, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
+    heard, event = subtask_closed(split, "T-1-HOANKIEM", Stage.CANCELLED, NOW)
+    assert event.type == "subtask.closed" and event.data == {"code": "T-1-HOANKIEM", "stage": "cancelled", "open": []}
+    assert heard.seq == split.seq + 1 and "evidence.submit" in available_actions(heard)
+    assert apply(heard, request(*SAMPLES["evidence.submit"]), NOW)[0].stage == Stage.CROSS_CHECK

@@ -267,6 +267,7 @@ PASSWORD = "contract-test-password-57"
 # the models do not document yet: see the reasons). `positive_data_acceptance` takes these refusals
 # on these operations only; everywhere else a valid request must be accepted (or 401/403/404/409/429).
 SEMANTIC_REFUSALS = {
+    "POST /api/v1/agencies": (["422"], "the `parent` must be an existing agency, and not the agency itself"),
     "POST /api/v1/tasks": (
         ["422"], "the lead and coordinating agencies must exist; `deadline` is a date, a quarter or one of the "
                  "Committee's phrases (domain/deadlines.py)"),

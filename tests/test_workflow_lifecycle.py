@@ -165,6 +165,8 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "cancel": (OFFICE, c.Cancel(reason="Không còn cần thiết")),
     "comment": (OFFICER, c.Comment(text="Ghi chú")),
     "correct": (OFFICE, c.Correct(reason="Ghi nhầm tên", title="Tên đã sửa")),
+    "subtask.create": (HEAD, c.SubtaskCreate(code="WF-PART-1", title="Phần việc của phường", lead_agency="HNI-HOANKIEM",
+                                             deadline="2099-Q1", lead_ancestors=["HNI"])),
 }
 
 # How to reach each stage from `assigned` (budget required).
