@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi.responses import Response
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from messages import DEFAULT_LANGUAGE, text
@@ -48,8 +49,8 @@ def table_response(columns: Sequence[Column], rows: Sequence[dict[str, Any]], fm
         sheet.append(headers(columns, language))
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for line in values:
-            sheet.append(line)
+        for line in values:  # control characters cannot be written in a worksheet: they are left out
+            sheet.append([ILLEGAL_CHARACTERS_RE.sub("", cell) if isinstance(cell, str) else cell for cell in line])
         buffer = io.BytesIO()
         book.save(buffer)
         body, media = buffer.getvalue(), XLSX_TYPE

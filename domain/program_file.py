@@ -52,12 +52,13 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def spec_from_row(row: dict[str, str]) -> TaskSpec:
-    """A TaskSpec, or a pydantic ValidationError / a refusal naming the field that is wrong."""
+def spec_from_row(row: dict[str, str], model: type[TaskSpec] = TaskSpec) -> TaskSpec:
+    """A TaskSpec (or the `model` given, one that reads more, such as a directive to several
+    agencies), or a pydantic ValidationError / a refusal naming the field that is wrong."""
     budget = row.get("budget_required", "").lower()
     if budget not in _YES | _NO:
         raise Refusal(Code.BUDGET_REQUIRED_YES_NO, field="budget_required", value=row.get("budget_required"))
-    return TaskSpec(
+    return model(
         code=row.get("code", ""), title=row.get("title", ""), description=row.get("description", ""),
         lead_agency=row.get("lead_agency", ""),
         coordinating_agencies=[c for c in row.get("coordinating_agencies", "").split(";") if c.strip()],

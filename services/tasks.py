@@ -6,6 +6,7 @@ holds and answered with the state the workflow recorded. Reads come from the pro
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 import messages
@@ -32,6 +34,9 @@ from services import authorization, people
 from services.blobs import MAX_FILES
 from services.context import Context
 from services.views import (
+    Directive,
+    GroupDetail,
+    GroupedTaskPage,
     GroupView,
     HistoryEntry,
     ImportError_,
@@ -60,31 +65,58 @@ CommandBuilder = Callable[[TaskState], Awaitable[BaseModel]]
 async def create(ctx: Context, actor: Actor, spec: TaskSpec, idempotency_key: str | None = None
                  ) -> TaskState | GroupView:
     """Retried with the same Idempotency-Key, it answers what it created. A lead that names a group
-    of agencies creates one task per member (a group directive)."""
+    of agencies, or lists agencies' codes separated by `;`, creates one task per member (a group
+    directive; `spec` is then a Directive, whose lead may be that long)."""
     authorization.require(ctx.enforcer, actor, "task.create")
     return await _assign(ctx, spec, actor.username, idempotency_key)
 
 
+# TaskGroup.agency_group of a directive to agencies listed by code (its spec's lead keeps the list).
+LISTED = "list"
+
+
+def listed_agencies(lead: str) -> list[str] | None:
+    """The agencies a lead written as codes separated by `;` addresses ("BTC;BCA;BYT"), in order and
+    each once; None for a lead that is one code (an agency's or a group's)."""
+    if ";" not in lead:
+        return None
+    return list(dict.fromkeys(code.strip() for code in lead.split(";") if code.strip()))
+
+
 async def _assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState | GroupView:
+    """A lead that lists agencies or names a group is a group directive; any other lead starts one
+    task, its spec held to TaskSpec's own bounds (only a list may be longer than an agency's code)."""
+    if (listed := listed_agencies(spec.lead_agency)) is not None:
+        if not listed:
+            raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
+        written = spec.model_copy(update={"lead_agency": ";".join(listed)})  # a retry reads the same
+        return await assign_group(ctx, written, LISTED, listed, by, idempotency_key)
     async with ctx.sessions() as session:
         group = await session.get(models.AgencyGroup, spec.lead_agency)
     if group is not None:
         return await assign_group(ctx, spec, group.code, group.members, by, idempotency_key)
-    return await start(ctx, spec, by, idempotency_key)
+    return await start(ctx, TaskSpec.model_validate(spec.model_dump(mode="json")), by, idempotency_key)
 
 
 async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[str], by: str,
                        idempotency_key: str | None = None) -> GroupView:
     """One task per member, each its own workflow (`<code>-<member>`); the group's item records
-    which. Retried, it starts what a first attempt did not and answers the same item."""
+    which (`group`: the group's code, or LISTED). Every member's task is checked as any task is
+    before anything is recorded; retried, it starts what a first attempt did not and answers the
+    same item."""
     children = [f"{spec.code}-{member}" for member in members]
     async with ctx.sessions() as session:
         if await session.get(models.Task, spec.code) is not None:
             raise Refusal(Code.TASK_EXISTS, task=spec.code)
-    # Each member's task, checked as any task is (a child's code, too long say, is refused whole).
-    specs = [TaskSpec.model_validate({**spec.model_dump(mode="json"), "code": child, "lead_agency": member,
-                                      "coordinating_agencies": [c for c in spec.coordinating_agencies if c != member]})
-             for member, child in zip(members, children, strict=True)]
+        # Each member's task, checked as any task is (a child's code, too long say, is refused whole).
+        specs = [TaskSpec.model_validate({**spec.model_dump(mode="json"), "code": child, "lead_agency": member,
+                                          "coordinating_agencies": [c for c in spec.coordinating_agencies
+                                                                    if c != member]})
+                 for member, child in zip(members, children, strict=True)]
+        if unknown := await people.missing(session, members):  # every stranger named at once
+            raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency", agencies=", ".join(f"'{c}'" for c in unknown))
+        for child_spec in specs:
+            await _check(session, child_spec)
     async with ctx.sessions() as session:
         if await session.get(models.TaskGroup, spec.code) is None:
             session.add(models.TaskGroup(code=spec.code, agency_group=group, spec=spec.model_dump(mode="json"),
@@ -101,43 +133,78 @@ async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[s
         except Refusal as refusal:
             if refusal.code != Code.TASK_EXISTS:
                 raise
-    return await _group_view(ctx, spec.code)
+    return (await _group(ctx, spec.code))[0]
 
 
-async def _group_view(ctx: Context, code: str) -> GroupView:
+async def _group(ctx: Context, code: str) -> tuple[GroupView, list[TaskState]]:
     async with ctx.sessions() as session:
         item = await session.get(models.TaskGroup, code)
         if item is None:
             raise Refusal(Code.TASK_NOT_FOUND, task=code)
-        group = await session.get(models.AgencyGroup, item.agency_group)
-        rows = list(await session.scalars(select(models.Task).where(models.Task.code.in_(item.children))))
-    states = [TaskState.model_validate(row.state) for row in rows]
-    spec = TaskSpec.model_validate(item.spec)
-    stages: dict[Stage, int] = {}
-    for state in states:
-        stages[state.stage] = stages.get(state.stage, 0) + 1
-    return GroupView(code=code, title=spec.title, lead_agency=item.agency_group,
-                     group_name=group.name if group else item.agency_group, deadline_text=spec.deadline,
-                     source=spec.source, children=item.children,
-                     progress=round(sum(state.percent for state in states) / len(item.children)) if states else 0,
-                     stages=stages, completed=len(states) == len(item.children)
-                     and all(state.stage in CLOSED_STAGES for state in states))
+        return (await _rolled_up(session, [item]))[0]
+
+
+async def _rolled_up(session: AsyncSession, items: list[models.TaskGroup]) -> list[tuple[GroupView, list[TaskState]]]:
+    """Each group directive's item with what its children's projections add up to, and those
+    children (in the item's order; one not yet projected counts as 0% and in no stage)."""
+    codes = [code for item in items for code in item.children]
+    found = {row.code: TaskState.model_validate(row.state)
+             for row in await session.scalars(select(models.Task).where(models.Task.code.in_(codes)))}
+    names = {group.code: group.name for group in await session.scalars(
+        select(models.AgencyGroup).where(models.AgencyGroup.code.in_({item.agency_group for item in items})))}
+    rolled = []
+    for item in items:
+        spec = Directive.model_validate(item.spec)
+        states = [found[code] for code in item.children if code in found]
+        counts = Counter(state.stage for state in states)
+        view = GroupView(
+            code=item.code, title=spec.title, lead_agency=spec.lead_agency,
+            group_name=spec.lead_agency.replace(";", ", ") if item.agency_group == LISTED
+            else names.get(item.agency_group, item.agency_group),
+            deadline_text=spec.deadline, source=spec.source, children=item.children,
+            progress=round(sum(state.percent for state in states) / len(item.children)) if states else 0,
+            stages={stage: counts[stage] for stage in Stage if counts[stage]},
+            overdue=sum(state.overdue for state in states),
+            completed=len(states) == len(item.children) and all(state.stage in CLOSED_STAGES for state in states))
+        rolled.append((view, states))
+    return rolled
+
+
+def reads_groups(ctx: Context, actor: Actor) -> bool:
+    """Whether this person reads group directives' items (and sees the task list folded by group):
+    whoever reads every task. Each member reads its own task."""
+    return authorization.may_on_any_task(ctx.enforcer, actor, "task.read")
+
+
+async def group_detail(ctx: Context, actor: Actor, code: str) -> GroupDetail:
+    """A group directive's item and one line per child task, for whoever reads group directives."""
+    if not reads_groups(ctx, actor):
+        raise Refusal(Code.NOT_PERMITTED, username=actor.username, action="task.read")
+    view, states = await _group(ctx, code)
+    return GroupDetail(group=view, children=[SubtaskLine.of(state) for state in states])
 
 
 async def read_group(ctx: Context, actor: Actor, code: str) -> GroupView:
     """A group directive's item, for whoever reads every task (each member reads its own task)."""
-    if not authorization.may_on_any_task(ctx.enforcer, actor, "task.read"):
-        raise Refusal(Code.NOT_PERMITTED, username=actor.username, action="task.read")
-    return await _group_view(ctx, code)
+    return (await group_detail(ctx, actor, code)).group
 
 
 async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState:
     """Start the task's workflow once its agencies check out. Whether the code is new is Temporal's
     to say (one workflow per code), not the projection's."""
-    named = [spec.lead_agency, *spec.coordinating_agencies, *([spec.directing_agency] if spec.directing_agency else [])]
     async with ctx.sessions() as session:  # closed before Temporal is asked
-        unknown = set(await people.missing(session, named))
-        taken_by_a_group = await session.get(models.TaskGroup, spec.code) is not None
+        await _check(session, spec)
+    settings = ctx.settings
+    begin = TaskStart(spec=spec, deadline=parse_deadline(spec.deadline, settings.timezone), created_by=by,
+                      settings=settings.lifecycle, request_id=idempotency_key)
+    return await start_task(ctx.temporal, settings.task_queue, begin, settings.action_timeout)
+
+
+async def _check(session: AsyncSession, spec: TaskSpec) -> None:
+    """A task's agencies exist and stand apart, and its code is no group directive's."""
+    named = [spec.lead_agency, *spec.coordinating_agencies, *([spec.directing_agency] if spec.directing_agency else [])]
+    unknown = set(await people.missing(session, named))
+    taken_by_a_group = await session.get(models.TaskGroup, spec.code) is not None
     if spec.lead_agency in unknown:
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
     if taken_by_a_group:  # a group directive's code
@@ -151,10 +218,6 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
         raise Refusal(Code.UNKNOWN_AGENCY, field="directing_agency", agency=spec.directing_agency)
     if spec.lead_agency in spec.coordinating_agencies:
         raise Refusal(Code.LEAD_ALSO_COORDINATES, field="coordinating_agencies", agency=spec.lead_agency)
-    settings = ctx.settings
-    begin = TaskStart(spec=spec, deadline=parse_deadline(spec.deadline, settings.timezone), created_by=by,
-                      settings=settings.lifecycle, request_id=idempotency_key)
-    return await start_task(ctx.temporal, settings.task_queue, begin, settings.action_timeout)
 
 
 async def import_program(ctx: Context, actor: Actor, content: bytes, filename: str) -> ImportResult:
@@ -168,7 +231,7 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
         if not any(row.values()):
             continue
         try:
-            made = await _assign(ctx, spec_from_row(row), actor.username)
+            made = await _assign(ctx, spec_from_row(row, Directive), actor.username)
             result.created += made.children if isinstance(made, GroupView) else [made.code]
         except ValidationError as error:
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(list(error.errors())))
@@ -386,12 +449,31 @@ def _filtered(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
     return query.order_by(models.Task.deadline, models.Task.code)
 
 
-async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offset: int) -> TaskPage:
+async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offset: int,
+               grouped: bool = False) -> TaskPage:
+    """A page of the tasks the filters select. `grouped` (a GroupedTaskPage): the children of group
+    directives folded into their group's item, listed first, for whoever reads group directives —
+    a group is listed when the filters select any of its children, and shows all of them."""
     query = _filtered(ctx, actor, chosen)
     async with ctx.sessions() as session:
-        total = await session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await session.scalars(query.limit(limit).offset(offset))
-        return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows], total=total or 0)
+        if not grouped:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = await session.scalars(query.limit(limit).offset(offset))
+            return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
+                            total=total or 0)
+        items = list(await session.scalars(select(models.TaskGroup).order_by(models.TaskGroup.code))
+                     ) if reads_groups(ctx, actor) else []
+        children = [code for item in items for code in item.children]
+        selected = set(await session.scalars(
+            query.with_only_columns(models.Task.code).where(models.Task.code.in_(children))))
+        listed = [item for item in items if selected.intersection(item.children)]
+        shown = listed[offset:offset + limit]
+        rest = query.where(models.Task.code.not_in(children))  # the groups, then the other tasks
+        total = await session.scalar(select(func.count()).select_from(rest.subquery()))
+        rows = await session.scalars(rest.limit(limit - len(shown)).offset(max(0, offset - len(listed))))
+        return GroupedTaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
+                               total=len(listed) + (total or 0),
+                               groups=[view for view, _ in await _rolled_up(session, shown)])
 
 
 async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskView]:

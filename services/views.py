@@ -12,7 +12,7 @@ from domain.agency_index import AgencyRow
 from domain.deadlines import is_a_day
 from domain.escalation import open_deadlines
 from domain.stages import CLOSED_STAGES, Stage
-from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, Source, TaskState
+from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, Source, TaskSpec, TaskState
 
 # unit: a department of a ministry or a province (its `parent`); commune: a province's ward or commune
 AGENCY_KINDS = ("ministry", "central", "province", "unit", "commune", "party", "other")
@@ -137,6 +137,8 @@ class Progress(BaseModel):
 
 
 class SubtaskLine(BaseModel):
+    """One task in a list of parts: a sub-task of a task, a child of a group directive."""
+
     code: str
     title: str
     lead_agency: str
@@ -144,6 +146,11 @@ class SubtaskLine(BaseModel):
     percent: int
     deadline_text: str
     overdue: bool
+
+    @classmethod
+    def of(cls, state: TaskState) -> "SubtaskLine":
+        return cls(code=state.code, title=state.spec.title, lead_agency=state.lead_agency, stage=state.stage,
+                   percent=state.percent, deadline_text=state.deadline_text, overdue=state.overdue)
 
 
 class SubtaskRollup(BaseModel):
@@ -255,6 +262,17 @@ class Readiness(BaseModel):
     worker: str
 
 
+class Directive(TaskSpec):
+    """A task as the Standing Office assigns it (POST /api/v1/tasks, an import row), whose lead may
+    also address several agencies: a group's code (GET /api/v1/agency-groups) or agencies' codes
+    separated by `;` ("BTC;BCA;BYT"), one task per member then. Only such a list may be longer than
+    one agency's code: a single lead is held to TaskSpec's bounds when its task starts
+    (services/tasks.py)."""
+
+    lead_agency: str = Field(min_length=1, max_length=limits.ITEMS * (limits.AGENCY + 1),
+                             description="an agency's code, a group's code, or agencies' codes separated by `;`")
+
+
 class TaskFilter(BaseModel):
     """Which tasks a list shows: any of these left empty does not filter."""
 
@@ -364,16 +382,34 @@ class AgencyGroupOut(BaseModel):
 
 
 class GroupView(BaseModel):
-    """A directive assigned to a group of agencies: one task per member (`children`), and what they
-    add up to — the members' average progress and how many stand at each stage."""
+    """A directive assigned to a group of agencies, or to agencies listed by code: one task per
+    member (`children`), and what they add up to — the members' average progress, how many stand at
+    each stage, how many are overdue."""
 
     code: str
     title: str
-    lead_agency: str = Field(description="the group's code")
-    group_name: str
+    lead_agency: str = Field(description="the group's code, or the listed agencies' codes separated by `;`")
+    group_name: str = Field(description="the group's name, or the listed agencies' codes")
     deadline_text: str
     source: Source | None = None
     children: list[str]
     progress: int = Field(description="the children's average percent")
     stages: dict[Stage, int]
+    overdue: int = Field(description="how many children are overdue")
     completed: bool = Field(description="every child is closed (completed or cancelled)")
+
+
+class GroupDetail(BaseModel):
+    """A group directive's page: its item, and one line per child (each a task with its own page)."""
+
+    group: GroupView
+    children: list[SubtaskLine]
+
+
+class GroupedTaskPage(TaskPage):
+    """GET /api/v1/tasks?groups=1: the children of group directives folded into their group's item."""
+
+    groups: list[GroupView] = Field(description="the group directives any of whose children the filters "
+                                     "select (those children are not in `items`); empty for a reader who does "
+                                     "not read every task. Listed before `items`: `limit` and `offset` page "
+                                     "over both, and `total` counts both")

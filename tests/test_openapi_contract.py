@@ -280,6 +280,9 @@ SEMANTIC_REFUSALS = {
         ["415", "422"], "each file must have an allowed extension and content of that type, `kpi_results` must be "
                         "a JSON object of the task's KPIs; and a form field whose generated name cannot be written "
                         "in a multipart header (control characters) leaves a body no parser reads"),
+    "POST /api/v1/tasks/{code}/subtasks": (
+        ["422"], "the unit must exist and stand under the lead agency, and the part's `deadline` (a phrase) must not "
+                 "fall after the task's"),
     "POST /api/v1/users": (
         ["422"], "the agency must exist; the password rules (api/security.py: 10 characters — UserIn documents "
                  "8 —, not the username, not a common one)"),

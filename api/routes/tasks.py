@@ -29,11 +29,12 @@ TASK_LINKS = {"read": ("get", "/api/v1/tasks/{code}", TASK), "history": ("get", 
     401, 403, 409, 413, 422, 429, 503, notes={409: "The task code exists.",
                                               422: "Also: an unknown agency, or an Idempotency-Key used for "
                                                    "another request."}), **links(201, **TASK_LINKS)})
-async def create_task(spec: TaskSpec, ctx: ContextDep, actor: Annotated[Actor, Depends(allowed("task.create"))],
+async def create_task(spec: Directive, ctx: ContextDep, actor: Annotated[Actor, Depends(allowed("task.create"))],
                       idempotency_key: IdempotencyKey = None) -> TaskView | GroupView:
     """Retried with the same Idempotency-Key, it answers what it created. A `lead_agency` that names
-    a group (GET /api/v1/agency-groups) creates one task per member, `<code>-<agency>`, and answers
-    the group's item: its `children` and their rolled-up progress."""
+    a group (GET /api/v1/agency-groups), or lists agencies' codes separated by `;` ("BTC;BCA;BYT"),
+    creates one task per member, `<code>-<agency>`, and answers the group's item: its `children`
+    and their rolled-up progress."""
     made = await tasks.create(ctx, actor, spec, idempotency_key)
     return made if isinstance(made, GroupView) else TaskView.of(made)
 
