@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     budget_sla: timedelta = timedelta(days=14)
     review_sla: timedelta = timedelta(days=10)
     rework_period: timedelta = timedelta(days=14)
+    deadline_pending_reminder: timedelta = Field(
+        default=timedelta(days=30), gt=timedelta(0), description="how long after a task is assigned without a "
+        "deadline, and again each such period, the Standing Office is reminded to set one")
     max_extensions: int = 2
     timezone: TimezoneName = DEFAULT_TIMEZONE
     demo: bool = False
@@ -69,7 +72,8 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: str = Field(default="", description="signs webhook bodies; empty: the token secret")
 
-    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period", "login_lockout", mode="before")
+    @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period", "deadline_pending_reminder",
+                     "login_lockout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
@@ -129,7 +133,7 @@ class Settings(BaseSettings):
         return LifecycleSettings(
             timezone=self.timezone, rework_period=self.rework_period, accept_sla=self.accept_sla,
             budget_sla=self.budget_sla, review_sla=self.review_sla, escalation_steps=self.escalation_steps,
-            max_extensions=self.max_extensions,
+            max_extensions=self.max_extensions, deadline_pending_reminder=self.deadline_pending_reminder,
         )
 
     @property

@@ -1,7 +1,8 @@
 """Tables people download: CSV (UTF-8 with BOM, so Excel shows Vietnamese right) or XLSX.
 
 A table is its columns: the field each row gives, the catalog key of the header people read, and,
-for a field whose values are a vocabulary (a stage), the prefix of the keys its values are said by.
+for a field whose values are a vocabulary (a stage), the prefix of the keys its values are said by;
+for a field that may hold nothing, the key of what is said instead (a deadline not yet set).
 The headers and those values are said here, from the message catalogs, in the file's language:
 Vietnamese unless asked otherwise (exports are Vietnamese-first)."""
 
@@ -28,6 +29,7 @@ class Column:
     field: str  # the key in each row
     key: str  # the catalog key of its header
     says: str | None = None  # a vocabulary: the value is said by the key `says + value` (`stage.`)
+    blank: str | None = None  # the key said where the row holds no value (`deadline.pending`)
 
 
 def headers(columns: Sequence[Column], language: str = DEFAULT_LANGUAGE) -> list[str]:
@@ -59,6 +61,8 @@ def table_response(columns: Sequence[Column], rows: Sequence[dict[str, Any]], fm
 
 
 def _cell(value: Any, column: Column, language: str) -> Any:
+    if value is None and column.blank is not None:
+        return text(column.blank, language)
     if column.says is not None and value is not None:
         return text(f"{column.says}{value.value if isinstance(value, Enum) else value}", language)
     if isinstance(value, bool):

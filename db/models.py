@@ -173,7 +173,9 @@ class AgencyGroup(Base):
 
 class TaskGroup(Base):
     """A directive assigned to a group: one task of its own (a workflow) per member, `<code>-<agency>`.
-    What the group's item shows is rolled up from those tasks' projections."""
+    What the group's item shows is rolled up from those tasks' projections. `agency_group` is the
+    group's code, or "list" (services/tasks.py, LISTED) for a directive to agencies listed by code:
+    the list itself is the lead of `spec` ("BTC;BCA;BYT"), however long."""
 
     __tablename__ = "task_groups"
     code: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -19,6 +19,11 @@ from domain.events import RecordedEvent
 from domain.task import TaskState
 
 _COLUMNS = ("task_code", "seq", "type", "actor", "at", "data", "request_id", "prev_hash", "hash", "fence")
+# What the `deadline` and `original_deadline` columns (NOT NULL) hold for a task without a deadline's
+# instant (standing, pending, recurring without a final one): far enough ahead that lists sorted by
+# deadline show it last and no period of the index holds it. Only the columns hold it: the task's
+# state (what every answer and page is made of) keeps None, and nothing shows the columns.
+NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 async def record_event(session: AsyncSession, state: TaskState, event: RecordedEvent, fence: int) -> bool:
@@ -90,8 +95,8 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     row.title = state.spec.title
     row.lead_agency = state.lead_agency
     row.stage = state.stage.value
-    row.deadline = state.deadline
-    row.original_deadline = state.original_deadline
+    row.deadline = state.deadline or NO_DEADLINE
+    row.original_deadline = state.original_deadline or NO_DEADLINE
     row.overdue = state.overdue
     row.late = state.late
     row.escalation_level = state.escalation_level

@@ -18,26 +18,53 @@ The rates are over due tasks (first-pass over completed tasks; disbursement over
 budgets). With nothing completed the first-pass rate is 0; with no approved budget the
 disbursement rate is 1 (nothing to disburse is no failure). An agency with no due task has no
 score and no rank, so it never stands above one that delivered. Ties are broken by more tasks
-completed on time, then by the agency code, so a ranking is always the same for the same data."""
+completed on time, then by the agency code, so a ranking is always the same for the same data.
+
+Each kind of task (domain/task.py) has its place. The due tasks above are one-offs. A recurring
+or standing task is assessed by its reports: it is in every period it runs through (`periodic`),
+never an assigned or completed item, and each missed report (any escalation of it whose lapsed
+deadline falls in the period) counts against its lead as any escalation does. A task whose
+deadline is pending is counted apart (`deadline_pending`), due in no period; the Standing Office's
+reminders to set it never count against the lead (domain.escalation.OFFICES_OWN), its other
+escalations count as a periodic task's do."""
 
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from domain.escalation import LADDER
+from domain.escalation import LADDER, OFFICES_OWN, DeadlineKind
+from domain.periods import Period
 from domain.stages import CLOSED_STAGES, Stage
-from domain.task import BudgetStatus, Decision, TaskState
+from domain.task import BudgetStatus, Decision, TaskKind, TaskState
 
 WEIGHTS = {"on_time_original": 0.40, "on_time_revised": 0.20, "first_pass": 0.20, "disbursement": 0.10,
            "not_overdue": 0.10}
 ESCALATION_PENALTY = 5.0
 
 
+def concerns(state: TaskState, period: Period) -> bool:
+    """Whether a task has its place in the period's index: a one-off whose original deadline falls in
+    it; a task of another kind assigned before the period ends and not closed before it begins (its
+    last change)."""
+    if state.kind == TaskKind.ONE_OFF:
+        return state.original_deadline is not None and period.contains(state.original_deadline)
+    return state.created_at < period.end and (state.stage not in CLOSED_STAGES or state.updated_at >= period.start)
+
+
+def counts(state: TaskState, kind: DeadlineKind, due: datetime, period: Period) -> bool:
+    """Whether one `escalated` event of a task the period concerns counts against its lead: never the
+    Office's own deadline; a one-off's whenever it fell; another kind's when the lapsed deadline
+    fell in the period."""
+    if kind in OFFICES_OWN:
+        return False
+    return state.kind == TaskKind.ONE_OFF or period.contains(due)
+
+
 class IndexTask(BaseModel):
     """What the index needs of one task."""
 
     state: TaskState
-    escalations: dict[int, int] = {}  # level -> `escalated` events
+    escalations: dict[int, int] = {}  # level -> `escalated` events that count in the period (`counts`)
 
     @property
     def completed_at(self) -> datetime | None:
@@ -48,6 +75,8 @@ class IndexTask(BaseModel):
 class AgencyRow(BaseModel):
     agency: str
     assigned: int = 0
+    periodic: int = Field(default=0, description="recurring and standing tasks led, assessed by their reports")
+    deadline_pending: int = Field(default=0, description="tasks led whose deadline is still to be set")
     due: int = 0
     completed_on_time: int = 0
     completed_late: int = 0
@@ -67,13 +96,25 @@ def _rate(part: int | float, whole: int | float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _add_escalations(row: AgencyRow, task: IndexTask) -> None:
+    for level, count in task.escalations.items():
+        row.escalations[level] = row.escalations.get(level, 0) + count
+
+
 def agency_row(agency: str, tasks: list[IndexTask], now: datetime) -> AgencyRow:
-    row = AgencyRow(agency=agency, assigned=len(tasks))
+    row = AgencyRow(agency=agency)
     on_time_original = first_pass = completed = 0
     approved_vnd = disbursed_vnd = 0
     for task in tasks:
         state, done_at = task.state, task.completed_at
-        if state.stage == Stage.CANCELLED:
+        if state.kind != TaskKind.ONE_OFF:  # assessed by its reports, or its deadline pending: apart
+            if state.stage != Stage.CANCELLED:
+                row.deadline_pending += state.kind == TaskKind.DEADLINE_PENDING
+                row.periodic += state.kind != TaskKind.DEADLINE_PENDING
+                _add_escalations(row, task)
+            continue
+        row.assigned += 1
+        if state.stage == Stage.CANCELLED or state.deadline is None:
             continue
         is_due = done_at is not None or state.deadline <= now
         row.due += is_due
@@ -81,15 +122,14 @@ def agency_row(agency: str, tasks: list[IndexTask], now: datetime) -> AgencyRow:
             completed += 1
             row.completed_late += state.late
             row.completed_on_time += not state.late
-            on_time_original += done_at <= state.original_deadline
+            on_time_original += state.original_deadline is not None and done_at <= state.original_deadline
         elif is_due and state.stage not in CLOSED_STAGES and state.overdue:
             row.overdue_open += 1
         rejections = sum(review.decision == Decision.REJECTED for review in state.reviews)
         row.rejection_rounds += rejections
         first_pass += done_at is not None and rejections == 0
         row.extensions_granted += state.extensions_granted
-        for level, count in task.escalations.items():
-            row.escalations[level] = row.escalations.get(level, 0) + count
+        _add_escalations(row, task)
         if state.budget is not None and state.budget.status == BudgetStatus.APPROVED:
             approved_vnd += state.budget.amount_vnd
             disbursed_vnd += state.budget.disbursed_vnd

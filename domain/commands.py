@@ -14,7 +14,7 @@ from domain.actors import Actor
 from domain.deadlines import DeadlineText
 from domain.proof import holds, sign
 from domain.refusals import Code, invalid
-from domain.task import BudgetLine, EvidenceFile, Kpi, TaskCode
+from domain.task import BudgetLine, EvidenceFile, Kpi, TaskCode, TaskKind
 
 
 class Action(StrEnum):
@@ -37,6 +37,7 @@ class Action(StrEnum):
     COMMENT = "comment"
     CORRECT = "correct"
     SUBTASK_CREATE = "subtask.create"
+    CLOSE = "close"
 
 
 class _Command(BaseModel):
@@ -153,6 +154,8 @@ class Correct(_Command):
     kpis: list[Kpi] | None = Field(default=None, max_length=L.ITEMS)
     coordinating_agencies: list[Annotated[str, Field(min_length=1, max_length=L.AGENCY)]] | None = \
         Field(default=None, max_length=L.ITEMS)
+    kind: TaskKind | None = Field(default=None, description="a deadline set on a deadline_pending task makes it "
+                                  "one_off unless another kind is given")
     deadline: DeadlineText | None = Field(default=None, max_length=L.NAME)
 
     def corrected(self) -> dict[str, Any]:
@@ -176,14 +179,21 @@ class SubtaskCreate(_Command):
     lead_ancestors: SkipJsonSchema[list[str]] = []
 
 
+class Close(_Command):
+    """The Standing Office ends a recurring or standing task (a standing one is never "completed")."""
+
+    action: Literal["close"] = "close"
+    reason: str = Field(min_length=1, max_length=L.TEXT)
+
+
 # What a correction may change, in the order the event lists it.
-CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies", "deadline")
+CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies", "kind", "deadline")
 
 
 Command = Annotated[
     Accept | BudgetSubmit | BudgetApprove | BudgetReject | ProgressReportCommand
     | ExtensionRequestCommand | ExtensionApprove | ExtensionReject | EvidenceSubmit
-    | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment | Correct | SubtaskCreate,
+    | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment | Correct | SubtaskCreate | Close,
     Field(discriminator="action"),
 ]
 
@@ -192,7 +202,7 @@ COMMAND_MODELS: dict[Action, type[_Command]] = {
     for model in (
         Accept, BudgetSubmit, BudgetApprove, BudgetReject, ProgressReportCommand,
         ExtensionRequestCommand, ExtensionApprove, ExtensionReject, EvidenceSubmit,
-        ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment, Correct, SubtaskCreate,
+        ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment, Correct, SubtaskCreate, Close,
     )
 }
 assert set(COMMAND_MODELS) == set(Action), "one command model for each action"

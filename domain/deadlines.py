@@ -4,7 +4,12 @@ Committee's phrases ("trong tháng 4/2026", "trong quý II/2026", "6 tháng đ�
 ISO forms (`2026-05-01`, `2026-03`, `2026-Q2`, a date and time). A day, a month, a quarter or a year
 ends at 23:59:59 local time (Asia/Ho_Chi_Minh unless said otherwise); "trước ngày X" ends the day
 before X; "từ ngày X" is the start of X (what is due must be in place when that day begins). The
-words are kept verbatim beside the instant (a task's `deadline_text`)."""
+words are kept verbatim beside the instant (a task's `deadline_text`).
+
+Some of the Committee's deadlines set no instant yet: "cùng thời điểm thi hành của Luật", "khẩn
+trương", "theo tiến độ của Luật/Nghị định ...". Those phrases are listed once here (`TO_BE_SET`):
+`is_to_be_set` recognizes them and `due_of` reads a task's deadline as its instant, or None while
+it is to be set (such a task is `deadline_pending`: domain/task.py)."""
 
 import calendar
 import re
@@ -54,8 +59,7 @@ _IN_YEAR = re.compile(r"^(?:trong |cuối |chậm nhất |hạn )?năm (\d{4})$"
 
 def _committee_phrase(text: str, timezone: str) -> datetime | None:
     """The instant of one of the Committee's phrases; None when the text is not one of them."""
-    said = " ".join(unicodedata.normalize("NFC", text).casefold().split()).rstrip(".;,")
-    said = re.sub(r"\s*([/-])\s*", r"\1", said)  # "tháng 4 / 2026" as "tháng 4/2026"
+    said = re.sub(r"\s*([/-])\s*", r"\1", _said(text))  # "tháng 4 / 2026" as "tháng 4/2026"
     zone = ZoneInfo(timezone)
     if match := _STARTS.match(said):
         return datetime.combine(_day(match), time(0), zone)
@@ -88,6 +92,31 @@ def parse_day(text: str) -> date:
     return date.fromisoformat(value)
 
 
+# How a deadline that sets no instant yet begins (lowercased, single spaces): the Standing Office sets
+# the instant later. "khẩn trương" (urgently) names no day either.
+TO_BE_SET = ("chưa xác định", "khẩn trương", "cùng thời điểm", "đồng thời với", "theo tiến độ", "theo lộ trình")
+
+
+def _said(text: str) -> str:
+    """The words as the phrases are matched: NFC, lowercased, single spaces, no trailing stop."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split()).rstrip(".;,")
+
+
+def is_to_be_set(text: str) -> bool:
+    """Whether a deadline is written as one that sets no instant yet ("khẩn trương", "cùng thời
+    điểm thi hành của Luật Dữ liệu", "theo tiến độ của Nghị định ...")."""
+    said = _said(text)
+    return any(said == phrase or said.startswith(phrase + " ") for phrase in TO_BE_SET)
+
+
+def due_of(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime | None:
+    """A task's deadline as its instant; None while it sets none (empty, or a phrase `TO_BE_SET`).
+    Raises ValueError as `parse_deadline` does for a text that is neither."""
+    if not text.strip() or is_to_be_set(text):
+        return None
+    return parse_deadline(text, timezone)
+
+
 def parse_deadline(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """The moment a deadline lapses, timezone-aware. Raises ValueError when the text is none of the
     forms (people read the catalog's `deadline_invalid` sentence: see `DeadlineText`)."""
@@ -115,6 +144,16 @@ def _deadline_parses(text: str) -> str:
     return text
 
 
+def _assigned_deadline_reads(text: str) -> str:
+    """A task's deadline as assigned: an instant, a phrase that leaves it to be set, or empty (whether
+    the task's kind takes that is the task's rule: domain/task.py)."""
+    try:
+        due_of(text)
+    except ValueError:
+        raise invalid(Code.DEADLINE_INVALID, deadline=text) from None
+    return text
+
+
 def _zone_exists(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -123,7 +162,10 @@ def _zone_exists(name: str) -> str:
     return name
 
 
-# A deadline as written (kept as text, checked to parse): a task's deadline, an extension's new one.
+# A deadline as written (kept as text, checked to parse to an instant): an extension's new one, a
+# correction's, a sub-task's.
 DeadlineText = Annotated[str, AfterValidator(_deadline_parses)]
+# A task's deadline as assigned: as DeadlineText, or empty, or a phrase that leaves it to be set.
+AssignedDeadlineText = Annotated[str, AfterValidator(_assigned_deadline_reads)]
 # An IANA time zone name that exists on this machine: a setting, and what each task keeps of it.
 TimezoneName = Annotated[str, AfterValidator(_zone_exists)]

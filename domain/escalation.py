@@ -7,6 +7,13 @@ Every open deadline of a task has its own ladder, keyed by what it is and when i
 an extension (a new due time) starts a fresh ladder and clears the old one. Pure functions: the
 workflow calls them with `workflow.now()` and sleeps until `next_wake`.
 
+Each kind of task (domain/task.py, TaskKind) has its deadlines here: a one-off its deadline; a
+recurring or standing task its report each period (and a recurring one its final deadline, if
+any); a task whose deadline is pending, the Standing Office's reminder to set one (`unset`): one
+rung only, the Office's own (level 2), due NQ57_DEADLINE_PENDING_REMINDER after creation and again
+each such period until the deadline is set. That reminder is the Office's business, never a point
+against the lead agency (`OFFICES_OWN`).
+
 What people read (a level's name, who is told, a deadline's kind, the notice) is in the message
 catalogs (messages/): `level.<n>`, `audience.<audience>`, `kind.<kind>`, `notice.subject|body`."""
 
@@ -21,8 +28,8 @@ import messages
 from domain.actors import Role
 from domain.deadlines import end_of_day, end_of_month
 from domain.events import SYSTEM_ACTOR, Event, Happening
-from domain.stages import Stage
-from domain.task import Reporting, TaskState
+from domain.stages import OPEN_STAGES, Stage
+from domain.task import Reporting, TaskKind, TaskState
 
 LEAD_AGENCY = "lead_agency"  # the audience of a level that names no role
 
@@ -91,7 +98,14 @@ class DeadlineKind(StrEnum):
     REWORK = "rework"
     REVIEW = "review"
     REPORT = "report"
+    UNSET = "unset"  # a deadline still to be set: the Standing Office's
 
+
+# Deadlines the Standing Office keeps, not the lead agency: their lapse makes no task overdue and
+# counts against no agency in the index (domain/agency_index.py).
+OFFICES_OWN = frozenset({DeadlineKind.UNSET})
+# The one rung of the Office's reminder: the level whose audience is the Standing Office.
+OFFICE_LEVEL = 2
 
 _BEFORE_CROSS_CHECK = frozenset({Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.BUDGET_REVIEW, Stage.IN_PROGRESS})
 
@@ -122,7 +136,7 @@ def open_deadlines(state: TaskState) -> list[OpenDeadline]:
     if state.stage == Stage.BUDGET_REGISTRATION and state.accepted_at is not None:
         since = max(state.accepted_at, state.budget_returned_at or state.accepted_at)
         found.append(OpenDeadline(kind=DeadlineKind.BUDGET, due=since + rules.budget_sla))
-    if state.stage in _BEFORE_CROSS_CHECK:
+    if state.stage in _BEFORE_CROSS_CHECK and state.deadline is not None:
         found.append(OpenDeadline(kind=DeadlineKind.DEADLINE, due=state.deadline))
     if state.stage == Stage.IN_PROGRESS and state.rework_deadline is not None:
         found.append(OpenDeadline(kind=DeadlineKind.REWORK, due=state.rework_deadline))
@@ -134,7 +148,19 @@ def open_deadlines(state: TaskState) -> list[OpenDeadline]:
                      default=state.created_at)
         found.append(OpenDeadline(kind=DeadlineKind.REPORT,
                                   due=next_report_due(anchor, state.spec.reporting, rules.timezone)))
+    if state.stage in OPEN_STAGES and state.kind == TaskKind.DEADLINE_PENDING and state.deadline is None:
+        found.append(OpenDeadline(kind=DeadlineKind.UNSET, due=_next_reminder(state)))
     return found
+
+
+def _next_reminder(state: TaskState) -> datetime:
+    """The first reminder period's end, counted from creation, whose reminder is not yet recorded:
+    once the Office is reminded, the next period's reminder binds."""
+    every = state.settings.deadline_pending_reminder
+    due = state.created_at + every
+    while state.ladders.get(OpenDeadline(kind=DeadlineKind.UNSET, due=due).key, 0) >= OFFICE_LEVEL:
+        due += every
+    return due
 
 
 def next_report_due(anchor: datetime, reporting: Reporting, timezone: str) -> datetime:
@@ -154,8 +180,11 @@ def _steps(state: TaskState) -> tuple[timedelta, ...]:
     return tuple(state.settings.escalation_steps[:len(LADDER)])
 
 
-def _reached(deadline: OpenDeadline, state: TaskState, now: datetime) -> int:
-    return sum(1 for offset in _steps(state) if deadline.due + offset <= now)
+def _reached(deadline: OpenDeadline, state: TaskState, now: datetime) -> list[int]:
+    """The levels a deadline's ladder has reached by now: the Office's reminder has one rung."""
+    if deadline.kind == DeadlineKind.UNSET:
+        return [OFFICE_LEVEL] if deadline.due <= now else []
+    return list(range(1, sum(1 for offset in _steps(state) if deadline.due + offset <= now) + 1))
 
 
 def due_escalations(state: TaskState, now: datetime) -> list[Escalation]:
@@ -165,7 +194,7 @@ def due_escalations(state: TaskState, now: datetime) -> list[Escalation]:
     for deadline in open_deadlines(state):
         recorded = state.ladders.get(deadline.key, 0)
         rises += [Escalation(kind=deadline.kind, due=deadline.due, level=number)
-                  for number in range(recorded + 1, _reached(deadline, state, now) + 1)]
+                  for number in _reached(deadline, state, now) if number > recorded]
     return sorted(rises, key=lambda rise: (rise.level, rise.due))
 
 
@@ -174,7 +203,7 @@ def refresh(state: TaskState, now: datetime) -> None:
     longer binds (accepted, extended, completed) stops counting, but is kept, so the same deadline
     binding again (rework after a rejected cross-check) does not escalate twice."""
     open_now = open_deadlines(state)
-    state.overdue = any(deadline.due <= now for deadline in open_now)
+    state.overdue = any(deadline.due <= now for deadline in open_now if deadline.kind not in OFFICES_OWN)
     state.escalation_level = max((state.ladders.get(d.key, 0) for d in open_now), default=0)
 
 
@@ -210,6 +239,12 @@ def notice_text(state: TaskState, rise: Escalation) -> tuple[str, str]:
 def next_wake(state: TaskState) -> datetime | None:
     """When the next ladder rises, if nothing else happens first."""
     steps = _steps(state)
-    times = [deadline.due + steps[state.ladders.get(deadline.key, 0)]
-             for deadline in open_deadlines(state) if state.ladders.get(deadline.key, 0) < len(steps)]
+    times = [deadline.due if deadline.kind == DeadlineKind.UNSET else
+             deadline.due + steps[state.ladders.get(deadline.key, 0)]
+             for deadline in open_deadlines(state) if state.ladders.get(deadline.key, 0) < _top(deadline, steps)]
     return min(times, default=None)
+
+
+def _top(deadline: OpenDeadline, steps: tuple[timedelta, ...]) -> int:
+    """The highest level a deadline's ladder climbs to."""
+    return OFFICE_LEVEL if deadline.kind == DeadlineKind.UNSET else len(steps)

@@ -6,6 +6,7 @@ record, or raises a TaskRuleError. The workflow calls it to validate and to act;
 
 from collections.abc import Callable
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from domain.events import SYSTEM_ACTOR, Event, Happening
 from domain.refusals import Code, Refusal
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import (
+    CLOSABLE_KINDS,
     Budget,
     BudgetStatus,
     Decision,
@@ -27,7 +29,11 @@ from domain.task import (
     ProgressReport,
     Reporting,
     Review,
+    TaskKind,
     TaskState,
+    deadline_fault,
+    reporting_fault,
+    reporting_for,
 )
 
 ALL_STAGES = frozenset(Stage)
@@ -51,12 +57,14 @@ ACTION_STAGES: dict[Action, frozenset[Stage]] = {
     Action.COMMENT: ALL_STAGES,
     Action.CORRECT: OPEN_STAGES,
     Action.SUBTASK_CREATE: frozenset({Stage.IN_PROGRESS}),
+    Action.CLOSE: OPEN_STAGES,
 }
 ACTIONS = tuple(ACTION_STAGES)
 
 # Actions that move a task forward: a task waiting for one of them is in someone's inbox.
 FORWARD_ACTIONS = frozenset(ACTIONS) - {Action.COMMENT, Action.CANCEL, Action.REASSIGN, Action.EXTENSION_REQUEST,
-                                        Action.PROGRESS_REPORT, Action.CORRECT, Action.SUBTASK_CREATE}
+                                        Action.PROGRESS_REPORT, Action.CORRECT, Action.SUBTASK_CREATE,
+                                        Action.CLOSE}
 
 
 class TaskRuleError(Refusal):
@@ -113,6 +121,12 @@ def _state_conflict(state: TaskState, action: Action) -> TaskRuleError | None:
         return conflict(Code.NO_REVIEWER)
     if action == Action.EVIDENCE_SUBMIT and state.open_subtasks:  # the parent waits for its parts
         return conflict(Code.SUBTASKS_OPEN, subtasks=", ".join(state.open_subtasks))
+    if action == Action.EVIDENCE_SUBMIT and state.kind == TaskKind.STANDING:  # assessed by its reports
+        return conflict(Code.STANDING_NEVER_COMPLETED)
+    if action == Action.EXTENSION_REQUEST and state.deadline is None:  # the Office sets one: `correct`
+        return conflict(Code.NO_DEADLINE_TO_EXTEND)
+    if action == Action.CLOSE and state.kind not in CLOSABLE_KINDS:
+        return conflict(Code.NOT_CLOSABLE, kind=state.kind.value)
     return None
 
 
@@ -176,7 +190,7 @@ def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Acto
 
 def _extension_request(state: TaskState, cmd: c.ExtensionRequestCommand, actor: Actor, now: datetime) -> None:
     new_deadline = parse_deadline(cmd.new_deadline, state.settings.timezone)
-    if new_deadline <= state.deadline:
+    if state.deadline is not None and new_deadline <= state.deadline:
         raise _invalid(state, "new_deadline", Code.DEADLINE_NOT_LATER)
     state.extension_request = ExtensionRequest(
         at=now, by=actor.username, new_deadline=new_deadline, new_deadline_text=cmd.new_deadline, reason=cmd.reason
@@ -185,12 +199,12 @@ def _extension_request(state: TaskState, cmd: c.ExtensionRequestCommand, actor: 
 
 def _extension_approve(state: TaskState, cmd: c.ExtensionApprove, actor: Actor, now: datetime) -> dict[str, Any]:
     assert state.extension_request is not None
-    old = state.deadline
-    state.deadline = state.extension_request.new_deadline
+    old, new = state.deadline, state.extension_request.new_deadline
+    state.deadline = new
     state.deadline_text = state.extension_request.new_deadline_text
     state.extensions_granted += 1
     state.extension_request = None
-    return {"reason": cmd.reason, "old_deadline": old.isoformat(), "new_deadline": state.deadline.isoformat()}
+    return {"reason": cmd.reason, "old_deadline": old.isoformat() if old else None, "new_deadline": new.isoformat()}
 
 
 def _extension_reject(state: TaskState, cmd: c.ExtensionReject, actor: Actor, now: datetime) -> None:
@@ -229,7 +243,7 @@ def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: d
     _decider_is_not_assigner(state, actor)
     state.reviews.append(Review(at=now, by=actor.username, decision=Decision.APPROVED, reason=cmd.reason))
     state.stage = Stage.COMPLETED
-    state.late = now > state.deadline
+    state.late = state.deadline is not None and now > state.deadline
 
 
 def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: datetime) -> dict[str, Any]:
@@ -259,6 +273,12 @@ def _cancel(state: TaskState, cmd: c.Cancel, actor: Actor, now: datetime) -> Non
     state.extension_request = None
 
 
+def _close(state: TaskState, cmd: c.Close, actor: Actor, now: datetime) -> None:
+    state.stage = Stage.CLOSED
+    state.close_reason = cmd.reason
+    state.extension_request = None
+
+
 def _comment(state: TaskState, cmd: c.Comment, actor: Actor, now: datetime) -> None:
     return None
 
@@ -267,13 +287,15 @@ def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> d
     """Each field given and different takes its new value; the event keeps old and new. A deadline
     is corrected only while no extension is pending or granted (that is the extensions' business),
     the KPIs only while no evidence is being judged against them, and the coordinating agencies
-    never to include the lead or the assigned reviewer's agency."""
+    never to include the lead or the assigned reviewer's agency. A deadline set on a task whose
+    deadline is pending makes it a one-off unless another kind is given; the kind must fit the
+    deadline and the reporting as at assignment (domain/task.py)."""
     spec = state.spec
     given = cmd.corrected()
     if "coordinating_agencies" in given:
         given["coordinating_agencies"] = list(dict.fromkeys(given["coordinating_agencies"]))
     old = {"title": spec.title, "description": spec.description, "product": spec.product, "kpis": spec.kpis,
-           "coordinating_agencies": state.coordinating_agencies, "deadline": state.deadline_text}
+           "coordinating_agencies": state.coordinating_agencies, "kind": spec.kind, "deadline": state.deadline_text}
     changes = {name: {"old": _plain(old[name]), "new": _plain(value)} for name, value in given.items()
                if _plain(value) != _plain(old[name])}
     if not changes:
@@ -290,13 +312,26 @@ def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> d
                             times=state.extensions_granted)
     if "kpis" in changes and state.stage == Stage.CROSS_CHECK:
         raise TaskRuleError(Code.KPIS_UNDER_REVIEW, conflict=True, at=state.stage)
+    kind = given.get("kind", spec.kind)
+    if "deadline" in changes and "kind" not in given and kind == TaskKind.DEADLINE_PENDING:
+        kind = TaskKind.ONE_OFF  # its deadline is set: a one-off from now on
+    if (fault := deadline_fault(kind, state.deadline is not None or "deadline" in changes)) is not None:
+        raise _invalid(state, "kind" if "kind" in given else "deadline", fault, kind=kind.value)
+    reporting = reporting_for(kind, spec.reporting)
+    if (fault := reporting_fault(kind, reporting)) is not None:
+        raise _invalid(state, "kind", fault)
+    for name, before, after in (("kind", spec.kind, kind), ("reporting", spec.reporting, reporting)):
+        if after != before:
+            changes[name] = {"old": _plain(before), "new": _plain(after)}
     state.spec = spec.model_copy(update={name: value for name, value in given.items()
-                                         if name in ("title", "description", "product", "kpis")})
+                                         if name in ("title", "description", "product", "kpis")}
+                                 | ({"kind": kind, "reporting": reporting} if kind != spec.kind else {}))
     if "coordinating_agencies" in given:
         state.coordinating_agencies = given["coordinating_agencies"]
     if "deadline" in changes:
         due = parse_deadline(given["deadline"], state.settings.timezone)
-        changes["deadline"] |= {"old_due": state.deadline.isoformat(), "new_due": due.isoformat()}
+        changes["deadline"] |= {"old_due": state.deadline.isoformat() if state.deadline else None,
+                                "new_due": due.isoformat()}
         state.deadline = state.original_deadline = due  # a correction of what was assigned, not an extension
         state.deadline_text = given["deadline"]
     return {"reason": cmd.reason, "changes": changes}
@@ -330,7 +365,9 @@ def subtask_closed(state: TaskState, code: str, stage: Stage, now: datetime) -> 
 
 
 def _plain(value: Any) -> Any:
-    """A value as the event records it (KPIs as their fields)."""
+    """A value as the event records it (KPIs as their fields, a kind as its name)."""
+    if isinstance(value, Enum):
+        return value.value
     return [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value] \
         if isinstance(value, list) else value
 
@@ -354,7 +391,8 @@ _RULES: dict[type[BaseModel], Callable[[TaskState, Any, Actor, datetime], dict[s
     c.Comment: _comment,
     c.Correct: _correct,
     c.SubtaskCreate: _subtask_create,
+    c.Close: _close,
 }
 assert set(ACTION_STAGES) == set(c.COMMAND_MODELS), "every action has a stage rule and a command"
 assert set(_RULES) == set(c.COMMAND_MODELS.values()), "every command has its rule"
-assert CLOSED_STAGES.isdisjoint(ACTION_STAGES[Action.CANCEL])
+assert CLOSED_STAGES.isdisjoint(ACTION_STAGES[Action.CANCEL] | ACTION_STAGES[Action.CLOSE])

@@ -1,20 +1,28 @@
 """The program import format, from CSV or XLSX bytes: the columns code, title, description,
-lead_agency, coordinating_agencies, directing_agency, deadline (the Committee's words or ISO),
-product, kpis, budget_required, reporting, and the source directive: source_document, source_date,
-source_section, source_text."""
+lead_agency, coordinating_agencies, directing_agency, kind (`_KINDS`), deadline (the Committee's
+words or ISO; empty for a recurring, standing or pending one), product, kpis, budget_required,
+reporting, and the source directive: source_document, source_date, source_section, source_text."""
 
 import csv
 import io
+import unicodedata
 from datetime import datetime
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl ships no type hints
 
 from domain.deadlines import parse_day
 from domain.refusals import Code, Refusal
-from domain.task import Kpi, Source, TaskSpec
+from domain.task import Kpi, Source, TaskKind, TaskSpec
 
 _YES = {"yes", "y", "true", "1", "có", "co", "x"}
 _NO = {"no", "n", "false", "0", "không", "khong", ""}
+# The kind column: the API's names, or the Committee's words for them; empty is a one-off (or one
+# whose deadline is pending, when the deadline is a phrase that leaves it to be set).
+_KINDS: dict[str, TaskKind] = {
+    **{kind.value: kind for kind in TaskKind},
+    "một lần": TaskKind.ONE_OFF, "định kỳ": TaskKind.RECURRING, "thường xuyên": TaskKind.STANDING,
+    "chưa xác định thời hạn": TaskKind.DEADLINE_PENDING,
+}
 
 
 def read_rows(content: bytes, filename: str) -> list[dict[str, str]]:
@@ -62,11 +70,20 @@ def spec_from_row(row: dict[str, str], model: type[TaskSpec] = TaskSpec) -> Task
         code=row.get("code", ""), title=row.get("title", ""), description=row.get("description", ""),
         lead_agency=row.get("lead_agency", ""),
         coordinating_agencies=[c for c in row.get("coordinating_agencies", "").split(";") if c.strip()],
-        deadline=row.get("deadline", ""), product=row.get("product", ""),
+        kind=_kind(row.get("kind", "")), deadline=row.get("deadline", ""), product=row.get("product", ""),
         kpis=[_kpi(item) for item in row.get("kpis", "").split(";") if item.strip()],
         budget_required=budget in _YES, reporting=row.get("reporting") or "none",
         directing_agency=row.get("directing_agency", "").strip() or None, source=_source(row),
     )
+
+
+def _kind(written: str) -> TaskKind:
+    said = " ".join(unicodedata.normalize("NFC", written).casefold().split())
+    if not said:
+        return TaskKind.ONE_OFF
+    if said not in _KINDS:
+        raise Refusal(Code.NOT_ONE_OF, field="kind", allowed=", ".join(_KINDS))
+    return _KINDS[said]
 
 
 def _source(row: dict[str, str]) -> Source | None:

@@ -91,6 +91,13 @@ class Code(StrEnum):
     SUBTASKS_OPEN = "subtasks_open"
     SUBTASK_NOT_UNDER_LEAD = "subtask_not_under_lead"
     SUBTASK_DEADLINE_AFTER_PARENT = "subtask_deadline_after_parent"
+    # task kinds (one-off, recurring, standing, deadline pending)
+    DEADLINE_REQUIRED = "deadline_required"
+    KIND_TAKES_NO_DEADLINE = "kind_takes_no_deadline"
+    RECURRING_NEEDS_REPORTING = "recurring_needs_reporting"
+    NOT_CLOSABLE = "not_closable"
+    STANDING_NEVER_COMPLETED = "standing_never_completed"
+    NO_DEADLINE_TO_EXTEND = "no_deadline_to_extend"
     # added with the catalogs: sentences written inline in api/ and domain/ until now
     ADDRESS_NOT_FOUND = "address_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -12,8 +12,9 @@ class Stage(StrEnum):
     CROSS_CHECK = "cross_check"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    CLOSED = "closed"  # a recurring or standing task the Standing Office ended (it is never "completed")
 
 
-CLOSED_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED})
+CLOSED_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED, Stage.CLOSED})
 OPEN_STAGES = frozenset(Stage) - CLOSED_STAGES
 

@@ -6,10 +6,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from domain import limits as L
-from domain.deadlines import DEFAULT_TIMEZONE, DeadlineText, TimezoneName
+from domain.deadlines import DEFAULT_TIMEZONE, AssignedDeadlineText, TimezoneName, due_of, is_to_be_set
+from domain.refusals import Code, invalid
 from domain.stages import Stage
 
 
@@ -17,6 +27,47 @@ class Reporting(StrEnum):
     NONE = "none"
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"
+
+
+class TaskKind(StrEnum):
+    """How a task falls due (what people read is the catalogs' `task_kind.<value>`)."""
+
+    ONE_OFF = "one_off"  # one product by one deadline
+    RECURRING = "recurring"  # "định kỳ hằng tháng / hằng quý báo cáo": a report due each period; maybe a deadline
+    STANDING = "standing"  # "nhiệm vụ thường xuyên": never completed, assessed each period by its reports
+    DEADLINE_PENDING = "deadline_pending"  # assigned without an instant ("khẩn trương"): the Office sets one
+
+
+def kind_of(kind: TaskKind, deadline_text: str) -> TaskKind:
+    """The kind a task takes: a one-off whose deadline is a phrase that leaves it to be set ("cùng
+    thời điểm thi hành của Luật") is one whose deadline is pending."""
+    return TaskKind.DEADLINE_PENDING if kind == TaskKind.ONE_OFF and is_to_be_set(deadline_text) else kind
+
+
+def deadline_fault(kind: TaskKind, has_instant: bool) -> Code | None:
+    """Why a task of this kind may not have (or lack) a deadline's instant; None when it fits. A
+    one-off needs one; a standing task, and one whose deadline is pending, have none; a recurring
+    task may have a final one (it binds as any deadline does)."""
+    if kind == TaskKind.ONE_OFF and not has_instant:
+        return Code.DEADLINE_REQUIRED
+    if kind in (TaskKind.STANDING, TaskKind.DEADLINE_PENDING) and has_instant:
+        return Code.KIND_TAKES_NO_DEADLINE
+    return None
+
+
+def reporting_for(kind: TaskKind, reporting: Reporting) -> Reporting:
+    """The reporting cadence a task of this kind keeps: a standing task is assessed by its reports,
+    each quarter unless another cadence is given."""
+    return Reporting.QUARTERLY if kind == TaskKind.STANDING and reporting == Reporting.NONE else reporting
+
+
+def reporting_fault(kind: TaskKind, reporting: Reporting) -> Code | None:
+    """A recurring task is a report due each period: it needs a cadence (monthly or quarterly)."""
+    return Code.RECURRING_NEEDS_REPORTING if kind == TaskKind.RECURRING and reporting == Reporting.NONE else None
+
+
+# Kinds that end in `closed` (the Standing Office's `close`) rather than only in completion.
+CLOSABLE_KINDS = frozenset({TaskKind.RECURRING, TaskKind.STANDING})
 
 
 class Kpi(BaseModel):
@@ -40,9 +91,10 @@ class Source(BaseModel):
 TaskCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-# Fields a task's spec gained after tasks were first recorded: left out of a spec's record while
-# unset, so a recorded `created` event (hashed into the task's chain) reads the same when replayed.
-_LATER_FIELDS = ("source", "directing_agency")
+# Fields a task's spec gained after tasks were first recorded, each with the value it has when not
+# given: left out of a spec's record while they have it, so a recorded `created` event (hashed into
+# the task's chain) reads the same when replayed.
+_LATER_FIELDS: dict[str, Any] = {"source": None, "directing_agency": None, "kind": TaskKind.ONE_OFF}
 
 
 class TaskSpec(BaseModel):
@@ -54,11 +106,16 @@ class TaskSpec(BaseModel):
     description: str = Field(default="", max_length=L.LONG)
     lead_agency: str = Field(min_length=1, max_length=L.AGENCY)
     coordinating_agencies: list[Annotated[str, Field(max_length=L.AGENCY)]] = Field(default=[], max_length=L.ITEMS)
-    deadline: DeadlineText = Field(max_length=L.NAME)
+    kind: TaskKind = Field(default=TaskKind.ONE_OFF, description="one_off (default), recurring, standing or "
+                           "deadline_pending; a one_off whose deadline is a phrase that leaves it to be set "
+                           "(\"khẩn trương\", \"cùng thời điểm thi hành của Luật\") is deadline_pending")
+    deadline: AssignedDeadlineText = Field(default="", validate_default=True, max_length=L.NAME, description=(
+        "the Committee's words or ISO; empty only for recurring, standing and deadline_pending"))
     product: str = Field(default="", max_length=L.TEXT)
     kpis: list[Kpi] = Field(default=[], max_length=L.ITEMS)
     budget_required: bool = False
-    reporting: Reporting = Reporting.NONE
+    reporting: Reporting = Field(default=Reporting.NONE, validate_default=True,
+                                 description="recurring needs monthly or quarterly; standing defaults to quarterly")
     source: Source | None = Field(default=None, description="the directive the task comes from")
     directing_agency: str | None = Field(default=None, min_length=1, max_length=L.AGENCY,
                                          description="the agency that directs the lead (optional)")
@@ -66,10 +123,33 @@ class TaskSpec(BaseModel):
     @model_serializer(mode="wrap")
     def _unset_later_fields_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for name in _LATER_FIELDS:
-            if data.get(name) is None:
-                data.pop(name, None)
+        for name, default in _LATER_FIELDS.items():
+            if name in data and data[name] == default:
+                data.pop(name)
         return data
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_fits_kind(cls, text: str, info: ValidationInfo) -> str:
+        if "kind" in info.data:  # else the kind itself was refused
+            fault = deadline_fault(kind_of(info.data["kind"], text), due_of(text) is not None)
+            if fault is not None:
+                raise invalid(fault, kind=kind_of(info.data["kind"], text).value)
+        return text
+
+    @field_validator("reporting")
+    @classmethod
+    def _reporting_fits_kind(cls, reporting: Reporting, info: ValidationInfo) -> Reporting:
+        if "kind" not in info.data:
+            return reporting
+        if (fault := reporting_fault(info.data["kind"], reporting)) is not None:
+            raise invalid(fault)
+        return reporting_for(info.data["kind"], reporting)
+
+    @model_validator(mode="after")
+    def _to_be_set_is_pending(self) -> "TaskSpec":
+        self.kind = kind_of(self.kind, self.deadline)
+        return self
 
     @field_validator("coordinating_agencies")
     @classmethod
@@ -157,6 +237,9 @@ class LifecycleSettings(BaseModel):
     review_sla: timedelta = timedelta(days=10)
     escalation_steps: tuple[timedelta, ...] = (timedelta(0), timedelta(days=7), timedelta(days=14))
     max_extensions: int = 2
+    # A task whose deadline is pending: the Standing Office is reminded this long after its creation,
+    # and again each such period, until it sets one (domain/escalation.py, `unset`).
+    deadline_pending_reminder: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
 
 
 class TaskState(BaseModel):
@@ -166,9 +249,9 @@ class TaskState(BaseModel):
     lead_agency: str
     coordinating_agencies: list[str]
     stage: Stage = Stage.ASSIGNED
-    deadline: datetime
-    deadline_text: str  # as it was written: `2026-Q2`, `2026-05-01`
-    original_deadline: datetime
+    deadline: datetime | None  # None while the task has no instant (standing, pending, recurring without one)
+    deadline_text: str  # as it was written: `2026-Q2`, `2026-05-01`, "khẩn trương", or empty
+    original_deadline: datetime | None
     extensions_granted: int = 0
     overdue: bool = False
     late: bool = False
@@ -183,6 +266,7 @@ class TaskState(BaseModel):
     rework_deadline: datetime | None = None
     extension_request: ExtensionRequest | None = None
     cancel_reason: str | None = None
+    close_reason: str | None = None  # why the Standing Office ended a recurring or standing task
     created_at: datetime
     updated_at: datetime
     accepted_at: datetime | None = None
@@ -202,6 +286,10 @@ class TaskState(BaseModel):
     @property
     def code(self) -> str:
         return self.spec.code
+
+    @property
+    def kind(self) -> TaskKind:
+        return self.spec.kind
 
     @property
     def latest_actuals(self) -> dict[str, float]:

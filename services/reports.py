@@ -16,7 +16,7 @@ from domain.lifecycle import awaited_actions
 from domain.periods import Period, parse_period
 from domain.refusals import Code, Refusal
 from domain.stages import OPEN_STAGES, Stage
-from domain.task import TaskState
+from domain.task import TaskKind, TaskState
 from services import authorization, tasks
 from services.context import Context
 from services.views import (
@@ -89,7 +89,7 @@ async def mark_read(ctx: Context, actor: Actor, notification_id: int) -> Notific
 def overdue_item(state: TaskState, now: datetime) -> OverdueItem:
     lapsed = [DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
               for d in open_deadlines(state) if d.due <= now]
-    earliest = min((d.due for d in lapsed), default=state.deadline)
+    earliest = min((d.due for d in lapsed), default=state.deadline or now)
     return OverdueItem(code=state.code, title=state.spec.title, lead_agency=state.lead_agency, stage=state.stage,
                        deadline=state.deadline, days_late=max((now - earliest).days, 0),
                        escalation_level=state.escalation_level, lapsed=lapsed)
@@ -104,6 +104,18 @@ async def overdue(ctx: Context, actor: Actor) -> list[OverdueItem]:
     async with ctx.sessions() as session:
         items = [overdue_item(TaskState.model_validate(row.state), now) for row in await session.scalars(query)]
     return sorted(items, key=lambda item: (-item.escalation_level, -item.days_late, item.code))
+
+
+async def deadline_pending(ctx: Context, actor: Actor) -> list[TaskView]:
+    """Open tasks whose deadline is still to be set, that this person may read, the longest waiting
+    first: listed apart from the overdue list and due in no period of the index, until the Standing
+    Office sets each one (`correct` with a deadline)."""
+    query = authorization.readable_tasks(ctx.enforcer, actor).where(
+        models.Task.state["spec"]["kind"].as_string() == TaskKind.DEADLINE_PENDING.value,
+        models.Task.stage.in_([stage.value for stage in OPEN_STAGES]))
+    async with ctx.sessions() as session:
+        rows = await session.scalars(query.order_by(models.Task.created_at, models.Task.code))
+        return [TaskView.of(TaskState.model_validate(row.state)) for row in rows]
 
 
 async def overdue_by_agency(ctx: Context) -> dict[str, dict[int, int]]:

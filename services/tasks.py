@@ -24,7 +24,7 @@ from db import models
 from db.audit import file_sha256
 from domain.actors import Actor, Relation, Role
 from domain.commands import Action, ActionRequest, EvidenceSubmit, SubtaskCreate, fingerprint
-from domain.deadlines import parse_deadline
+from domain.deadlines import due_of
 from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Code, Refusal
 from domain.stages import CLOSED_STAGES, Stage
@@ -150,17 +150,22 @@ async def _rolled_up(session: AsyncSession, items: list[models.TaskGroup]) -> li
     codes = [code for item in items for code in item.children]
     found = {row.code: TaskState.model_validate(row.state)
              for row in await session.scalars(select(models.Task).where(models.Task.code.in_(codes)))}
-    names = {group.code: group.name for group in await session.scalars(
+    specs = [Directive.model_validate(item.spec) for item in items]
+    # What the item is addressed to: the group's name, or the listed agencies' names.
+    lists = {item.code: listed_agencies(spec.lead_agency) or [] for item, spec in zip(items, specs, strict=True)
+             if item.agency_group == LISTED}
+    groups = {group.code: group.name for group in await session.scalars(
         select(models.AgencyGroup).where(models.AgencyGroup.code.in_({item.agency_group for item in items})))}
+    agencies = {agency.code: agency.name for agency in await session.scalars(
+        select(models.Agency).where(models.Agency.code.in_({code for codes in lists.values() for code in codes})))}
     rolled = []
-    for item in items:
-        spec = Directive.model_validate(item.spec)
+    for item, spec in zip(items, specs, strict=True):
         states = [found[code] for code in item.children if code in found]
         counts = Counter(state.stage for state in states)
         view = GroupView(
             code=item.code, title=spec.title, lead_agency=spec.lead_agency,
-            group_name=spec.lead_agency.replace(";", ", ") if item.agency_group == LISTED
-            else names.get(item.agency_group, item.agency_group),
+            group_name=", ".join(agencies.get(code, code) for code in lists[item.code]) if item.code in lists
+            else groups.get(item.agency_group, item.agency_group),
             deadline_text=spec.deadline, source=spec.source, children=item.children,
             progress=round(sum(state.percent for state in states) / len(item.children)) if states else 0,
             stages={stage: counts[stage] for stage in Stage if counts[stage]},
@@ -177,10 +182,11 @@ def reads_groups(ctx: Context, actor: Actor) -> bool:
 
 
 async def group_detail(ctx: Context, actor: Actor, code: str) -> GroupDetail:
-    """A group directive's item and one line per child task, for whoever reads group directives."""
+    """A group directive's item and one line per child task, for whoever reads group directives (an
+    unknown code is 404 to anyone, as an unknown task is)."""
+    view, states = await _group(ctx, code)
     if not reads_groups(ctx, actor):
         raise Refusal(Code.NOT_PERMITTED, username=actor.username, action="task.read")
-    view, states = await _group(ctx, code)
     return GroupDetail(group=view, children=[SubtaskLine.of(state) for state in states])
 
 
@@ -195,7 +201,7 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
     async with ctx.sessions() as session:  # closed before Temporal is asked
         await _check(session, spec)
     settings = ctx.settings
-    begin = TaskStart(spec=spec, deadline=parse_deadline(spec.deadline, settings.timezone), created_by=by,
+    begin = TaskStart(spec=spec, deadline=due_of(spec.deadline, settings.timezone), created_by=by,
                       settings=settings.lifecycle, request_id=idempotency_key)
     return await start_task(ctx.temporal, settings.task_queue, begin, settings.action_timeout)
 

@@ -12,7 +12,18 @@ from domain.agency_index import AgencyRow
 from domain.deadlines import is_a_day
 from domain.escalation import open_deadlines
 from domain.stages import CLOSED_STAGES, Stage
-from domain.task import Budget, Evidence, ExtensionRequest, Kpi, ProgressReport, Review, Source, TaskSpec, TaskState
+from domain.task import (
+    Budget,
+    Evidence,
+    ExtensionRequest,
+    Kpi,
+    ProgressReport,
+    Review,
+    Source,
+    TaskKind,
+    TaskSpec,
+    TaskState,
+)
 
 # unit: a department of a ministry or a province (its `parent`); commune: a province's ward or commune
 AGENCY_KINDS = ("ministry", "central", "province", "unit", "commune", "party", "other")
@@ -120,7 +131,7 @@ class OverdueItem(BaseModel):
     title: str
     lead_agency: str
     stage: Stage
-    deadline: datetime
+    deadline: datetime | None
     days_late: int
     escalation_level: int
     lapsed: list[DeadlineView]
@@ -169,9 +180,11 @@ class TaskView(BaseModel):
     lead_agency: str
     coordinating_agencies: list[str]
     stage: Stage
-    deadline: datetime
+    kind: TaskKind
+    deadline: datetime | None = Field(description="the instant; null while the task has none (standing, "
+                                      "deadline_pending, recurring without a final deadline)")
     deadline_text: str
-    original_deadline: datetime
+    original_deadline: datetime | None
     extensions_granted: int
     extension_request: ExtensionRequest | None
     overdue: bool
@@ -189,6 +202,7 @@ class TaskView(BaseModel):
     rework_deadline: datetime | None
     officer: str | None
     cancel_reason: str | None
+    close_reason: str | None = None
     open_deadlines: list[DeadlineView]
     source: Source | None = Field(default=None, description="the directive the task comes from")
     directing_agency: str | None = None
@@ -204,15 +218,15 @@ class TaskView(BaseModel):
         spec = state.spec
         return cls(
             code=spec.code, title=spec.title, description=spec.description, lead_agency=state.lead_agency,
-            coordinating_agencies=state.coordinating_agencies, stage=state.stage, deadline=state.deadline,
-            deadline_text=state.deadline_text,
+            coordinating_agencies=state.coordinating_agencies, stage=state.stage, kind=state.kind,
+            deadline=state.deadline, deadline_text=state.deadline_text,
             original_deadline=state.original_deadline, extensions_granted=state.extensions_granted,
             extension_request=state.extension_request, overdue=state.overdue, late=state.late,
             escalation_level=state.escalation_level, product=spec.product, kpis=spec.kpis,
             budget_required=spec.budget_required, reporting=spec.reporting.value, budget=state.budget,
             progress=Progress(percent=state.percent, reports=state.progress), evidence=state.evidence,
             reviewer=state.reviewer, reviews=state.reviews, rework_deadline=state.rework_deadline,
-            officer=state.officer, cancel_reason=state.cancel_reason,
+            officer=state.officer, cancel_reason=state.cancel_reason, close_reason=state.close_reason,
             open_deadlines=[DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
                             for d in open_deadlines(state)],
             source=spec.source, directing_agency=spec.directing_agency,
@@ -285,6 +299,8 @@ class TaskFilter(BaseModel):
 
 # The steps a task's page shows, in order; budget review is part of the budget step.
 STEPS = (Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS, Stage.CROSS_CHECK, Stage.COMPLETED)
+# A standing task never completes: its steps end in `closed`, as a closed recurring task's do.
+CLOSING_STEPS = (Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS, Stage.CLOSED)
 _STEP_OF = {Stage.BUDGET_REVIEW: Stage.BUDGET_REGISTRATION}
 
 
@@ -293,12 +309,13 @@ class Step(BaseModel):
     state: Literal["done", "current", ""]
 
 
-def stepper(stage: Stage) -> list[Step]:
+def stepper(stage: Stage, kind: TaskKind = TaskKind.ONE_OFF) -> list[Step]:
     """Where the task stands on the steps (a cancelled task stands on none)."""
+    steps = CLOSING_STEPS if stage == Stage.CLOSED or kind == TaskKind.STANDING else STEPS
     at = _STEP_OF.get(stage, stage)
-    reached = STEPS.index(at) if at in STEPS else -1
+    reached = steps.index(at) if at in steps else -1
     return [Step(stage=step, state="done" if index < reached else "current" if index == reached else "")
-            for index, step in enumerate(STEPS)]
+            for index, step in enumerate(steps)]
 
 
 class TaskDetail(BaseModel):
@@ -318,7 +335,7 @@ class TaskDetail(BaseModel):
            rollup: SubtaskRollup | None = None, units: list[AgencyOut] | None = None) -> "TaskDetail":
         return cls(task=TaskView.of(state, rollup), history=history, units=units or [], actions=actions,
                    reviewers=reviewers,
-                   stepper=stepper(state.stage), open=state.stage not in CLOSED_STAGES,
+                   stepper=stepper(state.stage, state.kind), open=state.stage not in CLOSED_STAGES,
                    deadline_as_written=None if is_a_day(state.deadline_text) else state.deadline_text)
 
 
@@ -331,7 +348,8 @@ class PublicTask(BaseModel):
     lead_agency: str
     coordinating_agencies: list[str]
     stage: Stage
-    deadline: datetime
+    kind: TaskKind = TaskKind.ONE_OFF
+    deadline: datetime | None = Field(description="null while the task has none")
     overdue: bool
     completed: bool
     late: bool
@@ -340,8 +358,9 @@ class PublicTask(BaseModel):
     @classmethod
     def of(cls, state: TaskState) -> "PublicTask":
         return cls(code=state.code, title=state.spec.title, lead_agency=state.lead_agency,
-                   coordinating_agencies=state.coordinating_agencies, stage=state.stage, deadline=state.deadline,
-                   overdue=state.overdue, completed=state.stage == Stage.COMPLETED, late=state.late,
+                   coordinating_agencies=state.coordinating_agencies, stage=state.stage, kind=state.kind,
+                   deadline=state.deadline, overdue=state.overdue, completed=state.stage == Stage.COMPLETED,
+                   late=state.late,
                    percent=state.percent)
 
 
@@ -389,7 +408,7 @@ class GroupView(BaseModel):
     code: str
     title: str
     lead_agency: str = Field(description="the group's code, or the listed agencies' codes separated by `;`")
-    group_name: str = Field(description="the group's name, or the listed agencies' codes")
+    group_name: str = Field(description="the group's name, or the listed agencies' names separated by commas")
     deadline_text: str
     source: Source | None = None
     children: list[str]

@@ -101,6 +101,7 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "correct": (OFFICE, c.Correct(reason="Văn bản ghi nhầm tên", title="Tên nhiệm vụ đã sửa")),
     "subtask.create": (HEAD, c.SubtaskCreate(code="T-1-HOANKIEM", title="Phần việc của phường",
                                              lead_agency="HNI-HOANKIEM", deadline="2026-05", lead_ancestors=["HNI"])),
+    "close": (OFFICE, c.Close(reason="Không còn cần thiết")),
 }
 
 
@@ -116,6 +117,9 @@ def ready_state(action: str, stage: Stage) -> TaskState:
                                                       new_deadline_text="2026-Q3", reason="r")
     if action in ("review.approve", "review.reject"):
         extra["reviewer"], extra["reviewer_agency"] = "dng.reviewer", "DNG"
+    if action == "close":  # only a recurring or standing task is closed
+        extra |= {"task_spec": spec(kind="standing", deadline=""), "deadline": None, "original_deadline": None,
+                  "deadline_text": ""}
     return state(stage, **extra)
 
 
@@ -161,7 +165,8 @@ def test_design_table_stages() -> None:
         assert ACTION_STAGES[action] == {Stage.CROSS_CHECK}
     assert ACTION_STAGES["reassign"] == ACTION_STAGES["cancel"] == OPEN_STAGES
     assert ACTION_STAGES["comment"] == set(Stage)
-    assert CLOSED_STAGES == {Stage.COMPLETED, Stage.CANCELLED}
+    assert ACTION_STAGES["close"] == OPEN_STAGES
+    assert CLOSED_STAGES == {Stage.COMPLETED, Stage.CANCELLED, Stage.CLOSED}
 
 
 def test_check_stage_names_the_stage_in_vietnamese() -> None:

@@ -55,6 +55,7 @@ DESIGN_STAGES: dict[str, set[Stage]] = {
     "comment": set(Stage),
     "correct": OPEN,  # api.md v1.1, "Corrections": the Standing Office, at any open stage
     "subtask.create": {Stage.IN_PROGRESS},  # api.md v1.1, "Hierarchy": the lead's head, in execution
+    "close": OPEN,  # issue 11, "Task kinds": the Standing Office ends a recurring or standing task, any open stage
 }
 
 # How each relation is made: the task is led by LEAD with COORD coordinating, directed by DIRECTS, split from a

@@ -16,7 +16,7 @@ from domain.escalation import LADDER
 from domain.task import LifecycleSettings
 from settings import Settings, load_settings
 
-DURATIONS = ("accept_sla", "budget_sla", "review_sla", "rework_period", "login_lockout")
+DURATIONS = ("accept_sla", "budget_sla", "review_sla", "rework_period", "deadline_pending_reminder", "login_lockout")
 
 
 @pytest.fixture(autouse=True)

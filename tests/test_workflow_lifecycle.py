@@ -26,10 +26,10 @@ from db.session import create_schema, make_engine, make_sessions
 from domain import commands as c
 from domain.actors import Actor
 from domain.audit import GENESIS, event_hash
-from domain.deadlines import parse_deadline
+from domain.deadlines import due_of, parse_deadline
 from domain.lifecycle import ACTION_STAGES, ACTIONS
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
-from domain.task import BudgetLine, EvidenceFile, Kpi, TaskSpec, TaskState
+from domain.task import BudgetLine, EvidenceFile, Kpi, Reporting, TaskKind, TaskSpec, TaskState
 from settings import Settings
 from tests.helpers import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
@@ -56,13 +56,15 @@ class Lifecycle:
     sessions: async_sessionmaker[AsyncSession]
 
     async def start(self, *, deadline: str = FUTURE, budget_required: bool = True,
-                    coordinating: list[str] | None = None) -> WorkflowHandle[Any, TaskState]:
+                    coordinating: list[str] | None = None, kind: TaskKind = TaskKind.ONE_OFF,
+                    reporting: Reporting = Reporting.NONE) -> WorkflowHandle[Any, TaskState]:
         spec = TaskSpec(code=unique_code("WF"), title="Nhiệm vụ thử", lead_agency="HNI",
                         coordinating_agencies=["BKHCN"] if coordinating is None else coordinating,
-                        deadline=deadline, kpis=KPIS, budget_required=budget_required)
+                        kind=kind, deadline=deadline, kpis=KPIS, budget_required=budget_required,
+                        reporting=reporting)
         handle = await self.client.start_workflow(
             TaskLifecycleWorkflow.run,
-            TaskStart(spec=spec, deadline=parse_deadline(spec.deadline), created_by=OFFICE.username),
+            TaskStart(spec=spec, deadline=due_of(spec.deadline), created_by=OFFICE.username),
             id=workflow_id(spec.code), task_queue=self.task_queue, execution_timeout=timedelta(days=400),
         )
         await handle.execute_update(TaskLifecycleWorkflow.snapshot)  # creation recorded
@@ -167,6 +169,7 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "correct": (OFFICE, c.Correct(reason="Ghi nhầm tên", title="Tên đã sửa")),
     "subtask.create": (HEAD, c.SubtaskCreate(code="WF-PART-1", title="Phần việc của phường", lead_agency="HNI-HOANKIEM",
                                              deadline="2099-Q1", lead_ancestors=["HNI"])),
+    "close": (OFFICE, c.Close(reason="Không còn cần thiết")),
 }
 
 # How to reach each stage from `assigned` (budget required).
@@ -179,6 +182,7 @@ PATH_TO: dict[Stage, list[str]] = {
     Stage.COMPLETED: ["accept", "budget.submit", "budget.approve", "evidence.submit", "review.assign",
                       "review.approve"],
     Stage.CANCELLED: ["cancel"],
+    Stage.CLOSED: ["close"],  # of a recurring task (`at_stage`): a one-off is never closed
 }
 
 
@@ -282,7 +286,8 @@ async def at_stage(lifecycle: Lifecycle) -> dict[Stage, WorkflowHandle[Any, Any]
     """One workflow parked at each stage; refused actions leave them where they are."""
     handles = {}
     for stage in Stage:
-        handles[stage] = await lifecycle.start()
+        recurring = {"kind": TaskKind.RECURRING, "reporting": Reporting.MONTHLY} if stage == Stage.CLOSED else {}
+        handles[stage] = await lifecycle.start(**recurring)
         await drive(handles[stage], stage)
     return handles
 

@@ -51,7 +51,7 @@ class Delivery(BaseModel):
 
 class TaskStart(BaseModel):
     spec: TaskSpec
-    deadline: datetime
+    deadline: datetime | None  # the spec's deadline as an instant; None while it has none (domain.deadlines.due_of)
     created_by: str
     settings: LifecycleSettings = LifecycleSettings()
     state: TaskState | None = None  # set when the workflow continues as new
@@ -102,7 +102,7 @@ class TaskLifecycleWorkflow:
             spec=start.spec, lead_agency=start.spec.lead_agency,
             coordinating_agencies=start.spec.coordinating_agencies,
             deadline=start.deadline, deadline_text=start.spec.deadline, original_deadline=start.deadline,
-            overdue=start.deadline < now,
+            overdue=start.deadline is not None and start.deadline < now,
             created_at=now, updated_at=now, settings=start.settings,
             parent=start.parent, overseers=start.overseers,
         )

@@ -11,7 +11,7 @@ from api.exports import Column, table_response
 from domain.actors import Actor
 from domain.escalation import LADDER
 from services import reports
-from services.views import IndexRow, OverdueItem, RankingSnapshotOut
+from services.views import IndexRow, OverdueItem, RankingSnapshotOut, TaskView
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 INDEX_COLUMNS = [
     Column("rank", "index.rank"), Column("agency", "column.agency"), Column("agency_name", "column.agency_name"),
     Column("assigned", "column.assigned"), Column("due", "column.due"),
+    Column("periodic", "column.periodic"), Column("deadline_pending", "column.deadline_pending"),
     Column("completed_on_time", "column.completed_on_time"), Column("completed_late", "column.completed_late"),
     Column("overdue_open", "column.overdue_open"),
     *(Column(f"escalations_{level.number}", level.label_key) for level in LADDER),
@@ -36,6 +37,14 @@ PeriodQuery = Annotated[str, Query(description="2026, 2026-Q1 hoặc 2026-03", j
 async def overdue_tasks(actor: CurrentUser, ctx: ContextDep) -> list[OverdueItem]:
     """Open tasks past a deadline, most escalated first, then the longest late; the lead agency answers."""
     return await reports.overdue(ctx, actor)
+
+
+@router.get("/deadline-pending", responses=responses(401))
+async def deadline_pending_tasks(actor: CurrentUser, ctx: ContextDep) -> list[TaskView]:
+    """Open tasks whose deadline is still to be set ("khẩn trương", "cùng thời điểm thi hành của Luật"),
+    the longest waiting first: counted apart from the overdue list and from every period of the index
+    until the Standing Office sets a deadline (`correct`)."""
+    return await reports.deadline_pending(ctx, actor)
 
 
 @router.get("/agencies", response_model=list[IndexRow], responses={

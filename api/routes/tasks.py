@@ -13,10 +13,18 @@ from domain.actors import Actor
 from domain.commands import SubtaskCreate
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
-from domain.task import TaskSpec
 from services import tasks
 from services.blobs import ALLOWED_TYPES
-from services.views import GroupView, HistoryEntry, ImportResult, TaskFilter, TaskPage, TaskView
+from services.views import (
+    Directive,
+    GroupedTaskPage,
+    GroupView,
+    HistoryEntry,
+    ImportResult,
+    TaskFilter,
+    TaskPage,
+    TaskView,
+)
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 TASK = {"code": "$response.body#/code"}
@@ -52,8 +60,9 @@ async def import_tasks(file: Annotated[UploadFile, File()], ctx: ContextDep,
 TASK_COLUMNS = [
     Column("code", "column.code"), Column("title", "col.title"), Column("lead_agency", "col.lead"),
     Column("coordinating_agencies", "col.coordinating"), Column("stage", "col.stage", says="stage."),
-    Column("deadline_text", "col.deadline"), Column("deadline", "task.deadline"),
-    Column("original_deadline", "task.original_deadline"), Column("overdue", "col.overdue"),
+    Column("kind", "task.kind", says="task_kind."),
+    Column("deadline_text", "col.deadline"), Column("deadline", "task.deadline", blank="deadline.pending"),
+    Column("original_deadline", "task.original_deadline", blank="deadline.pending"), Column("overdue", "col.overdue"),
     Column("escalation_level", "col.level"), Column("percent", "field.percent"),
     Column("late", "column.completed_late"), Column("officer", "task.officer"),
     Column("directing_agency", "column.directing_agency"), Column("source_document", "column.source_document"),
@@ -61,7 +70,8 @@ TASK_COLUMNS = [
 ]
 
 
-@router.get("", response_model=TaskPage, responses={
+# A grouped page first: a plain page's answer has no `groups`, so it never reads as one.
+@router.get("", response_model=GroupedTaskPage | TaskPage, responses={
     **responses(401, 422), **downloads(TABLE_DOWNLOADS, "The page of tasks; with `format=csv|xlsx`, the file.")})
 async def list_tasks(
     actor: CurrentUser, ctx: ContextDep,
@@ -71,11 +81,16 @@ async def list_tasks(
                                           "e.g. 20-TB/CQTTBCĐ")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.OFFSET)] = 0,
     format: Literal["json", "csv", "xlsx"] = "json",
+    groups: Annotated[bool, Query(description="fold the children of group directives into their group's item "
+                                  "(`groups`, for whoever reads every task); not for the downloads")] = False,
 ) -> TaskPage | Response:
-    """`format=csv|xlsx` downloads every task the filters select (up to 10,000), not one page."""
+    """`format=csv|xlsx` downloads every task the filters select (up to 10,000), not one page.
+    `groups=1` answers `groups` too: each group directive any of whose children the filters select,
+    with its children's stage counts, overdue count and average progress; those children are left
+    out of `items`, and `limit`, `offset` and `total` count the groups (listed first) with the tasks."""
     chosen = TaskFilter(stage=stage, agency=agency, overdue=overdue, q=q, document=document)
     if format == "json":
-        return await tasks.page(ctx, actor, chosen, limit, offset)
+        return await tasks.page(ctx, actor, chosen, limit, offset, grouped=groups)
     rows = [{**view.model_dump(), "percent": view.progress.percent, **_source_columns(view)}
             for view in await tasks.export(ctx, actor, chosen)]
     return table_response(TASK_COLUMNS, rows, format, "nhiem-vu")

@@ -175,13 +175,18 @@ async def inbox_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLR
 
 @router.get("/tasks")
 async def tasks_page(request: Request, user: PageUser, ctx: ContextDep, stage: str = "", agency: str = "",
-                     overdue: str = "", q: str = "", document: str = "", offset: int = 0) -> HTMLResponse:
+                     overdue: str = "", q: str = "", document: str = "", offset: int = 0,
+                     groups: str = "") -> HTMLResponse:
+    """Folded by group directive for whoever reads them, unless `groups=0` unfolds it."""
     chosen = TaskFilter(stage=Stage(stage) if stage in set(Stage) else None, agency=agency or None,
                         overdue=_yes_no(overdue), q=q[:200] or None, document=document[:200] or None)
-    page = await tasks.page(ctx, user, chosen, 100, min(max(offset, 0), limits.OFFSET))
+    foldable = tasks.reads_groups(ctx, user)
+    folded = foldable and groups != "0"
+    page = await tasks.page(ctx, user, chosen, 100, min(max(offset, 0), limits.OFFSET), grouped=folded)
     filters = {"stage": stage, "agency": agency, "overdue": overdue, "q": q, "document": document}
     return render(request, "tasks.html", user, page=page, agencies=await people.agencies(ctx), filters=filters,
-                  stages=list(Stage), query="&".join(f"{k}={quote(v)}" for k, v in filters.items() if v))
+                  stages=list(Stage), query="&".join(f"{k}={quote(v)}" for k, v in filters.items() if v),
+                  foldable=foldable, folded=folded)
 
 
 async def _task_page(request: Request, user: Actor, ctx: Context, code: str, status: int = 200,
@@ -189,11 +194,21 @@ async def _task_page(request: Request, user: Actor, ctx: Context, code: str, sta
     try:
         view = await tasks.detail(ctx, user, code)
     except Refusal as refusal:
+        if refusal.code == Code.TASK_NOT_FOUND and not form:  # a group directive's code, as the API reads it
+            return await _group_page(request, user, ctx, code)
         return refused(request, user, refusal)
     return render(request, "task.html", user, status=status, view=view, **dict(view),
                   done=request.query_params.get("done"),
                   fields={action: form_fields(action) for action in view.actions},
                   form_errors=form.get("errors", {}), form_values=form.get("values", {}))
+
+
+async def _group_page(request: Request, user: Actor, ctx: Context, code: str) -> HTMLResponse:
+    try:
+        view = await tasks.group_detail(ctx, user, code)
+    except Refusal as refusal:
+        return refused(request, user, refusal)
+    return render(request, "group.html", user, view=view, group=view.group)
 
 
 @router.get("/tasks/{code}")
