@@ -18,6 +18,7 @@ from messages import say
 from services import people, tasks
 from services.context import Context
 from services.people import add_user
+from services.views import Directive
 
 log = logging.getLogger("nq57.bootstrap")
 
@@ -109,10 +110,11 @@ async def load_demo(ctx: Context) -> None:
             for row in read_rows((REFERENCE_DIR / program).read_bytes(), program)]
     for row in rows:
         async with sessions() as session:
-            known = await session.get(models.Task, row["code"]) is not None
+            known = (await session.get(models.Task, row["code"]) is not None
+                     or await session.get(models.TaskGroup, row["code"]) is not None)
         if not known:  # a quick skip on restarts; Temporal still decides whether the code is new
             try:
-                await tasks.start(ctx, spec_from_row(row), "office")
+                await tasks.assign(ctx, spec_from_row(row, Directive), "office")
             except Refusal as refusal:  # already started by another process, say: never fatal
                 log.warning("Nhiệm vụ mẫu %s: %s", row["code"], say(refusal.code, refusal.params))
             except ValidationError as error:  # a demo row this version cannot read: said, never fatal

@@ -18,12 +18,12 @@ from domain.task import TaskKind, TaskState
 _OTHER_KINDS = [kind.value for kind in TaskKind if kind != TaskKind.ONE_OFF]
 
 
-async def index_tasks(session: AsyncSession, period: Period) -> list[IndexTask]:
+async def index_tasks(session: AsyncSession, period: Period, now: datetime) -> list[IndexTask]:
     rows = await session.scalars(select(models.Task).where(or_(
         and_(models.Task.original_deadline >= period.start, models.Task.original_deadline < period.end),
         models.Task.state["spec"]["kind"].as_string().in_(_OTHER_KINDS))))
     states = {state.code: state for state in (TaskState.model_validate(row.state) for row in rows)
-              if concerns(state, period)}
+              if concerns(state, period, now)}
     escalations: dict[str, dict[int, int]] = {code: {} for code in states}
     for code, data in await session.execute(select(models.Event.task_code, models.Event.data).where(
             models.Event.type == Happening.ESCALATED.value, models.Event.task_code.in_(list(states)))):

@@ -42,13 +42,14 @@ WEIGHTS = {"on_time_original": 0.40, "on_time_revised": 0.20, "first_pass": 0.20
 ESCALATION_PENALTY = 5.0
 
 
-def concerns(state: TaskState, period: Period) -> bool:
+def concerns(state: TaskState, period: Period, now: datetime) -> bool:
     """Whether a task has its place in the period's index: a one-off whose original deadline falls in
-    it; a task of another kind assigned before the period ends and not closed before it begins (its
-    last change)."""
+    it; a task of another kind that runs through the period — assigned before it ends, not closed
+    before it begins (its last change), and the period begun (nothing is assessed ahead of time)."""
     if state.kind == TaskKind.ONE_OFF:
         return state.original_deadline is not None and period.contains(state.original_deadline)
-    return state.created_at < period.end and (state.stage not in CLOSED_STAGES or state.updated_at >= period.start)
+    return (period.start <= now and state.created_at < period.end
+            and (state.stage not in CLOSED_STAGES or state.updated_at >= period.start))
 
 
 def counts(state: TaskState, kind: DeadlineKind, due: datetime, period: Period) -> bool:

@@ -325,7 +325,8 @@ def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> d
             changes[name] = {"old": _plain(before), "new": _plain(after)}
     state.spec = spec.model_copy(update={name: value for name, value in given.items()
                                          if name in ("title", "description", "product", "kpis")}
-                                 | ({"kind": kind, "reporting": reporting} if kind != spec.kind else {}))
+                                 | ({"kind": kind, "reporting": reporting} if kind != spec.kind else {})
+                                 | ({"deadline": given["deadline"]} if "deadline" in changes else {}))
     if "coordinating_agencies" in given:
         state.coordinating_agencies = given["coordinating_agencies"]
     if "deadline" in changes:

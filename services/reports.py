@@ -151,7 +151,8 @@ async def index(ctx: Context, chosen: Period) -> list[IndexRow]:
 
 async def _index(session: AsyncSession, chosen: Period) -> list[IndexRow]:
     names = dict((await session.execute(select(models.Agency.code, models.Agency.name))).all())
-    rows = agency_index(await index_tasks(session, chosen), datetime.now(UTC))
+    now = datetime.now(UTC)
+    rows = agency_index(await index_tasks(session, chosen, now), now)
     return [IndexRow(**row.model_dump(), agency_name=names.get(row.agency, row.agency)) for row in rows]
 
 

@@ -68,7 +68,7 @@ async def create(ctx: Context, actor: Actor, spec: TaskSpec, idempotency_key: st
     of agencies, or lists agencies' codes separated by `;`, creates one task per member (a group
     directive; `spec` is then a Directive, whose lead may be that long)."""
     authorization.require(ctx.enforcer, actor, "task.create")
-    return await _assign(ctx, spec, actor.username, idempotency_key)
+    return await assign(ctx, spec, actor.username, idempotency_key)
 
 
 # TaskGroup.agency_group of a directive to agencies listed by code (its spec's lead keeps the list).
@@ -83,7 +83,7 @@ def listed_agencies(lead: str) -> list[str] | None:
     return list(dict.fromkeys(code.strip() for code in lead.split(";") if code.strip()))
 
 
-async def _assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState | GroupView:
+async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState | GroupView:
     """A lead that lists agencies or names a group is a group directive; any other lead starts one
     task, its spec held to TaskSpec's own bounds (only a list may be longer than an agency's code)."""
     if (listed := listed_agencies(spec.lead_agency)) is not None:
@@ -237,7 +237,7 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
         if not any(row.values()):
             continue
         try:
-            made = await _assign(ctx, spec_from_row(row, Directive), actor.username)
+            made = await assign(ctx, spec_from_row(row, Directive), actor.username)
             result.created += made.children if isinstance(made, GroupView) else [made.code]
         except ValidationError as error:
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(list(error.errors())))
@@ -411,12 +411,8 @@ async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:
     for part in counted:
         for name, value in part.latest_actuals.items():
             actuals[name] = actuals.get(name, 0.0) + value
-    return SubtaskRollup(
-        percent=round(sum(part.percent for part in counted) / len(counted)) if counted else 0,
-        kpi_actuals=actuals, open=state.open_subtasks,
-        parts=[SubtaskLine(code=part.code, title=part.spec.title, lead_agency=part.lead_agency, stage=part.stage,
-                           percent=part.percent, deadline_text=part.deadline_text, overdue=part.overdue)
-               for part in parts])
+    return SubtaskRollup(percent=round(sum(part.percent for part in counted) / len(counted)) if counted else 0,
+                         kpi_actuals=actuals, open=state.open_subtasks, parts=[SubtaskLine.of(part) for part in parts])
 
 
 async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> tuple[Path, EvidenceFile]:

@@ -72,7 +72,7 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 KPIS = [{"name": "Xã được trang bị thiết bị", "target": 100, "unit": "%"},
         {"name": "Cán bộ sử dụng không gian số", "target": 90, "unit": "%"}]
 COMMENTERS = ("hni.head", "hni.officer", "office", "bkhcn.officer")
-CLOSED = ("completed", "cancelled")
+CLOSED = ("completed", "cancelled", "closed")  # domain.stages.CLOSED_STAGES
 
 
 # --------------------------------------------------------------------------------------------------

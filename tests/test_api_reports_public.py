@@ -336,7 +336,7 @@ async def test_public_rankings_of_an_unpublished_or_bad_period(stack: Stack) -> 
 
 # --- public tasks ----------------------------------------------------------------------------------
 
-PUBLIC_KEYS = {"code", "title", "lead_agency", "coordinating_agencies", "stage", "deadline", "overdue",
+PUBLIC_KEYS = {"code", "title", "lead_agency", "coordinating_agencies", "stage", "kind", "deadline", "overdue",
                "completed", "late", "percent"}
 
 
@@ -447,7 +447,7 @@ async def test_public_tasks_never_show_files_findings_comments_budgets_or_people
     item = page["items"][0]
     assert set(item) == PUBLIC_KEYS
     assert item == {"code": code, "title": "Cổng dữ liệu mở của thành phố", "lead_agency": "HNI",
-                    "coordinating_agencies": [province], "stage": "in_progress",
+                    "coordinating_agencies": [province], "stage": "in_progress", "kind": "one_off",
                     "deadline": item["deadline"], "overdue": False, "completed": False, "late": False,
                     "percent": 60}
     assert item["deadline"].startswith("2099-12-31T")
