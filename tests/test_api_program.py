@@ -138,3 +138,30 @@ async def test_an_import_row_addressed_to_a_group_creates_the_members_tasks(stac
                                       files={"file": ("nhom.csv", content, "text/csv")}))
     assert result["errors"] == [] and len(result["created"]) == 34
     assert f"{code}-HNI" in result["created"]
+
+
+DEMO = Path(__file__).resolve().parent.parent / "data" / "reference" / "program-demo.csv"
+
+
+async def test_the_demo_program_imports_whole_with_each_kind_and_a_directive_to_a_list(stack: Stack) -> None:
+    """data/reference/program-demo.csv (what NQ57_DEMO loads beside the notice): one task of each
+    kind, a deadline left to be set by the Committee's words, and one directive to three cities."""
+    office = await stack.login("office")
+    result = ok(await stack.http.post("/api/v1/tasks/import", headers=office,
+                                      files={"file": (DEMO.name, DEMO.read_bytes(), "text/csv")}))
+    assert result["errors"] == []
+    tasks = {code: ok(await stack.http.get(f"/api/v1/tasks/{code}", headers=office))
+             for code in ("DEMO-01", "DEMO-02", "DEMO-03", "DEMO-04", "DEMO-06")}
+    assert {code: task["kind"] for code, task in tasks.items()} == {
+        "DEMO-01": "one_off", "DEMO-02": "recurring", "DEMO-03": "standing", "DEMO-04": "deadline_pending",
+        "DEMO-06": "one_off"}
+    assert tasks["DEMO-01"]["deadline_text"] == "trước ngày 01/7/2027"
+    assert datetime.fromisoformat(tasks["DEMO-01"]["deadline"]) == parse_deadline("2027-06-30")
+    assert tasks["DEMO-02"]["deadline"] is None and tasks["DEMO-02"]["reporting"] == "monthly"
+    assert tasks["DEMO-03"]["deadline"] is None and tasks["DEMO-03"]["reporting"] == "quarterly"
+    assert tasks["DEMO-04"]["deadline"] is None
+    assert tasks["DEMO-04"]["deadline_text"] == "cùng thời điểm thi hành của Luật"
+    group = ok(await stack.http.get("/api/v1/tasks/DEMO-05", headers=office))
+    assert group["children"] == ["DEMO-05-HNI", "DEMO-05-HCM", "DEMO-05-DNG"]
+    assert sorted(result["created"] + result["skipped"]) == sorted(
+        ["DEMO-01", "DEMO-02", "DEMO-03", "DEMO-04", "DEMO-06", *group["children"]])

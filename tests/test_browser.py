@@ -451,6 +451,8 @@ async def test_a_head_hands_part_down_and_a_commune_officer_reports_on_it(people
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as api:
         token = (await api.post("/api/v1/auth/token", data={"username": "office", "password": DEMO_PASSWORD})
                  ).json()["access_token"]
+        demo = (await api.get("/api/v1/tasks/DEMO-06", headers={"Authorization": f"Bearer {token}"})).json()
+        assert demo["subtasks"] == ["DEMO-06-HOANKIEM", "DEMO-06-SOCSON"]  # the demo's own cascade
         created = await api.post("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"}, json={
             "code": code, "title": "Phổ cập dịch vụ công trực tuyến đến từng hộ dân", "lead_agency": "HNI",
             "deadline": "trong quý IV/2027", "kpis": [{"name": "Hộ dân được hướng dẫn", "target": 5000, "unit": "hộ"}],
