@@ -45,7 +45,11 @@ ESCALATION_PENALTY = 5.0
 def concerns(state: TaskState, period: Period, now: datetime) -> bool:
     """Whether a task has its place in the period's index: a one-off whose original deadline falls in
     it; a task of another kind that runs through the period — assigned before it ends, not closed
-    before it begins (its last change), and the period begun (nothing is assessed ahead of time)."""
+    before it begins (its last change), and the period begun (nothing is assessed ahead of time).
+    A sub-task is not an item of its own: the agency leading the task it was split from answers for
+    the whole, so units and communes do not stand in the national index beside ministries."""
+    if state.parent is not None:
+        return False
     if state.kind == TaskKind.ONE_OFF:
         return state.original_deadline is not None and period.contains(state.original_deadline)
     return (period.start <= now and state.created_at < period.end

@@ -337,8 +337,9 @@ def test_which_escalations_count_in_a_period(kind: str, escalated: DeadlineKind,
         "created_at": datetime(2025, 10, 1, tzinfo=UTC), "updated_at": datetime(2025, 12, 1, tzinfo=UTC)}),
      False),  # closed before the period
     (made("deadline_pending"), True),
+    (made("one_off", "2026-03-31").model_copy(update={"parent": "T-0", "overseers": ["HNI"]}), False),
 ], ids=["one-off-due-in-it", "one-off-due-later", "standing", "standing-assigned-later",
-        "recurring-closed-before", "pending"])
+        "recurring-closed-before", "pending", "sub-task-the-parents-lead-answers-for"])
 def test_which_tasks_a_period_concerns(state: TaskState, concerned: bool) -> None:
     assert concerns(state, Q1, NOW) is concerned
 
