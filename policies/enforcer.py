@@ -84,7 +84,7 @@ async def _offer_defaults(enforcer: casbin.AsyncEnforcer, engine: AsyncEngine) -
     what an administrator removed stays removed. Each name offered is remembered (`policy_seeds`)."""
     async with AsyncSession(engine) as session:
         offered = set(await session.scalars(select(PolicySeed.name)))
-    stored = enforcer.get_policy()
+    stored = list(enforcer.get_policy())  # a copy: pycasbin hands out its own list, which add_policies grows
     known = offered | {name for rule in stored for name in _names(rule)}
     defaults = [row[1:] for row in default_policy_lines() if row[0] == "p"]
     new = [rule for rule in defaults if not stored or not _names(rule) <= known]

@@ -1,7 +1,9 @@
 """The policy lives in the database: an administrator changes it without a deploy."""
 
+import logging
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, insert
 
 from db import models
@@ -123,5 +125,18 @@ async def test_a_stored_policy_gets_a_new_features_default_lines_once(tmp_path: 
         assert ["*", "directing", "*", "task.read"] in upgraded.get_policy()
         await upgraded.remove_policy(*correct)
         assert correct not in (await load_enforcer(engine)).get_policy()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_new_policy_is_the_default_and_is_not_reported_as_an_upgrade(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Only a stored policy that gains lines says which (a fresh start used to list all 60-odd)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    await create_schema(engine)
+    try:
+        with caplog.at_level(logging.INFO, logger="nq57.policy"):
+            enforcer = await load_enforcer(engine)
+        assert enforcer.get_policy() and not [r for r in caplog.records if r.name == "nq57.policy"]
     finally:
         await engine.dispose()
