@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.closures import closure_proven
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from db.reconcile import catch_up
@@ -49,7 +50,8 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust")),
         activities=[projection.record_event, projection.rebuild_projection, projection.chain_head,
-                    notifications.notify_in_app, notifications.send_mail, notifications.post_webhook],
+                    notifications.notify_in_app, notifications.send_mail, notifications.post_webhook,
+                    closure_proven],
     )
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from domain.actors import Actor
 from domain.commands import Action
+from domain.proof import holds, sign
 from domain.task import TaskState
 
 SYSTEM_ACTOR = "system"  # who escalations are recorded as: the clock, not a person
@@ -47,6 +49,25 @@ class RecordedEvent(Event):
         """The event without its content: what a task carries over continue-as-new (its history
         must shrink) and what audit compares (the hash covers the content)."""
         return self.model_copy(update={"data": None})
+
+
+class SubtaskClosure(BaseModel):
+    """A sub-task's word to the task it was split from that it has closed, signed with the key the
+    API signs actions with (domain/proof.py): nobody else reaching Temporal can close a part."""
+
+    parent: str
+    code: str
+    stage: str
+    proof: str = ""
+
+    def _content(self) -> tuple[str, str, Actor, dict[str, Any]]:
+        return self.parent, f"closed:{self.code}", Actor(username=SYSTEM_ACTOR), {"stage": self.stage}
+
+    def signed(self, key: bytes | None) -> "SubtaskClosure":
+        return self.model_copy(update={"proof": sign(key, *self._content()) if key is not None else ""})
+
+    def proven(self, key: bytes | None) -> bool:
+        return holds(key, self.proof, *self._content())
 
 
 class Recorded(BaseModel):

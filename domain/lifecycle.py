@@ -121,6 +121,8 @@ def _state_conflict(state: TaskState, action: Action) -> TaskRuleError | None:
         return conflict(Code.NO_REVIEWER)
     if action == Action.EVIDENCE_SUBMIT and state.open_subtasks:  # the parent waits for its parts
         return conflict(Code.SUBTASKS_OPEN, subtasks=", ".join(state.open_subtasks))
+    if action == Action.REASSIGN and state.open_subtasks:  # its parts stand under the present lead
+        return conflict(Code.SUBTASKS_OPEN_REASSIGN, subtasks=", ".join(state.open_subtasks))
     if action == Action.EVIDENCE_SUBMIT and state.kind == TaskKind.STANDING:  # assessed by its reports
         return conflict(Code.STANDING_NEVER_COMPLETED)
     if action == Action.EXTENSION_REQUEST and state.deadline is None:  # the Office sets one: `correct`
@@ -226,7 +228,8 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
 def _review_assign(state: TaskState, cmd: c.ReviewAssign, actor: Actor, now: datetime) -> None:
     if cmd.reviewer == actor.username:  # separation of duties, whatever roles one person holds
         raise _invalid(state, "reviewer", Code.REVIEWER_IS_ASSIGNER)
-    involved = [state.lead_agency, *state.coordinating_agencies]
+    # The agencies above a sub-task answer for it as a whole: none of them judges it either.
+    involved = [state.lead_agency, *state.coordinating_agencies, *state.overseers]
     if cmd.reviewer_agency is None or cmd.reviewer_agency in involved:
         raise _invalid(state, "reviewer", Code.REVIEWER_NOT_INDEPENDENT)
     state.reviewer, state.reviewer_agency = cmd.reviewer, cmd.reviewer_agency

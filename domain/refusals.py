@@ -89,6 +89,7 @@ class Code(StrEnum):
     KPIS_UNDER_REVIEW = "kpis_under_review"
     DIRECTING_IS_LEAD = "directing_is_lead"
     SUBTASKS_OPEN = "subtasks_open"
+    SUBTASKS_OPEN_REASSIGN = "subtasks_open_reassign"
     SUBTASK_NOT_UNDER_LEAD = "subtask_not_under_lead"
     SUBTASK_DEADLINE_AFTER_PARENT = "subtask_deadline_after_parent"
     # task kinds (one-off, recurring, standing, deadline pending)

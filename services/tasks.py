@@ -80,7 +80,8 @@ def listed_agencies(lead: str) -> list[str] | None:
     each once; None for a lead that is one code (an agency's or a group's)."""
     if ";" not in lead:
         return None
-    return list(dict.fromkeys(code.strip() for code in lead.split(";") if code.strip()))
+    listed = list(dict.fromkeys(code.strip() for code in lead.split(";") if code.strip()))
+    return None if len(listed) == 1 else listed  # "BTC;" (a spreadsheet's trailing separator) is BTC
 
 
 async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState | GroupView:
@@ -95,7 +96,9 @@ async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | N
         group = await session.get(models.AgencyGroup, spec.lead_agency)
     if group is not None:
         return await assign_group(ctx, spec, group.code, group.members, by, idempotency_key)
-    return await start(ctx, TaskSpec.model_validate(spec.model_dump(mode="json")), by, idempotency_key)
+    lead = spec.lead_agency.strip().strip(";").strip()
+    return await start(ctx, TaskSpec.model_validate({**spec.model_dump(mode="json"), "lead_agency": lead}), by,
+                       idempotency_key)
 
 
 async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[str], by: str,
@@ -335,6 +338,10 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
             raise Refusal(Code.UNKNOWN_USER, field="reviewer", username=command.reviewer)
         if Role.CROSS_CHECK_REVIEWER not in reviewer.roles:
             raise Refusal(Code.NOT_A_REVIEWER, field="reviewer", username=reviewer.username)
+        if reviewer.agency is not None:  # a unit under the lead does not judge its own agency's work
+            async with ctx.sessions() as session:
+                if state.lead_agency in await people.ancestors(session, reviewer.agency):
+                    raise Refusal(Code.REVIEWER_NOT_INDEPENDENT, field="reviewer")
         return command.model_copy(update={"reviewer_agency": reviewer.agency})
     if command.action == "accept" and command.officer:
         officer = await people.person(ctx, command.officer)

@@ -130,3 +130,24 @@ async def test_a_department_hands_parts_only_to_its_own_units(stack: Stack) -> N
     # The department has no unit of its own in the reference data: a unit elsewhere is refused.
     refused = await _split(stack, "cds.head", department, "BKHCN-DMST")
     assert refused.status_code == 422 and refused.json()["code"] == "subtask_not_under_lead"
+
+
+async def test_a_reviewer_from_a_unit_under_the_lead_does_not_cross_check_it(stack: Stack) -> None:
+    admin = await stack.login("admin")
+    reviewer = unique_code("rv").lower()
+    ok(await stack.http.post("/api/v1/users", headers=admin, json={
+        "username": reviewer, "password": "Kiem-tra-cheo-2027!", "full_name": "Chuyên gia của Cục",
+        "agency": "BKHCN-CDS", "roles": ["cross_check_reviewer"]}), 201)
+    code = await _in_execution(stack, "BKHCN", "bkhcn.head")
+    await stack.http.post(f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login("bkhcn.head"),
+                          files={"files": ("bao-cao.pdf", b"%PDF-1.4 bao cao", "application/pdf")})
+    refused = await post_action(stack, "office", code, "review.assign", {"reviewer": reviewer})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "reviewer_not_independent"
+
+
+async def test_the_committee_does_not_replace_a_lead_whose_parts_are_open(stack: Stack) -> None:
+    parent = await _in_execution(stack, "BKHCN", "bkhcn.head")
+    ok(await _split(stack, "bkhcn.head", parent, "BKHCN-CDS"), 201)
+    refused = await post_action(stack, "committee", parent, "reassign", {"lead_agency": "BTC", "reason": "Chậm"})
+    assert refused.status_code == 409 and refused.json()["code"] == "subtasks_open_reassign"

@@ -43,6 +43,12 @@ async def test_a_directive_to_a_list_creates_one_task_per_listed_agency(stack: S
         assert child["lead_agency"] == agency and child["deadline_text"] == "trong quý IV/2027"
 
 
+async def test_a_list_of_one_is_that_agency_s_own_task(stack: Stack) -> None:
+    """"BTC;" (a spreadsheet's trailing separator) assigns the task to BTC, not a group of one."""
+    code, task = await _directive(stack, "BTC;")
+    assert task["code"] == code and task["lead_agency"] == "BTC" and "children" not in task
+
+
 async def test_only_a_list_may_be_longer_than_one_agency_code(stack: Stack) -> None:
     many = ["BTC", "BCA", "BYT", "BNV", "BTP", "BXD", "BCT", "BNG", "BKHCN"]
     assert len(";".join(many)) > 32

@@ -670,3 +670,18 @@ def test_evidence_is_taken_once_every_part_has_closed() -> None:
     assert event.type == "subtask.closed" and event.data == {"code": "T-1-HOANKIEM", "stage": "cancelled", "open": []}
     assert heard.seq == split.seq + 1 and "evidence.submit" in available_actions(heard)
     assert apply(heard, request(*SAMPLES["evidence.submit"]), NOW)[0].stage == Stage.CROSS_CHECK
+
+
+def test_the_lead_is_not_replaced_while_its_parts_are_open() -> None:
+    split, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
+    assert "reassign" not in available_actions(split)
+    with pytest.raises(TaskRuleError) as caught:
+        apply(split, request(*SAMPLES["reassign"]), NOW)
+    assert caught.value.code == Code.SUBTASKS_OPEN_REASSIGN and caught.value.conflict is True
+
+
+def test_an_agency_above_a_part_does_not_cross_check_it() -> None:
+    part = state(Stage.CROSS_CHECK, parent="T-0", overseers=["BKHCN"])
+    with pytest.raises(TaskRuleError) as caught:
+        apply(part, request(OFFICE, c.ReviewAssign(reviewer="bkhcn.reviewer", reviewer_agency="BKHCN")), NOW)
+    assert caught.value.code == Code.REVIEWER_NOT_INDEPENDENT

@@ -9,11 +9,11 @@ from temporalio.client import WorkflowHandle
 
 from domain import commands as c
 from domain.actors import Actor
-from domain.events import Happening
+from domain.events import Happening, SubtaskClosure
 from domain.task import TaskState
 from tests.helpers import wait_until
 from tests.test_workflow_lifecycle import FILE, HEAD, KPIS, OFFICE, Lifecycle, act, lifecycle, refused
-from workflows.task_lifecycle import SubtaskClosure, TaskLifecycleWorkflow, workflow_id
+from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 __all__ = ["lifecycle"]  # the module's worker and database, shared with the lifecycle tests' fixture
 
@@ -84,7 +84,7 @@ async def test_a_closure_nobody_signed_is_ignored(lifecycle: Lifecycle) -> None:
     """Anyone reaching Temporal could signal; only a part's own workflow can sign its word."""
     handle = await _in_execution(lifecycle)
     parent, child = await _split(lifecycle, handle)
-    forged = SubtaskClosure(code=parent.subtasks[0], stage="completed", proof="0" * 64)
+    forged = SubtaskClosure(parent=parent.code, code=parent.subtasks[0], stage="completed", proof="0" * 64)
     await handle.signal(TaskLifecycleWorkflow.subtask_closed, forged)
     after = await act(handle, HEAD, c.Comment(text="Sau tin báo giả"))  # handled after the signal
     assert after.closed_subtasks == {} and after.open_subtasks == parent.subtasks

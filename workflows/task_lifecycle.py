@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.closures import closure_proven
     from activities.notifications import Mail, Notice, NotificationActivities
     from activities.projection import EventRecord, ProjectionActivities, Rebuild
     from domain.actors import Actor
@@ -23,9 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.commands import ActionRequest, SubtaskCreate
     from domain.deadlines import parse_deadline
     from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
-    from domain.events import SYSTEM_ACTOR, ChainHead, Event, Happening, Recorded, RecordedEvent
+    from domain.events import ChainHead, Event, Happening, Recorded, RecordedEvent, SubtaskClosure
     from domain.lifecycle import TaskRuleError, apply, subtask_closed
-    from domain.proof import holds, sign
     from domain.refusals import Code
     from domain.stages import CLOSED_STAGES, Stage
     from domain.task import LifecycleSettings, TaskSpec, TaskState
@@ -61,18 +61,6 @@ class TaskStart(BaseModel):
     request_id: str | None = None  # the Idempotency-Key the task was created with
     parent: str | None = None  # set for a sub-task: the task it was split from
     overseers: list[str] = []  # the agencies leading the tasks above a sub-task, nearest first
-
-
-class SubtaskClosure(BaseModel):
-    """A sub-task's word to the task it was split from that it has closed, signed with the key the
-    API signs actions with: nobody else reaching Temporal can close a part on a task's behalf."""
-
-    code: str
-    stage: Stage
-    proof: str = ""
-
-    def content(self) -> dict[str, str]:
-        return {"stage": self.stage.value}
 
 
 def workflow_id(code: str) -> str:
@@ -166,16 +154,19 @@ class TaskLifecycleWorkflow:
 
     @workflow.signal
     async def subtask_closed(self, closure: SubtaskClosure) -> None:
-        """A sub-task of this task closed: recorded once; the task's evidence waits for none but open ones."""
-        if not holds(trust.key(), closure.proof, self.state.code, f"closed:{closure.code}",
-                     Actor(username=SYSTEM_ACTOR), closure.content()):
-            workflow.logger.warning("Bỏ qua tin báo đóng nhiệm vụ thành phần %s không có chữ ký hợp lệ", closure.code)
-            return
+        """A sub-task of this task closed: recorded once; the task's evidence waits for none but open
+        ones. Whether the word is the sub-task's own is an activity's verdict, kept in history."""
         await workflow.wait_condition(lambda: self.state.seq > 0)
         async with self.lock:
-            if closure.code not in self.state.subtasks or closure.code in self.state.closed_subtasks:
+            if (closure.parent != self.state.code or closure.code not in self.state.subtasks
+                    or closure.code in self.state.closed_subtasks):
                 return
-            new_state, event = subtask_closed(self.state, closure.code, closure.stage, workflow.now())
+            proven = await workflow.execute_local_activity(
+                closure_proven, closure, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+            if not proven:
+                workflow.logger.warning("Bỏ qua tin báo đóng %s không có chữ ký hợp lệ", closure.code)
+                return
+            new_state, event = subtask_closed(self.state, closure.code, Stage(closure.stage), workflow.now())
             await self._record(new_state, event, None)
             self.state = new_state
 
@@ -202,11 +193,8 @@ class TaskLifecycleWorkflow:
         """A closed sub-task tells the task it was split from (which may itself be gone: then nobody waits)."""
         if self.state.parent is None:
             return
-        closure = SubtaskClosure(code=self.state.code, stage=self.state.stage)
-        key = trust.key()
-        if key is not None:
-            closure.proof = sign(key, self.state.parent, f"closed:{closure.code}", Actor(username=SYSTEM_ACTOR),
-                                 closure.content())
+        closure = SubtaskClosure(parent=self.state.parent, code=self.state.code,
+                                 stage=self.state.stage.value).signed(trust.key())
         try:
             await workflow.get_external_workflow_handle(workflow_id(self.state.parent)).signal(
                 TaskLifecycleWorkflow.subtask_closed, closure)
