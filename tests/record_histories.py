@@ -36,12 +36,14 @@ FILE = EvidenceFile(sha256="a" * 64, filename="bien-ban.pdf", size=10, content_t
 STEPS = LifecycleSettings(escalation_steps=[timedelta(0), timedelta(hours=1), timedelta(hours=2)])
 
 
-async def _start(client: Client, queue: str, deadline: datetime, budget: bool = True) -> WorkflowHandle:
+async def _start(client: Client, queue: str, due: datetime | None, **spec_fields: object) -> WorkflowHandle:
+    """A task led by Hà Nội, due then; None for a kind without an instant (`spec_fields` say which)."""
     code = f"REC-{uuid.uuid4().hex[:8]}"
-    spec = TaskSpec(code=code, title="Nhiệm vụ ghi lịch sử", lead_agency="HNI", coordinating_agencies=["BKHCN"],
-                    deadline=deadline.isoformat(), kpis=[Kpi(name="Xã", target=100, unit="%")],
-                    budget_required=budget, reporting="monthly")
-    start = TaskStart(spec=spec, deadline=deadline, created_by="office", settings=STEPS)
+    fields = {"code": code, "title": "Nhiệm vụ ghi lịch sử", "lead_agency": "HNI", "coordinating_agencies": ["BKHCN"],
+              "deadline": due.isoformat() if due else "", "kpis": [Kpi(name="Xã", target=100, unit="%")],
+              "budget_required": True, "reporting": "monthly", **spec_fields}
+    spec = TaskSpec.model_validate(fields)
+    start = TaskStart(spec=spec, deadline=due, created_by="office", settings=STEPS)
     handle = await client.start_workflow(TaskLifecycleWorkflow.run, start, id=workflow_id(code), task_queue=queue)
     await handle.execute_update(TaskLifecycleWorkflow.snapshot)
     return handle
@@ -90,16 +92,51 @@ async def cancel(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
     await _act(handle, OFFICE, c.Cancel(reason="không còn phù hợp"))
 
 
-BRANCHES: dict[str, tuple[Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]], timedelta]] = {
-    "approve": (approve, timedelta(days=365)),
-    "reject_then_rework": (reject_then_rework, timedelta(days=365)),
-    "escalate": (escalate, timedelta(minutes=1)),
-    "extension": (extension, timedelta(minutes=1)),
-    "cancel": (cancel, timedelta(days=365)),
+async def subtask(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Split a part off for a commune; the part is cancelled; the parent hears it and takes evidence."""
+    await _act(handle, HEAD, c.Accept())
+    code = handle.id.removeprefix("task-")
+    await _act(handle, HEAD, c.SubtaskCreate(code=f"{code}-HK", title="Phần việc của phường", lead_agency="HNI-HK",
+                                             deadline="2090-Q1", lead_ancestors=["HNI"]))
+    part = handle._client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(f"{code}-HK"))
+    await part.execute_update(TaskLifecycleWorkflow.snapshot)
+    await _act(part, OFFICE, c.Cancel(reason="không còn cần thiết"))
+    for _ in range(100):  # the parent hears it by a signal: bounded polling, never a sleep on the clock
+        if (await handle.query(TaskLifecycleWorkflow.current)).closed_subtasks:
+            break
+        await asyncio.sleep(0.1)
+    await _act(handle, HEAD, c.EvidenceSubmit(summary="xong", kpi_results={"Xã": 100}, files=[FILE]))
+
+
+async def close_standing(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    await _act(handle, HEAD, c.Accept())
+    await env.sleep(timedelta(days=130))  # the next quarter's report lapses and climbs
+    await _act(handle, OFFICE, c.Close(reason="đã đưa vào chương trình thường xuyên của Bộ"))
+
+
+async def deadline_pending(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    await env.sleep(timedelta(days=31))  # the Office is reminded to set the deadline
+    await handle.query(TaskLifecycleWorkflow.current)
+    await _act(handle, OFFICE, c.Correct(reason="Luật có hiệu lực", deadline="2099-Q3"))
+
+
+Branch = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]
+# Each branch: what drives it, when the task falls due from now (None: no instant), and its spec's own fields.
+BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
+    "approve": (approve, timedelta(days=365), {}),
+    "reject_then_rework": (reject_then_rework, timedelta(days=365), {}),
+    "escalate": (escalate, timedelta(minutes=1), {}),
+    "extension": (extension, timedelta(minutes=1), {}),
+    "cancel": (cancel, timedelta(days=365), {}),
+    "subtask": (subtask, timedelta(days=365 * 70), {"budget_required": False, "reporting": "none"}),
+    "close_standing": (close_standing, None, {"kind": "standing", "budget_required": False, "reporting": "quarterly"}),
+    "deadline_pending": (deadline_pending, None, {"kind": "deadline_pending", "deadline": "khẩn trương",
+                                                  "budget_required": False, "reporting": "none"}),
 }
 
 
-async def record(target: Path = HISTORIES) -> list[Path]:
+async def record(target: Path = HISTORIES, only: list[str] | None = None) -> list[Path]:
+    """Record the branches named in `only` (every branch when None) into `target`."""
     target.mkdir(exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -113,8 +150,11 @@ async def record(target: Path = HISTORIES) -> list[Path]:
         try:
             settings = Settings(task_queue=queue, secret_key=TEST_SECRET)
             async with build_worker(env.client, settings, make_sessions(engine)):
-                for name, (branch, until_deadline) in BRANCHES.items():
-                    handle = await _start(env.client, queue, datetime.now(UTC) + until_deadline)
+                for name, (branch, until_deadline, spec_fields) in BRANCHES.items():
+                    if only is not None and name not in only:
+                        continue
+                    due = datetime.now(UTC) + until_deadline if until_deadline is not None else None
+                    handle = await _start(env.client, queue, due, **spec_fields)
                     await branch(env, handle)
                     path = target / f"{name}.json"
                     path.write_text((await handle.fetch_history()).to_json())
@@ -125,6 +165,6 @@ async def record(target: Path = HISTORIES) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in asyncio.run(record()):
+if __name__ == "__main__":  # `python -m tests.record_histories [branch ...]`: those branches, or all
+    for path in asyncio.run(record(only=sys.argv[1:] or None)):
         print(path)
