@@ -14,7 +14,7 @@ from domain.actors import Actor
 from domain.deadlines import DeadlineText
 from domain.proof import holds, sign
 from domain.refusals import Code, invalid
-from domain.task import BudgetLine, EvidenceFile, Kpi, TaskCode, TaskKind
+from domain.task import BudgetLine, EvidenceFile, Kpi, Reporting, TaskCode, TaskKind
 
 
 class Action(StrEnum):
@@ -156,6 +156,8 @@ class Correct(_Command):
         Field(default=None, max_length=L.ITEMS)
     kind: TaskKind | None = Field(default=None, description="a deadline set on a deadline_pending task makes it "
                                   "one_off unless another kind is given")
+    reporting: Reporting | None = Field(default=None, description="none, monthly or quarterly (a recurring task "
+                                        "needs one of the last two)")
     deadline: DeadlineText | None = Field(default=None, max_length=L.NAME)
 
     def corrected(self) -> dict[str, Any]:
@@ -187,7 +189,7 @@ class Close(_Command):
 
 
 # What a correction may change, in the order the event lists it.
-CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies", "kind", "deadline")
+CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies", "kind", "reporting", "deadline")
 
 
 Command = Annotated[

@@ -298,7 +298,8 @@ def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> d
     if "coordinating_agencies" in given:
         given["coordinating_agencies"] = list(dict.fromkeys(given["coordinating_agencies"]))
     old = {"title": spec.title, "description": spec.description, "product": spec.product, "kpis": spec.kpis,
-           "coordinating_agencies": state.coordinating_agencies, "kind": spec.kind, "deadline": state.deadline_text}
+           "coordinating_agencies": state.coordinating_agencies, "kind": spec.kind, "reporting": spec.reporting,
+           "deadline": state.deadline_text}
     changes = {name: {"old": _plain(old[name]), "new": _plain(value)} for name, value in given.items()
                if _plain(value) != _plain(old[name])}
     if not changes:
@@ -320,15 +321,16 @@ def _correct(state: TaskState, cmd: c.Correct, actor: Actor, now: datetime) -> d
         kind = TaskKind.ONE_OFF  # its deadline is set: a one-off from now on
     if (fault := deadline_fault(kind, state.deadline is not None or "deadline" in changes)) is not None:
         raise _invalid(state, "kind" if "kind" in given else "deadline", fault, kind=kind.value)
-    reporting = reporting_for(kind, spec.reporting)
+    reporting = reporting_for(kind, given.get("reporting", spec.reporting))
     if (fault := reporting_fault(kind, reporting)) is not None:
-        raise _invalid(state, "kind", fault)
+        raise _invalid(state, "reporting" if "reporting" in given else "kind", fault)
     for name, before, after in (("kind", spec.kind, kind), ("reporting", spec.reporting, reporting)):
         if after != before:
             changes[name] = {"old": _plain(before), "new": _plain(after)}
     state.spec = spec.model_copy(update={name: value for name, value in given.items()
                                          if name in ("title", "description", "product", "kpis")}
-                                 | ({"kind": kind, "reporting": reporting} if kind != spec.kind else {})
+                                 | ({"kind": kind} if kind != spec.kind else {})
+                                 | ({"reporting": reporting} if reporting != spec.reporting else {})
                                  | ({"deadline": given["deadline"]} if "deadline" in changes else {}))
     if "coordinating_agencies" in given:
         state.coordinating_agencies = given["coordinating_agencies"]

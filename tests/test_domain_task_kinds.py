@@ -373,3 +373,16 @@ def test_an_unknown_kind_word_is_refused_naming_the_column() -> None:
                        "deadline": "2026-Q2"})
     assert (refused.value.code, refused.value.field) == (Code.NOT_ONE_OF, "kind")
     assert "thường xuyên" in refused.value.params["allowed"]
+
+
+def test_the_office_corrects_a_one_off_into_a_recurring_report_with_its_cadence() -> None:
+    after = act(made("one_off", "2026-06-30"),
+                OFFICE, c.Correct(reason="Văn bản giao báo cáo định kỳ", kind="recurring", reporting="monthly"))
+    assert after.spec.kind == TaskKind.RECURRING and after.spec.reporting == Reporting.MONTHLY
+    assert DeadlineKind.REPORT.value in bound(after)
+
+
+def test_a_recurring_kind_without_a_cadence_is_refused_naming_the_reporting() -> None:
+    refused = refusal(made("one_off", "2026-06-30"), OFFICE,
+                      c.Correct(reason="r", kind="recurring", reporting="none"))
+    assert refused.code == Code.RECURRING_NEEDS_REPORTING and refused.field == "reporting"

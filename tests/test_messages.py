@@ -23,7 +23,7 @@ from domain.escalation import LADDER, DeadlineKind, notice_text
 from domain.events import Happening
 from domain.refusals import Code
 from domain.stages import Stage
-from domain.task import BudgetStatus, Decision, TaskKind
+from domain.task import BudgetStatus, Decision, Reporting, TaskKind
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "api" / "web" / "templates"
@@ -32,6 +32,7 @@ TEMPLATES = ROOT / "api" / "web" / "templates"
 FAMILIES: dict[str, list[str]] = {
     "stage.": list(Stage), "action.": list(Action), "role.": list(Role), "kind.": list(DeadlineKind),
     "budget.status.": list(BudgetStatus), "review.decision.": list(Decision), "task_kind.": list(TaskKind),
+    "reporting.": list(Reporting),
     "event.": [*Action, *Happening],  # every event type: an action someone took, or a happening
     "level.": [str(number) for number in (0, *(level.number for level in LADDER))],  # 0: not escalated
     "audience.": [level.audience for level in LADDER],
