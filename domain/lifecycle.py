@@ -30,6 +30,7 @@ from domain.task import (
     Reporting,
     Review,
     TaskKind,
+    TaskSpec,
     TaskState,
     deadline_fault,
     reporting_fault,
@@ -358,6 +359,12 @@ def _subtask_create(state: TaskState, cmd: c.SubtaskCreate, actor: Actor, now: d
     state.subtasks.append(cmd.code)
     return {"code": cmd.code, "title": cmd.title, "lead_agency": cmd.lead_agency, "deadline": cmd.deadline,
             "due": due.isoformat()}
+
+
+def part_spec(state: TaskState, cmd: c.SubtaskCreate) -> TaskSpec:
+    """The task a part handed down is: its own spec, under the directive the task comes from."""
+    return TaskSpec(code=cmd.code, title=cmd.title, description=cmd.description, lead_agency=cmd.lead_agency,
+                    deadline=cmd.deadline, product=cmd.product, kpis=cmd.kpis, source=state.spec.source)
 
 
 def subtask_closed(state: TaskState, code: str, stage: Stage, now: datetime) -> tuple[TaskState, Event]:

@@ -340,7 +340,7 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
             raise Refusal(Code.NOT_A_REVIEWER, field="reviewer", username=reviewer.username)
         if reviewer.agency is not None:  # a unit under the lead does not judge its own agency's work
             async with ctx.sessions() as session:
-                if state.lead_agency in await people.ancestors(session, reviewer.agency):
+                if await people.is_under(session, reviewer.agency, state.lead_agency):
                     raise Refusal(Code.REVIEWER_NOT_INDEPENDENT, field="reviewer")
         return command.model_copy(update={"reviewer_agency": reviewer.agency})
     if command.action == "accept" and command.officer:

@@ -650,34 +650,34 @@ def test_a_part_due_after_the_task_is_invalid() -> None:
 
 
 def test_a_code_already_split_off_is_a_conflict() -> None:
-    after, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
     with pytest.raises(TaskRuleError) as caught:
-        apply(after, request(*SAMPLES["subtask.create"]), NOW)
+        apply(split_once(), request(*SAMPLES["subtask.create"]), NOW)
     assert caught.value.code == Code.TASK_EXISTS and caught.value.conflict is True
 
 
-def test_evidence_waits_while_a_part_is_open() -> None:
-    split, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
-    assert "evidence.submit" not in available_actions(split)
+def split_once() -> TaskState:
+    """A task in execution with one part handed down, still open."""
+    return apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)[0]
+
+
+@pytest.mark.parametrize(("action", "code"), [
+    ("evidence.submit", Code.SUBTASKS_OPEN),  # the parent waits for its parts
+    ("reassign", Code.SUBTASKS_OPEN_REASSIGN),  # its parts stand under the present lead
+])
+def test_while_a_part_is_open(action: str, code: Code) -> None:
+    split = split_once()
+    assert action not in available_actions(split)
     with pytest.raises(TaskRuleError) as caught:
-        apply(split, request(*SAMPLES["evidence.submit"]), NOW)
-    assert caught.value.code == Code.SUBTASKS_OPEN and caught.value.conflict is True
+        apply(split, request(*SAMPLES[action]), NOW)
+    assert caught.value.code == code and caught.value.conflict is True
 
 
 def test_evidence_is_taken_once_every_part_has_closed() -> None:
-    split, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
+    split = split_once()
     heard, event = subtask_closed(split, "T-1-HOANKIEM", Stage.CANCELLED, NOW)
     assert event.type == "subtask.closed" and event.data == {"code": "T-1-HOANKIEM", "stage": "cancelled", "open": []}
     assert heard.seq == split.seq + 1 and "evidence.submit" in available_actions(heard)
     assert apply(heard, request(*SAMPLES["evidence.submit"]), NOW)[0].stage == Stage.CROSS_CHECK
-
-
-def test_the_lead_is_not_replaced_while_its_parts_are_open() -> None:
-    split, _ = apply(state(Stage.IN_PROGRESS), request(*SAMPLES["subtask.create"]), NOW)
-    assert "reassign" not in available_actions(split)
-    with pytest.raises(TaskRuleError) as caught:
-        apply(split, request(*SAMPLES["reassign"]), NOW)
-    assert caught.value.code == Code.SUBTASKS_OPEN_REASSIGN and caught.value.conflict is True
 
 
 def test_an_agency_above_a_part_does_not_cross_check_it() -> None:

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadlines import parse_deadline
     from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
     from domain.events import ChainHead, Event, Happening, Recorded, RecordedEvent, SubtaskClosure
-    from domain.lifecycle import TaskRuleError, apply, subtask_closed
+    from domain.lifecycle import TaskRuleError, apply, part_spec, subtask_closed
     from domain.refusals import Code
     from domain.stages import CLOSED_STAGES, Stage
     from domain.task import LifecycleSettings, TaskSpec, TaskState
@@ -174,10 +174,8 @@ class TaskLifecycleWorkflow:
         """The sub-task's own workflow, started before its creation is recorded here (a code already
         taken is refused, nothing recorded). It outlives this run (continue-as-new, closing)."""
         state = self.state
-        spec = TaskSpec(code=command.code, title=command.title, description=command.description,
-                        lead_agency=command.lead_agency, deadline=command.deadline, product=command.product,
-                        kpis=command.kpis, source=state.spec.source)
-        begin = TaskStart(spec=spec, deadline=parse_deadline(command.deadline, state.settings.timezone),
+        begin = TaskStart(spec=part_spec(state, command),
+                          deadline=parse_deadline(command.deadline, state.settings.timezone),
                           created_by=actor.username, settings=state.settings, parent=state.code,
                           overseers=[state.lead_agency, *state.overseers])
         try:
