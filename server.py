@@ -25,6 +25,7 @@ from typing import IO
 
 import uvicorn
 from fastapi import FastAPI
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
@@ -265,20 +266,24 @@ def banner(settings: Settings, embedded: bool) -> str:
 
 
 async def wait_for_temporal(settings: Settings, seconds: float = 60) -> None:
-    """The dev server opens its port before its history shards are up; a describe of a workflow
-    that does not exist answers NOT_FOUND only once they are."""
+    """The dev server opens its port before its frontend and history shards are up: connecting may
+    fail ("Frontend is not healthy yet"), and a describe of a workflow that does not exist answers
+    NOT_FOUND only once they are. Both are tried again until `seconds` have passed."""
     deadline = time.monotonic() + seconds
-    client = await connect(settings)
+    client: Client | None = None
     while True:
         try:
+            client = client or await connect(settings)
             await client.get_workflow_handle("nq57-readiness-probe").describe()
             return
+        except RuntimeError as error:  # the SDK's "Failed client connect"
+            reason = str(error)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return
-            if time.monotonic() > deadline:
-                raise DevServerError(f"Máy chủ Temporal chưa sẵn sàng sau {seconds:.0f} giây: "
-                                     f"{error.message}") from None
+            reason = error.message
+        if time.monotonic() > deadline:
+            raise DevServerError(f"Máy chủ Temporal chưa sẵn sàng sau {seconds:.0f} giây: {reason}")
         await asyncio.sleep(0.3)
 
 

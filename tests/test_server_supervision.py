@@ -201,3 +201,32 @@ def test_a_port_held_by_something_else_is_refused(server: Server) -> None:
         assert server.process.wait(timeout=30) != 0
     assert f"Cổng {server.temporal_port} đang được dùng" in server.log()
     assert not (server.data_dir / "temporal.pid").exists()
+
+
+async def test_a_frontend_not_healthy_yet_is_waited_for_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dev server's port opens before its frontend answers: server.py connects again (it crashed
+    on "Frontend is not healthy yet" once, in a suite run)."""
+    import server
+    from settings import Settings
+
+    attempts: list[int] = []
+
+    class Handle:
+        async def describe(self) -> None:
+            raise server.RPCError("not found", server.RPCStatusCode.NOT_FOUND, b"")
+
+    class Probe:
+        def get_workflow_handle(self, _: str) -> Handle:
+            return Handle()
+
+    async def connect(_: Settings) -> Probe:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("Failed client connect: Frontend is not healthy yet")
+        return Probe()
+
+    monkeypatch.setattr(server, "connect", connect)
+    pause = asyncio.sleep
+    monkeypatch.setattr(server.asyncio, "sleep", lambda _: pause(0))  # no wall-clock wait between tries
+    await server.wait_for_temporal(Settings(), seconds=60)
+    assert len(attempts) == 3
