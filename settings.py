@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     deadline_pending_reminder: timedelta = Field(
         default=timedelta(days=30), gt=timedelta(0), description="how long after a task is assigned without a "
         "deadline, and again each such period, the Standing Office is reminded to set one")
+    budget_decision_sla: timedelta = Field(default=timedelta(days=10), description="how long the finance "
+                                           "reviewer has to decide a budget (or an amendment) before it escalates")
+    review_assign_sla: timedelta = Field(default=timedelta(days=5), description="how long the Standing Office "
+                                         "has to assign a cross-check reviewer once evidence is in")
+    extension_decision_sla: timedelta = Field(default=timedelta(days=7), description="how long the Standing "
+                                              "Office has to decide an extension request")
+    reminders: Annotated[tuple[timedelta, ...], NoDecode] = Field(
+        default=(timedelta(days=7), timedelta(days=3), timedelta(days=1)),
+        description="early warning: how long before each deadline its owner is reminded, comma-separated")
+    due_soon: timedelta = Field(default=timedelta(days=7), description="an open task due within this is "
+                                "`due_soon` in the status classes")
     max_extensions: int = 2
     timezone: TimezoneName = DEFAULT_TIMEZONE
     demo: bool = False
@@ -73,12 +84,13 @@ class Settings(BaseSettings):
     webhook_secret: str = Field(default="", description="signs webhook bodies; empty: the token secret")
 
     @field_validator("accept_sla", "budget_sla", "review_sla", "rework_period", "deadline_pending_reminder",
-                     "login_lockout", mode="before")
+                     "login_lockout", "budget_decision_sla", "review_assign_sla", "extension_decision_sla",
+                     "due_soon", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("escalation_steps", mode="before")
+    @field_validator("escalation_steps", "reminders", mode="before")
     @classmethod
     def _steps_parse(cls, value: Any) -> Any:
         return parse_durations(value) if isinstance(value, str) else value
@@ -134,6 +146,8 @@ class Settings(BaseSettings):
             timezone=self.timezone, rework_period=self.rework_period, accept_sla=self.accept_sla,
             budget_sla=self.budget_sla, review_sla=self.review_sla, escalation_steps=self.escalation_steps,
             max_extensions=self.max_extensions, deadline_pending_reminder=self.deadline_pending_reminder,
+            reminders=tuple(sorted(self.reminders, reverse=True)), budget_decision_sla=self.budget_decision_sla,
+            review_assign_sla=self.review_assign_sla, extension_decision_sla=self.extension_decision_sla,
         )
 
     @property

@@ -4,9 +4,17 @@ bodies into these; the workflow receives them inside an ActionRequest."""
 import hashlib
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from domain import limits as L
@@ -14,7 +22,7 @@ from domain.actors import Actor
 from domain.deadlines import DeadlineText
 from domain.proof import holds, sign
 from domain.refusals import Code, invalid
-from domain.task import BudgetLine, EvidenceFile, Kpi, Reporting, TaskCode, TaskKind
+from domain.task import BudgetLine, EvidenceFile, Kpi, Outcome, Reporting, TaskCode, TaskKind
 
 
 class Action(StrEnum):
@@ -24,6 +32,7 @@ class Action(StrEnum):
     BUDGET_SUBMIT = "budget.submit"
     BUDGET_APPROVE = "budget.approve"
     BUDGET_REJECT = "budget.reject"
+    BUDGET_AMEND = "budget.amend"
     PROGRESS_REPORT = "progress.report"
     EXTENSION_REQUEST = "extension.request"
     EXTENSION_APPROVE = "extension.approve"
@@ -42,17 +51,35 @@ class Action(StrEnum):
 
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Fields a command gained after actions were first recorded, each with the value it has when not
+    # given: left out of the command's record while they have it, so a recorded event (hashed into
+    # the task's chain) reads the same when its history is replayed.
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _later_fields_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name, default in self.LATER_FIELDS.items():
+            if name in data and data[name] == default:
+                data.pop(name)
+        return data
 
 
 class Accept(_Command):
+    """The lead's head takes the task on; the head accountable for it is the one accepting, unless
+    another head of the lead agency is named."""
+
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"accountable": None, "accountable_agency": None}
     action: Literal["accept"] = "accept"
     officer: str | None = Field(default=None, max_length=L.USERNAME, description="Tên đăng nhập cán bộ đầu mối")
+    accountable: str | None = Field(default=None, max_length=L.USERNAME,
+                                    description="the head accountable (a username; default: the one accepting)")
+    # Filled by the server from the account named accountable, never taken from the client.
+    accountable_agency: SkipJsonSchema[str | None] = None
 
 
-class BudgetSubmit(_Command):
-    action: Literal["budget.submit"] = "budget.submit"
+class _BudgetFigures(_Command):
     amount_vnd: int = Field(ge=0, le=L.MONEY)
-    source: str = Field(min_length=1, max_length=L.SHORT)
     lines: list[BudgetLine] = Field(min_length=1, max_length=L.ITEMS)
 
     @field_validator("lines")
@@ -64,7 +91,22 @@ class BudgetSubmit(_Command):
         return lines
 
 
+class BudgetAmend(_BudgetFigures):
+    """The lead's head asks to change the approved budget (the ceiling of disbursement) during
+    execution; a finance reviewer decides it with budget.approve or budget.reject."""
+
+    action: Literal["budget.amend"] = "budget.amend"
+    reason: str = Field(min_length=1, max_length=L.TEXT)
+
+
+class BudgetSubmit(_BudgetFigures):
+    action: Literal["budget.submit"] = "budget.submit"
+    source: str = Field(min_length=1, max_length=L.SHORT)
+
+
 class BudgetApprove(_Command):
+    """A finance reviewer approves the budget submitted, or the amendment asked during execution."""
+
     action: Literal["budget.approve"] = "budget.approve"
     reason: str | None = Field(default=None, max_length=L.TEXT)
 
@@ -116,8 +158,18 @@ class ReviewAssign(_Command):
 
 
 class ReviewApprove(_Command):
+    """The reviewer confirms each KPI's result (a figure given replaces the evidence's: the reviewer's
+    counts), judges the product usable or not, and approves: as met, or — results short of a target,
+    or a product not usable — only as not met, with a reason (domain/results.py)."""
+
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"kpi_results": None, "usable": True, "outcome": None}
     action: Literal["review.approve"] = "review.approve"
     reason: str | None = Field(default=None, max_length=L.TEXT)
+    kpi_results: dict[Annotated[str, Field(max_length=L.NAME)], Annotated[float, Field(ge=-L.FIGURE, le=L.FIGURE)]] \
+        | None = Field(default=None, max_length=L.ITEMS, description="the reviewer's figure for KPIs it corrects")
+    usable: bool = Field(default=True, description="whether the product is usable as delivered")
+    outcome: Outcome | None = Field(default=None, description="met, or not_met (with a reason): required as "
+                                    "not_met when a confirmed result falls short or the product is not usable")
 
 
 class ReviewReject(_Command):
@@ -127,9 +179,17 @@ class ReviewReject(_Command):
 
 
 class Reassign(_Command):
+    """Replace whoever delays: the lead agency, the head accountable, or both (a new lead agency's
+    head becomes accountable when it accepts, unless one is named)."""
+
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"accountable": None, "accountable_agency": None}
     action: Literal["reassign"] = "reassign"
-    lead_agency: str = Field(min_length=1, max_length=L.AGENCY)
+    lead_agency: str | None = Field(default=None, min_length=1, max_length=L.AGENCY)
     reason: str = Field(min_length=1, max_length=L.TEXT)
+    accountable: str | None = Field(default=None, max_length=L.USERNAME,
+                                    description="a head of the (new) lead agency to answer for the task")
+    # Filled by the server from the account named accountable, never taken from the client.
+    accountable_agency: SkipJsonSchema[str | None] = None
 
 
 class Cancel(_Command):
@@ -193,7 +253,7 @@ CORRECTABLE = ("title", "description", "product", "kpis", "coordinating_agencies
 
 
 Command = Annotated[
-    Accept | BudgetSubmit | BudgetApprove | BudgetReject | ProgressReportCommand
+    Accept | BudgetSubmit | BudgetApprove | BudgetReject | BudgetAmend | ProgressReportCommand
     | ExtensionRequestCommand | ExtensionApprove | ExtensionReject | EvidenceSubmit
     | ReviewAssign | ReviewApprove | ReviewReject | Reassign | Cancel | Comment | Correct | SubtaskCreate | Close,
     Field(discriminator="action"),
@@ -202,7 +262,7 @@ Command = Annotated[
 COMMAND_MODELS: dict[Action, type[_Command]] = {
     Action(model.model_fields["action"].default): model
     for model in (
-        Accept, BudgetSubmit, BudgetApprove, BudgetReject, ProgressReportCommand,
+        Accept, BudgetSubmit, BudgetApprove, BudgetReject, BudgetAmend, ProgressReportCommand,
         ExtensionRequestCommand, ExtensionApprove, ExtensionReject, EvidenceSubmit,
         ReviewAssign, ReviewApprove, ReviewReject, Reassign, Cancel, Comment, Correct, SubtaskCreate, Close,
     )

@@ -101,6 +101,33 @@ class DeadlineKind(StrEnum):
     UNSET = "unset"  # a deadline still to be set: the Standing Office's
 
 
+class Owner(StrEnum):
+    """Who holds a task while a deadline runs, and answers for it when it lapses: the task's time
+    waits on its holder, and a lapse counts against that holder, never against the lead for another's
+    delay. What people read is the catalogs' `owner.<value>`."""
+
+    LEAD = "lead"  # the lead agency: its heads and the officer in charge
+    FINANCE = "finance"  # the finance reviewers deciding a budget
+    OFFICE = "office"  # the Standing Office
+    REVIEWER = "reviewer"  # the assigned cross-check reviewer
+
+
+OWNERS: dict[DeadlineKind, Owner] = {
+    DeadlineKind.ACCEPT: Owner.LEAD,
+    DeadlineKind.BUDGET: Owner.LEAD,
+    DeadlineKind.DEADLINE: Owner.LEAD,
+    DeadlineKind.REWORK: Owner.LEAD,
+    DeadlineKind.REPORT: Owner.LEAD,
+    DeadlineKind.REVIEW: Owner.REVIEWER,
+    DeadlineKind.UNSET: Owner.OFFICE,
+}
+assert set(OWNERS) == set(DeadlineKind), "every deadline has its owner"
+
+
+def owner_of(kind: DeadlineKind) -> Owner:
+    return OWNERS[kind]
+
+
 # Deadlines the Standing Office keeps, not the lead agency: their lapse makes no task overdue and
 # counts against no agency in the index (domain/agency_index.py).
 OFFICES_OWN = frozenset({DeadlineKind.UNSET})

@@ -18,14 +18,18 @@ from domain.deadlines import parse_deadline
 from domain.escalation import refresh
 from domain.events import SYSTEM_ACTOR, Event, Happening
 from domain.refusals import Code, Refusal
+from domain.results import shortfalls, task_achievement, unknown_names
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
 from domain.task import (
     CLOSABLE_KINDS,
+    Accountability,
     Budget,
+    BudgetAmendment,
     BudgetStatus,
     Decision,
     Evidence,
     ExtensionRequest,
+    Outcome,
     ProgressReport,
     Reporting,
     Review,
@@ -43,8 +47,9 @@ ALL_STAGES = frozenset(Stage)
 ACTION_STAGES: dict[Action, frozenset[Stage]] = {
     Action.ACCEPT: frozenset({Stage.ASSIGNED}),
     Action.BUDGET_SUBMIT: frozenset({Stage.BUDGET_REGISTRATION}),
-    Action.BUDGET_APPROVE: frozenset({Stage.BUDGET_REVIEW}),
-    Action.BUDGET_REJECT: frozenset({Stage.BUDGET_REVIEW}),
+    Action.BUDGET_APPROVE: frozenset({Stage.BUDGET_REVIEW, Stage.IN_PROGRESS}),  # in execution: an amendment
+    Action.BUDGET_REJECT: frozenset({Stage.BUDGET_REVIEW, Stage.IN_PROGRESS}),
+    Action.BUDGET_AMEND: frozenset({Stage.IN_PROGRESS}),
     Action.PROGRESS_REPORT: frozenset({Stage.IN_PROGRESS}),
     Action.EXTENSION_REQUEST: frozenset({Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS}),
     Action.EXTENSION_APPROVE: OPEN_STAGES,
@@ -65,7 +70,7 @@ ACTIONS = tuple(ACTION_STAGES)
 # Actions that move a task forward: a task waiting for one of them is in someone's inbox.
 FORWARD_ACTIONS = frozenset(ACTIONS) - {Action.COMMENT, Action.CANCEL, Action.REASSIGN, Action.EXTENSION_REQUEST,
                                         Action.PROGRESS_REPORT, Action.CORRECT, Action.SUBTASK_CREATE,
-                                        Action.CLOSE}
+                                        Action.CLOSE, Action.BUDGET_AMEND}
 
 
 class TaskRuleError(Refusal):
@@ -118,6 +123,13 @@ def _state_conflict(state: TaskState, action: Action) -> TaskRuleError | None:
         return conflict(Code.EXTENSION_PENDING)
     if action == Action.EXTENSION_REQUEST and state.extensions_granted >= state.settings.max_extensions:
         return conflict(Code.EXTENSIONS_EXHAUSTED, max=state.settings.max_extensions)
+    if action == Action.BUDGET_AMEND and (state.budget is None or state.budget.status != BudgetStatus.APPROVED):
+        return conflict(Code.NO_APPROVED_BUDGET)
+    if action == Action.BUDGET_AMEND and state.budget is not None and state.budget.pending_amendment is not None:
+        return conflict(Code.AMENDMENT_PENDING)
+    if (action in (Action.BUDGET_APPROVE, Action.BUDGET_REJECT) and state.stage == Stage.IN_PROGRESS
+            and (state.budget is None or state.budget.pending_amendment is None)):
+        return conflict(Code.NO_AMENDMENT_PENDING)
     if action in (Action.REVIEW_APPROVE, Action.REVIEW_REJECT) and state.reviewer is None:
         return conflict(Code.NO_REVIEWER)
     if action == Action.EVIDENCE_SUBMIT and state.open_subtasks:  # the parent waits for its parts
@@ -156,31 +168,75 @@ def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[Ta
 
 
 def _accept(state: TaskState, cmd: c.Accept, actor: Actor, now: datetime) -> None:
+    """The head accepting answers for the task, unless another head of the lead agency is named
+    (the API names the agency of the account: services/tasks.py)."""
+    if cmd.accountable is not None and cmd.accountable_agency != state.lead_agency:
+        raise _invalid(state, "accountable", Code.NOT_AN_AGENCY_HEAD, username=cmd.accountable,
+                       agency=state.lead_agency)
     state.officer = cmd.officer
     state.accepted_at = now
+    state.accountable.append(Accountability(username=cmd.accountable or actor.username, agency=state.lead_agency,
+                                            since=now, by=actor.username))
     state.stage = Stage.BUDGET_REGISTRATION if state.spec.budget_required else Stage.IN_PROGRESS
 
 
 def _budget_submit(state: TaskState, cmd: c.BudgetSubmit, actor: Actor, now: datetime) -> None:
     state.budget = Budget(amount_vnd=cmd.amount_vnd, source=cmd.source, lines=cmd.lines, status=BudgetStatus.SUBMITTED)
+    state.budget_submitted_at = now
     state.stage = Stage.BUDGET_REVIEW
 
 
-def _budget_approve(state: TaskState, cmd: c.BudgetApprove, actor: Actor, now: datetime) -> None:
+def _budget_approve(state: TaskState, cmd: c.BudgetApprove, actor: Actor, now: datetime) -> dict[str, Any] | None:
     assert state.budget is not None  # budget_review is reached only by budget.submit
+    if state.stage == Stage.IN_PROGRESS:
+        return _amendment_decided(state, BudgetStatus.APPROVED, cmd.reason, actor)
     state.budget.status, state.budget.reason = BudgetStatus.APPROVED, cmd.reason
     state.stage = Stage.IN_PROGRESS
+    return None
 
 
-def _budget_reject(state: TaskState, cmd: c.BudgetReject, actor: Actor, now: datetime) -> None:
+def _budget_reject(state: TaskState, cmd: c.BudgetReject, actor: Actor, now: datetime) -> dict[str, Any] | None:
     assert state.budget is not None
+    if state.stage == Stage.IN_PROGRESS:
+        return _amendment_decided(state, BudgetStatus.REJECTED, cmd.reason, actor)
     state.budget.status, state.budget.reason = BudgetStatus.REJECTED, cmd.reason
     state.budget_returned_at = now  # the lead registers again: its budget time starts again
     state.stage = Stage.BUDGET_REGISTRATION
+    return None
+
+
+def _budget_amend(state: TaskState, cmd: c.BudgetAmend, actor: Actor, now: datetime) -> None:
+    assert state.budget is not None  # an approved budget: _state_conflict
+    if cmd.amount_vnd < state.budget.disbursed_vnd:
+        raise _invalid(state, "amount_vnd", Code.AMENDMENT_BELOW_DISBURSED, amount=f"{cmd.amount_vnd:,}",
+                       disbursed=f"{state.budget.disbursed_vnd:,}")
+    state.budget.amendments.append(BudgetAmendment(at=now, by=actor.username, amount_vnd=cmd.amount_vnd,
+                                                   lines=cmd.lines, reason=cmd.reason))
+
+
+def _amendment_decided(state: TaskState, decision: BudgetStatus, reason: str | None, actor: Actor) -> dict[str, Any]:
+    """A finance reviewer's decision on the amendment asked: approved, it is the new ceiling."""
+    assert state.budget is not None and (amendment := state.budget.pending_amendment) is not None
+    amendment.status, amendment.decided_by, amendment.decision_reason = decision, actor.username, reason
+    old = state.budget.amount_vnd
+    if decision == BudgetStatus.APPROVED:
+        state.budget.amount_vnd, state.budget.lines = amendment.amount_vnd, amendment.lines
+    return {"reason": reason, "amendment": True, "old_amount_vnd": old, "amount_vnd": state.budget.amount_vnd}
 
 
 def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Actor, now: datetime) -> None:
+    """A dated report: percent, each KPI's actual (the task's KPIs only), and what the lead has
+    disbursed so far, never beyond the approved budget (the ceiling an amendment may raise)."""
+    if unknown := unknown_names(state.spec.kpis, list(cmd.kpi_actuals)):
+        raise _invalid(state, "kpi_actuals", Code.KPI_UNKNOWN, names="; ".join(unknown),
+                       known="; ".join(kpi.name for kpi in state.spec.kpis) or "—")
     contribution = actor.agency != state.lead_agency
+    if cmd.disbursed_vnd is not None and not contribution:
+        approved = state.budget is not None and state.budget.status == BudgetStatus.APPROVED
+        ceiling = state.budget.amount_vnd if state.budget is not None and approved else 0
+        if cmd.disbursed_vnd > ceiling:
+            raise _invalid(state, "disbursed_vnd", Code.DISBURSEMENT_OVER_BUDGET, disbursed=f"{cmd.disbursed_vnd:,}",
+                           ceiling=f"{ceiling:,}")
     state.progress.append(ProgressReport(
         at=now, by=actor.username, agency=actor.agency or "", percent=cmd.percent,
         kpi_actuals=cmd.kpi_actuals, note=cmd.note, disbursed_vnd=cmd.disbursed_vnd, contribution=contribution,
@@ -218,6 +274,9 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
     missing = [kpi.name for kpi in state.spec.kpis if kpi.name not in cmd.kpi_results]
     if missing:
         raise _invalid(state, "kpi_results", Code.KPI_RESULTS_MISSING, missing="; ".join(missing))
+    if unknown := unknown_names(state.spec.kpis, list(cmd.kpi_results)):
+        raise _invalid(state, "kpi_results", Code.KPI_UNKNOWN, names="; ".join(unknown),
+                       known="; ".join(kpi.name for kpi in state.spec.kpis) or "—")
     state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
                                    kpi_results=cmd.kpi_results, files=cmd.files))
     state.stage = Stage.CROSS_CHECK
@@ -244,10 +303,33 @@ def _decider_is_not_assigner(state: TaskState, actor: Actor) -> None:
 
 
 def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: datetime) -> None:
+    """The reviewer's figures replace the evidence's; results short of a target, or a product not
+    usable, complete the task only as not met, with a reason (domain/results.py). The lead is late
+    only if its evidence came after the deadline: the review's own time is the reviewer's."""
     _decider_is_not_assigner(state, actor)
-    state.reviews.append(Review(at=now, by=actor.username, decision=Decision.APPROVED, reason=cmd.reason))
+    kpis, given = state.spec.kpis, cmd.kpi_results or {}
+    if unknown := unknown_names(kpis, list(given)):
+        raise _invalid(state, "kpi_results", Code.KPI_UNKNOWN, names="; ".join(unknown),
+                       known="; ".join(kpi.name for kpi in kpis) or "—")
+    stated = state.evidence[-1].kpi_results if state.evidence else {}
+    confirmed = {name: float(value) for name, value in stated.items()
+                 if isinstance(value, float | int) and name in {kpi.name for kpi in kpis}} | given
+    if not_figures := [kpi.name for kpi in kpis if kpi.name not in confirmed]:
+        raise _invalid(state, "kpi_results", Code.KPI_RESULT_NOT_A_FIGURE, names="; ".join(not_figures))
+    short = shortfalls(kpis, confirmed)
+    if cmd.outcome == Outcome.NOT_MET and not cmd.reason:
+        raise _invalid(state, "reason", Code.OUTCOME_REASON_REQUIRED)
+    if (short or not cmd.usable) and cmd.outcome != Outcome.NOT_MET:
+        raise _invalid(state, "outcome", Code.OUTCOME_NOT_MET_REQUIRED,
+                       shortfalls="; ".join(short) if short else "sản phẩm không sử dụng được")
+    outcome = cmd.outcome or Outcome.MET
+    state.reviews.append(Review(at=now, by=actor.username, decision=Decision.APPROVED, reason=cmd.reason,
+                                kpi_results=confirmed, usable=cmd.usable, outcome=outcome))
     state.stage = Stage.COMPLETED
-    state.late = state.deadline is not None and now > state.deadline
+    state.outcome, state.usable, state.confirmed_results = outcome, cmd.usable, confirmed
+    state.achievement = task_achievement(kpis, confirmed)
+    delivered = state.delivered_at or now
+    state.late = state.deadline is not None and delivered > state.deadline
 
 
 def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: datetime) -> dict[str, Any]:
@@ -260,15 +342,28 @@ def _review_reject(state: TaskState, cmd: c.ReviewReject, actor: Actor, now: dat
 
 
 def _reassign(state: TaskState, cmd: c.Reassign, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Replace whoever delays: the lead agency (its officer goes with it), the head accountable, or
+    both. A new lead agency without a head named answers as an agency until its head is named (or,
+    not yet accepted, until it accepts)."""
+    if cmd.lead_agency is None and cmd.accountable is None:
+        raise _invalid(state, "lead_agency", Code.REASSIGN_NOTHING)
     if cmd.lead_agency == state.lead_agency:
         raise _invalid(state, "lead_agency", Code.SAME_LEAD_AGENCY)
+    lead = cmd.lead_agency or state.lead_agency
+    if cmd.accountable is not None and cmd.accountable_agency != lead:
+        raise _invalid(state, "accountable", Code.NOT_AN_AGENCY_HEAD, username=cmd.accountable, agency=lead)
     previous = state.lead_agency
-    if cmd.lead_agency == state.reviewer_agency:  # the reviewer would judge their own agency's work
-        state.reviewer = state.reviewer_agency = None
-    state.lead_agency = cmd.lead_agency
-    state.coordinating_agencies = [code for code in state.coordinating_agencies if code != cmd.lead_agency]
-    state.officer = None
-    return {"from": previous, "to": cmd.lead_agency, "reason": cmd.reason}
+    if lead != previous:
+        if lead == state.reviewer_agency:  # the reviewer would judge their own agency's work
+            state.reviewer = state.reviewer_agency = None
+        state.lead_agency = lead
+        state.coordinating_agencies = [code for code in state.coordinating_agencies if code != lead]
+        state.officer = None
+    if cmd.accountable is not None or (lead != previous and state.accountable):
+        state.accountable.append(Accountability(username=cmd.accountable or "", agency=lead, since=now,
+                                                by=actor.username))
+    data: dict[str, Any] = {"from": previous, "to": lead, "reason": cmd.reason}
+    return data | ({"accountable": cmd.accountable} if cmd.accountable is not None else {})
 
 
 def _cancel(state: TaskState, cmd: c.Cancel, actor: Actor, now: datetime) -> None:
@@ -391,6 +486,7 @@ _RULES: dict[type[BaseModel], Callable[[TaskState, Any, Actor, datetime], dict[s
     c.BudgetSubmit: _budget_submit,
     c.BudgetApprove: _budget_approve,
     c.BudgetReject: _budget_reject,
+    c.BudgetAmend: _budget_amend,
     c.ProgressReportCommand: _progress_report,
     c.ExtensionRequestCommand: _extension_request,
     c.ExtensionApprove: _extension_approve,

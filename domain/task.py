@@ -70,11 +70,34 @@ def reporting_fault(kind: TaskKind, reporting: Reporting) -> Code | None:
 CLOSABLE_KINDS = frozenset({TaskKind.RECURRING, TaskKind.STANDING})
 
 
+class Direction(StrEnum):
+    """Which way a KPI improves: more trained engineers (higher), fewer days to process a file (lower)."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
 class Kpi(BaseModel):
+    """A measurable result: from the baseline (where things stood) to the target, in its unit, in its
+    direction. Achievement is domain/results.py's."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=L.NAME)
     target: float = Field(ge=-L.FIGURE, le=L.FIGURE)
     unit: str = Field(default="", max_length=L.SHORT)
+    baseline: float | None = Field(default=None, ge=-L.FIGURE, le=L.FIGURE,
+                                   description="where things stood at assignment (none: counted from zero)")
+    direction: Direction = Field(default=Direction.HIGHER, description="higher (default) or lower is better")
+
+    @model_serializer(mode="wrap")
+    def _later_fields_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A KPI recorded before it had a baseline and a direction reads the same (its task's
+        `created` event is hashed into the chain)."""
+        data: dict[str, Any] = handler(self)
+        for name, default in (("baseline", None), ("direction", Direction.HIGHER)):
+            if name in data and data[name] == default:
+                data.pop(name)
+        return data
 
 
 class Source(BaseModel):
@@ -169,13 +192,32 @@ class BudgetStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class Budget(BaseModel):
+class BudgetAmendment(BaseModel):
+    """The lead's request to change an approved budget, and the finance reviewer's decision on it."""
+
+    at: datetime
+    by: str
     amount_vnd: int
+    lines: list[BudgetLine]
+    reason: str
+    status: BudgetStatus = BudgetStatus.SUBMITTED
+    decided_by: str | None = None
+    decision_reason: str | None = None
+
+
+class Budget(BaseModel):
+    amount_vnd: int  # once approved, the ceiling of disbursement (raised only by an approved amendment)
     source: str
     lines: list[BudgetLine]
     status: BudgetStatus
     reason: str | None = None
     disbursed_vnd: int = 0
+    amendments: list[BudgetAmendment] = []  # the last one SUBMITTED: waiting for a decision
+
+    @property
+    def pending_amendment(self) -> BudgetAmendment | None:
+        last = self.amendments[-1] if self.amendments else None
+        return last if last is not None and last.status == BudgetStatus.SUBMITTED else None
 
 
 class ProgressReport(BaseModel):
@@ -211,12 +253,32 @@ class Decision(StrEnum):
     REJECTED = "rejected"
 
 
+class Outcome(StrEnum):
+    """What a completed task achieved, as its cross-check confirmed: every target met and the product
+    usable, or completed without meeting them ("hoàn thành, không đạt chỉ tiêu")."""
+
+    MET = "met"
+    NOT_MET = "not_met"
+
+
 class Review(BaseModel):
     at: datetime
     by: str
     decision: Decision
     reason: str | None = None
     findings: list[str] = []
+    kpi_results: dict[str, float] = {}  # the figures the reviewer confirmed (corrected or as the evidence said)
+    usable: bool | None = None  # the reviewer's judgement of the product (approvals only)
+    outcome: Outcome | None = None  # approvals only
+
+
+class Accountability(BaseModel):
+    """Who answered for the task from when: the head accountable, of which agency."""
+
+    username: str
+    agency: str
+    since: datetime
+    by: str  # who named them (the head accepting, or who reassigned)
 
 
 class ExtensionRequest(BaseModel):
@@ -240,6 +302,15 @@ class LifecycleSettings(BaseModel):
     # A task whose deadline is pending: the Standing Office is reminded this long after its creation,
     # and again each such period, until it sets one (domain/escalation.py, `unset`).
     deadline_pending_reminder: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # Early warning: the owner of each deadline is reminded this long before it (NQ57_REMINDERS). A
+    # task started before reminders existed has none, so its recorded history replays unchanged.
+    reminders: tuple[timedelta, ...] = ()
+    # The deadlines of those who hold the task besides the lead (domain/escalation.py, owners): the
+    # finance reviewer's budget decision, the Standing Office's reviewer assignment and extension
+    # decision. None on a task started before they were kept (its history replays unchanged).
+    budget_decision_sla: timedelta | None = None
+    review_assign_sla: timedelta | None = None
+    extension_decision_sla: timedelta | None = None
 
 
 class TaskState(BaseModel):
@@ -267,10 +338,17 @@ class TaskState(BaseModel):
     extension_request: ExtensionRequest | None = None
     cancel_reason: str | None = None
     close_reason: str | None = None  # why the Standing Office ended a recurring or standing task
+    accountable: list[Accountability] = []  # the head answering for the task, the present one last
+    outcome: Outcome | None = None  # once completed: whether the confirmed results met the targets
+    usable: bool | None = None  # once completed: the reviewer's judgement of the product
+    confirmed_results: dict[str, float] = {}  # once completed: the reviewer's figure for each KPI
+    achievement: float | None = None  # once completed: domain/results.py's, 0..1 (None: no KPI)
+    reminded: dict[str, int] = {}  # early warning: per deadline (its key), the smallest offset told, in seconds
     created_at: datetime
     updated_at: datetime
     accepted_at: datetime | None = None
     budget_returned_at: datetime | None = None  # the last budget rejection
+    budget_submitted_at: datetime | None = None  # the last budget submission: the finance reviewer's time runs
     in_progress_since: datetime | None = None
     last_report_at: datetime | None = None  # the lead agency's latest progress report
     reviewer_assigned_at: datetime | None = None
@@ -302,6 +380,16 @@ class TaskState(BaseModel):
             found.update({name: float(value) for name, value in evidence.kpi_results.items()
                           if isinstance(value, float | int)})
         return found
+
+    @property
+    def delivered_at(self) -> datetime | None:
+        """When the lead delivered: the evidence the cross-check approved was submitted (the review's
+        own time is the reviewer's, never held against the lead)."""
+        return self.evidence[-1].at if self.stage == Stage.COMPLETED and self.evidence else None
+
+    @property
+    def accountable_person(self) -> str | None:
+        return self.accountable[-1].username if self.accountable else None
 
     @property
     def open_subtasks(self) -> list[str]:

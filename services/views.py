@@ -10,13 +10,15 @@ from domain import limits
 from domain.actors import Role
 from domain.agency_index import AgencyRow
 from domain.deadlines import is_a_day
-from domain.escalation import open_deadlines
+from domain.escalation import open_deadlines, owner_of
 from domain.stages import CLOSED_STAGES, Stage
 from domain.task import (
+    Accountability,
     Budget,
     Evidence,
     ExtensionRequest,
     Kpi,
+    Outcome,
     ProgressReport,
     Review,
     Source,
@@ -112,6 +114,8 @@ class DeadlineView(BaseModel):
     kind: str
     due: datetime
     level: int
+    owner: str = Field(default="lead", description="who holds the task while this deadline runs, and answers "
+                       "for its lapse: lead, finance, office or reviewer")
 
 
 class IndexRow(AgencyRow):
@@ -204,6 +208,15 @@ class TaskView(BaseModel):
     cancel_reason: str | None
     close_reason: str | None = None
     open_deadlines: list[DeadlineView]
+    accountable: str | None = Field(default=None, description="the head accountable (a username); empty while "
+                                    "a new lead agency has not named one")
+    accountable_history: list[Accountability] = Field(default=[], description="who was accountable from when")
+    outcome: Outcome | None = Field(default=None, description="once completed: met, or not_met "
+                                    "(\"hoàn thành, không đạt chỉ tiêu\")")
+    usable: bool | None = Field(default=None, description="once completed: the reviewer's judgement")
+    confirmed_results: dict[str, float] = Field(default={}, description="once completed: the reviewer's figure "
+                                                "for each KPI")
+    achievement: float | None = Field(default=None, description="once completed: 0..1, domain/results.py")
     source: Source | None = Field(default=None, description="the directive the task comes from")
     directing_agency: str | None = None
     parent: str | None = Field(default=None, description="the task this sub-task was split from")
@@ -227,8 +240,10 @@ class TaskView(BaseModel):
             progress=Progress(percent=state.percent, reports=state.progress), evidence=state.evidence,
             reviewer=state.reviewer, reviews=state.reviews, rework_deadline=state.rework_deadline,
             officer=state.officer, cancel_reason=state.cancel_reason, close_reason=state.close_reason,
-            open_deadlines=[DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0))
-                            for d in open_deadlines(state)],
+            open_deadlines=[DeadlineView(kind=d.kind, due=d.due, level=state.ladders.get(d.key, 0),
+                                         owner=owner_of(d.kind)) for d in open_deadlines(state)],
+            accountable=state.accountable_person, accountable_history=state.accountable, outcome=state.outcome,
+            usable=state.usable, confirmed_results=state.confirmed_results, achievement=state.achievement,
             source=spec.source, directing_agency=spec.directing_agency,
             parent=state.parent, subtasks=state.subtasks, subtask_rollup=rollup,
             created_at=state.created_at, updated_at=state.updated_at,
@@ -354,14 +369,19 @@ class PublicTask(BaseModel):
     completed: bool
     late: bool
     percent: int
+    outcome: Outcome | None = Field(default=None, description="once completed: met, or not_met (completed "
+                                    "without meeting its targets)")
+    usable: bool | None = Field(default=None, description="once completed: whether the cross-check found the "
+                                "product usable")
+    achievement: float | None = Field(default=None, description="once completed: 0..1")
 
     @classmethod
     def of(cls, state: TaskState) -> "PublicTask":
         return cls(code=state.code, title=state.spec.title, lead_agency=state.lead_agency,
                    coordinating_agencies=state.coordinating_agencies, stage=state.stage, kind=state.kind,
                    deadline=state.deadline, overdue=state.overdue, completed=state.stage == Stage.COMPLETED,
-                   late=state.late,
-                   percent=state.percent)
+                   late=state.late, percent=state.percent, outcome=state.outcome, usable=state.usable,
+                   achievement=state.achievement)
 
 
 class PublicTaskPage(BaseModel):

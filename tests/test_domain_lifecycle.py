@@ -87,6 +87,8 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "budget.submit": (HEAD, budget_submit()),
     "budget.approve": (FINANCE, c.BudgetApprove()),
     "budget.reject": (FINANCE, c.BudgetReject(reason="Thiếu thuyết minh")),
+    "budget.amend": (HEAD, c.BudgetAmend(amount_vnd=150, reason="Mở rộng phạm vi",
+                                         lines=[BudgetLine(item="x", amount_vnd=150)])),
     "progress.report": (OFFICER, c.ProgressReportCommand(percent=40, kpi_actuals={"Hồ sơ số hóa": 2000})),
     "extension.request": (HEAD, c.ExtensionRequestCommand(new_deadline="2026-Q3", reason="Chờ hạ tầng")),
     "extension.approve": (OFFICE, c.ExtensionApprove()),
