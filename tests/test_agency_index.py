@@ -2,21 +2,26 @@
 small program whose every figure is worked out by hand below, against the formula of the module's
 docstring:
 
-    score = 100 × (0.40 × on-time rate vs the ORIGINAL deadline + 0.20 × on-time rate vs the revised one
-                 + 0.20 × first-pass cross-check rate + 0.10 × disbursement rate
+    score = 100 × (0.30 × confirmed achievement rate
+                 + 0.25 × on-time rate vs the ORIGINAL deadline + 0.15 × on-time rate vs the revised one
+                 + 0.10 × first-pass cross-check rate + 0.10 × disbursement rate
                  + 0.10 × (1 − overdue open / due))
-            − 5 × (1·L1 + 2·L2 + 3·L3) / due,          clamped to 0..100, one decimal."""
+            − 5 × (1·L1 + 2·L2 + 3·L3 of the lead's own deadlines) / due,   clamped to 0..100, one decimal.
+
+A task completed before outcomes were recorded earns full achievement (`credit`): the fixture program's
+completed tasks are such, so its achievement rates are completed-and-due over due."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from domain.agency_index import AgencyRow, IndexTask, agency_index, agency_row, rank, score
+from domain.agency_index import AgencyRow, IndexTask, agency_index, agency_row, counts, rank, score
 from domain.deadlines import parse_deadline
+from domain.escalation import DeadlineKind
 from domain.periods import parse_period
 from domain.stages import Stage
-from domain.task import Budget, BudgetLine, Review, TaskSpec, TaskState
+from domain.task import Budget, BudgetLine, Evidence, Review, TaskSpec, TaskState
 
 TZ = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 4, 15, 3, 0, tzinfo=UTC)  # after the first quarter of 2026
@@ -116,9 +121,11 @@ def test_hni_every_figure_by_hand() -> None:
     # One extension (H2); H3's escalations do not count, it is cancelled.
     assert row.extensions_granted == 1
     assert row.escalations == {1: 0, 2: 0, 3: 0}
-    # score = 100 × (0.4 × 0.5 + 0.2 × 1.0 + 0.2 × 0.5 + 0.1 × 0.8667 + 0.1 × (1 − 0/2)) − 0
-    #       = 100 × (0.2 + 0.2 + 0.1 + 0.08667 + 0.1) = 68.667 -> 68.7
-    assert row.score == 68.7
+    # Achievement: both completed, each earning 1 -> 2 / 2 = 1.0.
+    assert row.achievement_rate == 1.0 and row.completed_not_met == 0
+    # score = 100 × (0.3 × 1.0 + 0.25 × 0.5 + 0.15 × 1.0 + 0.1 × 0.5 + 0.1 × 0.8667 + 0.1 × (1 − 0/2)) − 0
+    #       = 100 × (0.3 + 0.125 + 0.15 + 0.05 + 0.08667 + 0.1) = 81.167 -> 81.2
+    assert row.score == 81.2
 
 
 def test_btc_every_figure_by_hand() -> None:
@@ -136,15 +143,18 @@ def test_btc_every_figure_by_hand() -> None:
     assert row.extensions_granted == 1
     # Escalations: B1 one L1 and one L2, B2 one L1 -> L1 = 2, L2 = 1, L3 = 0.
     assert row.escalations == {1: 2, 2: 1, 3: 0}
-    # score = 100 × (0.4 × 0 + 0.2 × 0 + 0.2 × 1.0 + 0.1 × 0.25 + 0.1 × (1 − 1/2)) − 5 × (1·2 + 2·1 + 3·0) / 2
-    #       = 100 × (0.2 + 0.025 + 0.05) − 5 × 4 / 2 = 27.5 − 10 = 17.5
-    assert row.score == 17.5
+    # Achievement: B2 earns 1, B1 (due, open) nothing -> 1 / 2 = 0.5.
+    assert row.achievement_rate == 0.5
+    # score = 100 × (0.3 × 0.5 + 0.25 × 0 + 0.15 × 0 + 0.1 × 1.0 + 0.1 × 0.25 + 0.1 × (1 − 1/2))
+    #         − 5 × (1·2 + 2·1 + 3·0) / 2
+    #       = 100 × (0.15 + 0.1 + 0.025 + 0.05) − 5 × 4 / 2 = 32.5 − 10 = 22.5
+    assert row.score == 22.5
 
 
 def test_full_marks_with_no_budget_a_rejected_budget_or_overpayment() -> None:
     rows = rows_by_agency()
     # BCA: 1 due, on time both ways, first pass, no budget (disbursement counts as 1), none open:
-    # 100 × (0.4 + 0.2 + 0.2 + 0.1 × 1 + 0.1 × 1) = 100.0
+    # 100 × (0.3 + 0.25 + 0.15 + 0.1 + 0.1 × 1 + 0.1 × 1) = 100.0
     bca = rows["BCA"]
     assert (bca.assigned, bca.due, bca.completed_on_time, bca.first_pass_rate) == (1, 1, 1, 1.0)
     assert bca.disbursement_rate is None and bca.score == 100.0
@@ -158,12 +168,12 @@ def test_full_marks_with_no_budget_a_rejected_budget_or_overpayment() -> None:
         1, 1, 1.0, None, 100.0)
 
 
-def test_ranking_breaks_ties_by_on_time_completions_then_code_and_lists_the_unscored_last() -> None:
+def test_equal_scores_share_a_rank_and_the_agencies_with_nothing_due_are_not_ranked() -> None:
     ranking = agency_index(PROGRAM, NOW)
-    # BKHCN, BCA, DNG all score 100.0: BKHCN has 2 on-time completions, BCA and DNG 1 each (BCA < DNG);
-    # then HNI 68.7, BTC 17.5; AGG has nothing due: no score, no rank, last although "AGG" sorts first.
+    # BCA, BKHCN, DNG all score 100.0: all three rank 1, listed by code; HNI next ranks 4 (three stand
+    # above it), then BTC 5; AGG has nothing due: not ranked, last although "AGG" sorts first.
     assert [(row.agency, row.score, row.rank) for row in ranking] == [
-        ("BKHCN", 100.0, 1), ("BCA", 100.0, 2), ("DNG", 100.0, 3), ("HNI", 68.7, 4), ("BTC", 17.5, 5),
+        ("BCA", 100.0, 1), ("BKHCN", 100.0, 1), ("DNG", 100.0, 1), ("HNI", 81.2, 4), ("BTC", 22.5, 5),
         ("AGG", None, None)]
     agg = ranking[-1]
     assert (agg.assigned, agg.due, agg.on_time_rate_original, agg.first_pass_rate) == (1, 0, None, None)
@@ -176,18 +186,18 @@ def test_the_ranking_does_not_depend_on_the_order_of_the_input() -> None:
     assert [row.model_dump() for row in agency_index(shuffled, NOW)] == expected
 
 
-def test_rank_alone_orders_equal_scores_and_equal_on_time_counts_by_code() -> None:
+def test_rank_alone_gives_equal_scores_one_rank_and_lists_them_by_code() -> None:
     rows = [AgencyRow(agency=code, due=2, completed_on_time=on_time, score=value)
             for code, on_time, value in (("ZZZ", 1, 50.0), ("AAA", 1, 50.0), ("MMM", 2, 50.0), ("BBB", 0, 90.0),
-                                         ("CCC", 0, None), ("AAB", 0, None))]
+                                         ("QQQ", 0, 40.0), ("CCC", 0, None), ("AAB", 0, None))]
     ranked = rank(rows)
     assert [(row.agency, row.rank) for row in ranked] == [
-        ("BBB", 1), ("MMM", 2), ("AAA", 3), ("ZZZ", 4), ("AAB", None), ("CCC", None)]
+        ("BBB", 1), ("AAA", 2), ("MMM", 2), ("ZZZ", 2), ("QQQ", 5), ("AAB", None), ("CCC", None)]
 
 
 def test_heavy_escalation_clamps_the_score_at_zero() -> None:
     # One overdue open task escalated to level 3, no budget:
-    # 100 × (0 + 0 + 0 + 0.1 × 1 + 0.1 × (1 − 1/1)) − 5 × (1 + 2 + 3) / 1 = 10 − 30 = −20 -> 0.0
+    # 100 × (0 + 0 + 0 + 0 + 0.1 × 1 + 0.1 × (1 − 1/1)) − 5 × (1 + 2 + 3) / 1 = 10 − 30 = −20 -> 0.0
     lapsed = task("X1", "QNH", Stage.IN_PROGRESS, "2026-02-28", overdue=True, escalation_level=3,
                   escalations={1: 1, 2: 1, 3: 1})
     row = agency_row("QNH", [lapsed], NOW)
@@ -268,3 +278,39 @@ def test_other_timezones_move_the_boundaries() -> None:
 def test_bad_periods_raise_value_error(bad: str) -> None:
     with pytest.raises(ValueError, match="not a period"):
         parse_period(bad, TZ)
+
+
+# --- results, not reports -------------------------------------------------------------------------
+
+def test_a_shortfall_completed_on_time_earns_only_its_achievement() -> None:
+    """12 engineers trained of 5,000: completed on time, first pass, yet it earns 0.0024 of the 30 points
+    of achievement: 100 × (0.3 × 0.0024 + 0.25 + 0.15 + 0.1 + 0.1 + 0.1) = 70.07 -> 70.1, never 100."""
+    short = task("S1", "QNM", Stage.COMPLETED, "2026-03-31", reviews=[approved(at("2026-03-20 10:00"))],
+                 outcome="not_met", usable=True, achievement=0.0024)
+    row = agency_row("QNM", [short], NOW)
+    assert (row.completed_on_time, row.completed_not_met, row.achievement_rate) == (1, 1, 0.0024)
+    assert row.score == 70.1
+
+
+def test_a_product_not_usable_earns_no_achievement_whatever_its_figures() -> None:
+    unusable = task("U1", "QNM", Stage.COMPLETED, "2026-03-31", reviews=[approved(at("2026-03-20 10:00"))],
+                    outcome="not_met", usable=False, achievement=1.0)
+    row = agency_row("QNM", [unusable], NOW)
+    assert (row.completed_not_met, row.achievement_rate, row.score) == (1, 0.0, 70.0)
+
+
+def test_timeliness_is_judged_by_when_the_evidence_came_in_not_by_the_review() -> None:
+    """Evidence on 2026-03-30, the review only on 2026-04-10: on time against 2026-03-31."""
+    delivered = Evidence(at=at("2026-03-30 10:00"), by="head", summary="", kpi_results={}, files=[])
+    slow_review = task("T1", "QNM", Stage.COMPLETED, "2026-03-31", reviews=[approved(at("2026-04-10 10:00"))],
+                       evidence=[delivered])
+    row = agency_row("QNM", [slow_review], NOW)
+    assert (row.on_time_rate_original, row.score) == (1.0, 100.0)
+
+
+@pytest.mark.parametrize(("kind", "counted"), [
+    ("deadline", True), ("accept", True), ("rework", True), ("report", True), ("budget", True),
+    ("review", False), ("unset", False)])
+def test_only_the_leads_own_lapses_count_against_it(kind: str, counted: bool) -> None:
+    one_off = task("O1", "QNM", Stage.IN_PROGRESS, "2026-03-31").state
+    assert counts(one_off, DeadlineKind(kind), at("2026-03-31 23:59"), parse_period("2026-Q1", TZ)) is counted

@@ -22,7 +22,17 @@ from domain.lifecycle import (
 )
 from domain.refusals import Code
 from domain.stages import CLOSED_STAGES, OPEN_STAGES, Stage
-from domain.task import Budget, BudgetLine, EvidenceFile, ExtensionRequest, Kpi, TaskSpec, TaskState
+from domain.task import (
+    Budget,
+    BudgetAmendment,
+    BudgetLine,
+    Evidence,
+    EvidenceFile,
+    ExtensionRequest,
+    Kpi,
+    TaskSpec,
+    TaskState,
+)
 from messages import say
 
 CREATED = datetime(2026, 1, 31, 2, 0, tzinfo=UTC)  # a day before NOW: no SLA has lapsed
@@ -61,6 +71,8 @@ def state(stage: Stage = Stage.ASSIGNED, *, task_spec: TaskSpec | None = None, *
     if stage in (Stage.BUDGET_REVIEW, Stage.IN_PROGRESS, Stage.CROSS_CHECK, Stage.COMPLETED):
         fields["budget"] = Budget(amount_vnd=100, source="NSNN", lines=[BudgetLine(item="x", amount_vnd=100)],
                                   status="submitted" if stage == Stage.BUDGET_REVIEW else "approved")
+    if stage in (Stage.CROSS_CHECK, Stage.COMPLETED):  # the evidence that brought it there, on time
+        fields["evidence"] = [delivered(CREATED)]
     fields.update(overrides)
     return TaskState(**fields)
 
@@ -74,6 +86,12 @@ def budget_submit(amount: int = 300_000_000) -> c.BudgetSubmit:
         BudgetLine(item="Phần mềm", amount_vnd=amount - amount // 3),
         BudgetLine(item="Đào tạo", amount_vnd=amount // 3),
     ])
+
+
+def delivered(at: datetime, kpi_results: dict[str, float | str] | None = None) -> Evidence:
+    """Evidence as the task records it, submitted at `at`, meeting every target unless told otherwise."""
+    return Evidence(at=at, by="hni.head", summary="Đã vận hành", files=[FILE],
+                    kpi_results={"Xã có dịch vụ công": 100, "Hồ sơ số hóa": 5200} if kpi_results is None else kpi_results)
 
 
 def evidence(kpi_results: dict[str, float | str] | None = None) -> c.EvidenceSubmit:
@@ -119,6 +137,11 @@ def ready_state(action: str, stage: Stage) -> TaskState:
                                                       new_deadline_text="2026-Q3", reason="r")
     if action in ("review.approve", "review.reject"):
         extra["reviewer"], extra["reviewer_agency"] = "dng.reviewer", "DNG"
+    if action in ("budget.approve", "budget.reject") and stage == Stage.IN_PROGRESS:  # deciding an amendment
+        amendment = BudgetAmendment(at=CREATED, by="hni.head", amount_vnd=150, reason="r",
+                                    lines=[BudgetLine(item="x", amount_vnd=150)])
+        extra["budget"] = Budget(amount_vnd=100, source="NSNN", lines=[BudgetLine(item="x", amount_vnd=100)],
+                                 status="approved", amendments=[amendment])
     if action == "close":  # only a recurring or standing task is closed
         extra |= {"task_spec": spec(kind="standing", deadline=""), "deadline": None, "original_deadline": None,
                   "deadline_text": ""}
@@ -159,7 +182,9 @@ def test_design_table_stages() -> None:
     """The stage column of design.md's table, written out once more by hand."""
     assert ACTION_STAGES["accept"] == {Stage.ASSIGNED}
     assert ACTION_STAGES["budget.submit"] == {Stage.BUDGET_REGISTRATION}
-    assert ACTION_STAGES["budget.approve"] == ACTION_STAGES["budget.reject"] == {Stage.BUDGET_REVIEW}
+    assert ACTION_STAGES["budget.approve"] == ACTION_STAGES["budget.reject"] == {Stage.BUDGET_REVIEW,
+                                                                                 Stage.IN_PROGRESS}
+    assert ACTION_STAGES["budget.amend"] == {Stage.IN_PROGRESS}
     assert ACTION_STAGES["progress.report"] == {Stage.IN_PROGRESS}
     assert ACTION_STAGES["extension.request"] == {Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS}
     assert ACTION_STAGES["evidence.submit"] == {Stage.IN_PROGRESS}
@@ -407,7 +432,7 @@ def test_review_reject_returns_to_in_progress_with_a_rework_deadline() -> None:
     assert after.reviews[-1].decision == "rejected" and after.reviews[-1].findings == ["Cổng lỗi đăng nhập"]
     assert event.data["rework_deadline"] == after.rework_deadline.isoformat()
     resubmitted, _ = apply(after, request(HEAD, evidence()), NOW)
-    assert resubmitted.stage == Stage.CROSS_CHECK and len(resubmitted.evidence) == 1
+    assert resubmitted.stage == Stage.CROSS_CHECK and len(resubmitted.evidence) == len(before.evidence) + 1
 
 
 def test_review_approve_completes_on_time() -> None:
@@ -418,16 +443,25 @@ def test_review_approve_completes_on_time() -> None:
     assert after.percent == 100
 
 
-def test_late_completion_sets_late() -> None:
-    before = state(Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_agency="DNG")
-    after, _ = apply(before, request(REVIEWER, c.ReviewApprove()), DEADLINE + timedelta(seconds=1))
+def test_evidence_delivered_after_the_deadline_is_late() -> None:
+    before = state(Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_agency="DNG",
+                   evidence=[delivered(DEADLINE + timedelta(seconds=1))])
+    after, _ = apply(before, request(REVIEWER, c.ReviewApprove()), DEADLINE + timedelta(days=2))
     assert after.stage == Stage.COMPLETED
     assert after.late is True
 
 
-def test_completion_exactly_at_the_deadline_is_not_late() -> None:
-    before = state(Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_agency="DNG")
-    after, _ = apply(before, request(REVIEWER, c.ReviewApprove()), DEADLINE)
+def test_evidence_delivered_exactly_at_the_deadline_is_not_late() -> None:
+    before = state(Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_agency="DNG", evidence=[delivered(DEADLINE)])
+    after, _ = apply(before, request(REVIEWER, c.ReviewApprove()), DEADLINE + timedelta(days=1))
+    assert after.late is False
+
+
+def test_a_slow_review_never_makes_evidence_on_time_late() -> None:
+    """The review's time is the reviewer's: evidence in before the deadline, decided a month after it."""
+    before = state(Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_agency="DNG",
+                   evidence=[delivered(DEADLINE - timedelta(days=1))])
+    after, _ = apply(before, request(REVIEWER, c.ReviewApprove()), DEADLINE + timedelta(days=30))
     assert after.late is False
 
 
@@ -510,7 +544,7 @@ def test_available_actions_at_each_stage() -> None:
     assert available_actions(state(Stage.BUDGET_REVIEW)) == [
         "budget.approve", "budget.reject", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.IN_PROGRESS)) == [
-        "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment", "correct",
+        "budget.amend", "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment", "correct",
         "subtask.create"]
     assert available_actions(state(Stage.CROSS_CHECK)) == ["review.assign", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.COMPLETED)) == ["comment"]

@@ -40,8 +40,10 @@ OPEN = {Stage.ASSIGNED, Stage.BUDGET_REGISTRATION, Stage.BUDGET_REVIEW, Stage.IN
 DESIGN_STAGES: dict[str, set[Stage]] = {
     "accept": {Stage.ASSIGNED},
     "budget.submit": {Stage.BUDGET_REGISTRATION},
-    "budget.approve": {Stage.BUDGET_REVIEW},
-    "budget.reject": {Stage.BUDGET_REVIEW},
+    # api.md v1.1, "Results": a finance reviewer decides a budget amendment in execution like a budget
+    "budget.approve": {Stage.BUDGET_REVIEW, Stage.IN_PROGRESS},
+    "budget.reject": {Stage.BUDGET_REVIEW, Stage.IN_PROGRESS},
+    "budget.amend": {Stage.IN_PROGRESS},  # api.md v1.1, "Results": the lead's head, in execution
     "progress.report": {Stage.IN_PROGRESS},
     "extension.request": {Stage.BUDGET_REGISTRATION, Stage.IN_PROGRESS},
     "extension.approve": OPEN,
