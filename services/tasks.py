@@ -352,8 +352,17 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
         if unknown := await people.missing_agencies(ctx, command.coordinating_agencies):
             raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
                           agencies=", ".join(f"'{c}'" for c in unknown))
-    if command.action == "reassign" and await people.missing_agencies(ctx, [command.lead_agency]):
+    moved_to = command.lead_agency if command.action == "reassign" else None
+    if moved_to and await people.missing_agencies(ctx, [moved_to]):
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)
+    if command.action in ("accept", "reassign") and command.accountable:
+        lead = moved_to or state.lead_agency
+        head = await people.person(ctx, command.accountable)
+        if head is None:
+            raise Refusal(Code.UNKNOWN_USER, field="accountable", username=command.accountable)
+        if Role.AGENCY_HEAD not in head.roles or head.agency != lead:
+            raise Refusal(Code.NOT_AN_AGENCY_HEAD, field="accountable", username=head.username, agency=lead)
+        command = command.model_copy(update={"accountable_agency": head.agency})
     if command.action == "subtask.create":
         return await _unit_placed(ctx, command)
     return command

@@ -5,6 +5,7 @@ in a browser, and how what a person typed becomes the body the model parses."""
 import types
 import typing
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from typing import Any, Literal
 
@@ -15,9 +16,12 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.datastructures import FormData
 
 from domain.commands import COMMAND_MODELS, Action
-from domain.task import BudgetLine, EvidenceFile, Kpi, TaskState
+from domain.task import BudgetLine, EvidenceFile, Kpi, Outcome, Reporting, TaskKind, TaskState
 
-Kind = Literal["text", "textarea", "number", "money", "lines", "budget_lines", "kpi_lines", "kpis", "files"]
+Kind = Literal["text", "textarea", "number", "money", "lines", "budget_lines", "kpi_lines", "kpis", "files", "choice",
+               "yes_no"]
+# The catalogs' key prefix of each vocabulary a form offers as a choice (`task_kind.standing`, …).
+CHOICE_KEYS: dict[type[StrEnum], str] = {TaskKind: "task_kind.", Reporting: "reporting.", Outcome: "outcome."}
 # Free text that runs to paragraphs; any other text is one line.
 PARAGRAPHS = frozenset({"note", "summary", "text", "description"})
 
@@ -29,13 +33,14 @@ class FormField:
     required: bool
     minimum: float | None = None  # the model's bounds, where it sets them
     maximum: float | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # a choice's values, each with its catalog key
 
 
 @cache
 def form_fields(action: str) -> tuple[FormField, ...]:
     """The fields of the action's form, in the model's order; those the server fills are left out."""
     model = COMMAND_MODELS[Action(action)]
-    return tuple(FormField(name, _kind(name, info), info.is_required(), *_bounds(info))
+    return tuple(FormField(name, _kind(name, info), info.is_required(), *_bounds(info), _choices(info))
                  for name, info in model.model_fields.items()
                  if name != "action" and not any(isinstance(item, SkipJsonSchema) for item in info.metadata))
 
@@ -46,7 +51,21 @@ def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
     return low, high
 
 
+def _choices(info: FieldInfo) -> tuple[tuple[str, str], ...]:
+    vocabulary = _enum(info)
+    return tuple((item.value, CHOICE_KEYS[vocabulary] + item.value) for item in vocabulary) if vocabulary else ()
+
+
+def _enum(info: FieldInfo) -> type[StrEnum] | None:
+    found = [arg for arg in (info.annotation, *typing.get_args(info.annotation)) if arg in CHOICE_KEYS]
+    return found[0] if found else None
+
+
 def _kind(name: str, info: FieldInfo) -> Kind:
+    if _enum(info) is not None:
+        return "choice"
+    if info.annotation is bool:
+        return "yes_no"
     annotation = info.annotation
     arguments = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
@@ -77,8 +96,10 @@ def command_body(action: str, form: FormData, state: TaskState, language: str) -
             body[field.name] = [parse(line, language) if parse is not str else line for line in _lines(raw)]
         elif field.kind in ("number", "money") and (raw or field.required):
             body[field.name] = _number(raw, language)
-        elif field.kind in ("text", "textarea") and raw:
+        elif field.kind in ("text", "textarea", "choice") and raw:
             body[field.name] = raw
+        elif field.kind == "yes_no" and raw:
+            body[field.name] = {"yes": True, "no": False}.get(raw, raw)
     return body
 
 

@@ -30,7 +30,7 @@ from domain.actors import Actor, Role
 from domain.commands import COMMAND_MODELS, Action
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
-from domain.task import TaskKind, TaskState
+from domain.task import TaskState
 from messages import say
 from messages.fields import field_errors
 from services import authorization, people, policy, reports, tasks
@@ -198,7 +198,7 @@ async def _task_page(request: Request, user: Actor, ctx: Context, code: str, sta
             return await _group_page(request, user, ctx, code)
         return refused(request, user, refusal)
     return render(request, "task.html", user, status=status, view=view, **dict(view),
-                  done=request.query_params.get("done"), task_kinds=list(TaskKind),
+                  done=request.query_params.get("done"),
                   fields={action: form_fields(action) for action in view.actions},
                   form_errors=form.get("errors", {}), form_values=form.get("values", {}))
 
