@@ -15,9 +15,9 @@ from domain.stages import CLOSED_STAGES, Stage
 from domain.task import (
     Accountability,
     Budget,
+    Direction,
     Evidence,
     ExtensionRequest,
-    Kpi,
     Outcome,
     ProgressReport,
     Review,
@@ -151,6 +151,17 @@ class Progress(BaseModel):
     reports: list[ProgressReport]
 
 
+class KpiOut(BaseModel):
+    """A KPI as answered: every field, the defaults too (a KPI's record leaves them out: domain/task.py)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    target: float
+    unit: str
+    baseline: float | None
+    direction: Direction
+
+
 class SubtaskLine(BaseModel):
     """One task in a list of parts: a sub-task of a task, a child of a group directive."""
 
@@ -195,7 +206,7 @@ class TaskView(BaseModel):
     late: bool
     escalation_level: int
     product: str
-    kpis: list[Kpi]
+    kpis: list[KpiOut]
     budget_required: bool
     reporting: str
     budget: Budget | None
@@ -235,7 +246,8 @@ class TaskView(BaseModel):
             deadline=state.deadline, deadline_text=state.deadline_text,
             original_deadline=state.original_deadline, extensions_granted=state.extensions_granted,
             extension_request=state.extension_request, overdue=state.overdue, late=state.late,
-            escalation_level=state.escalation_level, product=spec.product, kpis=spec.kpis,
+            escalation_level=state.escalation_level, product=spec.product,
+            kpis=[KpiOut.model_validate(kpi) for kpi in spec.kpis],
             budget_required=spec.budget_required, reporting=spec.reporting.value, budget=state.budget,
             progress=Progress(percent=state.percent, reports=state.progress), evidence=state.evidence,
             reviewer=state.reviewer, reviews=state.reviews, rework_deadline=state.rework_deadline,
