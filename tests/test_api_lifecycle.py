@@ -79,7 +79,7 @@ async def test_a_task_goes_from_assignment_to_completion(stack: Stack) -> None:
     task = await act(stack, "finance", code, "budget.approve", {"reason": "Phù hợp"})
     assert task["stage"] == "in_progress" and task["budget"]["status"] == "approved"
     assert (await _inbox(stack, "hni.head"))[code] == [
-        "progress.report", "extension.request", "evidence.submit", "comment", "subtask.create"]
+        "budget.amend", "progress.report", "extension.request", "evidence.submit", "comment", "subtask.create"]
 
     # Progress: the lead's officer reports; a coordinating officer adds a contribution.
     task = await act(stack, "hni.officer", code, "progress.report", {

@@ -337,7 +337,7 @@ async def test_public_rankings_of_an_unpublished_or_bad_period(stack: Stack) -> 
 # --- public tasks ----------------------------------------------------------------------------------
 
 PUBLIC_KEYS = {"code", "title", "lead_agency", "coordinating_agencies", "stage", "kind", "deadline", "overdue",
-               "completed", "late", "percent"}
+               "completed", "late", "percent", "outcome", "usable", "achievement"}
 
 
 @dataclass

@@ -6,7 +6,7 @@ disbursement and its amendment, the head accountable."""
 import json
 from typing import Any
 
-from tests.helpers import Stack, act, get_task, ok, post_action, unique_code
+from tests.helpers import Stack, act, browser_at, csrf_of, get_task, ok, post_action, unique_code, web_login
 
 TRAINED = {"name": "Kỹ sư được đào tạo", "target": 5000, "unit": "người", "baseline": 0, "direction": "higher"}
 DAYS = {"name": "Thời gian xử lý hồ sơ", "target": 5, "unit": "ngày", "baseline": 20, "direction": "lower"}
@@ -130,3 +130,21 @@ async def test_the_committee_replaces_the_accountable_head(stack: Stack) -> None
     assert task["accountable"] == "btc.head"
     assert [(e["username"], e["agency"]) for e in task["accountable_history"]] == [
         ("bkhcn.head", "BKHCN"), ("", "BTC"), ("btc.head", "BTC")]
+
+
+async def test_the_reviewer_approves_a_shortfall_on_the_page_as_not_met(stack: Stack) -> None:
+    """The reviewer's form offers the outcome; plain approval of a shortfall is refused on the page too."""
+    code = await in_review(stack, SHORT)
+    async with browser_at(stack) as browser:
+        await web_login(browser, "reviewer")
+        page = await browser.get(f"/tasks/{code}")
+        assert 'name="outcome"' in page.text and 'value="not_met"' in page.text and 'name="usable"' in page.text
+        form = {"csrf_token": csrf_of(page), "usable": "yes", "outcome": ""}
+        refused = await browser.post(f"/tasks/{code}/actions/review.approve", data=form)
+        assert refused.status_code == 422 and "Kỹ sư được đào tạo" in refused.text
+        form |= {"outcome": "not_met", "reason": "Mới đào tạo lớp đầu", "kpi_1": "6"}
+        done = await browser.post(f"/tasks/{code}/actions/review.approve", data=form, follow_redirects=True)
+        assert done.status_code == 200, done.text[:300]
+        assert "Hoàn thành, không đạt chỉ tiêu" in done.text
+    task = await get_task(stack, code)
+    assert task["outcome"] == "not_met" and task["confirmed_results"]["Thời gian xử lý hồ sơ"] == 6.0

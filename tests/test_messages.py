@@ -19,11 +19,12 @@ from api.web.forms import form_fields
 from api.web.i18n import jinja_environment, template_context
 from domain.actors import Role
 from domain.commands import Action
-from domain.escalation import LADDER, DeadlineKind, notice_text
+from domain.escalation import LADDER, DeadlineKind, Owner, notice_text
 from domain.events import Happening
 from domain.refusals import Code
 from domain.stages import Stage
-from domain.task import BudgetStatus, Decision, Reporting, TaskKind
+from domain.status import StatusClass
+from domain.task import BudgetStatus, Decision, Direction, Outcome, Reporting, TaskKind
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "api" / "web" / "templates"
@@ -32,7 +33,8 @@ TEMPLATES = ROOT / "api" / "web" / "templates"
 FAMILIES: dict[str, list[str]] = {
     "stage.": list(Stage), "action.": list(Action), "role.": list(Role), "kind.": list(DeadlineKind),
     "budget.status.": list(BudgetStatus), "review.decision.": list(Decision), "task_kind.": list(TaskKind),
-    "reporting.": list(Reporting),
+    "reporting.": list(Reporting), "owner.": list(Owner), "direction.": list(Direction), "outcome.": list(Outcome),
+    "status.": list(StatusClass),
     "event.": [*Action, *Happening],  # every event type: an action someone took, or a happening
     "level.": [str(number) for number in (0, *(level.number for level in LADDER))],  # 0: not escalated
     "audience.": [level.audience for level in LADDER],
@@ -247,3 +249,11 @@ def test_the_escalation_notice_is_worded_by_the_catalogs() -> None:
         assert subject.startswith(f"[NQ57] Cảnh báo cấp {level.number}") and state.code in subject
         assert messages.text("kind.review") in subject and state.spec.title in body and "{" not in subject + body
         assert messages.text(level.audience_key) in body
+
+
+def test_every_choice_an_action_form_offers_is_in_every_catalog() -> None:
+    """A form's choices are said by keys made in api/web/forms.py, not written in the templates."""
+    keys = {key for action in Action for f in form_fields(action) for _value, key in f.choices}
+    assert {"outcome.not_met", "task_kind.standing"} <= keys
+    for language in messages.LANGUAGES:
+        assert sorted(keys - set(sentences(language))) == [], f"choices without a sentence in {language}"
