@@ -12,7 +12,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl s
 
 from domain.deadlines import parse_day
 from domain.refusals import Code, Refusal
-from domain.task import Kpi, Source, TaskKind, TaskSpec
+from domain.task import Direction, Kpi, Source, TaskKind, TaskSpec
 
 _YES = {"yes", "y", "true", "1", "có", "co", "x"}
 _NO = {"no", "n", "false", "0", "không", "khong", ""}
@@ -102,12 +102,23 @@ def _source(row: dict[str, str]) -> Source | None:
                   text=row.get("source_text", ""))
 
 
-def _kpi(item: str) -> Kpi:
-    parts = [part.strip() for part in item.split("|")]
-    if len(parts) != 3:
-        raise Refusal(Code.KPI_FORMAT, field="kpis", item=item)
+# How a program file may write a KPI's direction, beside the API's own words.
+_DIRECTIONS = {"higher": Direction.HIGHER, "tăng": Direction.HIGHER, "lower": Direction.LOWER, "giảm": Direction.LOWER}
+
+
+def _figure(text: str, kpi: str) -> float:
     try:
-        target = float(parts[1])
+        return float(text)
     except ValueError:
-        raise Refusal(Code.KPI_TARGET_NOT_NUMBER, field="kpis", target=parts[1], kpi=parts[0]) from None
-    return Kpi(name=parts[0], target=target, unit=parts[2])
+        raise Refusal(Code.KPI_TARGET_NOT_NUMBER, field="kpis", target=text, kpi=kpi) from None
+
+
+def _kpi(item: str) -> Kpi:
+    """`name|target|unit`, optionally followed by `|baseline` and `|direction` (higher/tăng, lower/giảm)."""
+    parts = [part.strip() for part in item.split("|")]
+    if not 3 <= len(parts) <= 5 or (len(parts) == 5 and parts[4].lower() not in _DIRECTIONS):
+        raise Refusal(Code.KPI_FORMAT, field="kpis", item=item)
+    target = _figure(parts[1], parts[0])
+    baseline = _figure(parts[3], parts[0]) if len(parts) > 3 and parts[3] else None
+    direction = _DIRECTIONS[parts[4].lower()] if len(parts) == 5 else Direction.HIGHER
+    return Kpi(name=parts[0], target=target, unit=parts[2], baseline=baseline, direction=direction)

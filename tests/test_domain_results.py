@@ -9,7 +9,8 @@ import pytest
 
 from domain import commands as c
 from domain.lifecycle import TaskRuleError, apply
-from domain.refusals import Code
+from domain.program_file import spec_from_row
+from domain.refusals import Code, Refusal
 from domain.results import kpi_achievement, shortfalls, task_achievement
 from domain.stages import Stage
 from domain.task import Budget, BudgetLine, Kpi, Outcome, TaskState
@@ -269,3 +270,30 @@ def test_reassigning_the_agency_leaves_it_to_answer_until_a_head_is_named() -> N
 
 def test_reassigning_nothing_is_refused() -> None:
     assert refusal(state(), COMMITTEE, c.Reassign(reason="?")).code == Code.REASSIGN_NOTHING
+
+
+# --- a program file writes a KPI's baseline and direction -------------------------------------------
+
+def kpis_of(written: str) -> list[Kpi]:
+    return spec_from_row({"code": "K-1", "title": "Nhiệm vụ", "lead_agency": "HNI", "deadline": "2027-Q4",
+                          "kpis": written}).kpis
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("Kỹ sư|5000|người", Kpi(name="Kỹ sư", target=5000, unit="người")),
+    ("Kỹ sư|5000|người|120", Kpi(name="Kỹ sư", target=5000, unit="người", baseline=120)),
+    ("Ngày xử lý|5|ngày|20|giảm", Kpi(name="Ngày xử lý", target=5, unit="ngày", baseline=20, direction="lower")),
+    ("Ngày xử lý|5|ngày||lower", Kpi(name="Ngày xử lý", target=5, unit="ngày", direction="lower")),
+    ("Tỷ lệ|90|%|60|Tăng", Kpi(name="Tỷ lệ", target=90, unit="%", baseline=60)),
+])
+def test_a_program_file_writes_baseline_and_direction_after_the_unit(written: str, expected: Kpi) -> None:
+    assert kpis_of(written) == [expected]
+
+
+@pytest.mark.parametrize(("written", "code"), [
+    ("Kỹ sư|5000", Code.KPI_FORMAT), ("Kỹ sư|5000|người|0|ngang", Code.KPI_FORMAT),
+    ("Kỹ sư|5000|người|0|tăng|thêm", Code.KPI_FORMAT), ("Kỹ sư|5000|người|không", Code.KPI_TARGET_NOT_NUMBER)])
+def test_a_kpi_written_wrongly_is_refused(written: str, code: Code) -> None:
+    with pytest.raises(Refusal) as caught:
+        kpis_of(written)
+    assert caught.value.code == code
