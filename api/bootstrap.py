@@ -2,15 +2,18 @@
 one demo user per role and the sample program."""
 
 import csv
+import io
 import logging
 from pathlib import Path
+from typing import Any
 
 import casbin
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers, UploadFile
 
 from db import models
-from domain.commands import Accept, SubtaskCreate
+from domain.commands import COMMAND_MODELS, Accept, Action, SubtaskCreate
 from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Refusal
 from domain.task import Kpi
@@ -30,6 +33,13 @@ DEMO_PROGRAMS = ("program-sample.csv", "program-notice-20.csv", "program-demo.cs
 # A demo task handed down by its lead's head to units of its own: (task, head, [(unit, title)]).
 DEMO_CASCADE = ("DEMO-06", "hni.head", [("HNI-HOANKIEM", "Hướng dẫn hộ dân phường Hoàn Kiếm dùng dịch vụ công"),
                                         ("HNI-SOCSON", "Hướng dẫn hộ dân xã Sóc Sơn dùng dịch vụ công")])
+# Demo tasks taken through their cross-check by the people whose job it is (`_results_demo`): results, not
+# reports. DEMO-07 reports 12 engineers trained against a target of 5,000 and waits for the reviewer, who
+# can approve it only as "completed, targets not met"; DEMO-08 met its targets and is completed as met.
+DEMO_RESULTS: list[tuple[str, str, dict[str, float], bool]] = [  # code, lead's head, results, approve
+    ("DEMO-07", "bkhcn.head", {"Kỹ sư được đào tạo": 12}, False),
+    ("DEMO-08", "bca.head", {"Thời gian cấp": 3, "Hồ sơ được cấp trực tuyến": 86}, True),
+]
 # username, full name, agency, roles: one person for each role, around the sample program.
 DEMO_USERS = [
     ("office", "Chuyên viên Văn phòng Trung ương (Cơ quan Thường trực)", "VPTW", ["steering_office"]),
@@ -120,6 +130,7 @@ async def load_demo(ctx: Context) -> None:
             except ValidationError as error:  # a demo row this version cannot read: said, never fatal
                 log.warning("Nhiệm vụ mẫu %s: %s", row["code"], error)
     await _cascade_demo(ctx)
+    await _results_demo(ctx)
 
 
 async def _cascade_demo(ctx: Context) -> None:
@@ -145,3 +156,46 @@ async def _cascade_demo(ctx: Context) -> None:
 
 async def _accept(_: object) -> Accept:
     return Accept()
+
+
+async def _results_demo(ctx: Context) -> None:
+    """Each DEMO_RESULTS task accepted, its evidence submitted, a reviewer assigned (and, for one, the
+    cross-check approved), through the application layer as people would; keyed, so a restart
+    repeats nothing and a step already taken is skipped."""
+    for code, head, results, approve in DEMO_RESULTS:
+        steps: list[tuple[str, str, dict[str, Any]]] = [
+            (head, "accept", {}),
+            ("office", "review.assign", {"reviewer": "reviewer"}),
+            *([("reviewer", "review.approve", {"reason": "Đã kiểm tra tại cơ sở: đạt"})] if approve else []),
+        ]
+        try:
+            await _demo_step(ctx, code, *steps[0])
+            await _demo_evidence(ctx, code, head, results)
+            for step in steps[1:]:
+                await _demo_step(ctx, code, *step)
+        except Refusal as refusal:  # a step already taken (a restart), or another process first: never fatal
+            log.info("Nhiệm vụ mẫu %s: %s", code, say(refusal.code, refusal.params))
+
+
+async def _demo_step(ctx: Context, code: str, username: str, action: str, body: dict[str, Any]) -> None:
+    actor = await people.person(ctx, username)
+    if actor is None:
+        return
+    command = COMMAND_MODELS[Action(action)].model_validate(body)
+
+    async def build(_: object) -> Any:
+        return command
+    await tasks.act(ctx, await tasks.permit(ctx, actor, code, action, f"demo-{code}-{action}"), build)
+
+
+async def _demo_evidence(ctx: Context, code: str, username: str, results: dict[str, float]) -> None:
+    actor = await people.person(ctx, username)
+    if actor is None:
+        return
+    allowed = await tasks.permit(ctx, actor, code, Action.EVIDENCE_SUBMIT, f"demo-{code}-evidence")
+    report = UploadFile(io.BytesIO(f"%PDF-1.4\n% Báo cáo kết quả {code}\n".encode()), filename=f"{code}-ket-qua.pdf",
+                        headers=Headers({"content-type": "application/pdf"}))
+
+    async def build(_: object) -> Any:
+        return await tasks.evidence(ctx, [report], "Báo cáo kết quả thực hiện", dict(results))
+    await tasks.act(ctx, allowed, build)

@@ -164,4 +164,7 @@ async def test_the_demo_program_imports_whole_with_each_kind_and_a_directive_to_
     group = ok(await stack.http.get("/api/v1/tasks/DEMO-05", headers=office))
     assert group["children"] == ["DEMO-05-HNI", "DEMO-05-HCM", "DEMO-05-DNG"]
     assert sorted(result["created"] + result["skipped"]) == sorted(
-        ["DEMO-01", "DEMO-02", "DEMO-03", "DEMO-04", "DEMO-06", *group["children"]])
+        ["DEMO-01", "DEMO-02", "DEMO-03", "DEMO-04", "DEMO-06", "DEMO-07", "DEMO-08", *group["children"]])
+    measured = ok(await stack.http.get("/api/v1/tasks/DEMO-08", headers=office))["kpis"]
+    assert [(k["name"], k["baseline"], k["target"], k["direction"]) for k in measured] == [
+        ("Thời gian cấp", 15, 3, "lower"), ("Hồ sơ được cấp trực tuyến", 20, 80, "higher")]
