@@ -16,7 +16,8 @@ from domain.escalation import LADDER
 from domain.task import LifecycleSettings
 from settings import Settings, load_settings
 
-DURATIONS = ("accept_sla", "budget_sla", "review_sla", "rework_period", "deadline_pending_reminder", "login_lockout")
+DURATIONS = ("accept_sla", "budget_sla", "review_sla", "rework_period", "deadline_pending_reminder", "login_lockout",
+             "budget_decision_sla", "review_assign_sla", "extension_decision_sla", "due_soon")
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,15 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (settings.accept_sla, settings.budget_sla, settings.review_sla, settings.rework_period) == (
         timedelta(days=7), timedelta(days=14), timedelta(days=10), timedelta(days=14))
     assert settings.login_lockout == timedelta(minutes=15)
-    assert settings.lifecycle == LifecycleSettings()  # what a task starts with, unless told otherwise
+    assert (settings.budget_decision_sla, settings.review_assign_sla, settings.extension_decision_sla) == (
+        timedelta(days=10), timedelta(days=5), timedelta(days=7))
+    assert (settings.reminders, settings.due_soon) == ((timedelta(days=7), timedelta(days=3), timedelta(days=1)),
+                                                       timedelta(days=7))
+    # What a task starts with: the model's defaults, except what a task started before early warning
+    # and the other holders' deadlines lacks (LifecycleSettings keeps those off, for replay).
+    assert settings.lifecycle == LifecycleSettings(
+        reminders=settings.reminders, budget_decision_sla=settings.budget_decision_sla,
+        review_assign_sla=settings.review_assign_sla, extension_decision_sla=settings.extension_decision_sla)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
