@@ -14,14 +14,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from db import models
 from db.session import transaction
 from domain.actors import Role
-from domain.escalation import level
+from domain.escalation import LEAD_AGENCY, REVIEWER, level
 from policies.enforcer import ACCOUNT
 from settings import Settings
 
@@ -29,17 +29,20 @@ SIGNATURE_HEADER = "X-NQ57-Signature"
 
 
 class Notice(BaseModel):
-    """One thing to tell: who hears it follows from the level (domain.escalation.LADDER)."""
+    """One thing to tell: who hears it is its audience (domain/escalation.py: a deadline's owner at
+    level 1 and in its reminders, then the Office and the Committee), else its level's own."""
 
     task_code: str
     event_seq: int
-    level: int
+    level: int  # 1..3 an escalation (domain.escalation.LADDER); 0 a reminder before a deadline
     lead_agency: str
     officer: str | None
     subject: str
     body: str
     data: dict[str, Any]
     directing_agency: str | None = None  # told at the first level with the lead
+    audience: str | None = None  # who is told: `lead_agency`, `reviewer` or a role; None: the level's own
+    reviewer: str | None = None  # the assigned cross-check reviewer (the audience `reviewer`)
 
 
 class Mail(BaseModel):
@@ -61,14 +64,19 @@ async def _usernames_with_role(session: AsyncSession, role: Role) -> list[str]:
 
 
 async def recipients(session: AsyncSession, notice: Notice) -> list[models.User]:
-    role = level(notice.level).role
-    if role is None:  # the lead agency (its heads, the officer in charge) and a directing agency's heads
+    audience = notice.audience or level(notice.level).audience
+    if audience == LEAD_AGENCY:  # the lead agency (its heads, the officer in charge) and a directing agency's heads
         heads = set(await _usernames_with_role(session, Role.AGENCY_HEAD))
         agencies = [notice.lead_agency, *([notice.directing_agency] if notice.directing_agency else [])]
         people = await session.scalars(select(models.User).where(models.User.agency.in_(agencies)))
         return [user for user in people if user.username in heads or user.username == notice.officer]
-    names = await _usernames_with_role(session, role)
-    return list(await session.scalars(select(models.User).where(models.User.username.in_(names))))
+    if audience == REVIEWER:  # the assigned reviewer alone
+        return list(await session.scalars(select(models.User).where(models.User.username == notice.reviewer)))
+    role = Role(audience)
+    query = select(models.User).where(models.User.username.in_(await _usernames_with_role(session, role)))
+    if role == Role.FINANCE_REVIEWER:  # those who may decide the lead's budget: none of the lead agency
+        query = query.where(or_(models.User.agency.is_(None), models.User.agency != notice.lead_agency))
+    return list(await session.scalars(query))
 
 
 class NotificationActivities:

@@ -19,6 +19,7 @@ class Happening(StrEnum):
 
     CREATED = "created"
     ESCALATED = "escalated"
+    REMINDED = "reminded"  # a deadline's owner warned before it falls due (domain/escalation.py, early warning)
     SUBTASK_CLOSED = "subtask.closed"  # a sub-task split from this task closed (completed or cancelled)
 
 

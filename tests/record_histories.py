@@ -34,16 +34,22 @@ OFFICE = Actor(username="office", agency="VPTW", roles=["steering_office"])
 REVIEWER = Actor(username="reviewer", agency="HCM", roles=["cross_check_reviewer"])
 FILE = EvidenceFile(sha256="a" * 64, filename="bien-ban.pdf", size=10, content_type="application/pdf")
 STEPS = LifecycleSettings(escalation_steps=[timedelta(0), timedelta(hours=1), timedelta(hours=2)])
+# Every deadline with its owner, and reminders before each (a task started since owners and early warning).
+OWNED = STEPS.model_copy(update={
+    "reminders": (timedelta(hours=3), timedelta(hours=1)), "review_sla": timedelta(hours=1),
+    "budget_decision_sla": timedelta(hours=1), "review_assign_sla": timedelta(hours=1),
+    "extension_decision_sla": timedelta(hours=1)})
 
 
-async def _start(client: Client, queue: str, due: datetime | None, **spec_fields: object) -> WorkflowHandle:
+async def _start(client: Client, queue: str, due: datetime | None, settings: LifecycleSettings = STEPS,
+                 **spec_fields: object) -> WorkflowHandle:
     """A task led by Hà Nội, due then; None for a kind without an instant (`spec_fields` say which)."""
     code = f"REC-{uuid.uuid4().hex[:8]}"
     fields = {"code": code, "title": "Nhiệm vụ ghi lịch sử", "lead_agency": "HNI", "coordinating_agencies": ["BKHCN"],
               "deadline": due.isoformat() if due else "", "kpis": [Kpi(name="Xã", target=100, unit="%")],
               "budget_required": True, "reporting": "monthly", **spec_fields}
     spec = TaskSpec.model_validate(fields)
-    start = TaskStart(spec=spec, deadline=due, created_by="office", settings=STEPS)
+    start = TaskStart(spec=spec, deadline=due, created_by="office", settings=settings)
     handle = await client.start_workflow(TaskLifecycleWorkflow.run, start, id=workflow_id(code), task_queue=queue)
     await handle.execute_update(TaskLifecycleWorkflow.snapshot)
     return handle
@@ -120,6 +126,19 @@ async def deadline_pending(env: WorkflowEnvironment, handle: WorkflowHandle) -> 
     await _act(handle, OFFICE, c.Correct(reason="Luật có hiệu lực", deadline="2099-Q3"))
 
 
+async def owners_and_reminders(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """The lead reminded before its deadline; the Office late to assign a reviewer (its own ladder,
+    from level 2); the reviewer late to review (told first); completed on time all the same."""
+    await _act(handle, HEAD, c.Accept(officer="hni.officer"))
+    await env.sleep(timedelta(hours=2, minutes=1))  # 3h before the deadline: the lead is reminded
+    await _act(handle, HEAD, c.EvidenceSubmit(summary="xong", kpi_results={"Xã": 100}, files=[FILE]))
+    await env.sleep(timedelta(hours=1, minutes=1))  # no reviewer assigned within the hour: the Office is told
+    await _act(handle, OFFICE, c.ReviewAssign(reviewer="reviewer", reviewer_agency="HCM"))
+    await env.sleep(timedelta(hours=1, minutes=1))  # the review lapses: the reviewer is told
+    await handle.query(TaskLifecycleWorkflow.current)
+    await _act(handle, REVIEWER, c.ReviewApprove(reason="đạt"))
+
+
 Branch = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]
 # Each branch: what drives it, when the task falls due from now (None: no instant), and its spec's own fields.
 BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
@@ -132,7 +151,10 @@ BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
     "close_standing": (close_standing, None, {"kind": "standing", "budget_required": False, "reporting": "quarterly"}),
     "deadline_pending": (deadline_pending, None, {"kind": "deadline_pending", "deadline": "khẩn trương",
                                                   "budget_required": False, "reporting": "none"}),
+    "owners_and_reminders": (owners_and_reminders, timedelta(hours=5), {"budget_required": False, "reporting": "none"}),
 }
+# The settings a branch's task starts with, when not STEPS.
+SETTINGS: dict[str, LifecycleSettings] = {"owners_and_reminders": OWNED}
 
 
 async def record(target: Path = HISTORIES, only: list[str] | None = None) -> list[Path]:
@@ -154,7 +176,7 @@ async def record(target: Path = HISTORIES, only: list[str] | None = None) -> lis
                     if only is not None and name not in only:
                         continue
                     due = datetime.now(UTC) + until_deadline if until_deadline is not None else None
-                    handle = await _start(env.client, queue, due, **spec_fields)
+                    handle = await _start(env.client, queue, due, SETTINGS.get(name, STEPS), **spec_fields)
                     await branch(env, handle)
                     path = target / f"{name}.json"
                     path.write_text((await handle.fetch_history()).to_json())

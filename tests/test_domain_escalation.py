@@ -9,25 +9,43 @@ import pytest
 
 from domain import commands as c
 from domain.actors import Actor
+from domain.durations import parse_duration
 from domain.escalation import (
     LADDER,
     DeadlineKind,
     Escalation,
     OpenDeadline,
     due_escalations,
+    due_reminders,
     escalate,
     ladder_mismatch,
     next_report_due,
     next_wake,
     notice_text,
     open_deadlines,
+    owner_of,
     refresh,
+    remind,
+    reminder_text,
+    written,
 )
 from domain.escalation import level as ladder_level
 from domain.events import SYSTEM_ACTOR
 from domain.lifecycle import TaskRuleError, apply
 from domain.stages import Stage
-from domain.task import BudgetLine, EvidenceFile, LifecycleSettings, Reporting, TaskSpec, TaskState
+from domain.task import (
+    Budget,
+    BudgetAmendment,
+    BudgetLine,
+    BudgetStatus,
+    Evidence,
+    EvidenceFile,
+    ExtensionRequest,
+    LifecycleSettings,
+    Reporting,
+    TaskSpec,
+    TaskState,
+)
 from messages import text
 
 HCM_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -497,3 +515,226 @@ def test_what_the_escalated_event_records_as_its_audience_never_changes() -> Non
     history: the Vietnamese catalog's `audience.*` sentences it is read from must keep these words
     (reword what people read elsewhere, never these)."""
     assert [level.audience_vi for level in LADDER] == ["cơ quan chủ trì", "Cơ quan Thường trực", "Ban Chỉ đạo"]
+
+
+# --- every deadline has an owner --------------------------------------------------------------------
+
+OWNED = LifecycleSettings(budget_decision_sla=10 * DAY, review_assign_sla=5 * DAY, extension_decision_sla=7 * DAY,
+                          accept_sla=400 * DAY)
+REMINDING = LifecycleSettings(reminders=(7 * DAY, 3 * DAY, DAY), accept_sla=400 * DAY)
+
+
+@pytest.mark.parametrize(("kind", "owner"), [
+    ("accept", "lead"), ("budget", "lead"), ("deadline", "lead"), ("rework", "lead"), ("report", "lead"),
+    ("review", "reviewer"), ("budget_decision", "finance"), ("review_assign", "office"),
+    ("extension_decision", "office"), ("unset", "office"),
+])
+def test_every_deadline_kind_has_its_owner(kind: str, owner: str) -> None:
+    assert owner_of(DeadlineKind(kind)) == owner
+
+
+def budget(*amendments: BudgetAmendment) -> Budget:
+    return Budget(amount_vnd=10, source="NSTW", lines=[BudgetLine(item="x", amount_vnd=10)],
+                  status=BudgetStatus.APPROVED, amendments=list(amendments))
+
+
+AMENDMENT = BudgetAmendment(at=T0 + 3 * DAY, by="hni.head", amount_vnd=20, lines=[BudgetLine(item="x", amount_vnd=20)],
+                            reason="Thêm hạng mục")
+EVIDENCE = Evidence(at=T0 + 2 * DAY, by="hni.head", summary="Xong", kpi_results={}, files=[FILE])
+REQUEST = ExtensionRequest(at=T0 + 4 * DAY, by="hni.head", new_deadline=DEADLINE + 30 * DAY,
+                           new_deadline_text="2026-07-30", reason="Chờ vốn")
+
+# Each new deadline: the state that opens it, and when it falls due under OWNED.
+HELD_BY_OTHERS: dict[str, tuple[dict, datetime]] = {
+    "budget_decision": ({"stage": Stage.BUDGET_REVIEW, "budget_submitted_at": T0 + DAY}, T0 + 11 * DAY),
+    "budget_decision-amendment": ({"stage": Stage.IN_PROGRESS, "budget": budget(AMENDMENT)}, T0 + 13 * DAY),
+    "review_assign": ({"stage": Stage.CROSS_CHECK, "evidence": [EVIDENCE]}, T0 + 7 * DAY),
+    "extension_decision": ({"stage": Stage.IN_PROGRESS, "extension_request": REQUEST}, T0 + 11 * DAY),
+}
+
+
+@pytest.mark.parametrize("case", list(HELD_BY_OTHERS))
+def test_a_deadline_held_by_others_binds_with_its_sla(case: str) -> None:
+    fields, due = HELD_BY_OTHERS[case]
+    kind = case.split("-")[0]
+    assert kinds(make_state(settings=OWNED, **fields))[kind] == due
+
+
+@pytest.mark.parametrize("case", list(HELD_BY_OTHERS))
+def test_a_deadline_held_by_others_never_binds_a_task_started_without_its_sla(case: str) -> None:
+    fields, _ = HELD_BY_OTHERS[case]
+    assert case.split("-")[0] not in kinds(make_state(settings=LifecycleSettings(accept_sla=400 * DAY), **fields))
+
+
+@pytest.mark.parametrize(("fields", "kind"), [
+    ({"stage": Stage.IN_PROGRESS, "budget": budget(AMENDMENT.model_copy(update={"status": BudgetStatus.APPROVED}))},
+     "budget_decision"),  # the amendment is decided
+    ({"stage": Stage.CROSS_CHECK, "evidence": [EVIDENCE], "reviewer": "dng.reviewer", "reviewer_assigned_at": T0},
+     "review_assign"),  # a reviewer is assigned: the review binds instead
+    ({"stage": Stage.COMPLETED, "extension_request": REQUEST}, "extension_decision"),  # closed
+], ids=["amendment-decided", "reviewer-assigned", "closed"])
+def test_a_deadline_held_by_others_ends_with_what_it_waits_for(fields: dict, kind: str) -> None:
+    assert kind not in kinds(make_state(settings=OWNED, **fields))
+
+
+def test_a_lapsed_review_tells_the_reviewer_first_then_the_office_and_the_committee() -> None:
+    state = make_state(stage=Stage.CROSS_CHECK, evidence=[EVIDENCE], reviewer="dng.reviewer",
+                       reviewer_assigned_at=T0, settings=OWNED)
+    due = T0 + timedelta(days=10)
+    state, events = climb(state, due + 14 * DAY)
+    assert [(event.data["kind"], event.data["level"], event.data["audience"]) for event in events] == [
+        ("review", 1, text("audience.reviewer")), ("review", 2, "Cơ quan Thường trực"), ("review", 3, "Ban Chỉ đạo")]
+
+
+def test_a_lapsed_budget_decision_tells_the_finance_reviewers_first() -> None:
+    state = make_state(stage=Stage.BUDGET_REVIEW, budget_submitted_at=T0, settings=OWNED)
+    state, events = climb(state, T0 + 10 * DAY)
+    assert [(event.data["kind"], event.data["level"], event.data["audience"]) for event in events] == [
+        ("budget_decision", 1, text("audience.finance_reviewer"))]
+
+
+@pytest.mark.parametrize("kind", ["review_assign", "extension_decision"])
+def test_an_office_deadline_starts_at_the_office_level_then_the_committee_at_the_next_step(kind: str) -> None:
+    fields, due = HELD_BY_OTHERS[kind]
+    state = make_state(settings=OWNED, deadline=DEADLINE + 365 * DAY, **fields)
+    assert next_wake(state) == due
+    state, events = climb(state, due)
+    assert [(event.data["kind"], event.data["level"]) for event in events] == [(kind, 2)]
+    assert state.escalation_level == 2
+    assert next_wake(state) == due + 7 * DAY  # the next step
+    state, events = climb(state, due + 7 * DAY)
+    assert [(event.data["kind"], event.data["level"]) for event in events] == [(kind, 3)]
+    assert due_escalations(state, due + 300 * DAY) == []
+    assert next_wake(state) == (None if kind == "review_assign" else state.deadline)  # in progress, it binds
+
+
+def test_an_office_deadline_lapsed_long_ago_rises_to_the_office_and_the_committee_at_once() -> None:
+    fields, due = HELD_BY_OTHERS["review_assign"]
+    state, events = climb(make_state(settings=OWNED, **fields), due + 30 * DAY)
+    assert [event.data["level"] for event in events] == [2, 3]
+
+
+@pytest.mark.parametrize(("kind", "level", "retold"), [
+    ("review", 1, True), ("review", 2, False), ("deadline", 1, False), ("accept", 1, False), ("unset", 2, False),
+    ("budget_decision", 1, False), ("review_assign", 2, False),  # new kinds: no history told them otherwise
+])
+def test_only_a_reviews_first_level_was_told_to_someone_else_before_owners(kind: str, level: int,
+                                                                           retold: bool) -> None:
+    assert Escalation(kind=kind, due=DEADLINE, level=level).retold is retold
+
+
+def test_a_review_rise_replayed_from_before_owners_records_what_it_recorded_then() -> None:
+    state = make_state(stage=Stage.CROSS_CHECK, reviewer="dng.reviewer", reviewer_assigned_at=T0)
+    rise = Escalation(kind="review", due=T0 + 10 * DAY, level=1, before_owners=True)
+    _, event = escalate(state, rise, T0 + 10 * DAY)
+    assert event.data == {"kind": "review", "due": (T0 + 10 * DAY).isoformat().replace("+00:00", "Z"), "level": 1,
+                          "audience": "cơ quan chủ trì", "lead_agency": "HNI", "days_late": 0}
+
+
+def test_the_escalated_event_of_an_old_kind_keeps_its_keys() -> None:
+    _, events = climb(accepted_in_progress(), DEADLINE)
+    assert list(events[0].data) == ["kind", "due", "level", "audience", "lead_agency", "days_late"]
+
+
+# --- early warning ----------------------------------------------------------------------------------
+
+def reminding(**fields) -> TaskState:
+    return make_state(stage=Stage.IN_PROGRESS, in_progress_since=T0, settings=REMINDING, **fields)
+
+
+def warn(state: TaskState, now: datetime) -> tuple[TaskState, list]:
+    """What the workflow does after the escalations: record every due reminder."""
+    events = []
+    for reminder in due_reminders(state, now):
+        state, event = remind(state, reminder, now)
+        events.append(event)
+    return state, events
+
+
+@pytest.mark.parametrize(("offset", "written_as"), [(7 * DAY, "7d"), (3 * DAY, "3d"), (DAY, "1d")])
+def test_a_reminder_is_due_at_its_offset_before_the_deadline(offset: timedelta, written_as: str) -> None:
+    farther = [told for told in REMINDING.reminders if told > offset]
+    told = {f"deadline@{DEADLINE.isoformat()}": int(min(farther).total_seconds())} if farther else {}
+    state = reminding(reminded=told)
+    assert due_reminders(state, DEADLINE - offset - timedelta(seconds=1)) == []
+    assert next_wake(state, T0) == DEADLINE - offset
+    state, events = warn(state, DEADLINE - offset)
+    assert [event.data for event in events] == [{"kind": "deadline", "due": DEADLINE.isoformat(),
+                                                 "before": written_as, "owner": "lead"}]
+    assert events[0].type == "reminded" and events[0].actor == SYSTEM_ACTOR and events[0].seq == state.seq
+    assert state.reminded == {f"deadline@{DEADLINE.isoformat()}": int(offset.total_seconds())}
+
+
+def test_when_several_offsets_have_passed_only_the_nearest_is_given() -> None:
+    state, events = warn(reminding(), DEADLINE - 2 * DAY)  # assigned two days before its deadline
+    assert [event.data["before"] for event in events] == ["3d"]
+    assert next_wake(state, DEADLINE - 2 * DAY) == DEADLINE - DAY  # then the last one
+    state, events = warn(state, DEADLINE - DAY)
+    assert [event.data["before"] for event in events] == ["1d"]
+
+
+def test_no_reminder_is_given_twice() -> None:
+    state, _ = warn(reminding(), DEADLINE - 3 * DAY)
+    assert due_reminders(state, DEADLINE - 3 * DAY + timedelta(hours=1)) == []
+    assert due_reminders(state, DEADLINE - 2 * DAY) == []
+
+
+def test_no_reminder_for_a_deadline_already_lapsed() -> None:
+    state = reminding()
+    assert due_reminders(state, DEADLINE) == []
+    assert due_reminders(state, DEADLINE + DAY) == []
+    assert next_wake(state, DEADLINE + DAY) == DEADLINE  # only its ladder is left to wait for
+
+
+def test_no_reminder_for_a_task_started_without_reminders() -> None:
+    state = make_state(stage=Stage.IN_PROGRESS, in_progress_since=T0)
+    assert due_reminders(state, DEADLINE - DAY) == []
+    assert next_wake(state, T0) == DEADLINE
+
+
+def test_no_reminder_for_the_offices_reminder_to_set_a_deadline() -> None:
+    spec = TaskSpec(code="NQ57-ESC-2", title="Khẩn trương", lead_agency="HNI", deadline="khẩn trương")
+    state = TaskState(spec=spec, lead_agency="HNI", coordinating_agencies=[], deadline=None,
+                      deadline_text=spec.deadline, original_deadline=None, created_at=T0, updated_at=T0, seq=1,
+                      settings=REMINDING.model_copy(update={"accept_sla": 30 * DAY}))
+    assert [deadline.kind for deadline in open_deadlines(state)] == ["accept", "unset"]  # both due at T0 + 30d
+    assert [(reminder.kind, reminder.before) for reminder in due_reminders(state, T0 + 29 * DAY)] == [("accept", DAY)]
+
+
+def test_each_deadline_has_its_own_reminders_and_its_owner_is_told() -> None:
+    state = make_state(stage=Stage.CROSS_CHECK, evidence=[EVIDENCE], settings=REMINDING.model_copy(
+        update={"review_assign_sla": 5 * DAY}))
+    state, events = warn(state, EVIDENCE.at)  # the Office has 5 days: nothing at once, 7 days' warning is moot
+    assert events == []
+    state, events = warn(state, EVIDENCE.at + 2 * DAY)  # 3 days left
+    assert [(event.data["kind"], event.data["before"], event.data["owner"]) for event in events] == [
+        ("review_assign", "3d", "office")]
+
+
+def test_no_reminder_comes_the_moment_a_deadline_is_set() -> None:
+    """7 days to accept and 7 days' warning: the first reminder is the 3-day one, never one at assignment."""
+    state = make_state(settings=REMINDING.model_copy(update={"accept_sla": 7 * DAY}))
+    assert due_reminders(state, state.created_at) == []
+    assert [r.before for r in due_reminders(state, state.created_at + 4 * DAY)] == [3 * DAY]
+
+
+def test_an_extension_opens_a_fresh_set_of_reminders() -> None:
+    state, _ = warn(reminding(), DEADLINE - DAY)
+    new_deadline = datetime(2026, 9, 30, 23, 59, 59, tzinfo=HCM_TZ)
+    state = extend(state, "2026-09-30", DEADLINE - DAY)
+    assert next_wake(state, DEADLINE - DAY) == new_deadline - 7 * DAY
+    _, events = warn(state, new_deadline - 7 * DAY)
+    assert [event.data["before"] for event in events] == ["7d"]
+
+
+def test_the_reminder_text_names_the_task_the_deadline_and_the_time_left() -> None:
+    state = reminding()
+    [reminder] = due_reminders(state, DEADLINE - 3 * DAY)
+    subject, body = reminder_text(state, reminder, DEADLINE - 3 * DAY)
+    assert "NQ57-ESC-1" in subject and text("kind.deadline") in subject and "3 ngày" in subject
+    assert "HNI" in body and text("audience.lead_agency") in body and "{" not in subject + body
+
+
+@pytest.mark.parametrize("duration", [7 * DAY, 36 * timedelta(hours=1), timedelta(minutes=90), timedelta(seconds=45)])
+def test_the_offset_is_written_as_the_settings_write_it(duration: timedelta) -> None:
+    assert parse_duration(written(duration)) == duration

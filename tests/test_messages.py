@@ -19,7 +19,7 @@ from api.web.forms import form_fields
 from api.web.i18n import jinja_environment, template_context
 from domain.actors import Role
 from domain.commands import Action
-from domain.escalation import LADDER, DeadlineKind, Owner, notice_text
+from domain.escalation import LADDER, OWNER_AUDIENCE, DeadlineKind, Owner, notice_text
 from domain.events import Happening
 from domain.refusals import Code
 from domain.stages import Stage
@@ -37,7 +37,7 @@ FAMILIES: dict[str, list[str]] = {
     "status.": list(StatusClass),
     "event.": [*Action, *Happening],  # every event type: an action someone took, or a happening
     "level.": [str(number) for number in (0, *(level.number for level in LADDER))],  # 0: not escalated
-    "audience.": [level.audience for level in LADDER],
+    "audience.": sorted({*(level.audience for level in LADDER), *OWNER_AUDIENCE.values()}),
     "field.": sorted({f.name for action in Action for f in form_fields(action)}),  # the action forms
 }
 
@@ -244,11 +244,13 @@ def test_the_escalation_notice_is_worded_by_the_catalogs() -> None:
     from tests.test_domain_escalation import DEADLINE, accepted_in_progress
 
     state = accepted_in_progress()
-    for level in LADDER:
-        subject, body = notice_text(state, Escalation(kind=DeadlineKind.REVIEW, due=DEADLINE, level=level.number))
+    for level in LADDER:  # a review's level 1 tells the reviewer, its owner; 2 and 3 the Office and the Committee
+        rise = Escalation(kind=DeadlineKind.REVIEW, due=DEADLINE, level=level.number)
+        subject, body = notice_text(state, rise)
         assert subject.startswith(f"[NQ57] Cảnh báo cấp {level.number}") and state.code in subject
         assert messages.text("kind.review") in subject and state.spec.title in body and "{" not in subject + body
-        assert messages.text(level.audience_key) in body
+        assert messages.text(f"audience.{rise.audience}") in body
+    assert Escalation(kind=DeadlineKind.REVIEW, due=DEADLINE, level=1).audience == "reviewer"
 
 
 def test_every_choice_an_action_form_offers_is_in_every_catalog() -> None:

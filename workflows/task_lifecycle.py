@@ -23,7 +23,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.audit import GENESIS, chained
     from domain.commands import ActionRequest, SubtaskCreate
     from domain.deadlines import parse_deadline
-    from domain.escalation import Escalation, due_escalations, escalate, next_wake, notice_text
+    from domain.escalation import (
+        Escalation,
+        Reminder,
+        due_escalations,
+        due_reminders,
+        escalate,
+        next_wake,
+        notice_text,
+        remind,
+        reminder_text,
+    )
     from domain.events import ChainHead, Event, Happening, Recorded, RecordedEvent, SubtaskClosure
     from domain.lifecycle import TaskRuleError, apply, part_spec, subtask_closed
     from domain.refusals import Code
@@ -31,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.task import LifecycleSettings, TaskSpec, TaskState
     from workflows import trust
 
+# The change that gave each deadline its owner: a lapsed review's first level tells the reviewer, no
+# longer the lead agency (domain/escalation.py, `Escalation.retold`).
+OWNERS_PATCH = "deadline-owners"
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Mail and webhooks keep trying for days at a slow pace: a server that is down only delays them.
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30))
@@ -243,8 +256,9 @@ class TaskLifecycleWorkflow:
         return any(event.request_id == update_id for event in self.log)
 
     async def _sleep_until_something_happens(self) -> None:
-        """Until an action changes the task, the next escalation falls due, or history grows long."""
-        seen, wake = self.state.seq, next_wake(self.state)
+        """Until an action changes the task, the next escalation or reminder falls due, or history
+        grows long."""
+        seen, wake = self.state.seq, next_wake(self.state, workflow.now())
         timeout = max(wake - workflow.now(), timedelta(0)) if wake else None
         try:
             await workflow.wait_condition(
@@ -253,16 +267,26 @@ class TaskLifecycleWorkflow:
             pass
 
     async def _escalate_what_is_due(self) -> None:
+        """Record and tell every rise of a lapsed deadline's ladder, then every early warning due."""
         for rise in due_escalations(self.state, workflow.now()):
+            if rise.retold and not workflow.patched(OWNERS_PATCH):
+                rise = rise.model_copy(update={"before_owners": True})  # replaying a history recorded before
             new_state, event = escalate(self.state, rise, workflow.now())
             await self._record(new_state, event, None)
             self.state = new_state
-            await self._tell(rise, event)
+            await self._tell(rise, event, *notice_text(self.state, rise))
+        for reminder in due_reminders(self.state, workflow.now()):
+            new_state, event = remind(self.state, reminder, workflow.now())
+            await self._record(new_state, event, None)
+            self.state = new_state
+            await self._tell(reminder, event, *reminder_text(self.state, reminder, workflow.now()))
 
-    async def _tell(self, rise: Escalation, event: Event) -> None:
-        """In-app rows now (the inbox shows them); mail and webhook in the background, never awaited."""
-        subject, body = notice_text(self.state, rise)
-        notice = Notice(task_code=self.state.code, event_seq=event.seq, level=rise.level,
+    async def _tell(self, what: Escalation | Reminder, event: Event, subject: str, body: str) -> None:
+        """In-app rows now (the inbox shows them); mail and webhook in the background, never awaited.
+        A reminder is told at level 0: it is no escalation."""
+        notice = Notice(task_code=self.state.code, event_seq=event.seq,
+                        level=what.level if isinstance(what, Escalation) else 0,
+                        audience=what.audience, reviewer=self.state.reviewer,
                         lead_agency=self.state.lead_agency, officer=self.state.officer,
                         directing_agency=self.state.spec.directing_agency,
                         subject=subject, body=body, data=event.data)

@@ -13,7 +13,7 @@ import jinja2
 from fastapi.templating import Jinja2Templates
 
 import messages
-from domain.escalation import LADDER
+from domain.escalation import LADDER, DeadlineKind, level, owner_of
 from messages import DEFAULT_LANGUAGE, LANGUAGES, date_formatter, number_formatter
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "date_formatter", "jinja_environment", "jinja_templates",
@@ -23,6 +23,11 @@ __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "date_formatter", "jinja_environment
 # The ladder as the pages name it: vocabulary, like the stages (domain/escalation.py says it once).
 LEVELS: tuple[int, ...] = tuple(level.number for level in LADDER)
 AUDIENCES: dict[int, str] = {level.number: level.audience for level in LADDER}
+
+
+def told(kind: str, number: int) -> str:
+    """Who an escalation of this kind of deadline told at this level (its owner's ladder)."""
+    return level(number).told(owner_of(DeadlineKind(kind)))
 
 
 def jinja_environment(directory: Path) -> jinja2.Environment:
@@ -47,4 +52,5 @@ def template_context(language: str, timezone: str) -> dict[str, Any]:
     say = messages.gettext(language)
     return {"lang": language, "_": say, "gettext": say, "ngettext": messages.ngettext(language),
             "fmt": date_formatter(language, timezone), "num": number_formatter(language),
-            "now_ts": datetime.now(UTC).timestamp(), "levels": LEVELS, "audiences": AUDIENCES}
+            "now_ts": datetime.now(UTC).timestamp(), "levels": LEVELS, "audiences": AUDIENCES,
+            "told": told}
