@@ -12,7 +12,20 @@ from temporalio.client import Client
 from api import errors, hardening
 from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import RateLimiter
-from api.routes import actions, admin, audit, auth, health, inbox, notifications, policy, public, reports, tasks
+from api.routes import (
+    actions,
+    admin,
+    audit,
+    auth,
+    health,
+    inbox,
+    notifications,
+    policy,
+    public,
+    publications,
+    reports,
+    tasks,
+)
 from api.web import pages
 from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
@@ -64,7 +77,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     errors.install(app)
     hardening.install(app, settings)
     pages.install(app)
-    for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, audit, public):
+    for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, publications, audit,
+                   public):
         app.include_router(module.router)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -63,8 +63,10 @@ def table_response(columns: Sequence[Column], rows: Sequence[dict[str, Any]], fm
 def _cell(value: Any, column: Column, language: str) -> Any:
     if value is None and column.blank is not None:
         return text(column.blank, language)
+    if column.says is not None and isinstance(value, list):  # each item of a vocabulary (whose delay)
+        return "; ".join(_said(item, column.says, language) for item in value)
     if column.says is not None and value is not None:
-        return text(f"{column.says}{value.value if isinstance(value, Enum) else value}", language)
+        return _said(value, column.says, language)
     if isinstance(value, bool):
         return text("yes" if value else "no", language)
     if isinstance(value, list):
@@ -74,3 +76,7 @@ def _cell(value: Any, column: Column, language: str) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value  # a title is text, never a formula when the file is opened in Excel
     return value
+
+
+def _said(value: Any, says: str, language: str) -> str:
+    return text(f"{says}{value.value if isinstance(value, Enum) else value}", language)

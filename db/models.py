@@ -150,6 +150,18 @@ class RankingSnapshot(Base):
     rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
+class Publication(Base):
+    """A quarter published ("định kỳ hằng quý công bố, công khai"): status classes per agency, the
+    cross-check results and the index, frozen when published (services/publications.py), never
+    changed after. The period is the key: a quarter is published once, however many try at once."""
+
+    __tablename__ = "publications"
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(64))
+    snapshot: Mapped[dict[str, Any]]
+
+
 CasbinRule = create_casbin_rule_model(Base)
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from domain.deadlines import end_of_month
 
+FIRST_YEAR, LAST_YEAR = 1000, 9998  # the years a period may name
 _YEAR = re.compile(r"^(\d{4})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -38,5 +39,7 @@ def parse_period(text: str, timezone: str) -> Period:
         first, last = date(year, month, 1), end_of_month(year, month)
     else:
         raise ValueError(f"not a period: {text!r}")  # people read the catalog's `period_invalid`
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # beyond these, the period's end overflows a date or a database
+        raise ValueError(f"not a period: {text!r}")
     return Period(label=value, start=datetime.combine(first, time(0), tz),
                   end=datetime.combine(last + timedelta(days=1), time(0), tz))

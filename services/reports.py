@@ -16,9 +16,11 @@ from domain.lifecycle import awaited_actions
 from domain.periods import Period, parse_period
 from domain.refusals import Code, Refusal
 from domain.stages import OPEN_STAGES, Stage
+from domain.status import StatusClass
 from domain.task import TaskKind, TaskState
-from services import authorization, tasks
+from services import authorization, status, tasks
 from services.context import Context
+from services.status import StatusFilter
 from services.views import (
     Dashboard,
     DeadlineView,
@@ -156,21 +158,25 @@ async def _index(session: AsyncSession, chosen: Period) -> list[IndexRow]:
     return [IndexRow(**row.model_dump(), agency_name=names.get(row.agency, row.agency)) for row in rows]
 
 
-async def dashboard(ctx: Context, actor: Actor, text: str) -> Dashboard:
-    """For whoever reads every task; a period that does not parse shows the current quarter."""
+async def dashboard(ctx: Context, actor: Actor, text: str, shown: str = "") -> Dashboard:
+    """For whoever reads every task; a period that does not parse shows the current quarter. The
+    period's status classes, and the tasks of the class `shown` (a count's drill-down; anything else
+    shows none)."""
     if not authorization.may_on_any_task(ctx.enforcer, actor, "task.read"):
         raise Refusal(Code.FORBIDDEN)
     try:
         chosen = period(text, ctx) if text else current_quarter(ctx)
     except Refusal:
         chosen = current_quarter(ctx)
+    status_shown = StatusClass(shown) if shown in set(StatusClass) else None
+    by_status = await status.report(ctx, actor, StatusFilter(), chosen, details=status_shown is not None)
     by_agency = await overdue_by_agency(ctx)
     async with ctx.sessions() as session:
         by_stage = dict((await session.execute(
             select(models.Task.stage, func.count()).group_by(models.Task.stage))).all())
         rows = await _index(session, chosen)
     return Dashboard(by_stage=by_stage, stage_top=max(by_stage.values(), default=1), overdue=by_agency,
-                     index=rows, period=chosen.label,
+                     index=rows, period=chosen.label, by_status=by_status, status_shown=status_shown,
                      overdue_top=max((sum(levels.values()) for levels in by_agency.values()), default=1),
                      can_publish=authorization.may(ctx.enforcer, actor, "ranking.publish"))
 

@@ -12,6 +12,7 @@ from domain.agency_index import AgencyRow
 from domain.deadlines import is_a_day
 from domain.escalation import open_deadlines, owner_of
 from domain.stages import CLOSED_STAGES, Stage
+from domain.status import StatusClass, StatusTally
 from domain.task import (
     Accountability,
     Budget,
@@ -414,9 +415,12 @@ class PublicRanking(BaseModel):
 
 class Dashboard(BaseModel):
     """The Committee's and the Office's overview: tasks per stage, overdue tasks per lead agency and
-    escalation level, the agency index of a period."""
+    escalation level, the agency index of a period, and the period's status classes (with the tasks
+    of the class `status_shown`, the drill-down of its count)."""
 
     by_stage: dict[Stage, int]
+    by_status: StatusTally
+    status_shown: StatusClass | None
     stage_top: int  # the most tasks any one stage has (the scale of the bars)
     overdue: dict[str, dict[int, int]]
     overdue_top: int  # the most overdue tasks any one agency has (the scale of the bars)

@@ -119,11 +119,11 @@ async def program(stack: Stack) -> AsyncIterator[Program]:
 
 async def test_the_index_of_a_quarter(stack: Stack, program: Program) -> None:
     rows = await _index(stack, f"{program.year}-Q1")
-    # BKHCN and HNI: 1 due, on time both ways, first pass, no budget -> 100.0, one on-time completion each:
-    # the code decides (BKHCN < HNI). BCA: 2 assigned (B, F cancelled), 1 due, first pass 0 (one rejection):
-    # 100 × (0.4 + 0.2 + 0 + 0.1 + 0.1) = 80.0. BTC: nothing due -> no score, no rank, last.
+    # BKHCN and HNI: 1 due, on time both ways, first pass, no budget -> 100.0: they share rank 1, listed by
+    # code. BCA: 2 assigned (B, F cancelled), 1 due, completed (achievement 1), first pass 0 (one rejection):
+    # 100 × (0.3 + 0.25 + 0.15 + 0 + 0.1 + 0.1) = 90.0, rank 3. BTC: nothing due -> not ranked, last.
     assert _brief(rows) == [
-        ("BKHCN", 1, 1, 1, 100.0, 1), ("HNI", 1, 1, 1, 100.0, 2), ("BCA", 2, 1, 1, 80.0, 3),
+        ("BKHCN", 1, 1, 1, 100.0, 1), ("HNI", 1, 1, 1, 100.0, 1), ("BCA", 2, 1, 1, 90.0, 3),
         ("BTC", 1, 0, 0, None, None)]
     by_agency = {row["agency"]: row for row in rows}
     bca, bkhcn, btc = by_agency["BCA"], by_agency["BKHCN"], by_agency["BTC"]
@@ -137,9 +137,9 @@ async def test_the_index_of_a_quarter(stack: Stack, program: Program) -> None:
 
 
 async def test_the_index_of_other_periods_of_the_same_year(stack: Stack, program: Program) -> None:
-    # The year: HNI has two on-time completions (A, E) and passes BKHCN on the tie-break.
+    # The year: HNI has two on-time completions (A, E), BKHCN one: the same score shares rank 1.
     assert _brief(await _index(stack, str(program.year))) == [
-        ("HNI", 2, 2, 2, 100.0, 1), ("BKHCN", 1, 1, 1, 100.0, 2), ("BCA", 2, 1, 1, 80.0, 3),
+        ("BKHCN", 1, 1, 1, 100.0, 1), ("HNI", 2, 2, 2, 100.0, 1), ("BCA", 2, 1, 1, 90.0, 3),
         ("BTC", 1, 0, 0, None, None)]
     assert _brief(await _index(stack, f"{program.year}-Q2")) == [("HNI", 1, 1, 1, 100.0, 1)]
     assert _brief(await _index(stack, f"{program.year}-04")) == [("HNI", 1, 1, 1, 100.0, 1)]
@@ -147,7 +147,7 @@ async def test_the_index_of_other_periods_of_the_same_year(stack: Stack, program
     assert await _index(stack, f"{program.year}-Q3") == []
     # March: B (due Y-03-31) and C (first due at the end of Q1, 31 March).
     assert _brief(await _index(stack, f"{program.year}-03")) == [("BKHCN", 1, 1, 1, 100.0, 1),
-                                                                 ("BCA", 1, 1, 1, 80.0, 2)]
+                                                                 ("BCA", 1, 1, 1, 90.0, 2)]
     # lower case quarter is the same period
     assert await _index(stack, f"{program.year}-q1") == await _index(stack, f"{program.year}-Q1")
 
@@ -186,7 +186,7 @@ async def test_the_index_as_csv(stack: Stack, program: Program) -> None:
     assert "Hoàn thành đúng hạn" in header and "Cảnh báo cấp 3" in header
     read = [dict(zip(header, line, strict=True)) for line in lines]
     assert [(line["Hạng"], line["Mã cơ quan"], line["Điểm"]) for line in read] == [
-        ("1", "BKHCN", "100.0"), ("2", "HNI", "100.0"), ("3", "BCA", "80.0"), ("", "BTC", "")]
+        ("1", "BKHCN", "100.0"), ("1", "HNI", "100.0"), ("3", "BCA", "90.0"), ("", "BTC", "")]
     assert [line["Tên cơ quan"] for line in read] == [row["agency_name"] for row in rows]
     bca = read[2]
     assert (bca["Nhiệm vụ được giao"], bca["Nhiệm vụ đến hạn"], bca["Số lần kiểm tra chéo không đạt"]) == (
@@ -211,7 +211,7 @@ async def test_the_index_as_xlsx(stack: Stack, program: Program) -> None:
     assert list(table[0]) == csv_header
     read = [dict(zip(table[0], line, strict=True)) for line in table[1:]]
     assert [(line["Hạng"], line["Mã cơ quan"], line["Điểm"], line["Nhiệm vụ được giao"]) for line in read] == [
-        (1, "BKHCN", 100.0, 1), (2, "HNI", 100.0, 1), (3, "BCA", 80.0, 2), (None, "BTC", None, 1)]
+        (1, "BKHCN", 100.0, 1), (1, "HNI", 100.0, 1), (3, "BCA", 90.0, 2), (None, "BTC", None, 1)]
 
 
 async def test_period_boundaries_are_local_midnights_in_the_database(stack: Stack) -> None:
@@ -254,13 +254,13 @@ async def test_overdue_and_escalated_tasks_in_the_index(stack: Stack) -> None:
     done = await _complete(stack, late, "hni.head")
     assert done["late"] is True
     rows = await _index(stack, f"{year}-05")
-    # HNI: 1 due, completed late, first pass, levels 1+2+3:
-    #   100 × (0.4 × 0 + 0.2 × 0 + 0.2 × 1 + 0.1 × 1 + 0.1 × (1 − 0)) − 5 × (1 + 2 + 3) / 1 = 40 − 30 = 10.0
+    # HNI: 1 due, completed (achievement 1) late, first pass, levels 1+2+3 of its own deadline:
+    #   100 × (0.3 × 1 + 0.25 × 0 + 0.15 × 0 + 0.1 × 1 + 0.1 × 1 + 0.1 × (1 − 0)) − 5 × (1 + 2 + 3) / 1 = 60 − 30 = 30.0
     # BCA: 1 due, open and overdue, levels 1+2+3:
-    #   100 × (0 + 0 + 0 + 0.1 × 1 + 0.1 × (1 − 1)) − 30 = −20 -> clamped to 0.0
+    #   100 × (0 + 0 + 0 + 0 + 0.1 × 1 + 0.1 × (1 − 1)) − 30 = −20 -> clamped to 0.0
     assert [(row["agency"], row["completed_late"], row["overdue_open"], row["escalations"], row["score"],
              row["rank"]) for row in rows] == [
-        ("HNI", 1, 0, {"1": 1, "2": 1, "3": 1}, 10.0, 1),
+        ("HNI", 1, 0, {"1": 1, "2": 1, "3": 1}, 30.0, 1),
         ("BCA", 0, 1, {"1": 1, "2": 1, "3": 1}, 0.0, 2)]
     assert rows[0]["on_time_rate_original"] == 0.0 and rows[0]["first_pass_rate"] == 1.0
     assert rows[1]["first_pass_rate"] is None and rows[1]["due"] == 1
@@ -303,7 +303,7 @@ async def test_a_published_index_is_frozen(stack: Stack) -> None:
 
     # A later completion changes the live index, never the published one.
     await _complete(stack, open_, "btc.head", accepted=True)
-    assert _brief(await _index(stack, period)) == [("BTC", 1, 1, 1, 100.0, 1), ("HNI", 1, 1, 1, 100.0, 2)]
+    assert _brief(await _index(stack, period)) == [("BTC", 1, 1, 1, 100.0, 1), ("HNI", 1, 1, 1, 100.0, 1)]
     again = ok(await stack.http.get("/public/v1/rankings", params={"period": period}))
     assert again == public
 
@@ -449,7 +449,7 @@ async def test_public_tasks_never_show_files_findings_comments_budgets_or_people
     assert item == {"code": code, "title": "Cổng dữ liệu mở của thành phố", "lead_agency": "HNI",
                     "coordinating_agencies": [province], "stage": "in_progress", "kind": "one_off",
                     "deadline": item["deadline"], "overdue": False, "completed": False, "late": False,
-                    "percent": 60}
+                    "percent": 60, "outcome": None, "usable": None, "achievement": None}
     assert item["deadline"].startswith("2099-12-31T")
     forbidden_keys = {"evidence", "files", "findings", "reviews", "comments", "budget", "lines", "officer",
                       "reviewer", "actor", "username", "sha256", "by", "reason", "disbursed_vnd", "amount_vnd",

@@ -141,7 +141,8 @@ async def test_a_pending_deadline_reads_chua_xac_dinh_thoi_han_on_the_pages_and_
         page = await browser.get(f"/tasks/{code}")
         assert page.status_code == 200
         assert "Chưa xác định thời hạn" in page.text and "Loại nhiệm vụ" in page.text
-        assert 'list="task-kinds"' in page.text  # the correction's kind, offered by name
+        assert '<select id="correct-kind" name="kind"' in page.text  # the correction's kind, offered by name
+        assert '<option value="one_off"' in page.text and "Thường xuyên" in page.text
         listed = await browser.get("/tasks", params={"q": code, "groups": "0"})
         assert "Chưa xác định thời hạn" in listed.text
     export = await stack.http.get("/api/v1/tasks", headers=await stack.login("office"),

@@ -91,7 +91,8 @@ def budget_submit(amount: int = 300_000_000) -> c.BudgetSubmit:
 def delivered(at: datetime, kpi_results: dict[str, float | str] | None = None) -> Evidence:
     """Evidence as the task records it, submitted at `at`, meeting every target unless told otherwise."""
     return Evidence(at=at, by="hni.head", summary="Đã vận hành", files=[FILE],
-                    kpi_results={"Xã có dịch vụ công": 100, "Hồ sơ số hóa": 5200} if kpi_results is None else kpi_results)
+                    kpi_results={"Xã có dịch vụ công": 100, "Hồ sơ số hóa": 5200} if kpi_results is None
+                    else kpi_results)
 
 
 def evidence(kpi_results: dict[str, float | str] | None = None) -> c.EvidenceSubmit:
@@ -544,8 +545,8 @@ def test_available_actions_at_each_stage() -> None:
     assert available_actions(state(Stage.BUDGET_REVIEW)) == [
         "budget.approve", "budget.reject", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.IN_PROGRESS)) == [
-        "budget.amend", "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment", "correct",
-        "subtask.create"]
+        "budget.amend", "progress.report", "extension.request", "evidence.submit", "reassign", "cancel", "comment",
+        "correct", "subtask.create"]
     assert available_actions(state(Stage.CROSS_CHECK)) == ["review.assign", "reassign", "cancel", "comment", "correct"]
     assert available_actions(state(Stage.COMPLETED)) == ["comment"]
     assert available_actions(state(Stage.CANCELLED)) == ["comment"]

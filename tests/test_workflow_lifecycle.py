@@ -155,6 +155,8 @@ SAMPLES: dict[str, tuple[Actor, Any]] = {
     "budget.submit": (HEAD, budget_submit()),
     "budget.approve": (FINANCE, c.BudgetApprove(reason="Hợp lý")),
     "budget.reject": (FINANCE, c.BudgetReject(reason="Thiếu thuyết minh")),
+    "budget.amend": (HEAD, c.BudgetAmend(amount_vnd=200_000_000, reason="Mở rộng phạm vi",
+                                         lines=[BudgetLine(item="Phần mềm", amount_vnd=200_000_000)])),
     "progress.report": (OFFICER, c.ProgressReportCommand(percent=60, kpi_actuals={"Xã có dịch vụ công": 60})),
     "extension.request": (HEAD, c.ExtensionRequestCommand(new_deadline="2099-Q4", reason="Chờ hạ tầng")),
     "extension.approve": (OFFICE, c.ExtensionApprove()),

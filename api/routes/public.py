@@ -1,5 +1,6 @@
-"""Public, no login ("ba công khai"): progress, responsibility and results of every task, and the
-published index (services/views.py's PublicTask says which fields leave the building)."""
+"""Public, no login ("ba công khai"): progress, responsibility and results of every task, the
+published index and the published quarters (services/views.py's PublicTask and services/publications.py
+say which fields leave the building)."""
 
 from typing import Annotated
 
@@ -11,7 +12,8 @@ from api.rate_limit import public_rate_limit
 from api.routes.reports import PERIOD
 from domain import limits
 from domain.stages import Stage
-from services import reports
+from services import publications, reports
+from services.publications import Publication, PublishedQuarter
 from services.views import PublicRanking, PublicTaskPage, PublishedPeriod
 
 router = APIRouter(prefix="/public/v1", tags=["public"], dependencies=[Depends(public_rate_limit)])
@@ -33,3 +35,17 @@ async def public_rankings(ctx: ContextDep, period: Annotated[str | None, Query(j
     if period is None:
         return await reports.published_periods(ctx)
     return await reports.published_ranking(ctx, period)
+
+
+@router.get("/publications", responses=responses(429))
+async def published_quarters(ctx: ContextDep) -> list[PublishedQuarter]:
+    """The quarters the Standing Office has published, the latest first."""
+    return await publications.published_quarters(ctx)
+
+
+@router.get("/publications/{period}", responses=responses(
+    404, 429, notes={404: "The quarter is not published."}))
+async def published_quarter(period: str, ctx: ContextDep) -> Publication:
+    """A published quarter as it was frozen: status classes per agency, the cross-check results of the
+    tasks completed (met, not met, usable or not, KPI achievement), the agency index. Names nobody."""
+    return await publications.published(ctx, period)

@@ -28,12 +28,14 @@ from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, jinja_templates, template_
 from domain import limits
 from domain.actors import Actor, Role
 from domain.commands import COMMAND_MODELS, Action
+from domain.escalation import Owner
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
+from domain.status import StatusClass
 from domain.task import TaskState
 from messages import say
 from messages.fields import field_errors
-from services import authorization, people, policy, reports, tasks
+from services import authorization, people, policy, publications, reports, tasks
 from services.context import Context
 from services.views import AGENCY_KINDS, AgencyIn, TaskFilter, UserIn
 
@@ -238,12 +240,15 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
 
 
 @router.get("/dashboard")
-async def dashboard_page(request: Request, user: PageUser, ctx: ContextDep, period: str = "") -> HTMLResponse:
+async def dashboard_page(request: Request, user: PageUser, ctx: ContextDep, period: str = "",
+                         status: str = "") -> HTMLResponse:
+    """`status`: a status class whose tasks to list (a count's link)."""
     try:
-        board = await reports.dashboard(ctx, user, period)
+        board = await reports.dashboard(ctx, user, period, status)
     except Refusal as refusal:
         return refused(request, user, refusal)
-    return render(request, "dashboard.html", user, stages=list(Stage), **dict(board))
+    return render(request, "dashboard.html", user, stages=list(Stage), classes=list(StatusClass), owners=list(Owner),
+                  **dict(board))
 
 
 @router.post("/dashboard/publish")
@@ -262,6 +267,7 @@ async def public_page(request: Request, user: MaybeUser, ctx: ContextDep, agency
     page = await reports.public_tasks(ctx, agency or None, Stage(stage) if stage in set(Stage) else None,
                                       _yes_no(overdue), 200, 0)
     return render(request, "public.html", user, page=page, periods=await reports.published_periods(ctx),
+                  quarters=await publications.published_quarters(ctx),
                   stages=list(Stage), filters={"agency": agency, "stage": stage, "overdue": overdue})
 
 
@@ -273,6 +279,17 @@ async def public_ranking_page(request: Request, period: str, user: MaybeUser, ct
     except Refusal as refusal:
         return refused(request, user, refusal)
     return render(request, "ranking.html", user, ranking=ranking)
+
+
+@router.get("/public/publications/{period}")
+async def public_publication_page(request: Request, period: str, user: MaybeUser, ctx: ContextDep) -> HTMLResponse:
+    """A published quarter: status classes per agency, the cross-check results, the index."""
+    await public_rate_limit(request)
+    try:
+        publication = await publications.published(ctx, period)
+    except Refusal as refusal:
+        return refused(request, user, refusal)
+    return render(request, "publication.html", user, publication=publication)
 
 
 async def _admin_page(request: Request, user: Actor, ctx: Context, status: int = 200,
