@@ -127,9 +127,9 @@ class StatusLines(BaseModel):
     deadline_pending: list[StatusLine] = []
 
 
-class StatusTally(BaseModel):
+class StatusCounts(BaseModel):
     """How many tasks stand in each class; the classes add up to `total` (a cancelled task is in
-    none, nor in the total). With `tasks` (start it with `StatusLines()`), which tasks they are."""
+    none, nor in the total)."""
 
     completed_on_time: int = 0
     completed_late: int = 0
@@ -138,7 +138,13 @@ class StatusTally(BaseModel):
     overdue: int = 0
     deadline_pending: int = 0
     total: int = 0
-    overdue_by_owner: OwnerCounts = Field(default_factory=OwnerCounts)
+    overdue_by_owner: OwnerCounts = Field(default_factory=OwnerCounts, description=(
+        "overdue tasks by whose delay (the lead, the finance reviewers, the Standing Office, the reviewer)"))
+
+
+class StatusTally(StatusCounts):
+    """The counts, and with `tasks` (start it with `StatusLines()`) which tasks they are."""
+
     tasks: StatusLines | None = Field(default=None, description="the tasks of each class (asked with `details`)")
 
     def add(self, state: TaskState, now: datetime, due_soon: timedelta) -> StatusClass | None:
@@ -158,7 +164,7 @@ class StatusTally(BaseModel):
 
 assert set(OwnerCounts.model_fields) == set(Owner), "overdue counted for every owner"
 assert set(StatusLines.model_fields) == set(StatusClass), "tasks listed for every class"
-assert set(StatusClass) < set(StatusTally.model_fields), "every class counted"
+assert set(StatusClass) < set(StatusCounts.model_fields), "every class counted"
 
 
 def tally(states: Iterable[TaskState], now: datetime, due_soon: timedelta, details: bool = False) -> StatusTally:
@@ -167,3 +173,8 @@ def tally(states: Iterable[TaskState], now: datetime, due_soon: timedelta, detai
     for state in states:
         counted.add(state, now, due_soon)
     return counted
+
+
+def counts(states: Iterable[TaskState], now: datetime, due_soon: timedelta) -> StatusCounts:
+    """The classes of these tasks now, counted only."""
+    return StatusCounts.model_validate(tally(states, now, due_soon).model_dump(exclude={"tasks"}))

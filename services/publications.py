@@ -21,11 +21,11 @@ from domain.periods import Period, parse_period
 from domain.refusals import Code, Refusal
 from domain.results import kpi_achievement
 from domain.stages import Stage
-from domain.status import OwnerCounts, in_period, tally
+from domain.status import StatusCounts, counts, in_period
 from domain.task import Direction, Outcome, TaskKind, TaskState
 from services import authorization
 from services.context import Context
-from services.reports import _index
+from services.reports import index_rows
 from services.views import IndexRow
 
 _QUARTER = re.compile(r"^\s*([1-9][0-9]{3})-[Qq]([1-4])\s*$")  # years 1000-9999: what a date and UTC hold
@@ -41,24 +41,6 @@ class PublicationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     period: str = Field(max_length=16, description="a quarter that has ended, e.g. 2026-Q1",
                         json_schema_extra={"pattern": _QUARTER.pattern})  # checked by `quarter`, with its code
-
-
-class StatusCounts(BaseModel):
-    """How many tasks stand in each status class (domain/status.py); the classes add up to `total`."""
-
-    completed_on_time: int = 0
-    completed_late: int = 0
-    in_progress: int = 0
-    due_soon: int = 0
-    overdue: int = 0
-    deadline_pending: int = 0
-    total: int = 0
-    overdue_by_owner: OwnerCounts = Field(default_factory=OwnerCounts, description=(
-        "overdue tasks by whose delay (the lead, the finance reviewers, the Standing Office, the reviewer)"))
-
-    @classmethod
-    def of(cls, states: list[TaskState], now: datetime, due_soon: timedelta) -> "StatusCounts":
-        return cls.model_validate(tally(states, now, due_soon).model_dump(exclude={"tasks"}))
 
 
 class AgencyStatus(StatusCounts):
@@ -142,9 +124,9 @@ def snapshot(states: list[TaskState], names: dict[str, str], now: datetime, due_
     for state in states:
         by_agency.setdefault(state.lead_agency, []).append(state)
     agencies = [AgencyStatus(agency=agency, agency_name=names.get(agency, agency),
-                             **dict(StatusCounts.of(led, now, due_soon)))
+                             **dict(counts(led, now, due_soon)))
                 for agency, led in sorted(by_agency.items())]
-    totals = StatusCounts.of(states, now, due_soon)
+    totals = counts(states, now, due_soon)
     results = [cross_check_line(state) for state in sorted(states, key=lambda s: (s.lead_agency, s.code))
                if state.stage == Stage.COMPLETED]
     return agencies, totals, results
@@ -159,7 +141,7 @@ def quarter(text: str, ctx: Context) -> Period:
         raise Refusal(Code.PUBLICATION_NOT_A_QUARTER, field="period", period=text)
     try:
         return parse_period(text, ctx.settings.timezone)
-    except OverflowError:  # 9999-Q4 ends past the calendar
+    except ValueError:  # 9999-Q4 ends past the calendar (domain/periods.py, LAST_YEAR)
         raise Refusal(Code.PERIOD_INVALID, field="period", period=text) from None
 
 
@@ -181,7 +163,7 @@ async def publish(ctx: Context, actor: Actor, text: str, now: datetime | None = 
         agencies, totals, results = snapshot(states, names, now, ctx.settings.due_soon)
         published = PublicationOut(period=chosen.label, published_at=now, published_by=actor.username,
                                    agencies=agencies, totals=totals, results=results,
-                                   index=await _index(session, chosen))
+                                   index=await index_rows(session, chosen))
         frozen = published.model_dump(mode="json", include={"agencies", "totals", "results", "index"})
         session.add(models.Publication(period=chosen.label, published_at=now, published_by=actor.username,
                                        snapshot=frozen))

@@ -148,10 +148,10 @@ def current_quarter(ctx: Context) -> Period:
 
 async def index(ctx: Context, chosen: Period) -> list[IndexRow]:
     async with ctx.sessions() as session:
-        return await _index(session, chosen)
+        return await index_rows(session, chosen)
 
 
-async def _index(session: AsyncSession, chosen: Period) -> list[IndexRow]:
+async def index_rows(session: AsyncSession, chosen: Period) -> list[IndexRow]:
     names = dict((await session.execute(select(models.Agency.code, models.Agency.name))).all())
     now = datetime.now(UTC)
     rows = agency_index(await index_tasks(session, chosen, now), now)
@@ -174,7 +174,7 @@ async def dashboard(ctx: Context, actor: Actor, text: str, shown: str = "") -> D
     async with ctx.sessions() as session:
         by_stage = dict((await session.execute(
             select(models.Task.stage, func.count()).group_by(models.Task.stage))).all())
-        rows = await _index(session, chosen)
+        rows = await index_rows(session, chosen)
     return Dashboard(by_stage=by_stage, stage_top=max(by_stage.values(), default=1), overdue=by_agency,
                      index=rows, period=chosen.label, by_status=by_status, status_shown=status_shown,
                      overdue_top=max((sum(levels.values()) for levels in by_agency.values()), default=1),
@@ -188,7 +188,7 @@ async def publish(ctx: Context, actor: Actor, text: str) -> RankingSnapshotOut:
     async with ctx.sessions() as session:
         if await session.get(models.RankingSnapshot, chosen.label) is not None:
             raise Refusal(Code.ALREADY_PUBLISHED, period=chosen.label)
-        rows = await _index(session, chosen)
+        rows = await index_rows(session, chosen)
         snapshot = models.RankingSnapshot(period=chosen.label, published_at=datetime.now(UTC),
                                           published_by=actor.username,
                                           rows=[row.model_dump(mode="json") for row in rows])

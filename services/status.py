@@ -68,7 +68,7 @@ async def report(ctx: Context, actor: Actor, chosen: StatusFilter, period: Perio
     counted = StatusReport(**chosen.model_dump(), period=period.label if period else None,
                            tasks=StatusLines() if details else None)
     # The person's tasks of the directive, selected as the task list selects them (by deadline).
-    query = tasks._filtered(ctx, actor, TaskFilter(document=chosen.document))
+    query = tasks.selection(ctx, actor, TaskFilter(document=chosen.document))
     if not details:
         query = query.order_by(None)  # counting needs no order
     if chosen.agency:

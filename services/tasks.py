@@ -451,7 +451,9 @@ def of_agency(agency: str) -> Select[str]:
         models.TaskAgency.relation.in_([Relation.LEAD.value, Relation.COORDINATING.value]))
 
 
-def _filtered(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
+def selection(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
+    """The query of the tasks this person may read that the filters select, by deadline (the task
+    list, its export and the status classes select with it)."""
     query = authorization.readable_tasks(ctx.enforcer, actor)
     if chosen.stage is not None:
         query = query.where(models.Task.stage == chosen.stage.value)
@@ -472,7 +474,7 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
     """A page of the tasks the filters select. `grouped` (a GroupedTaskPage): the children of group
     directives folded into their group's item, listed first, for whoever reads group directives —
     a group is listed when the filters select any of its children, and shows all of them."""
-    query = _filtered(ctx, actor, chosen)
+    query = selection(ctx, actor, chosen)
     async with ctx.sessions() as session:
         if not grouped:
             total = await session.scalar(select(func.count()).select_from(query.subquery()))
@@ -497,5 +499,5 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
 async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskView]:
     """Every task the filters select (up to EXPORT_LIMIT), for a download."""
     async with ctx.sessions() as session:
-        rows = await session.scalars(_filtered(ctx, actor, chosen).limit(EXPORT_LIMIT))
+        rows = await session.scalars(selection(ctx, actor, chosen).limit(EXPORT_LIMIT))
         return [TaskView.of(TaskState.model_validate(row.state)) for row in rows]
