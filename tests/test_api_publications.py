@@ -18,7 +18,7 @@ import pytest
 from domain.actors import Actor
 from domain.refusals import Code, Refusal
 from services import publications
-from tests.helpers import PEOPLE, Stack, act, app_of, browser_at, ok, task_until, unique_code
+from tests.helpers import PEOPLE, Stack, act, app_of, browser_at, csrf_of, ok, task_until, unique_code, web_login
 
 TRAINED = {"name": "Kỹ sư được đào tạo", "target": 100, "unit": "người", "baseline": 0, "direction": "higher"}
 DAYS = {"name": "Thời gian xử lý hồ sơ", "target": 5, "unit": "ngày", "baseline": 20, "direction": "lower"}
@@ -267,3 +267,17 @@ async def test_the_public_portal_shows_the_quarter(stack: Stack, quarter: Quarte
         assert quarter.codes["OPEN"] not in page.text  # never completed in the quarter: no cross-check line
         assert "reviewer" not in page.text and "office" not in page.text
         assert (await browser.get(f"/public/publications/{_year(1900, 1979)}-Q4")).status_code == 404
+
+
+async def test_the_office_publishes_the_quarter_from_the_dashboard(stack: Stack) -> None:
+    period = f"{_year(1900, 1979)}-Q2"
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        dashboard = await browser.get("/dashboard", params={"period": period})
+        assert 'action="/dashboard/publish-quarter"' in dashboard.text
+        form = {"csrf_token": csrf_of(dashboard), "period": period}
+        done = await browser.post("/dashboard/publish-quarter", data=form)
+        assert done.status_code == 303 and done.headers["location"] == f"/public/publications/{period}"
+        again = await browser.post("/dashboard/publish-quarter", data=form)
+        assert again.status_code == 409
+    assert ok(await stack.http.get(f"/public/v1/publications/{period}"))["period"] == period

@@ -260,6 +260,17 @@ async def publish_page(request: Request, user: PageUser, ctx: ContextDep, period
     return RedirectResponse(f"/public/rankings/{quote(snapshot.period)}", status_code=303)
 
 
+@router.post("/dashboard/publish-quarter")
+async def publish_quarter_page(request: Request, user: PageUser, ctx: ContextDep,
+                               period: Annotated[str, Form()]) -> Response:
+    """The Standing Office publishes the quarter shown (status classes, cross-check results, index)."""
+    try:
+        publication = await publications.publish(ctx, user, period)
+    except Refusal as refusal:
+        return refused(request, user, refusal)
+    return RedirectResponse(f"/public/publications/{quote(publication.period)}", status_code=303)
+
+
 @router.get("/public")
 async def public_page(request: Request, user: MaybeUser, ctx: ContextDep, agency: str = "", stage: str = "",
                       overdue: str = "") -> HTMLResponse:
