@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from domain.deadlines import end_of_month
 
 FIRST_YEAR, LAST_YEAR = 1000, 9998  # the years a period may name
+YEAR_PATTERN = r"(?:[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"  # the same years, for documents and forms
 _YEAR = re.compile(r"^(\d{4})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import models
 from domain.actors import Actor
-from domain.periods import Period, parse_period
+from domain.periods import YEAR_PATTERN, Period, parse_period
 from domain.refusals import Code, Refusal
 from domain.results import kpi_achievement
 from domain.stages import Stage
@@ -28,7 +28,7 @@ from services.context import Context
 from services.reports import index_rows
 from services.views import IndexRow
 
-_QUARTER = re.compile(r"^\s*([1-9][0-9]{3})-[Qq]([1-4])\s*$")  # years 1000-9999: what a date and UTC hold
+_QUARTER = re.compile(rf"^\s*({YEAR_PATTERN})-[Qq]([1-4])\s*$")  # the years a period may name
 # The kinds recorded in a task's spec (a one-off's is left out of it: domain/task.py); a task of these
 # may have no original deadline, and counts in the quarters it runs through.
 _OTHER_KINDS = [kind.value for kind in TaskKind if kind != TaskKind.ONE_OFF]

@@ -26,7 +26,8 @@ _TAKEN_YEARS: set[int] = set()
 
 
 def _year(low: int, high: int) -> int:
-    """A year no other test of this module uses (other modules use none of these ranges)."""
+    """A year no other test of this module uses (other modules use none of these ranges: test_api_status
+    1900-1979, test_api_reports_public 2300-2999)."""
     while (year := random.randint(low, high)) in _TAKEN_YEARS:
         pass
     _TAKEN_YEARS.add(year)
@@ -71,7 +72,7 @@ async def quarter(stack: Stack) -> Quarter:
     PARENT   BKHCN  due Y-06-20, accepted, a part handed down to BKHCN-CDS        -> overdue (its part: not counted)
     GONE     BTC    due Y-05-01, cancelled                                        -> not counted
     LATER    BCA    due Y-07-15 (Q3)                                              -> not counted"""
-    year = _year(1900, 1979)
+    year = _year(1800, 1899)
     period = f"{year}-Q2"
     codes = {
         "MET": await _create(stack, "BKHCN", f"{year}-05-15", [TRAINED]),
@@ -204,7 +205,7 @@ async def test_a_quarter_is_published_once(stack: Stack, quarter: Quarter) -> No
 
 
 async def test_two_publishing_at_once_publish_it_once(stack: Stack) -> None:
-    period = f"{_year(1900, 1979)}-Q3"
+    period = f"{_year(1800, 1899)}-Q3"
     answers = await asyncio.gather(_publish(stack, period), _publish(stack, period))
     assert sorted(answer.status_code for answer in answers) == [201, 409], [a.text for a in answers]
 
@@ -217,13 +218,13 @@ async def test_only_a_quarter_is_published(stack: Stack, period: str) -> None:
 
 
 async def test_a_quarter_past_the_calendar_is_refused(stack: Stack) -> None:
-    answer = await _publish(stack, "9999-Q4")
+    answer = await _publish(stack, "9999-Q4")  # its end is past the calendar: no period names that year
     assert answer.status_code == 422, answer.text
-    assert answer.json()["code"] == "period_invalid"
+    assert answer.json()["code"] == "publication_not_a_quarter"
 
 
 async def test_a_quarter_not_ended_is_not_published(stack: Stack) -> None:
-    answer = await _publish(stack, f"{_year(2900, 2999)}-Q4")
+    answer = await _publish(stack, f"{_year(3000, 3099)}-Q4")
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == "period_not_ended"
 
@@ -232,23 +233,23 @@ async def test_a_quarter_ends_at_local_midnight(stack: Stack) -> None:
     """Q1 ends on 1 April at 00:00 in the system's time zone: a second before, it is refused."""
     ctx = app_of(stack).state.ctx
     office = Actor(username="office", agency="VPTW", roles=["steering_office"])
-    period = f"{_year(2900, 2999)}-Q1"
+    period = f"{_year(3000, 3099)}-Q1"
     end = publications.quarter(period, ctx).end
     with pytest.raises(Refusal) as refused:
         await publications.publish(ctx, office, period, now=end - timedelta(seconds=1))
     assert refused.value.code == Code.PERIOD_NOT_ENDED
     published = await publications.publish(ctx, office, period, now=end)
-    assert (published.period, published.published_at, published.totals.total) == (period, end, 0)
+    assert (published.period, published.published_at) == (period, end)
 
 
 @pytest.mark.parametrize("who", ["hni.head", "reviewer", "auditor"])
 async def test_only_the_standing_office_publishes(stack: Stack, who: str) -> None:
-    answer = await _publish(stack, f"{_year(1900, 1979)}-Q1", who)
+    answer = await _publish(stack, f"{_year(1800, 1899)}-Q1", who)
     assert answer.status_code == 403, answer.text
 
 
 async def test_an_unpublished_quarter_is_not_found(stack: Stack) -> None:
-    for period in (f"{_year(1900, 1979)}-Q4", "2026-03", "nothing"):
+    for period in (f"{_year(1800, 1899)}-Q4", "2026-03", "nothing"):
         answer = await stack.http.get(f"/public/v1/publications/{period}")
         assert answer.status_code == 404, answer.text
         assert answer.json()["code"] == "publication_not_found"
@@ -266,11 +267,11 @@ async def test_the_public_portal_shows_the_quarter(stack: Stack, quarter: Quarte
             assert words in page.text, words
         assert quarter.codes["OPEN"] not in page.text  # never completed in the quarter: no cross-check line
         assert "reviewer" not in page.text and "office" not in page.text
-        assert (await browser.get(f"/public/publications/{_year(1900, 1979)}-Q4")).status_code == 404
+        assert (await browser.get(f"/public/publications/{_year(1800, 1899)}-Q4")).status_code == 404
 
 
 async def test_the_office_publishes_the_quarter_from_the_dashboard(stack: Stack) -> None:
-    period = f"{_year(1900, 1979)}-Q2"
+    period = f"{_year(1800, 1899)}-Q2"
     async with browser_at(stack) as browser:
         await web_login(browser, "office")
         dashboard = await browser.get("/dashboard", params={"period": period})

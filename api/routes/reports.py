@@ -10,6 +10,7 @@ from api.errors import TABLE_DOWNLOADS, downloads, responses
 from api.exports import Column, table_response
 from domain.actors import Actor
 from domain.escalation import LADDER
+from domain.periods import YEAR_PATTERN
 from domain.status import StatusClass
 from services import reports
 from services import status as statuses
@@ -43,7 +44,7 @@ STATUS_TASK_COLUMNS = [
     Column("owners", "column.overdue_owners", says="owner."),
 ]
 # What `parse_period` (domain/periods.py) takes, for the document: a year, a quarter or a month.
-PERIOD = {"pattern": r"^\s*[0-9]{4}(-[Qq][1-4]|-(0[1-9]|1[0-2]))?\s*$"}
+PERIOD = {"pattern": rf"^\s*{YEAR_PATTERN}(-[Qq][1-4]|-(0[1-9]|1[0-2]))?\s*$"}
 PeriodQuery = Annotated[str, Query(description="2026, 2026-Q1 hoặc 2026-03", json_schema_extra=PERIOD)]
 
 
