@@ -58,8 +58,10 @@ async def test_the_list_filters_by_the_directive_and_the_export_carries_it(stack
     assert export.status_code == 200
     table = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
     assert "Văn bản chỉ đạo" in table[0] and "Mục trong văn bản" in table[0]
-    column = table[0].index("Mục trong văn bản")
-    assert sorted(line[column] for line in table[1:]) == sorted(row["source_section"] for row in _rows())
+    code, section = table[0].index("Mã nhiệm vụ"), table[0].index("Mục trong văn bản")
+    exported = {line[code]: line[section] for line in table[1:]}
+    assert {row["code"]: exported.get(row["code"]) for row in _rows()} == {
+        row["code"]: row["source_section"] for row in _rows()}
 
 
 async def test_a_row_naming_an_unknown_agency_or_an_unreadable_date_is_refused_by_name(stack: Stack) -> None:
