@@ -130,6 +130,10 @@ async def test_the_committee_replaces_the_accountable_head(stack: Stack) -> None
     assert task["accountable"] == "btc.head"
     assert [(e["username"], e["agency"]) for e in task["accountable_history"]] == [
         ("bkhcn.head", "BKHCN"), ("", "BTC"), ("btc.head", "BTC")]
+    async with browser_at(stack) as browser:  # the page tells who answered when
+        await web_login(browser, "office")
+        page = (await browser.get(f"/tasks/{code}")).text
+        assert "bkhcn.head (BKHCN)" in page and "btc.head (BTC)" in page and "Thủ trưởng BTC" in page
 
 
 async def test_the_reviewer_approves_a_shortfall_on_the_page_as_not_met(stack: Stack) -> None:
