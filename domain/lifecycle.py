@@ -43,6 +43,13 @@ from domain.task import (
 
 ALL_STAGES = frozenset(Stage)
 
+# The versions of the rules (TaskState.rules). 2, results measured: progress reports and evidence
+# name only the task's KPIs, disbursement stays within the approved budget, and a cross-check whose
+# confirmed results fall short (or whose product is not usable) completes the task only as not met.
+# A task recorded under version 1 is not refused what version 1 accepted when its history replays.
+RESULTS_RULES = 2
+RULES = RESULTS_RULES  # what a task started (or continued) now is held to
+
 # Where each action may be taken.
 ACTION_STAGES: dict[Action, frozenset[Stage]] = {
     Action.ACCEPT: frozenset({Stage.ASSIGNED}),
@@ -227,11 +234,11 @@ def _amendment_decided(state: TaskState, decision: BudgetStatus, reason: str | N
 def _progress_report(state: TaskState, cmd: c.ProgressReportCommand, actor: Actor, now: datetime) -> None:
     """A dated report: percent, each KPI's actual (the task's KPIs only), and what the lead has
     disbursed so far, never beyond the approved budget (the ceiling an amendment may raise)."""
-    if unknown := unknown_names(state.spec.kpis, list(cmd.kpi_actuals)):
+    if state.rules >= RESULTS_RULES and (unknown := unknown_names(state.spec.kpis, list(cmd.kpi_actuals))):
         raise _invalid(state, "kpi_actuals", Code.KPI_UNKNOWN, names="; ".join(unknown),
                        known="; ".join(kpi.name for kpi in state.spec.kpis) or "—")
     contribution = actor.agency != state.lead_agency
-    if cmd.disbursed_vnd is not None and not contribution:
+    if cmd.disbursed_vnd is not None and not contribution and state.rules >= RESULTS_RULES:
         approved = state.budget is not None and state.budget.status == BudgetStatus.APPROVED
         ceiling = state.budget.amount_vnd if state.budget is not None and approved else 0
         if cmd.disbursed_vnd > ceiling:
@@ -274,7 +281,7 @@ def _evidence_submit(state: TaskState, cmd: c.EvidenceSubmit, actor: Actor, now:
     missing = [kpi.name for kpi in state.spec.kpis if kpi.name not in cmd.kpi_results]
     if missing:
         raise _invalid(state, "kpi_results", Code.KPI_RESULTS_MISSING, missing="; ".join(missing))
-    if unknown := unknown_names(state.spec.kpis, list(cmd.kpi_results)):
+    if state.rules >= RESULTS_RULES and (unknown := unknown_names(state.spec.kpis, list(cmd.kpi_results))):
         raise _invalid(state, "kpi_results", Code.KPI_UNKNOWN, names="; ".join(unknown),
                        known="; ".join(kpi.name for kpi in state.spec.kpis) or "—")
     state.evidence.append(Evidence(at=now, by=actor.username, summary=cmd.summary,
@@ -314,15 +321,17 @@ def _review_approve(state: TaskState, cmd: c.ReviewApprove, actor: Actor, now: d
     stated = state.evidence[-1].kpi_results if state.evidence else {}
     confirmed = {name: float(value) for name, value in stated.items()
                  if isinstance(value, float | int) and name in {kpi.name for kpi in kpis}} | given
-    if not_figures := [kpi.name for kpi in kpis if kpi.name not in confirmed]:
-        raise _invalid(state, "kpi_results", Code.KPI_RESULT_NOT_A_FIGURE, names="; ".join(not_figures))
     short = shortfalls(kpis, confirmed)
-    if cmd.outcome == Outcome.NOT_MET and not cmd.reason:
-        raise _invalid(state, "reason", Code.OUTCOME_REASON_REQUIRED)
-    if (short or not cmd.usable) and cmd.outcome != Outcome.NOT_MET:
-        raise _invalid(state, "outcome", Code.OUTCOME_NOT_MET_REQUIRED,
-                       shortfalls="; ".join(short) if short else "sản phẩm không sử dụng được")
-    outcome = cmd.outcome or Outcome.MET
+    if state.rules >= RESULTS_RULES:
+        if not_figures := [kpi.name for kpi in kpis if kpi.name not in confirmed]:
+            raise _invalid(state, "kpi_results", Code.KPI_RESULT_NOT_A_FIGURE, names="; ".join(not_figures))
+        if cmd.outcome == Outcome.NOT_MET and not cmd.reason:
+            raise _invalid(state, "reason", Code.OUTCOME_REASON_REQUIRED)
+        if (short or not cmd.usable) and cmd.outcome != Outcome.NOT_MET:
+            raise _invalid(state, "outcome", Code.OUTCOME_NOT_MET_REQUIRED,
+                           shortfalls="; ".join(short) if short else "sản phẩm không sử dụng được")
+    # Under older rules a plain approval stood whatever the figures: the outcome says what they were.
+    outcome = cmd.outcome or (Outcome.NOT_MET if short or not cmd.usable else Outcome.MET)
     state.reviews.append(Review(at=now, by=actor.username, decision=Decision.APPROVED, reason=cmd.reason,
                                 kpi_results=confirmed, usable=cmd.usable, outcome=outcome))
     state.stage = Stage.COMPLETED

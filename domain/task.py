@@ -359,6 +359,9 @@ class TaskState(BaseModel):
     subtasks: list[str] = []  # the sub-tasks split from this one, in order
     closed_subtasks: dict[str, str] = {}  # of those, the ones closed, with the stage each closed in
     seq: int = 0  # number of events recorded so far
+    # The version of the lifecycle's rules the task is held to (domain/lifecycle.py, RULES): a task whose
+    # history was recorded under older rules replays under them; its workflow's next run moves it on.
+    rules: int = 1
     settings: LifecycleSettings = LifecycleSettings()
 
     @property

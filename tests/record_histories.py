@@ -139,6 +139,20 @@ async def owners_and_reminders(env: WorkflowEnvironment, handle: WorkflowHandle)
     await _act(handle, REVIEWER, c.ReviewApprove(reason="đạt"))
 
 
+async def results(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Held to the rules of results: the budget amended and its amendment approved, disbursement within
+    it, evidence short of the target, and the cross-check completing the task as not met."""
+    await _act(handle, HEAD, c.Accept(officer="hni.officer"))
+    await _act(handle, HEAD, c.BudgetSubmit(amount_vnd=10, source="NSNN", lines=[{"item": "x", "amount_vnd": 10}]))
+    await _act(handle, FINANCE, c.BudgetApprove())
+    await _act(handle, HEAD, c.BudgetAmend(amount_vnd=15, reason="mở rộng", lines=[{"item": "x", "amount_vnd": 15}]))
+    await _act(handle, FINANCE, c.BudgetApprove(reason="đủ căn cứ"))
+    await _act(handle, OFFICER, c.ProgressReportCommand(percent=50, kpi_actuals={"Xã": 40}, disbursed_vnd=15))
+    await _act(handle, HEAD, c.EvidenceSubmit(summary="xong một phần", kpi_results={"Xã": 60}, files=[FILE]))
+    await _act(handle, OFFICE, c.ReviewAssign(reviewer="reviewer", reviewer_agency="HCM"))
+    await _act(handle, REVIEWER, c.ReviewApprove(kpi_results={"Xã": 55}, outcome="not_met", reason="chưa đạt"))
+
+
 Branch = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]
 # Each branch: what drives it, when the task falls due from now (None: no instant), and its spec's own fields.
 BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
@@ -152,6 +166,7 @@ BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
     "deadline_pending": (deadline_pending, None, {"kind": "deadline_pending", "deadline": "khẩn trương",
                                                   "budget_required": False, "reporting": "none"}),
     "owners_and_reminders": (owners_and_reminders, timedelta(hours=5), {"budget_required": False, "reporting": "none"}),
+    "results": (results, timedelta(days=365), {"reporting": "none"}),
 }
 # The settings a branch's task starts with, when not STEPS.
 SETTINGS: dict[str, LifecycleSettings] = {"owners_and_reminders": OWNED}

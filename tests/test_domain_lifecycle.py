@@ -14,6 +14,7 @@ from domain.lifecycle import (
     ACTION_STAGES,
     ACTIONS,
     FORWARD_ACTIONS,
+    RULES,
     TaskRuleError,
     apply,
     available_actions,
@@ -66,7 +67,7 @@ def state(stage: Stage = Stage.ASSIGNED, *, task_spec: TaskSpec | None = None, *
     fields: dict[str, Any] = dict(
         spec=task_spec, lead_agency=task_spec.lead_agency, coordinating_agencies=task_spec.coordinating_agencies,
         stage=stage, deadline=DEADLINE, deadline_text=DEADLINE_TEXT, original_deadline=DEADLINE,
-        created_at=CREATED, updated_at=CREATED, seq=1,
+        created_at=CREATED, updated_at=CREATED, seq=1, rules=RULES,
     )
     if stage in (Stage.BUDGET_REVIEW, Stage.IN_PROGRESS, Stage.CROSS_CHECK, Stage.COMPLETED):
         fields["budget"] = Budget(amount_vnd=100, source="NSNN", lines=[BudgetLine(item="x", amount_vnd=100)],

@@ -297,3 +297,15 @@ def test_a_kpi_written_wrongly_is_refused(written: str, code: Code) -> None:
     with pytest.raises(Refusal) as caught:
         kpis_of(written)
     assert caught.value.code == code
+
+
+# --- a task recorded under the rules before results were measured ----------------------------------
+
+def test_a_history_recorded_before_replays_what_it_recorded() -> None:
+    """Version 1 of the rules accepted these; a task whose history holds them must replay it (its
+    workflow's next run is held to the present rules)."""
+    old = in_review(SHORT, rules=1)
+    after = approve(old)  # a plain approval of a shortfall, as recorded then
+    assert (after.stage, after.outcome) == (Stage.COMPLETED, Outcome.NOT_MET)  # the figures still tell
+    report = c.ProgressReportCommand(percent=10, kpi_actuals={"Kỹ sư": 3}, disbursed_vnd=9_000)
+    assert apply(executing(5_000).model_copy(update={"rules": 1}), request(HEAD, report), NOW)[0].percent == 10

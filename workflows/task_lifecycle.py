@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         reminder_text,
     )
     from domain.events import ChainHead, Event, Happening, Recorded, RecordedEvent, SubtaskClosure
-    from domain.lifecycle import TaskRuleError, apply, part_spec, subtask_closed
+    from domain.lifecycle import RULES, TaskRuleError, apply, part_spec, subtask_closed
     from domain.refusals import Code
     from domain.stages import CLOSED_STAGES, Stage
     from domain.task import LifecycleSettings, TaskSpec, TaskState
@@ -107,6 +107,8 @@ class TaskLifecycleWorkflow:
             created_at=now, updated_at=now, settings=start.settings,
             parent=start.parent, overseers=start.overseers,
         )
+        if workflow.patched("results-rules"):  # a run started since; a history recorded before replays as it was
+            self.state.rules = RULES
         self.lock = asyncio.Lock()
         self.log: list[RecordedEvent] = list(start.log)  # what this task recorded: the anchor of its chain
         self.generation = start.generation
