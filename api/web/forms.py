@@ -2,6 +2,7 @@
 their types and whether they are required are said there once; here only how each type is typed
 in a browser, and how what a person typed becomes the body the model parses."""
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ def command_body(action: str, form: FormData, state: TaskState, language: str) -
         elif field.kind in ("lines", "budget_lines", "kpi_lines") and (raw or field.required):
             parse = {"lines": str, "budget_lines": _budget_line, "kpi_lines": _kpi_line}[field.kind]
             body[field.name] = [parse(line, language) if parse is not str else line for line in _lines(raw)]
-        elif field.kind in ("number", "money") and (raw or field.required):
+        elif field.kind == "money" and (raw or field.required):
+            body[field.name] = _money(raw, language)
+        elif field.kind == "number" and (raw or field.required):
             body[field.name] = _number(raw, language)
         elif field.kind in ("text", "textarea", "choice") and raw:
             body[field.name] = raw
@@ -120,7 +123,7 @@ def _lines(text: str) -> list[str]:
 def _budget_line(line: str, language: str) -> dict[str, Any]:
     """`item | amount`, one per line."""
     item, _, amount = line.rpartition("|")
-    return {"item": item.strip() or line, "amount_vnd": _number(amount.strip(), language)}
+    return {"item": item.strip() or line, "amount_vnd": _money(amount.strip(), language)}
 
 
 def _kpi_line(line: str, language: str) -> dict[str, Any]:
@@ -128,6 +131,25 @@ def _kpi_line(line: str, language: str) -> dict[str, Any]:
     name, _, rest = line.partition("|")
     target, _, unit = rest.partition("|")
     return {"name": name.strip(), "target": _number(target.strip(), language), "unit": unit.strip()}
+
+
+# How people say a sum of money in words after the figure ("5 tỷ", "2,5 tỷ", "500 triệu", "3 billion").
+_MONEY_WORDS = {"tỷ": 10**9, "tỉ": 10**9, "triệu": 10**6, "nghìn": 10**3, "ngàn": 10**3,
+                "billion": 10**9, "million": 10**6, "thousand": 10**3}
+_MONEY = re.compile(r"^(?P<figure>.+?)\s*(?P<word>" + "|".join(_MONEY_WORDS) + r")?\s*(?:đồng|₫|vnd|VND|đ)?$")
+
+
+def _money(text: str, language: str) -> Any:
+    """A sum as people write it: `5.000.000.000`, `5 tỷ`, `2,5 tỷ`, `500 triệu` (the figure read in the
+    reader's language by Babel, the word multiplying it); anything else passed on as typed."""
+    found = _MONEY.match(text.strip())
+    if found is None:
+        return text
+    figure = _number(found["figure"].replace(" ", ""), language)
+    if isinstance(figure, str):
+        return text
+    value = figure * _MONEY_WORDS.get((found["word"] or "").lower(), 1)
+    return round(value) if value == round(value) else value
 
 
 def _number(text: str, language: str) -> Any:
