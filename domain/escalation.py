@@ -272,6 +272,13 @@ def open_deadlines(state: TaskState) -> list[OpenDeadline]:
     return found + _held_by_others(state)
 
 
+def running_for(state: TaskState, owners: set[Owner]) -> OpenDeadline | None:
+    """The deadline running for whoever holds these parts of the task (a reviewer: the review; the
+    lead: acceptance, budget, rework or the deadline itself…): the earliest of theirs still open."""
+    mine = [d for d in open_deadlines(state) if owner_of(d.kind) in owners and d.kind not in OFFICES_OWN]
+    return min(mine, key=lambda d: d.due, default=None)
+
+
 def _held_by_others(state: TaskState) -> list[OpenDeadline]:
     """The deadlines of those who hold the task besides the lead and the reviewer: the finance
     reviewers' decision on a budget (or an amendment), the Office's assignment of a reviewer and its

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.index_data import index_tasks
-from domain.actors import Actor
+from domain.actors import Actor, Role
 from domain.agency_index import agency_index
-from domain.escalation import open_deadlines
+from domain.escalation import Owner, open_deadlines, owner_of, running_for
 from domain.lifecycle import awaited_actions
 from domain.periods import Period, parse_period
 from domain.refusals import Code, Refusal
@@ -61,9 +61,22 @@ async def inbox(ctx: Context, actor: Actor) -> list[InboxItem]:
         actions = authorization.permitted_actions(ctx.enforcer, actor, state)
         to_do = [action for action in actions if action in awaited_actions(state)]
         if to_do or state.code in unread:
-            items.append(InboxItem(**TaskView.of(state).model_dump(), actions=actions, to_do=to_do,
-                                   notifications=unread.get(state.code, [])))
+            running = running_for(state, _owners(actor, state))
+            items.append(InboxItem(
+                **TaskView.of(state).model_dump(), actions=actions, to_do=to_do,
+                notifications=unread.get(state.code, []), returned=InboxItem.returned_of(state),
+                running=DeadlineView(kind=running.kind, due=running.due, level=state.ladders.get(running.key, 0),
+                                     owner=owner_of(running.kind)) if running else None))
     return items
+
+
+def _owners(actor: Actor, state: TaskState) -> set[Owner]:
+    """Which holders of a task this person is: its lead agency's, its reviewer, a finance reviewer,
+    the Standing Office."""
+    found = {Owner.LEAD} if actor.agency == state.lead_agency else set()
+    found |= {Owner.REVIEWER} if actor.username == state.reviewer else set()
+    found |= {Owner.FINANCE} if Role.FINANCE_REVIEWER in actor.roles else set()
+    return found | ({Owner.OFFICE} if Role.STEERING_OFFICE in actor.roles else set())
 
 
 async def notifications(ctx: Context, actor: Actor, unread: bool, limit: int) -> list[NotificationOut]:

@@ -278,10 +278,33 @@ class HistoryEntry(BaseModel):
     hash: str
 
 
+class Returned(BaseModel):
+    """Why work came back to this person: the decision that returned it, its reason and findings."""
+
+    action: str = Field(description="review.reject or budget.reject")
+    at: datetime
+    by: str
+    reason: str | None
+    findings: list[str] = []
+
+
 class InboxItem(TaskView):
     actions: list[str]
     to_do: list[str] = Field(description="the actions the task waits for from this person (a subset of `actions`)")
     notifications: list["NotificationOut"] = []  # unread alerts about this task, newest first
+    running: DeadlineView | None = Field(default=None, description="the deadline running for this person now "
+                                         "(their own: the review, the rework, the budget decision, acceptance…)")
+    returned: Returned | None = Field(default=None, description="when the work came back to this person: why")
+
+    @staticmethod
+    def returned_of(state: TaskState) -> Returned | None:
+        """The rejection the task is being reworked after, or the budget returned for registering again."""
+        if state.stage == Stage.IN_PROGRESS and state.rework_deadline is not None and state.reviews:
+            last = state.reviews[-1]
+            return Returned(action="review.reject", at=last.at, by=last.by, reason=last.reason, findings=last.findings)
+        if state.stage == Stage.BUDGET_REGISTRATION and state.budget is not None and state.budget_returned_at:
+            return Returned(action="budget.reject", at=state.budget_returned_at, by="", reason=state.budget.reason)
+        return None
 
 
 class ImportError_(BaseModel):
