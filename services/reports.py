@@ -24,6 +24,7 @@ from services.status import StatusFilter
 from services.views import (
     Dashboard,
     DeadlineView,
+    Headline,
     InboxItem,
     IndexRow,
     NotificationOut,
@@ -183,6 +184,9 @@ async def dashboard(ctx: Context, actor: Actor, text: str, shown: str = "") -> D
         chosen = current_quarter(ctx)
     status_shown = StatusClass(shown) if shown in set(StatusClass) else None
     by_status = await status.report(ctx, actor, StatusFilter(), chosen, details=status_shown is not None)
+    if not text and by_status.total == 0:  # opened on a quarter with nothing in it: the year instead
+        chosen = parse_period(chosen.label[:4], ctx.settings.timezone)
+        by_status = await status.report(ctx, actor, StatusFilter(), chosen, details=status_shown is not None)
     by_agency = await overdue_by_agency(ctx)
     async with ctx.sessions() as session:
         by_stage = dict((await session.execute(
@@ -191,7 +195,11 @@ async def dashboard(ctx: Context, actor: Actor, text: str, shown: str = "") -> D
     return Dashboard(by_stage=by_stage, stage_top=max(by_stage.values(), default=1), overdue=by_agency,
                      index=rows, period=chosen.label, by_status=by_status, status_shown=status_shown,
                      overdue_top=max((sum(levels.values()) for levels in by_agency.values()), default=1),
-                     can_publish=authorization.may(ctx.enforcer, actor, "ranking.publish"))
+                     can_publish=authorization.may(ctx.enforcer, actor, "ranking.publish")
+                     and any(row.due for row in rows),
+                     headline=Headline(tasks=by_status.total, on_time=by_status.completed_on_time,
+                                       overdue=by_status.overdue, approved_vnd=sum(row.approved_vnd for row in rows),
+                                       disbursed_vnd=sum(row.disbursed_vnd for row in rows)))
 
 
 async def publish(ctx: Context, actor: Actor, text: str) -> RankingSnapshotOut:

@@ -449,7 +449,18 @@ class Dashboard(BaseModel):
     overdue_top: int  # the most overdue tasks any one agency has (the scale of the bars)
     index: list[IndexRow]
     period: str
-    can_publish: bool
+    can_publish: bool  # the person may publish, and the period has something due to publish
+    headline: "Headline"
+
+
+class Headline(BaseModel):
+    """The figures a dashboard opens with, for its period."""
+
+    tasks: int = Field(description="tasks counted in the period (not cancelled)")
+    on_time: int = Field(description="completed on time")
+    overdue: int
+    approved_vnd: int = Field(description="budgets approved for the period's tasks")
+    disbursed_vnd: int
 
 
 class AgencyGroupOut(BaseModel):
