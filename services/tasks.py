@@ -253,6 +253,55 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
     return result
 
 
+
+class PreviewRow(BaseModel):
+    """What one row of a program file would become, said before anything is created: `new` (its
+    spec), `exists` (a code already assigned: the import skips it) or `error` (the sentence)."""
+
+    row: int
+    status: str
+    code: str
+    spec: Directive | None = None
+    deadline: datetime | None = None
+    detail: str = ""
+
+
+async def preview_program(ctx: Context, actor: Actor, content: bytes, filename: str, language: str = "vi"
+                          ) -> list[PreviewRow]:
+    """import_program's reading of the file, row by row, without starting anything: the same parser
+    and the same checks of agencies and codes, so the Office sees what confirming will do."""
+    authorization.require(ctx.enforcer, actor, "task.import")
+    if len(content) > MAX_IMPORT_BYTES:
+        raise Refusal(Code.IMPORT_TOO_LARGE, max_mb=MAX_IMPORT_BYTES // (1024 * 1024))
+    rows: list[PreviewRow] = []
+    for number, row in enumerate(read_rows(content, filename), start=2):
+        if not any(row.values()):
+            continue
+        code = row.get("code", "")
+        try:
+            spec = spec_from_row(row, Directive)
+            async with ctx.sessions() as session:
+                task = await session.get(models.Task, spec.code)
+                if task is not None or await session.get(models.TaskGroup, spec.code) is not None:
+                    raise Refusal(Code.TASK_EXISTS, task=spec.code)
+                group = await session.get(models.AgencyGroup, spec.lead_agency)
+                members = listed_agencies(spec.lead_agency) or (group.members if group else None)
+                if members is None:
+                    await _check(session, TaskSpec.model_validate(spec.model_dump(mode="json")))
+                elif unknown := await people.missing(session, members):
+                    raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency",
+                                  agencies=", ".join(f"'{c}'" for c in unknown))
+            rows.append(PreviewRow(row=number, status="new", code=spec.code, spec=spec,
+                                   deadline=due_of(spec.deadline, ctx.settings.timezone)))
+        except ValidationError as error:
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(list(error.errors()), language))
+            rows.append(PreviewRow(row=number, status="error", code=code, detail=detail))
+        except Refusal as refusal:
+            exists = refusal.code == Code.TASK_EXISTS
+            rows.append(PreviewRow(row=number, status="exists" if exists else "error", code=code,
+                                   detail="" if exists else messages.detail(refusal, language)))
+    return rows
+
 # --- acting --------------------------------------------------------------------------------------
 
 
@@ -427,8 +476,12 @@ async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:
     for part in counted:
         for name, value in part.latest_actuals.items():
             actuals[name] = actuals.get(name, 0.0) + value
+    # A part whose own workflow has not yet written its row (a moment after the split) is listed by its code.
+    lines = [SubtaskLine.of(found[code]) if code in found else
+             SubtaskLine(code=code, title="", lead_agency="", stage=Stage.ASSIGNED, percent=0, deadline_text="",
+                         overdue=False) for code in state.subtasks]
     return SubtaskRollup(percent=round(sum(part.percent for part in counted) / len(counted)) if counted else 0,
-                         kpi_actuals=actuals, open=state.open_subtasks, parts=[SubtaskLine.of(part) for part in parts])
+                         kpi_actuals=actuals, open=state.open_subtasks, parts=lines)
 
 
 async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> tuple[Path, EvidenceFile]:

@@ -143,7 +143,7 @@ async def test_the_reviewer_approves_a_shortfall_on_the_page_as_not_met(stack: S
         await web_login(browser, "reviewer")
         page = await browser.get(f"/tasks/{code}")
         assert 'name="outcome"' in page.text and 'value="not_met"' in page.text and 'name="usable"' in page.text
-        form = {"csrf_token": csrf_of(page), "usable": "yes", "outcome": ""}
+        form = {"csrf_token": csrf_of(page), "usable": "yes", "outcome": "", "confirm": "1"}
         refused = await browser.post(f"/tasks/{code}/actions/review.approve", data=form)
         assert refused.status_code == 422 and "Kỹ sư được đào tạo" in refused.text
         form |= {"outcome": "not_met", "reason": "Mới đào tạo lớp đầu", "kpi_1": "6"}

@@ -38,6 +38,7 @@ FINDINGS = ["Thiếu biên bản nghiệm thu của 12 xã", "Số liệu KPI ch
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 20_000
+FINAL = {"cancel", "close", "budget.reject", "review.reject", "review.approve", "extension.reject"}
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +161,11 @@ async def act(page: Page, action: str, code: str = CODE) -> None:
     await page.evaluate("document.body.dataset.before = '1'")
     await form(page, action).locator("button[type=submit]").click()
     await expect(page.locator("body[data-before]")).to_have_count(0)
+    if action in FINAL:  # a final action says what will happen and asks again
+        await expect(form(page, action).locator("input[name=confirm]")).to_have_count(1)
+        await page.evaluate("document.body.dataset.before = '1'")
+        await form(page, action).locator("button[type=submit]").click()
+        await expect(page.locator("body[data-before]")).to_have_count(0)
     outcome = page.locator(".notice[role=status], .error")
     await expect(outcome.first).to_be_visible()
     errors = await page.locator(".error").all_inner_texts()

@@ -78,7 +78,8 @@ def form_errors_of(request: Request, error: Refusal | ValidationError) -> tuple[
 def render(request: Request, name: str, user: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
     ctx: Context = request.app.state.ctx
     can = {"dashboard": bool(user and authorization.may_on_any_task(ctx.enforcer, user, "task.read")),
-           "admin": bool(user and authorization.may(ctx.enforcer, user, "policy.read"))}
+           "admin": bool(user and authorization.may(ctx.enforcer, user, "policy.read")),
+           "assign": bool(user and authorization.may(ctx.enforcer, user, "task.create"))}
     response = templates.TemplateResponse(request, name, {
         **template_context(language(request), ctx.settings.timezone), "user": user, "lang": language(request),
         "csrf": csrf_token(request), "can": can, "path": request.url.path, **context}, status_code=status)
@@ -191,6 +192,11 @@ async def tasks_page(request: Request, user: PageUser, ctx: ContextDep, stage: s
                   foldable=foldable, folded=folded)
 
 
+FINAL = frozenset({"cancel", "close", "budget.reject", "review.reject", "review.approve", "extension.reject"})
+"""Actions that end something or cannot be taken back: set apart, after the others, and confirmed in a second
+step that says what will happen. The API takes them at once; only the pages ask twice."""
+
+
 async def _task_page(request: Request, user: Actor, ctx: Context, code: str, status: int = 200,
                      **form: dict[str, Any]) -> HTMLResponse:
     try:
@@ -199,10 +205,22 @@ async def _task_page(request: Request, user: Actor, ctx: Context, code: str, sta
         if refusal.code == Code.TASK_NOT_FOUND and not form:  # a group directive's code, as the API reads it
             return await _group_page(request, user, ctx, code)
         return refused(request, user, refusal)
+    fields = {action: form_fields(action) for action in view.actions}
+    errors: dict[str, dict[str, str]] = form.get("errors", {})
     return render(request, "task.html", user, status=status, view=view, **dict(view),
-                  done=request.query_params.get("done"),
-                  fields={action: form_fields(action) for action in view.actions},
-                  form_errors=form.get("errors", {}), form_values=form.get("values", {}))
+                  done=request.query_params.get("done"), fields=fields, final=FINAL,
+                  forward=[a for a in view.actions if a not in FINAL], last=[a for a in view.actions if a in FINAL],
+                  form_errors=errors, form_values=form.get("values", {}), confirming=form.get("confirming", {}),
+                  first_invalid=_first_invalid(fields, errors))
+
+
+def _first_invalid(fields: dict[str, list[Any]], errors: dict[str, dict[str, str]]) -> tuple[str, str] | None:
+    """The refused form's first field in error (or its first field, for an error of the whole form): the
+    page opens with the focus there, so the person lands on what to fix rather than at the top."""
+    for action, refused_fields in errors.items():
+        names = [f.name for f in fields.get(action, [])]
+        return next(((action, n) for n in names if n in refused_fields), (action, names[0]) if names else None)
+    return None
 
 
 async def _group_page(request: Request, user: Actor, ctx: Context, code: str) -> HTMLResponse:
@@ -221,6 +239,8 @@ async def task_page(request: Request, code: str, user: PageUser, ctx: ContextDep
 @router.post("/tasks/{code}/actions/{action}")
 async def task_action(request: Request, code: str, action: str, user: PageUser, ctx: ContextDep) -> Response:
     form = await request.form()
+    if action in FINAL and form.get("confirm") != "1":  # said back first; nothing happens until confirmed
+        return await _task_page(request, user, ctx, code, confirming={action: _text(form)})
 
     async def build(state: TaskState) -> Any:
         if action == "evidence.submit":
@@ -236,7 +256,8 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
         status, errors = form_errors_of(request, error)
         return await _task_page(request, user, ctx, code, status, errors={action: errors},
                                 values={action: _text(form)})
-    return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}#actions", status_code=303)
+    # No #fragment: the notice's autofocus takes focus and scroll there (a fragment would cancel autofocus).
+    return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}", status_code=303)
 
 
 @router.get("/dashboard")

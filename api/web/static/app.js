@@ -18,3 +18,11 @@ document.querySelectorAll("form[data-upload]").forEach((form) => {
     request.send(new FormData(form));
   });
 });
+
+// The page names one place to look first (a refused form's first field, a confirmation, a success):
+// focus it and bring it to the middle of the screen, even when the address has a #fragment.
+const first = document.querySelector("[autofocus]");
+if (first) {
+  first.focus();
+  first.scrollIntoView({ block: "center" });
+}

@@ -1,0 +1,59 @@
+"""Safe actions in a real browser: a final action is said back and confirmed in a second step, a refused
+submit lands on the field to fix with what was typed, and on a phone the person's own actions come first.
+Reuses tests/test_browser.py's live server (its own instance for this module) and helpers."""
+
+import re
+
+from tests import test_browser as shared
+from tests.test_browser import Session, expect, field, form, open_task
+
+# The shared fixtures, found by name (this module gets its own server: live_server is module-scoped).
+live_server, browser, screenshots, people = shared.live_server, shared.browser, shared.screenshots, shared.people
+
+OPEN_TASK = "NQ57-2027-003"  # a demo task nobody in this module moves on before it is cancelled
+
+
+async def test_a_cancel_is_said_back_and_happens_only_once_confirmed(people: Session) -> None:
+    office = await people.login("office")
+    await open_task(office, OPEN_TASK)
+    await field(office, "cancel", "reason").fill("Gộp vào nhiệm vụ khác")
+    await form(office, "cancel").locator("button[type=submit]").click()
+    warning = form(office, "cancel").locator("[role=alert]")
+    await expect(warning).to_contain_text(OPEN_TASK)
+    await expect(warning).to_be_focused()
+    await expect(office.locator("ol.stepper li[aria-current=step]")).not_to_have_text("Đã hủy")
+    await people.shot(office, "task-cancel-confirmation")
+    await form(office, "cancel").locator("button[type=submit]").click()
+    await expect(office).to_have_url(re.compile(rf"/tasks/{OPEN_TASK}\?done=cancel"))
+    await expect(office.locator(".notice[role=status]")).to_be_focused()
+    await expect(office.locator("dl").first).to_contain_text("Gộp vào nhiệm vụ khác")
+
+
+async def test_a_refused_submit_keeps_the_input_and_focuses_the_field(people: Session) -> None:
+    code = "NQ57-2027-001"  # led by the Ministry of Finance, budget required
+    head = await people.login("btc.head")
+    await open_task(head, code)
+    await form(head, "accept").locator("button[type=submit]").click()
+    await head.wait_for_url(re.compile(rf"/tasks/{code}\?done=accept"))
+    lines = "Máy chủ | 1000000\nPhần mềm | 500000"
+    await field(head, "budget.submit", "amount_vnd").fill("2000000")
+    await field(head, "budget.submit", "source").fill("Ngân sách trung ương")
+    await field(head, "budget.submit", "lines").fill(lines)
+    await form(head, "budget.submit").locator("button[type=submit]").click()
+    await expect(field(head, "budget.submit", "lines")).to_be_focused()
+    await expect(field(head, "budget.submit", "lines")).to_have_value(lines)
+    await expect(field(head, "budget.submit", "amount_vnd")).to_have_value("2000000")
+
+
+async def test_on_a_phone_the_first_form_is_a_forward_action(people: Session) -> None:
+    office = await people.login("office")
+    await office.set_viewport_size({"width": 390, "height": 844})
+    await open_task(office, "NQ57-2027-008")
+    forms = office.locator("form.action")
+    await expect(forms.first).not_to_have_class(re.compile(r"\bfinal\b"))
+    classes = [await f.get_attribute("class") or "" for f in await forms.all()]
+    finals = [i for i, c in enumerate(classes) if "final" in c.split()]
+    assert finals and finals == list(range(len(classes) - len(finals), len(classes))), classes
+    first, spec = await forms.first.bounding_box(), await office.locator("section.card h2").first.bounding_box()
+    assert first and spec and first["y"] < spec["y"]
+    await people.shot(office, "task-office-phone")
