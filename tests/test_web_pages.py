@@ -1,6 +1,8 @@
 """The pages do what the JSON API does, through the same services: here the administrator's forms
 (agencies, users), which no browser test fills."""
 
+import html
+import re
 import uuid
 
 from tests.helpers import ORIGIN, Stack, browser_at, csrf_of, ok, web_login
@@ -45,3 +47,15 @@ async def test_a_bad_admin_form_is_shown_again_with_the_field_at_fault(stack: St
 async def test_someone_else_posting_an_admin_form_is_refused_before_the_form_is_read(stack: Stack) -> None:
     status, page = await _post_form(stack, "hni.officer", "/admin/agencies", {"code": "có dấu"})
     assert status == 403, page
+
+
+async def test_the_language_switch_keeps_the_filters(stack: Stack) -> None:
+    """Switching language comes back to the same list, filtered the same way (issue 13)."""
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        page = await browser.get("/tasks", params={"stage": "in_progress", "q": "chuyển đổi"})
+        link = re.search(r'id="lang-switch" href="([^"]+)"', page.text)
+        assert link is not None
+        back = await browser.get(html.unescape(link.group(1)))
+        assert back.status_code == 303
+        assert back.headers["location"] == "/tasks?stage=in_progress&q=chuy%E1%BB%83n+%C4%91%E1%BB%95i"

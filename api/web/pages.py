@@ -82,7 +82,9 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
            "assign": bool(user and authorization.may(ctx.enforcer, user, "task.create"))}
     response = templates.TemplateResponse(request, name, {
         **template_context(language(request), ctx.settings.timezone), "user": user, "lang": language(request),
-        "csrf": csrf_token(request), "can": can, "path": request.url.path, **context}, status_code=status)
+        "csrf": csrf_token(request), "can": can, "path": request.url.path,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),  # the language switch
+        **context}, status_code=status)
     give_csrf_cookie(request, response)
     return response
 
