@@ -325,7 +325,7 @@ async def test_task_from_assignment_to_completion_with_a_rejected_cross_check(
     await head.wait_for_url(re.compile(r"/login\?next=/inbox"))
 
 
-async def test_a_validation_error_keeps_what_was_typed(people: Session) -> None:
+async def test_a_validation_error_keeps_what_was_typed_and_focuses_the_field(people: Session) -> None:
     code = "NQ57-2027-001"  # led by the Ministry of Finance, budget required
     head = await people.login("btc.head")
     await open_task(head, code)
@@ -340,6 +340,7 @@ async def test_a_validation_error_keeps_what_was_typed(people: Session) -> None:
     await expect(error).to_be_visible()
     await expect(error).to_contain_text("1,500,000")
     await expect(field(head, "budget.submit", "lines")).to_have_attribute("aria-invalid", "true")
+    await expect(field(head, "budget.submit", "lines")).to_be_focused()
     await expect(form(head, "budget.submit").locator("p.error[role=alert]")).to_be_visible()
     # What was typed is still there.
     await expect(field(head, "budget.submit", "amount_vnd")).to_have_value("2000000")

@@ -1,5 +1,5 @@
-"""Safe actions in a real browser: a final action is said back and confirmed in a second step, a refused
-submit lands on the field to fix with what was typed, and on a phone the person's own actions come first.
+"""Safe actions in a real browser: a final action is said back and confirmed in a second step, and on a
+phone the person's own actions come first (a refused submit landing on its field is tests/test_browser.py's).
 Reuses tests/test_browser.py's live server (its own instance for this module) and helpers."""
 
 import re
@@ -27,22 +27,6 @@ async def test_a_cancel_is_said_back_and_happens_only_once_confirmed(people: Ses
     await expect(office).to_have_url(re.compile(rf"/tasks/{OPEN_TASK}\?done=cancel"))
     await expect(office.locator(".notice[role=status]")).to_be_focused()
     await expect(office.locator("dl").first).to_contain_text("Gộp vào nhiệm vụ khác")
-
-
-async def test_a_refused_submit_keeps_the_input_and_focuses_the_field(people: Session) -> None:
-    code = "NQ57-2027-001"  # led by the Ministry of Finance, budget required
-    head = await people.login("btc.head")
-    await open_task(head, code)
-    await form(head, "accept").locator("button[type=submit]").click()
-    await head.wait_for_url(re.compile(rf"/tasks/{code}\?done=accept"))
-    lines = "Máy chủ | 1000000\nPhần mềm | 500000"
-    await field(head, "budget.submit", "amount_vnd").fill("2000000")
-    await field(head, "budget.submit", "source").fill("Ngân sách trung ương")
-    await field(head, "budget.submit", "lines").fill(lines)
-    await form(head, "budget.submit").locator("button[type=submit]").click()
-    await expect(field(head, "budget.submit", "lines")).to_be_focused()
-    await expect(field(head, "budget.submit", "lines")).to_have_value(lines)
-    await expect(field(head, "budget.submit", "amount_vnd")).to_have_value("2000000")
 
 
 async def test_on_a_phone_the_first_form_is_a_forward_action(people: Session) -> None:
