@@ -26,7 +26,7 @@ from api.routes import (
     reports,
     tasks,
 )
-from api.web import office_pages, pages
+from api.web import admin_pages, office_pages, pages
 from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
 from services.blobs import BlobStore
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     errors.install(app)
     hardening.install(app, settings)
     app.include_router(office_pages.router)  # before pages' GET /tasks/{code}
+    app.include_router(admin_pages.router)
     pages.install(app)
     for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, publications, audit,
                    public):

@@ -26,7 +26,7 @@ from api.rate_limit import client_address, public_rate_limit
 from api.web.forms import command_body, form_fields, kpi_values
 from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, jinja_templates, template_context
 from domain import limits
-from domain.actors import Actor, Role
+from domain.actors import Actor
 from domain.commands import COMMAND_MODELS, Action
 from domain.escalation import Owner
 from domain.refusals import Code, Refusal
@@ -35,9 +35,9 @@ from domain.status import StatusClass
 from domain.task import TaskState
 from messages import say
 from messages.fields import field_errors
-from services import authorization, people, policy, publications, reports, tasks
+from services import authorization, people, publications, reports, tasks
 from services.context import Context
-from services.views import AGENCY_KINDS, AgencyIn, TaskFilter, UserIn
+from services.views import TaskFilter
 
 # Every POST of a page is a form that must carry its CSRF token (checked before anything else).
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -114,7 +114,7 @@ def _local(target: str, fallback: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else fallback
 
 
-def _text(form: FormData) -> dict[str, str]:
+def text_of(form: FormData) -> dict[str, str]:
     """What a person typed into the form (not its CSRF token, checked before the route runs)."""
     return {key: value for key, value in form.items() if isinstance(value, str) and key != CSRF_FIELD}
 
@@ -242,7 +242,7 @@ async def task_page(request: Request, code: str, user: PageUser, ctx: ContextDep
 async def task_action(request: Request, code: str, action: str, user: PageUser, ctx: ContextDep) -> Response:
     form = await request.form()
     if action in FINAL and form.get("confirm") != "1":  # said back first; nothing happens until confirmed
-        return await _task_page(request, user, ctx, code, confirming={action: _text(form)})
+        return await _task_page(request, user, ctx, code, confirming={action: text_of(form)})
 
     async def build(state: TaskState) -> Any:
         if action == "evidence.submit":
@@ -257,7 +257,7 @@ async def task_action(request: Request, code: str, action: str, user: PageUser, 
     except (Refusal, ValidationError) as error:
         status, errors = form_errors_of(request, error)
         return await _task_page(request, user, ctx, code, status, errors={action: errors},
-                                values={action: _text(form)})
+                                values={action: text_of(form)})
     # No #fragment: the notice's autofocus takes focus and scroll there (a fragment would cancel autofocus).
     return RedirectResponse(f"/tasks/{quote(code)}?done={quote(action)}", status_code=303)
 
@@ -324,47 +324,3 @@ async def public_publication_page(request: Request, period: str, user: MaybeUser
     except Refusal as refusal:
         return refused(request, user, refusal)
     return render(request, "publication.html", user, publication=publication)
-
-
-async def _admin_page(request: Request, user: Actor, ctx: Context, status: int = 200,
-                      **form: dict[str, Any]) -> HTMLResponse:
-    try:
-        matrix = policy.matrix(ctx, user)
-        accounts = await people.users(ctx, user)
-    except Refusal as refusal:
-        return refused(request, user, refusal)
-    return render(request, "admin.html", user, status=status, agencies=await people.agencies(ctx), users=accounts,
-                  roles={account.username: account.roles for account in accounts}, matrix=matrix,
-                  all_roles=[role.value for role in Role], policy_actions=sorted(matrix), kinds=AGENCY_KINDS,
-                  password_min=limits.PASSWORD,
-                  form_errors=form.get("errors", {}), form_values=form.get("values", {}))
-
-
-@router.get("/admin")
-async def admin_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLResponse:
-    return await _admin_page(request, user, ctx)
-
-
-@router.post("/admin/agencies")
-async def admin_add_agency(request: Request, user: PageUser, ctx: ContextDep) -> Response:
-    form = await request.form()
-    try:
-        authorization.require(ctx.enforcer, user, "agency.create")  # 403 before the form is read
-        await people.create_agency(ctx, user, AgencyIn.model_validate(_text(form)))
-    except (Refusal, ValidationError) as error:
-        status, errors = form_errors_of(request, error)
-        return await _admin_page(request, user, ctx, status, errors={"agency": errors}, values={"agency": _text(form)})
-    return RedirectResponse("/admin#agencies", status_code=303)
-
-
-@router.post("/admin/users")
-async def admin_add_user(request: Request, user: PageUser, ctx: ContextDep) -> Response:
-    form = await request.form()
-    try:
-        authorization.require(ctx.enforcer, user, "user.create")  # 403 before the form is read
-        body = {key: value for key, value in _text(form).items() if key != "roles" and value}
-        await people.create_user(ctx, user, UserIn.model_validate({**body, "roles": form.getlist("roles")}))
-    except (Refusal, ValidationError) as error:
-        status, errors = form_errors_of(request, error)
-        return await _admin_page(request, user, ctx, status, errors={"user": errors}, values={"user": _text(form)})
-    return RedirectResponse("/admin#users", status_code=303)
