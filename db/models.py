@@ -79,6 +79,9 @@ class Task(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     state: Mapped[dict[str, Any]]
+    # What search compares (domain/text.fold): code, title, product and the lead's and coordinating
+    # agencies' names. Empty in rows written before it existed, until their task next moves.
+    search: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class TaskAgency(Base):

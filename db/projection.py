@@ -17,6 +17,7 @@ from domain.actors import Relation
 from domain.audit import GENESIS
 from domain.events import RecordedEvent
 from domain.task import TaskState
+from domain.text import fold
 
 _COLUMNS = ("task_code", "seq", "type", "actor", "at", "data", "request_id", "prev_hash", "hash", "fence")
 # What the `deadline` and `original_deadline` columns (NOT NULL) hold for a task without a deadline's
@@ -85,6 +86,13 @@ async def _set_apart(session: AsyncSession, rows: Sequence[models.Event]) -> Non
     await session.flush()
 
 
+async def _search_text(session: AsyncSession, state: TaskState) -> str:
+    """What a search finds the task by: its words and its agencies' names, in both languages."""
+    names = (await session.execute(select(models.Agency.name, models.Agency.name_en).where(
+        models.Agency.code.in_([state.lead_agency, *state.coordinating_agencies])))).all()
+    return fold(" ".join([state.code, state.spec.title, state.spec.product, *(n for pair in names for n in pair)]))
+
+
 async def _project_task(session: AsyncSession, state: TaskState, fence: int, force: bool = False) -> None:
     row = await session.get(models.Task, state.code)
     if row is not None and not force and (row.fence, row.seq) > (fence, state.seq):
@@ -106,6 +114,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     row.fence = max(fence, row.fence or 0)
     row.updated_at = state.updated_at
     row.state = state.model_dump(mode="json")
+    row.search = await _search_text(session, state)
     await session.flush()
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
     session.add_all(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
@@ -29,11 +29,13 @@ from domain.program_file import read_rows, spec_from_row
 from domain.refusals import Code, Refusal
 from domain.stages import CLOSED_STAGES, Stage
 from domain.task import EvidenceFile, TaskSpec, TaskState
+from domain.text import fold
 from messages.fields import field_errors
 from services import authorization, people
 from services.blobs import MAX_FILES
 from services.context import Context
 from services.views import (
+    AgencyRelation,
     Directive,
     GroupDetail,
     GroupedTaskPage,
@@ -496,30 +498,51 @@ async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> t
     return path, found[0]
 
 
-def of_agency(agency: str) -> Select[str]:
-    """The codes of the tasks an agency leads or coordinates (what "its tasks" means in a filter;
-    directing a task is not having it)."""
+RELATIONS: dict[str, tuple[str, ...]] = {
+    "any": (Relation.LEAD.value, Relation.COORDINATING.value),
+    "lead": (Relation.LEAD.value,), "coordinating": (Relation.COORDINATING.value,)}
+"""What "an agency's tasks" means in a filter: those it leads, coordinates, or either. Directing a
+task or overseeing a part of it is not having it."""
+
+
+def of_agency(agency: str, relation: AgencyRelation = "any") -> Select[str]:
+    """The codes of the tasks the agency stands to in that relation."""
     return select(models.TaskAgency.task_code).where(
-        models.TaskAgency.agency == agency,
-        models.TaskAgency.relation.in_([Relation.LEAD.value, Relation.COORDINATING.value]))
+        models.TaskAgency.agency == agency, models.TaskAgency.relation.in_(RELATIONS[relation]))
+
+
+_STAGE_ORDER = case({stage.value: number for number, stage in enumerate(Stage)}, value=models.Task.stage)
+_SORT_COLUMNS: dict[str, Any] = {"code": models.Task.code, "title": models.Task.title,
+                                 "lead_agency": models.Task.lead_agency, "stage": _STAGE_ORDER,
+                                 "deadline": models.Task.deadline, "updated": models.Task.updated_at}
+
+
+def matching(words: str) -> Any:
+    """Tasks whose code, title, product or agencies' names hold the words, whatever their case and
+    accents (a row projected before the search column existed is matched on code and title as typed)."""
+    folded = fold(words)
+    return or_(models.Task.search.contains(folded, autoescape=True),
+               and_(models.Task.search.is_(None), or_(models.Task.code.icontains(words, autoescape=True),
+                                                      models.Task.title.icontains(words, autoescape=True))))
 
 
 def selection(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
-    """The query of the tasks this person may read that the filters select, by deadline (the task
-    list, its export and the status classes select with it)."""
+    """The query of the tasks this person may read that the filters select, in the order chosen (the
+    task list, its export and the status classes select with it)."""
     query = authorization.readable_tasks(ctx.enforcer, actor)
     if chosen.stage is not None:
         query = query.where(models.Task.stage == chosen.stage.value)
     if chosen.agency:
-        query = query.where(models.Task.code.in_(of_agency(chosen.agency)))
+        query = query.where(models.Task.code.in_(of_agency(chosen.agency, chosen.relation)))
     if chosen.overdue is not None:
         query = query.where(models.Task.overdue == chosen.overdue)
     if chosen.document:
         query = query.where(models.Task.state["spec"]["source"]["document"].as_string() == chosen.document)
-    if chosen.q:
-        pattern = f"%{chosen.q}%"
-        query = query.where(or_(models.Task.code.ilike(pattern), models.Task.title.ilike(pattern)))
-    return query.order_by(models.Task.deadline, models.Task.code)
+    if chosen.q and chosen.q.strip():
+        query = query.where(matching(chosen.q.strip()))
+    column = _SORT_COLUMNS[chosen.sort.lstrip("-")]
+    first = column.desc() if chosen.sort.startswith("-") else column.asc()
+    return query.order_by(first, models.Task.deadline, models.Task.code)
 
 
 async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offset: int,

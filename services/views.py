@@ -338,14 +338,24 @@ class Directive(TaskSpec):
                              description="an agency's code, a group's code, or agencies' codes separated by `;`")
 
 
+AgencyRelation = Literal["any", "lead", "coordinating"]
+SORTS = ("code", "title", "lead_agency", "stage", "deadline", "updated")
+TaskSort = Literal["code", "title", "lead_agency", "stage", "deadline", "updated",
+                   "-code", "-title", "-lead_agency", "-stage", "-deadline", "-updated"]
+
+
 class TaskFilter(BaseModel):
     """Which tasks a list shows: any of these left empty does not filter."""
 
     stage: Stage | None = None
     agency: str | None = None
+    relation: AgencyRelation = Field(default="any", description="how `agency` stands to the task: `lead`, "
+                                     "`coordinating`, or `any` of the two")
     overdue: bool | None = None
-    q: str | None = Field(default=None, max_length=200)
+    q: str | None = Field(default=None, max_length=200, description="words found in the code, title, product "
+                          "or an agency's name, whatever their case or accents")
     document: str | None = Field(default=None, max_length=200, description="the source directive's number")
+    sort: TaskSort = Field(default="deadline", description="the column to sort by; `-` before it: descending")
 
 
 # The steps a task's page shows, in order; budget review is part of the budget step.

@@ -16,6 +16,7 @@ from domain.stages import Stage
 from services import tasks
 from services.blobs import ALLOWED_TYPES
 from services.views import (
+    AgencyRelation,
     Directive,
     GroupedTaskPage,
     GroupView,
@@ -23,6 +24,7 @@ from services.views import (
     ImportResult,
     TaskFilter,
     TaskPage,
+    TaskSort,
     TaskView,
 )
 
@@ -76,7 +78,11 @@ TASK_COLUMNS = [
 async def list_tasks(
     actor: CurrentUser, ctx: ContextDep,
     stage: Stage | None = None, agency: str | None = None, overdue: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    relation: Annotated[AgencyRelation, Query(description="how `agency` stands to the task: `lead`, "
+                                              "`coordinating`, or `any` of the two")] = "any",
+    q: Annotated[str | None, Query(max_length=200, description="words in the code, title, product or an "
+                                   "agency's name, whatever their case or accents")] = None,
+    sort: Annotated[TaskSort, Query(description="the column to sort by; `-` before it: descending")] = "deadline",
     document: Annotated[str | None, Query(max_length=200, description="the source directive's number, "
                                           "e.g. 20-TB/CQTTBCĐ")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.OFFSET)] = 0,
@@ -88,7 +94,8 @@ async def list_tasks(
     `groups=1` answers `groups` too: each group directive any of whose children the filters select,
     with its children's stage counts, overdue count and average progress; those children are left
     out of `items`, and `limit`, `offset` and `total` count the groups (listed first) with the tasks."""
-    chosen = TaskFilter(stage=stage, agency=agency, overdue=overdue, q=q, document=document)
+    chosen = TaskFilter(stage=stage, agency=agency, relation=relation, overdue=overdue, q=q,
+                        document=document, sort=sort)
     if format == "json":
         return await tasks.page(ctx, actor, chosen, limit, offset, grouped=groups)
     rows = [{**view.model_dump(), "percent": view.progress.percent, **_source_columns(view)}

@@ -4,7 +4,7 @@ JSON API gives."""
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -37,7 +37,8 @@ from messages import say
 from messages.fields import field_errors
 from services import authorization, people, publications, reports, tasks
 from services.context import Context
-from services.views import TaskFilter
+from services.tasks import RELATIONS
+from services.views import SORTS, TaskFilter
 
 # Every POST of a page is a form that must carry its CSRF token (checked before anything else).
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -180,17 +181,27 @@ async def inbox_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLR
 
 @router.get("/tasks")
 async def tasks_page(request: Request, user: PageUser, ctx: ContextDep, stage: str = "", agency: str = "",
-                     overdue: str = "", q: str = "", document: str = "", offset: int = 0,
-                     groups: str = "") -> HTMLResponse:
-    """Folded by group directive for whoever reads them, unless `groups=0` unfolds it."""
-    chosen = TaskFilter(stage=Stage(stage) if stage in set(Stage) else None, agency=agency or None,
-                        overdue=_yes_no(overdue), q=q[:200] or None, document=document[:200] or None)
+                     relation: str = "any", mine: str = "", overdue: str = "", q: str = "", document: str = "",
+                     sort: str = "deadline", offset: int = 0, groups: str = "") -> HTMLResponse:
+    """Folded by group directive for whoever reads them, unless `groups=0` unfolds it. `mine=1`: the
+    reader's own agency's tasks (in the relation chosen)."""
+    filters = {"stage": stage if stage in set(Stage) else "", "agency": agency[:limits.AGENCY],
+               "relation": relation if relation in RELATIONS else "any", "mine": "1" if mine == "1" else "",
+               "overdue": overdue, "q": q[:200], "document": document[:200],
+               "sort": sort if sort.lstrip("-") in SORTS else "deadline"}
+    agency_code = (user.agency or "") if filters["mine"] else filters["agency"]
+    chosen = TaskFilter.model_validate({
+        **filters, "stage": filters["stage"] or None, "agency": agency_code or None, "overdue": _yes_no(overdue),
+        "q": filters["q"] or None, "document": filters["document"] or None})
     foldable = tasks.reads_groups(ctx, user)
     folded = foldable and groups != "0"
     page = await tasks.page(ctx, user, chosen, 100, min(max(offset, 0), limits.OFFSET), grouped=folded)
-    filters = {"stage": stage, "agency": agency, "overdue": overdue, "q": q, "document": document}
+    shown = {k: v for k, v in filters.items() if v and (k, v) not in {("relation", "any"), ("sort", "deadline")}}
+    # The downloads select what the page shows: "my agency" said as the agency's code the API reads.
+    downloads = {**{k: v for k, v in shown.items() if k != "mine"}, **({"agency": agency_code} if mine else {})}
     return render(request, "tasks.html", user, page=page, agencies=await people.agencies(ctx), filters=filters,
-                  stages=list(Stage), query="&".join(f"{k}={quote(v)}" for k, v in filters.items() if v),
+                  stages=list(Stage), query=urlencode(shown), download_query=urlencode(downloads),
+                  unsorted=urlencode({k: v for k, v in shown.items() if k != "sort"}), sorts=SORTS,
                   foldable=foldable, folded=folded)
 
 

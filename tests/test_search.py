@@ -1,0 +1,101 @@
+"""Search that finds (issue 13): accent- and case-insensitive over code, title, product and agency
+names, on SQLite and PostgreSQL alike (the `stack` runs on both); filters for lead, coordinating and
+"my agency" that mean what they say; sortable columns; the downloads select what the page shows."""
+
+from typing import Any
+
+from tests.helpers import Stack, browser_at, ok, unique_code, web_login
+
+
+async def _assign(stack: Stack, code: str, title: str, lead: str = "HNI", coordinating: list[str] | None = None,
+                  product: str = "") -> None:
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+        "code": code, "title": title, "lead_agency": lead, "coordinating_agencies": coordinating or [],
+        "deadline": "31/12/2027", "product": product}), 201)
+
+
+async def _found(stack: Stack, user: str = "office", **params: Any) -> list[str]:
+    answer = ok(await stack.http.get("/api/v1/tasks", params={"limit": 500, **params},
+                                     headers=await stack.login(user)))
+    return [item["code"] for item in answer["items"]]
+
+
+async def test_a_title_is_found_whatever_its_case_and_accents(stack: Stack) -> None:
+    token = unique_code("TIM")
+    await _assign(stack, token, f"Chuyển đổi số trong y tế cơ sở {token}")
+    for typed in ("chuyển đổi số", "CHUYỂN ĐỔI", "chuyen doi so", "Chuyen Doi  So", "CHUYEN DOI SO TRONG Y TE"):
+        assert token in await _found(stack, q=typed), typed
+    assert token in await _found(stack, q=token.lower())
+
+
+async def test_a_product_and_the_agencies_names_are_searched_too(stack: Stack) -> None:
+    token = unique_code("TIM")
+    await _assign(stack, token, "Nhiệm vụ thử tìm kiếm", lead="BCA", product=f"Cổng dữ liệu dân cư {token}")
+    assert token in await _found(stack, q=f"cong du lieu dan cu {token}")
+    found = await _found(stack, q="bo cong an")  # the lead's name, without its accents
+    assert token in found
+
+
+async def test_words_that_are_not_there_find_nothing_and_a_percent_sign_is_only_a_character(stack: Stack) -> None:
+    token = unique_code("TIM")
+    await _assign(stack, token, f"Tỷ lệ 100% hồ sơ trực tuyến {token}")
+    assert await _found(stack, q=f"{token} khong co") == []
+    assert await _found(stack, q=f"100% ho so truc tuyen {token}".lower()) == [token]
+    assert token not in await _found(stack, q=f"100%ho{token}")
+
+
+async def test_the_lead_filter_leaves_out_tasks_the_agency_only_coordinates(stack: Stack) -> None:
+    led, coordinated = unique_code("TIM"), unique_code("TIM")
+    prefix = led[:4]  # "TIM-": both codes, and only codes made here
+    await _assign(stack, led, "Chủ trì", lead="BTC")
+    await _assign(stack, coordinated, "Phối hợp", lead="HNI", coordinating=["BTC"])
+    both = {led, coordinated}
+    assert both <= set(await _found(stack, agency="BTC", q=prefix))
+    assert both <= set(await _found(stack, agency="BTC", relation="any", q=prefix))
+    as_lead = set(await _found(stack, agency="BTC", relation="lead", q=prefix))
+    assert led in as_lead and coordinated not in as_lead
+    as_coordinating = set(await _found(stack, agency="BTC", relation="coordinating", q=prefix))
+    assert coordinated in as_coordinating and led not in as_coordinating
+
+
+async def test_a_list_sorts_by_the_column_chosen_either_way(stack: Stack) -> None:
+    token = unique_code("SAP")
+    codes = [f"{token}-{letter}" for letter in "BCA"]
+    for code, title in zip(codes, ("Bắc", "Cà Mau", "An Giang"), strict=True):
+        await _assign(stack, code, title)
+    assert await _found(stack, q=token, sort="code") == sorted(codes)
+    assert await _found(stack, q=token, sort="-code") == sorted(codes, reverse=True)
+    assert await _found(stack, q=token, sort="title") == [codes[2], codes[0], codes[1]]
+
+
+async def test_an_unknown_sort_or_relation_is_refused_with_the_field_named(stack: Stack) -> None:
+    office = await stack.login("office")
+    for params in ({"sort": "password"}, {"relation": "directing"}):
+        answer = await stack.http.get("/api/v1/tasks", params=params, headers=office)
+        assert answer.status_code == 422, answer.text
+        assert next(iter(params)) in answer.text
+
+
+async def test_my_agency_on_the_page_is_the_readers_agency_and_the_downloads_follow_it(stack: Stack) -> None:
+    token = unique_code("TIM")
+    await _assign(stack, f"{token}-L", "Của Hà Nội", lead="HNI")
+    await _assign(stack, f"{token}-C", "Hà Nội phối hợp", lead="BCA", coordinating=["HNI"])
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        page = (await browser.get("/tasks", params={"q": token, "agency": "HNI", "relation": "lead"})).text
+        assert f"{token}-L" in page and f"{token}-C" not in page
+        assert f"format=csv&agency=HNI&amp;relation=lead&amp;q={token}" in page  # the export selects the same
+        await web_login(browser, "hni.head")
+        mine = (await browser.get("/tasks", params={"q": token, "mine": "1", "relation": "coordinating"})).text
+        assert f"{token}-C" in mine and f"{token}-L" not in mine
+        download = mine.split("format=csv", 1)[1].split('"', 1)[0]
+        assert "agency=HNI" in download and "mine" not in download
+
+
+async def test_the_page_finds_without_accents_and_keeps_the_words_typed(stack: Stack) -> None:
+    token = unique_code("TIM")
+    await _assign(stack, token, f"Đào tạo nhân lực số {token}")
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        page = (await browser.get("/tasks", params={"q": f"DAO TAO NHAN LUC SO {token}"})).text
+        assert f'href="/tasks/{token}"' in page and f'value="DAO TAO NHAN LUC SO {token}"' in page
