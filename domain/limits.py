@@ -15,3 +15,4 @@ MONEY = 10**15  # đồng: far above any single task's budget, far below 64 bits
 FIGURE = 1e15  # a KPI figure, either way
 OFFSET = 1_000_000  # a page further than this into a list is a mistake, not a reading
 ROW_ID = 2**31 - 1  # the largest row number a database column holds everywhere
+NOTIFICATIONS = 200  # the alerts one page lists, newest first

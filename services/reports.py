@@ -3,7 +3,7 @@ overdue list, the agency index and its published snapshots, the public's view ("
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,6 +87,24 @@ async def notifications(ctx: Context, actor: Actor, unread: bool, limit: int) ->
     async with ctx.sessions() as session:
         rows = await session.scalars(query.order_by(models.Notification.id.desc()).limit(limit))
         return [NotificationOut.model_validate(row) for row in rows]
+
+
+async def unread_count(ctx: Context, actor: Actor) -> int:
+    """How many alerts this person has not read yet (the count in every page's header)."""
+    async with ctx.sessions() as session:
+        counted = await session.scalar(select(func.count()).select_from(models.Notification).where(
+            models.Notification.username == actor.username, models.Notification.read_at.is_(None)))
+        return counted or 0
+
+
+async def mark_all_read(ctx: Context, actor: Actor) -> int:
+    """Every unread alert of this person marked read; how many were."""
+    async with ctx.sessions() as session:
+        done = await session.execute(update(models.Notification).where(
+            models.Notification.username == actor.username, models.Notification.read_at.is_(None))
+            .values(read_at=datetime.now(UTC)))
+        await session.commit()
+        return int(getattr(done, "rowcount", 0) or 0)
 
 
 async def mark_read(ctx: Context, actor: Actor, notification_id: int) -> NotificationOut:

@@ -2,9 +2,12 @@
 person (their own: the review for the reviewer, the rework for the lead…) and, when work came back,
 the decision that returned it with its findings. On SQLite and PostgreSQL."""
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
-from tests.helpers import Stack, act, ok
+from db import models
+from tests.helpers import ORIGIN, Stack, act, browser_at, csrf_of, ok, unique_code, web_login
 from tests.test_api_results import MET, in_review
 
 
@@ -29,3 +32,59 @@ async def test_a_head_whose_work_came_back_sees_the_rework_deadline_and_the_find
     assert item["running"]["due"] != item["deadline"]  # the task's own deadline is not what runs now
     assert item["returned"]["action"] == "review.reject"
     assert item["returned"]["findings"] == ["Thiếu biên bản nghiệm thu", "Số liệu chưa khớp"]
+
+
+async def test_the_inbox_page_says_what_by_when_and_why(stack: Stack) -> None:
+    code = await in_review(stack, MET)
+    await act(stack, "reviewer", code, "review.reject", {"reason": "Chưa dùng được",
+                                                        "findings": ["Thiếu biên bản nghiệm thu"]})
+    async with browser_at(stack) as browser:
+        await web_login(browser, "bkhcn.head")
+        page = (await browser.get("/inbox")).text
+    card = page.split(f'href="/tasks/{code}"', 1)[1].split("</li>", 1)[0]
+    assert "Hạn khắc phục" in card and ("còn " in card or "trễ " in card)
+    assert "Chưa dùng được" in card and "Thiếu biên bản nghiệm thu" in card
+
+
+async def _alert(stack: Stack, username: str, code: str, seq: int) -> int:
+    async with stack.sessions() as session:
+        note = models.Notification(username=username, task_code=code, event_seq=seq, level=1,
+                                   subject=f"Nhắc hạn {code}", body="", created_at=datetime.now(UTC))
+        session.add(note)
+        await session.commit()
+        return note.id
+
+
+async def test_the_header_counts_unread_alerts_and_marking_one_read_lowers_it(stack: Stack) -> None:
+    code = unique_code("ALERT")
+    async with browser_at(stack) as browser:
+        await web_login(browser, "btc.head")
+        before = _unread_in_header((await browser.get("/inbox")).text)
+        first, _ = await _alert(stack, "btc.head", code, 1), await _alert(stack, "btc.head", code, 2)
+        page = (await browser.get("/notifications")).text
+        assert _unread_in_header(page) == before + 2 and f"Nhắc hạn {code}" in page
+        done = await browser.post(f"/notifications/{first}/read", headers={"Origin": ORIGIN},
+                                  data={"csrf_token": csrf_of(await browser.get("/notifications"))})
+        assert done.status_code == 303
+        assert _unread_in_header((await browser.get("/inbox")).text) == before + 1
+        await browser.post("/notifications/read", headers={"Origin": ORIGIN},
+                           data={"csrf_token": csrf_of(await browser.get("/notifications"))})
+        assert _unread_in_header((await browser.get("/inbox")).text) == 0
+
+
+async def test_nobody_marks_someone_elses_alert_read(stack: Stack) -> None:
+    theirs = await _alert(stack, "btc.head", unique_code("ALERT"), 1)
+    async with browser_at(stack) as browser:
+        await web_login(browser, "hni.head")
+        answer = await browser.post(f"/notifications/{theirs}/read", headers={"Origin": ORIGIN},
+                                    data={"csrf_token": csrf_of(await browser.get("/notifications"))})
+    assert answer.status_code == 404
+    alerts = ok(await stack.http.get("/api/v1/notifications", params={"unread": True},
+                                     headers=await stack.login("btc.head")))
+    assert theirs in [note["id"] for note in alerts]
+
+
+def _unread_in_header(page: str) -> int:
+    found = re.search(r'id="alerts"[^>]*>[^<]*(?:<span class="count"[^>]*>(\d+)</span>)?', page)
+    assert found, "no alerts link in the header"
+    return int(found.group(1) or 0)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile  # what request.form() gives
@@ -56,7 +57,10 @@ def language(request: Request) -> str:
 
 
 async def page_user(request: Request, ctx: ContextDep) -> Actor | None:
-    return await people.signed_in(ctx, request.cookies.get(SESSION_COOKIE))
+    """The person signed in, if any, with the count of their unread alerts kept for the header."""
+    user = await people.signed_in(ctx, request.cookies.get(SESSION_COOKIE))
+    request.state.unread = await reports.unread_count(ctx, user) if user is not None else 0
+    return user
 
 
 async def signed_in(user: Annotated[Actor | None, Depends(page_user)]) -> Actor:
@@ -85,6 +89,7 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
         **template_context(language(request), ctx.settings.timezone), "user": user, "lang": language(request),
         "csrf": csrf_token(request), "can": can, "path": request.url.path,
         "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),  # the language switch
+        "unread": getattr(request.state, "unread", 0),
         **context}, status_code=status)
     give_csrf_cookie(request, response)
     return response
@@ -177,6 +182,31 @@ async def me_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLResp
 @router.get("/inbox")
 async def inbox_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLResponse:
     return render(request, "inbox.html", user, items=await reports.inbox(ctx, user))
+
+
+@router.get("/notifications")
+async def notifications_page(request: Request, user: PageUser, ctx: ContextDep) -> HTMLResponse:
+    """This person's alerts, the unread first marked as such, newest first."""
+    return render(request, "notifications.html", user,
+                  notes=await reports.notifications(ctx, user, unread=False, limit=limits.NOTIFICATIONS))
+
+
+@router.post("/notifications/{notification_id}/read")
+async def mark_read_page(request: Request, notification_id: Annotated[int, PathParam(ge=1, le=limits.ROW_ID)],
+                         user: PageUser, ctx: ContextDep,
+                         next: Annotated[str, Form()] = "/notifications") -> Response:
+    try:
+        await reports.mark_read(ctx, user, notification_id)
+    except Refusal as refusal:
+        return refused(request, user, refusal)
+    return RedirectResponse(_local(next, "/notifications"), status_code=303)
+
+
+@router.post("/notifications/read")
+async def mark_all_read_page(user: PageUser, ctx: ContextDep,
+                             next: Annotated[str, Form()] = "/notifications") -> Response:
+    await reports.mark_all_read(ctx, user)
+    return RedirectResponse(_local(next, "/notifications"), status_code=303)
 
 
 @router.get("/tasks")
