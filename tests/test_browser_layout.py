@@ -72,8 +72,11 @@ async def _pages(browser: Browser, base: str) -> AsyncIterator[tuple[str, object
 
     for username, password, paths in [
             ("office", DEMO_PASSWORD, [("inbox-office", "/inbox"), ("tasks", "/tasks"),
-                                       ("dashboard", "/dashboard"), ("me", "/me")]),
-            ("hni.head", DEMO_PASSWORD, [("inbox-hni-head", "/inbox")]),
+                                       ("tasks-searched", "/tasks?q=chuyen+doi+so&relation=lead&sort=-code"),
+                                       ("task-new", "/tasks/new"), ("import", "/tasks/import"),
+                                       ("dashboard", "/dashboard"), ("notifications", "/notifications"),
+                                       ("me", "/me")]),
+            ("hni.head", DEMO_PASSWORD, [("inbox-hni-head", "/inbox"), ("task-head", "/tasks/NQ57-2027-008")]),
             ("hni.officer", DEMO_PASSWORD, [("inbox-hni-officer", "/inbox"), ("task", "/tasks/NQ57-2027-008")]),
             ("reviewer", DEMO_PASSWORD, [("inbox-reviewer", "/inbox")]),
             ("admin", ADMIN_PASSWORD, [("admin", "/admin")])]:

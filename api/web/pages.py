@@ -2,6 +2,7 @@
 decision — who may see or do what, what a task allows — is the services' answer, the same one the
 JSON API gives."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -36,7 +37,7 @@ from domain.status import StatusClass
 from domain.task import TaskState
 from messages import say
 from messages.fields import field_errors
-from services import authorization, people, publications, reports, tasks
+from services import authorization, directory, people, publications, reports, tasks
 from services.context import Context
 from services.tasks import RELATIONS
 from services.views import SORTS, TaskFilter
@@ -60,6 +61,7 @@ async def page_user(request: Request, ctx: ContextDep) -> Actor | None:
     """The person signed in, if any, with the count of their unread alerts kept for the header."""
     user = await people.signed_in(ctx, request.cookies.get(SESSION_COOKIE))
     request.state.unread = await reports.unread_count(ctx, user) if user is not None else 0
+    request.state.names = await directory.names(ctx)
     return user
 
 
@@ -89,10 +91,17 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
         **template_context(language(request), ctx.settings.timezone), "user": user, "lang": language(request),
         "csrf": csrf_token(request), "can": can, "path": request.url.path,
         "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),  # the language switch
-        "unread": getattr(request.state, "unread", 0),
+        "unread": getattr(request.state, "unread", 0), **_namers(request),
         **context}, status_code=status)
     give_csrf_cookie(request, response)
     return response
+
+
+def _namers(request: Request) -> dict[str, Callable[[str | None], str]]:
+    """`agency_name(code)` in the reader's language and `person(username)`, for the templates."""
+    names: directory.Names = getattr(request.state, "names", directory.Names({}, {}))
+    lang = language(request)
+    return {"agency_name": lambda code: names.agency(code, lang), "person": names.person}
 
 
 def refused(request: Request, user: Actor | None, refusal: Refusal) -> HTMLResponse:
@@ -342,6 +351,7 @@ async def public_page(request: Request, user: MaybeUser, ctx: ContextDep, agency
     page = await reports.public_tasks(ctx, agency or None, Stage(stage) if stage in set(Stage) else None,
                                       _yes_no(overdue), 200, 0)
     return render(request, "public.html", user, page=page, periods=await reports.published_periods(ctx),
+                  agencies=await people.agencies(ctx),
                   quarters=await publications.published_quarters(ctx),
                   stages=list(Stage), filters={"agency": agency, "stage": stage, "overdue": overdue})
 

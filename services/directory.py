@@ -1,0 +1,54 @@
+"""Names for codes: an agency's name (in the reader's language) for its code, a person's full name
+for their login. Pages show names, never codes alone; reading every agency and person for every
+page would be wasteful, so the names are kept for `FRESH_FOR` seconds (a rename shows within that,
+in every process)."""
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from db import models
+from services.context import Context
+
+FRESH_FOR = 30.0
+
+
+@dataclass(frozen=True)
+class Names:
+    agencies: dict[str, tuple[str, str]]  # code → (Vietnamese name, English name or "")
+    people: dict[str, str]  # username → full name
+
+    def agency(self, code: str | None, language: str = "vi") -> str:
+        """The agency's name; its English name in English when it has one; the code when unknown."""
+        if not code:
+            return ""
+        vi, en = self.agencies.get(code, (code, ""))
+        return en if language == "en" and en else vi
+
+    def person(self, username: str | None) -> str:
+        """The person's full name; the login when unknown (a system actor, an account removed)."""
+        return self.people.get(username, username) if username else ""
+
+
+_kept: dict[int, tuple[float, Names]] = {}
+
+
+async def names(ctx: Context) -> Names:
+    """The names as they were at most FRESH_FOR seconds ago."""
+    key = id(ctx.sessions)
+    kept = _kept.get(key)
+    if kept is not None and time.monotonic() - kept[0] < FRESH_FOR:
+        return kept[1]
+    async with ctx.sessions() as session:
+        agencies = {code: (name, name_en or "") for code, name, name_en in
+                    await session.execute(select(models.Agency.code, models.Agency.name, models.Agency.name_en))}
+        people = dict((await session.execute(select(models.User.username, models.User.full_name))).tuples().all())
+    fresh = Names(agencies=agencies, people=people)
+    _kept[key] = (time.monotonic(), fresh)
+    return fresh
+
+
+def forget(ctx: Context) -> None:
+    """Read the names again on the next page (after this process changed one)."""
+    _kept.pop(id(ctx.sessions), None)
