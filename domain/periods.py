@@ -1,4 +1,6 @@
-"""Reporting periods: `2026` (a year), `2026-Q1` (a quarter), `2026-03` (a month)."""
+"""Reporting periods: `2026` (a year), `2026-Q1` (a quarter), `2026-03` (a month); typed the way
+people write them too: "Năm 2026", "Quý II/2026" or "quý 2/2026", "Tháng 3/2026" (any case, accents
+or none), and as the English pages show them: "Q2 2026", "March 2026"."""
 
 import re
 from datetime import date, datetime, time, timedelta
@@ -7,12 +9,34 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from domain.deadlines import end_of_month
+from domain.text import fold
 
 FIRST_YEAR, LAST_YEAR = 1000, 9998  # the years a period may name
 YEAR_PATTERN = r"(?:[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"  # the same years, for documents and forms
 _YEAR = re.compile(r"^(\d{4})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_SAID = (  # as written in Vietnamese, folded (domain/text.fold): the canonical form it stands for
+    (re.compile(r"^nam (\d{4})$"), lambda m: m.group(1)),
+    (re.compile(r"^quy (i{1,3}|iv|[1-4]) ?/ ?(\d{4})$"),
+     lambda m: f"{m.group(2)}-Q{_ROMAN.get(m.group(1)) or m.group(1)}"),
+    (re.compile(r"^thang (\d{1,2}) ?/ ?(\d{4})$"), lambda m: f"{m.group(2)}-{int(m.group(1)):02d}"),
+    (re.compile(r"^q([1-4]) (\d{4})$"), lambda m: f"{m.group(2)}-Q{m.group(1)}"),  # as English shows them
+    (re.compile(r"^(" + "|".join(_MONTHS) + r") (\d{4})$"),
+     lambda m: f"{m.group(2)}-{_MONTHS.index(m.group(1)) + 1:02d}"),
+)
+
+
+def canonical(text: str) -> str:
+    """"Quý II/2026" as `2026-Q2`, "Tháng 3/2026" as `2026-03`, "Năm 2026" as `2026`; anything else as typed."""
+    folded = fold(text)
+    for pattern, canon in _SAID:
+        if match := pattern.match(folded):
+            return canon(match)
+    return text.strip()
 
 
 class Period(BaseModel):
@@ -26,7 +50,7 @@ class Period(BaseModel):
 
 def parse_period(text: str, timezone: str) -> Period:
     tz = ZoneInfo(timezone)
-    value = text.strip()
+    value = canonical(text)
     if match := _YEAR.match(value):
         year = int(match.group(1))
         first, last = date(year, 1, 1), date(year, 12, 31)

@@ -24,6 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import dates, numbers
+
+from domain import periods
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -165,6 +167,23 @@ def format_datetime(moment: datetime | date | str | None, language: str, timezon
         return str(dates.format_date(moment, _DATE_PATTERNS[language_of(language)], locale=language_of(language)))
     pattern = _DATE_PATTERNS[language_of(language)] + (" HH:mm" if with_time else "")
     return str(dates.format_datetime(moment, pattern, tzinfo=ZoneInfo(timezone), locale=language_of(language)))
+
+
+def format_period(text: str, language: str) -> str:
+    """A period as people write it: "Quý II/2026", "Tháng 3/2026", "Năm 2026" in Vietnamese; "Q2 2026",
+    "March 2026", "2026" in English (the month's name is Babel's). What is not a period is shown as is."""
+    language = language_of(language)
+    say = gettext(language)
+    try:
+        found = periods.parse_period(text, "UTC")
+    except ValueError:
+        return text
+    year, _, part = found.label.partition("-")
+    if not part:
+        return say("period.year", year=year)
+    if part.startswith("Q"):
+        return say(f"period.q{part[1]}", year=year)
+    return say("period.month", month=dates.format_date(found.start.date(), "LLLL", locale=language), year=year)
 
 
 def format_number(value: float | int | Decimal, language: str) -> str:

@@ -274,7 +274,7 @@ def test_other_timezones_move_the_boundaries() -> None:
 
 
 @pytest.mark.parametrize("bad", ["", "26", "2026-Q0", "2026-Q5", "2026-13", "2026-00", "2026-3", "Q1-2026",
-                                 "2026-Q1-01", "2026/03", "2026-03-01", "năm 2026", "20260", "2026-H1",
+                                 "2026-Q1-01", "2026/03", "2026-03-01", "năm", "20260", "2026-H1",
                                  "9999", "9999-Q4", "9999-12", "0001-Q1", "0999"])  # years whose end overflows
 def test_bad_periods_raise_value_error(bad: str) -> None:
     with pytest.raises(ValueError, match="not a period"):

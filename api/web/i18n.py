@@ -46,11 +46,11 @@ def jinja_templates(directory: Path) -> Jinja2Templates:
 def template_context(language: str, timezone: str) -> dict[str, Any]:
     """What every page render needs for its reader's language: `_`/`gettext`/`ngettext` bound to it,
     `fmt` (dates in `timezone`), `num`, `lang`, `now_ts` (the render's moment, for "n days left"), and
-    the vocabulary of the escalation ladder (`LADDER`): `levels`, its level numbers, lowest first, and
+    `period_label` ("Quý II/2026" for `2026-Q2`), the vocabulary of the escalation ladder (`LADDER`): `levels`, its level numbers, lowest first, and
     `audiences`, who each level tells (`_("level." ~ n)`, `_("audience." ~ audiences[n])`)."""
     language = messages.language_of(language)
     say = messages.gettext(language)
     return {"lang": language, "_": say, "gettext": say, "ngettext": messages.ngettext(language),
             "fmt": date_formatter(language, timezone), "num": number_formatter(language),
             "now_ts": datetime.now(UTC).timestamp(), "levels": LEVELS, "audiences": AUDIENCES,
-            "told": told}
+            "told": told, "period_label": lambda text: messages.format_period(str(text), language)}
