@@ -24,12 +24,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import dates, numbers
-
-from domain import periods
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+
+from domain import periods
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"  # the language of record: every key has its sentence here

@@ -46,7 +46,8 @@ def jinja_templates(directory: Path) -> Jinja2Templates:
 def template_context(language: str, timezone: str) -> dict[str, Any]:
     """What every page render needs for its reader's language: `_`/`gettext`/`ngettext` bound to it,
     `fmt` (dates in `timezone`), `num`, `lang`, `now_ts` (the render's moment, for "n days left"), and
-    `period_label` ("Quý II/2026" for `2026-Q2`), the vocabulary of the escalation ladder (`LADDER`): `levels`, its level numbers, lowest first, and
+    `period_label` ("Quý II/2026" for `2026-Q2`), the vocabulary of the escalation ladder (`LADDER`):
+    `levels`, its level numbers, lowest first, and
     `audiences`, who each level tells (`_("level." ~ n)`, `_("audience." ~ audiences[n])`)."""
     language = messages.language_of(language)
     say = messages.gettext(language)
