@@ -79,6 +79,22 @@ async def recipients(session: AsyncSession, notice: Notice) -> list[models.User]
     return list(await session.scalars(query))
 
 
+async def notify_in_app(sessions: async_sessionmaker[AsyncSession], notice: Notice) -> list[str]:
+    """One row per recipient of the notice, once however often called; their mail addresses."""
+    async with transaction(sessions) as session:
+        people = await recipients(session, notice)
+        already = set(await session.scalars(select(models.Notification.username).where(
+            models.Notification.task_code == notice.task_code,
+            models.Notification.event_seq == notice.event_seq)))
+        session.add_all(
+            models.Notification(username=user.username, task_code=notice.task_code, event_seq=notice.event_seq,
+                                level=notice.level, subject=notice.subject, body=notice.body,
+                                created_at=datetime.now(UTC))
+            for user in people if user.username not in already
+        )
+        return sorted(user.email for user in people if user.email)
+
+
 class NotificationActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings):
         self.sessions = sessions
@@ -87,18 +103,7 @@ class NotificationActivities:
     @activity.defn(name="notify_in_app")
     async def notify_in_app(self, notice: Notice) -> list[str]:
         """Writes one row per recipient (once, however often retried); returns their mail addresses."""
-        async with transaction(self.sessions) as session:
-            people = await recipients(session, notice)
-            already = set(await session.scalars(select(models.Notification.username).where(
-                models.Notification.task_code == notice.task_code,
-                models.Notification.event_seq == notice.event_seq)))
-            session.add_all(
-                models.Notification(username=user.username, task_code=notice.task_code, event_seq=notice.event_seq,
-                                    level=notice.level, subject=notice.subject, body=notice.body,
-                                    created_at=datetime.now(UTC))
-                for user in people if user.username not in already
-            )
-            return sorted(user.email for user in people if user.email)
+        return await notify_in_app(self.sessions, notice)
 
     @activity.defn(name="send_mail")
     async def send_mail(self, mail: Mail) -> bool:

@@ -1,6 +1,7 @@
-"""Reporting periods: `2026` (a year), `2026-Q1` (a quarter), `2026-03` (a month); typed the way
-people write them too: "Năm 2026", "Quý II/2026" or "quý 2/2026", "Tháng 3/2026" (any case, accents
-or none), and as the English pages show them: "Q2 2026", "March 2026"."""
+"""Reporting periods: `2026` (a year), `2026-Q1` (a quarter), `2026-03` (a month) — as the API takes
+them. The pages take them as people write them too (`canonical`): "Năm 2026", "Quý II/2026" or
+"quý 2/2026", "Tháng 3/2026" (any case, accents or none), and as the English pages show them:
+"Q2 2026", "March 2026"."""
 
 import re
 from datetime import date, datetime, time, timedelta
@@ -50,7 +51,7 @@ class Period(BaseModel):
 
 def parse_period(text: str, timezone: str) -> Period:
     tz = ZoneInfo(timezone)
-    value = canonical(text)
+    value = text.strip()
     if match := _YEAR.match(value):
         year = int(match.group(1))
         first, last = date(year, 1, 1), date(year, 12, 31)

@@ -45,6 +45,7 @@ class Code(StrEnum):
     KPI_RESULTS_MISSING = "kpi_results_missing"
     FILES_REQUIRED = "files_required"
     TOO_MANY_FILES = "too_many_files"
+    BULK_SELECTION = "bulk_selection"
     FILE_TYPE = "file_type"
     FILE_EMPTY = "file_empty"
     FILE_TOO_LARGE = "file_too_large"

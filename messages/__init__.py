@@ -175,7 +175,7 @@ def format_period(text: str, language: str) -> str:
     language = language_of(language)
     say = gettext(language)
     try:
-        found = periods.parse_period(text, "UTC")
+        found = periods.parse_period(periods.canonical(text), "UTC")
     except ValueError:
         return text
     year, _, part = found.label.partition("-")

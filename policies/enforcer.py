@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from db.models import CasbinRule, PolicySeed, User
 
 # What a policy line may name besides the lifecycle's actions (domain.lifecycle.ACTIONS).
-OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "user.create",
-                 "policy.read", "policy.change", "audit.verify", "ranking.publish")
+OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "agency.update",
+                 "user.create", "policy.read", "policy.change", "audit.verify", "ranking.publish")
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.csv")

@@ -30,6 +30,8 @@ ALLOWED_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
+    ".heic": "image/heic",  # a phone's photos (iPhones take them so)
+    ".heif": "image/heif",
 }
 MAX_FILES = 20
 _CHUNK = 1024 * 1024
@@ -41,6 +43,11 @@ MAGIC: dict[str, tuple[bytes, ...]] = {
     ".doc": _OLE, ".xls": _OLE, ".ppt": _OLE,
 }
 TEXT_TYPES = {".csv", ".txt", ".json", ".xml"}
+# A HEIF photo is an ISO base media file: a box of type `ftyp` first (its size in bytes 0-3), whose
+# major brand (bytes 8-11) names the image kind. Brands of video files (`isom`, `mp42`, `qt  `…) are not
+# photos, so a film renamed .heic is refused like any other mismatch.
+HEIF_TYPES = {".heic", ".heif"}
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"heif"})
 
 
 def content_fits(suffix: str, head: bytes) -> bool:
@@ -52,6 +59,8 @@ def content_fits(suffix: str, head: bytes) -> bool:
             if error.start < len(head) - 3:
                 return False
         return b"\x00" not in head
+    if suffix in HEIF_TYPES:
+        return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
     return head.startswith(MAGIC[suffix])
 
 

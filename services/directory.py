@@ -18,6 +18,7 @@ FRESH_FOR = 30.0
 class Names:
     agencies: dict[str, tuple[str, str]]  # code → (Vietnamese name, English name or "")
     people: dict[str, str]  # username → full name
+    agency_of: dict[str, str]  # username → their agency's code (people of no agency left out)
 
     def agency(self, code: str | None, language: str = "vi") -> str:
         """The agency's name; its English name in English when it has one; the code when unknown."""
@@ -25,6 +26,11 @@ class Names:
             return ""
         vi, en = self.agencies.get(code, (code, ""))
         return en if language == "en" and en else vi
+
+    def people_in(self, agency: str | None) -> list[tuple[str, str]]:
+        """(username, full name) of the people of the agency, by name: a picker's choices."""
+        return sorted(((user, self.people.get(user, user)) for user, code in self.agency_of.items() if code == agency),
+                      key=lambda pair: pair[1])
 
     def person(self, username: str | None) -> str:
         """The person's full name; the login when unknown (a system actor, an account removed)."""
@@ -43,8 +49,9 @@ async def names(ctx: Context) -> Names:
     async with ctx.sessions() as session:
         agencies = {code: (name, name_en or "") for code, name, name_en in
                     await session.execute(select(models.Agency.code, models.Agency.name, models.Agency.name_en))}
-        people = dict((await session.execute(select(models.User.username, models.User.full_name))).tuples().all())
-    fresh = Names(agencies=agencies, people=people)
+        rows = (await session.execute(select(models.User.username, models.User.full_name, models.User.agency))).all()
+    fresh = Names(agencies=agencies, people={user: name for user, name, _ in rows},
+                  agency_of={user: agency for user, _, agency in rows if agency})
     _kept[key] = (time.monotonic(), fresh)
     return fresh
 

@@ -4,6 +4,7 @@ import math
 from datetime import UTC, datetime
 
 from casbin import AsyncEnforcer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +22,16 @@ from services.security import (
     read_token,
     require_strong_password,
 )
-from services.views import AgencyGroupOut, AgencyIn, AgencyOut, UserDetail, UserIn, UserOut, UserPatch
+from services.views import (
+    AGENCY_KINDS,
+    AgencyGroupOut,
+    AgencyIn,
+    AgencyOut,
+    UserDetail,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
 
 # --- logging in and out ---------------------------------------------------------------------------
 
@@ -116,6 +126,44 @@ async def create_agency(ctx: Context, actor: Actor, body: AgencyIn) -> AgencyOut
         await _check_agency(session, body.parent, "parent")
         agency = models.Agency(**body.model_dump())
         session.add(agency)
+        await session.commit()
+        return AgencyOut.model_validate(agency)
+
+
+class AgencyPatch(BaseModel):
+    """Only the fields given change; `parent` may be set to null (a top-level agency). The code
+    never changes: tasks, accounts and the published index name the agency by it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    name_en: str | None = Field(default=None, max_length=300)
+    kind: str | None = Field(default=None, pattern="^(" + "|".join(AGENCY_KINDS) + ")$")
+    parent: str | None = Field(default=None, max_length=32, description="the agency this one is a unit of")
+
+    @field_validator("parent", mode="before")
+    @classmethod
+    def _no_parent(cls, value: object) -> object:
+        return None if value == "" else value  # a form's empty field: a top-level agency
+
+
+async def update_agency(ctx: Context, actor: Actor, code: str, body: AgencyPatch) -> AgencyOut:
+    """Renames an agency or moves it in the hierarchy; never under itself or one of its own units
+    (a cycle would make `ancestors` stop short, and an agency stand above itself)."""
+    authorization.require(ctx.enforcer, actor, "agency.update")
+    given = body.model_fields_set
+    async with ctx.sessions() as session:
+        agency = await session.get(models.Agency, code)
+        if agency is None:  # 404 before the body is judged
+            raise Refusal(Code.NOT_FOUND)
+        for name in ("name", "name_en", "kind"):
+            if name in given and getattr(body, name) is None:
+                raise Refusal(Code.REQUIRED_FIELD, field=name, what=name)
+        if "parent" in given and body.parent is not None:
+            await _check_agency(session, body.parent, "parent")
+            if body.parent == code or await is_under(session, body.parent, code):
+                raise Refusal(Code.AGENCY_OWN_PARENT, field="parent", agency=code)
+        for name in given:
+            setattr(agency, name, getattr(body, name))
         await session.commit()
         return AgencyOut.model_validate(agency)
 
@@ -236,6 +284,14 @@ async def person(ctx: Context, username: str) -> Actor | None:
     async with ctx.sessions() as session:
         account = await session.get(models.User, username)
     return None if account is None else await _actor(ctx.enforcer, account)
+
+
+async def full_names(ctx: Context, usernames: list[str]) -> dict[str, str]:
+    """Each of these accounts' full name, by username (an unknown username is left out)."""
+    async with ctx.sessions() as session:
+        rows = await session.execute(select(models.User.username, models.User.full_name)
+                                     .where(models.User.username.in_(usernames)))
+        return {username: full_name for username, full_name in rows}
 
 
 async def missing_agencies(ctx: Context, codes: list[str]) -> list[str]:

@@ -41,7 +41,6 @@ class PolicyRule(BaseModel):
         return [self.role, self.relation, self.stage, self.action]
 
 
-
 def rules(ctx: Context, actor: Actor) -> list[PolicyRule]:
     authorization.require(ctx.enforcer, actor, "policy.read")
     return [PolicyRule(role=r[0], relation=r[1], stage=r[2], action=r[3]) for r in ctx.enforcer.get_policy()]
@@ -59,19 +58,24 @@ class MatrixRow(BaseModel):
 
 # The matrix's columns (`*`, anyone, last) and the order of its rows: the lifecycle's actions first.
 COLUMNS: list[str] = [*Role, "*"]
+POLICY_ACTIONS: list[str] = _ALLOWED["action"]
 _ORDER = {field: {name: place for place, name in enumerate(names)} for field, names in _ALLOWED.items()}
+
+
+def _place(rule: PolicyRule) -> tuple[int, ...]:
+    """Where a rule sorts: by action, relation, stage, role (a name a release no longer knows, last)."""
+    return tuple(_ORDER[field].get(getattr(rule, field), len(_ORDER[field]))
+                 for field in ("action", "relation", "stage", "role"))
 
 
 def rows(found: Iterable[PolicyRule]) -> list[MatrixRow]:
     """The rules as the matrix's rows: one per action, relation and stage that some rule names."""
     grouped: dict[tuple[str, str, str], set[str]] = {}
-    for rule in found:
+    for rule in sorted(found, key=_place):
         grouped.setdefault((rule.action, rule.relation, rule.stage), set()).add(rule.role)
-    ordered = sorted(grouped, key=lambda key: (_ORDER["action"][key[0]], _ORDER["relation"][key[1]],
-                                                _ORDER["stage"][key[2]]))
     return [MatrixRow(action=action, relation=relation, stage=stage,
                       roles=[role for role in COLUMNS if role in grouped[(action, relation, stage)]])
-            for action, relation, stage in ordered]
+            for action, relation, stage in grouped]
 
 
 def matrix(ctx: Context, actor: Actor) -> list[MatrixRow]:
@@ -125,9 +129,7 @@ def diff(was: Iterable[PolicyRule], now: Iterable[PolicyRule]) -> list[RuleChang
     before, after = set(was), set(now)
     changes = [RuleChange(rule=rule, gained=True) for rule in after - before]
     changes += [RuleChange(rule=rule, gained=False) for rule in before - after]
-    return sorted(changes, key=lambda change: (
-        _ORDER["action"][change.rule.action], _ORDER["relation"][change.rule.relation],
-        _ORDER["stage"][change.rule.stage], COLUMNS.index(change.rule.role), change.gained))
+    return sorted(changes, key=lambda change: (_place(change.rule), change.gained))
 
 
 async def preview(ctx: Context, actor: Actor, changes: list[RuleChange]) -> list[ChangePreview]:

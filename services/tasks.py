@@ -461,7 +461,7 @@ async def detail(ctx: Context, actor: Actor, code: str) -> TaskDetail:
     actions = authorization.permitted_actions(ctx.enforcer, actor, state)
     units = await people.units(ctx, state.lead_agency) if Action.SUBTASK_CREATE in actions else []
     return TaskDetail.of(state, await history(ctx, actor, code), actions, await people.reviewers(ctx),
-                         await rollup(ctx, state), units)
+                         await rollup(ctx, state), units, max_upload_mb=ctx.settings.max_upload_mb)
 
 
 async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:
@@ -538,6 +538,8 @@ def selection(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
         query = query.where(models.Task.overdue == chosen.overdue)
     if chosen.document:
         query = query.where(models.Task.state["spec"]["source"]["document"].as_string() == chosen.document)
+    if chosen.codes:
+        query = query.where(models.Task.code.in_(chosen.codes))
     if chosen.q and chosen.q.strip():
         query = query.where(matching(chosen.q.strip()))
     column = _SORT_COLUMNS[chosen.sort.lstrip("-")]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from domain import limits
 from domain.actors import Role
 from domain.agency_index import AgencyRow
+from domain.comparison import KpiComparison, Spending, Timeliness, compare_kpis, spending, timeliness
 from domain.deadlines import is_a_day
 from domain.escalation import open_deadlines, owner_of
 from domain.stages import CLOSED_STAGES, Stage
@@ -27,6 +28,7 @@ from domain.task import (
     TaskSpec,
     TaskState,
 )
+from services.blobs import ALLOWED_TYPES
 
 # unit: a department of a ministry or a province (its `parent`); commune: a province's ward or commune
 AGENCY_KINDS = ("ministry", "central", "province", "unit", "commune", "party", "other")
@@ -356,6 +358,7 @@ class TaskFilter(BaseModel):
                           "or an agency's name, whatever their case or accents")
     document: str | None = Field(default=None, max_length=200, description="the source directive's number")
     sort: TaskSort = Field(default="deadline", description="the column to sort by; `-` before it: descending")
+    codes: list[str] = Field(default=[], max_length=limits.ITEMS, description="only these tasks (a selection)")
 
 
 # The steps a task's page shows, in order; budget review is part of the budget step.
@@ -379,8 +382,78 @@ def stepper(stage: Stage, kind: TaskKind = TaskKind.ONE_OFF) -> list[Step]:
             for index, step in enumerate(steps)]
 
 
+# A KPI chart's viewBox (api/web/templates/_macros.html, `kpi_chart`): drawn at 100% of its box's width,
+# so it fits a 360 px phone as a wide screen; the margin keeps the dots and their strokes inside.
+CHART_WIDTH, CHART_HEIGHT, CHART_MARGIN = 320, 120, 12
+
+
+class ChartDot(BaseModel):
+    x: float
+    y: float
+    value: float
+
+
+class KpiChart(BaseModel):
+    """A KPI's reported figures as a small line chart, with its target (and baseline) as lines across:
+    the geometry is worked out here, in a viewBox of `width` × `height`, so the template only draws
+    it. The chart's text alternative is the table of the same figures beside it."""
+
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+    target_y: float
+    baseline_y: float | None
+    line: str  # the readings as an SVG polyline's points, "x,y x,y …"
+    dots: list[ChartDot]  # the readings, in order
+    result: ChartDot | None  # the confirmed result, after the readings
+
+    @classmethod
+    def of(cls, compared: KpiComparison) -> "KpiChart":
+        kpi, values = compared.kpi, [reading.value for reading in compared.readings]
+        ends = [*values, *([compared.result] if compared.result is not None else [])]
+        scale = [*ends, kpi.target, *([kpi.baseline] if kpi.baseline is not None else [])]
+        low, high = min(scale), max(scale)
+        if high == low:
+            low, high = low - 1, high + 1
+        inner_w, inner_h = CHART_WIDTH - 2 * CHART_MARGIN, CHART_HEIGHT - 2 * CHART_MARGIN
+
+        def y(value: float) -> float:
+            return round(CHART_MARGIN + (high - value) / (high - low) * inner_h, 1)
+
+        def x(index: int) -> float:
+            step = inner_w / (len(ends) - 1) if len(ends) > 1 else 0
+            return round(CHART_MARGIN + index * step if len(ends) > 1 else CHART_WIDTH / 2, 1)
+
+        dots = [ChartDot(x=x(i), y=y(value), value=value) for i, value in enumerate(ends)]
+        readings = dots[:len(values)]
+        return cls(target_y=y(kpi.target), baseline_y=y(kpi.baseline) if kpi.baseline is not None else None,
+                   line=" ".join(f"{dot.x},{dot.y}" for dot in readings), dots=readings,
+                   result=dots[-1] if compared.result is not None else None)
+
+
+class KpiCompared(KpiComparison):
+    """A KPI side by side with its figures (domain/comparison.py), and their chart (None: no figure yet)."""
+
+    chart: KpiChart | None
+
+
+class UploadRules(BaseModel):
+    """What an evidence upload takes, said next to the file input before anyone picks a file: the
+    types services/blobs.py stores (a phone's HEIC photos among them) and the size of one file."""
+
+    extensions: list[str]
+    accept: str  # the file input's `accept`: the extensions and their media types
+    max_mb: int | None  # None: not told (the page then says only the types)
+
+    @classmethod
+    def of(cls, max_mb: int | None) -> "UploadRules":
+        return cls(extensions=sorted(ALLOWED_TYPES), max_mb=max_mb,
+                   accept=",".join([*sorted(ALLOWED_TYPES), *sorted(set(ALLOWED_TYPES.values()))]))
+
+
 class TaskDetail(BaseModel):
-    """A task's page: the task, its history, and what the reader may do now."""
+    """A task's page: the task, its history, and what the reader may do now; and what it compares —
+    each KPI's target with its figures over time and its result, the budget with its disbursement, a
+    completed task's delivery with its deadline (domain/comparison.py)."""
 
     task: TaskView
     history: list[HistoryEntry]
@@ -390,14 +463,23 @@ class TaskDetail(BaseModel):
     open: bool
     deadline_as_written: str | None  # the deadline as assigned ("2026-Q2"), when it is not a plain date
     units: list[AgencyOut] = []  # where the reader may hand parts down to, when they may
+    compared: list[KpiCompared] = []
+    spending: Spending | None = None  # once a budget is approved
+    timeliness: Timeliness | None = None  # once completed, with a deadline
+    upload: UploadRules = UploadRules.of(None)
 
     @classmethod
     def of(cls, state: TaskState, history: list[HistoryEntry], actions: list[str], reviewers: list[str],
-           rollup: SubtaskRollup | None = None, units: list[AgencyOut] | None = None) -> "TaskDetail":
+           rollup: SubtaskRollup | None = None, units: list[AgencyOut] | None = None,
+           max_upload_mb: int | None = None) -> "TaskDetail":
+        compared = [KpiCompared(**dict(c), chart=KpiChart.of(c) if c.readings or c.result is not None else None)
+                    for c in compare_kpis(state)]
         return cls(task=TaskView.of(state, rollup), history=history, units=units or [], actions=actions,
                    reviewers=reviewers,
                    stepper=stepper(state.stage, state.kind), open=state.stage not in CLOSED_STAGES,
-                   deadline_as_written=None if is_a_day(state.deadline_text) else state.deadline_text)
+                   deadline_as_written=None if is_a_day(state.deadline_text) else state.deadline_text,
+                   compared=compared, spending=spending(state), timeliness=timeliness(state),
+                   upload=UploadRules.of(max_upload_mb))
 
 
 class PublicTask(BaseModel):

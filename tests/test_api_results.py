@@ -133,7 +133,9 @@ async def test_the_committee_replaces_the_accountable_head(stack: Stack) -> None
     async with browser_at(stack) as browser:  # the page tells who answered when
         await web_login(browser, "office")
         page = (await browser.get(f"/tasks/{code}")).text
-        assert "bkhcn.head (BKHCN)" in page and "btc.head (BTC)" in page and "Thủ trưởng BTC" in page
+        # by name: the heads' full names, their agencies' names
+        assert "Bộ trưởng Bộ Khoa học và Công nghệ (Bộ Khoa học và Công nghệ)" in page
+        assert "Bộ trưởng Bộ Tài chính (Bộ Tài chính)" in page and "Thủ trưởng Bộ Tài chính" in page
 
 
 async def test_the_reviewer_approves_a_shortfall_on_the_page_as_not_met(stack: Stack) -> None:

@@ -15,9 +15,10 @@ from api.errors import STATUS, field_errors, refusal_body, refusal_headers
 from api.exports import headers
 from api.routes.reports import INDEX_COLUMNS
 from api.routes.tasks import TASK_COLUMNS
+from api.web.admin_pages import DONE
 from api.web.forms import form_fields
 from api.web.i18n import jinja_environment, template_context
-from domain.actors import Role
+from domain.actors import Relation, Role
 from domain.commands import Action
 from domain.escalation import LADDER, OWNER_AUDIENCE, DeadlineKind, Owner, notice_text
 from domain.events import Happening
@@ -25,13 +26,15 @@ from domain.refusals import Code
 from domain.stages import Stage
 from domain.status import StatusClass
 from domain.task import BudgetStatus, Decision, Direction, Outcome, Reporting, TaskKind
+from policies.enforcer import OTHER_ACTIONS
+from services.views import AGENCY_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "api" / "web" / "templates"
 
 # A template may build a key from a prefix and a value: the values are these vocabularies.
 FAMILIES: dict[str, list[str]] = {
-    "stage.": list(Stage), "action.": list(Action), "role.": list(Role), "kind.": list(DeadlineKind),
+    "stage.": list(Stage), "role.": list(Role), "kind.": list(DeadlineKind),
     "budget.status.": list(BudgetStatus), "review.decision.": list(Decision), "task_kind.": list(TaskKind),
     "reporting.": list(Reporting), "owner.": list(Owner), "direction.": list(Direction), "outcome.": list(Outcome),
     "status.": list(StatusClass),
@@ -39,6 +42,8 @@ FAMILIES: dict[str, list[str]] = {
     "level.": [str(number) for number in (0, *(level.number for level in LADDER))],  # 0: not escalated
     "audience.": sorted({*(level.audience for level in LADDER), *OWNER_AUDIENCE.values()}),
     "field.": sorted({f.name for action in Action for f in form_fields(action)}),  # the action forms
+    "action.": [*Action, *OTHER_ACTIONS],  # the policy's matrix names every action a rule may name
+    "admin.done.": list(DONE), "admin.relation.": [*Relation, "any"], "agency_kind.": list(AGENCY_KINDS),
 }
 
 

@@ -31,3 +31,12 @@ async def test_without_a_period_it_opens_on_the_current_quarter_or_else_its_year
     assert opened.period in (f"{now.year}-Q{(now.month - 1) // 3 + 1}", str(now.year))
     assert opened.headline.tasks == opened.by_status.total
     assert opened.headline.overdue == opened.by_status.overdue
+
+
+async def test_the_dashboard_takes_and_shows_a_period_as_people_write_it(stack: Stack) -> None:
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        page = await browser.get("/dashboard", params={"period": "quý iv/2026"})
+        assert page.status_code == 200, page.text
+        assert "Quý IV/2026" in page.text and 'value="Quý IV/2026"' in page.text
+        assert "period=2026-Q4" in page.text  # the links and downloads name it as the API does

@@ -8,6 +8,7 @@ from api.deps import ContextDep, CurrentUser, allowed
 from api.errors import links, responses
 from domain.actors import Actor
 from services import people
+from services.people import AgencyPatch
 from services.views import AgencyGroupOut, AgencyIn, AgencyOut, PasswordReset, UserDetail, UserIn, UserOut, UserPatch
 
 router = APIRouter(prefix="/api/v1", tags=["administration"])
@@ -21,6 +22,14 @@ UserAdmin = Annotated[Actor, Depends(allowed("user.create"))]
 async def create_agency(body: AgencyIn, actor: Annotated[Actor, Depends(allowed("agency.create"))],
                         ctx: ContextDep) -> AgencyOut:
     return await people.create_agency(ctx, actor, body)
+
+
+@router.patch("/agencies/{code}", responses=responses(401, 403, 404, 413, 422, notes={
+    404: "Unknown agency.", 422: "Also: an unknown `parent`, or one that would put the agency under itself."}))
+async def update_agency(code: str, body: AgencyPatch, actor: Annotated[Actor, Depends(allowed("agency.update"))],
+                        ctx: ContextDep) -> AgencyOut:
+    """Only the fields given change (`parent` may be null: a top-level agency); the code never does."""
+    return await people.update_agency(ctx, actor, code, body)
 
 
 @router.get("/agencies", responses=responses(401))

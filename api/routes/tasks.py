@@ -83,6 +83,8 @@ async def list_tasks(
     q: Annotated[str | None, Query(max_length=200, description="words in the code, title, product or an "
                                    "agency's name, whatever their case or accents")] = None,
     sort: Annotated[TaskSort, Query(description="the column to sort by; `-` before it: descending")] = "deadline",
+    code: Annotated[list[str] | None, Query(max_length=limits.ITEMS, description="only these tasks (repeat it: "
+                                            "`code=A&code=B`), e.g. to download a selection")] = None,
     document: Annotated[str | None, Query(max_length=200, description="the source directive's number, "
                                           "e.g. 20-TB/CQTTBCĐ")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.OFFSET)] = 0,
@@ -95,7 +97,7 @@ async def list_tasks(
     with its children's stage counts, overdue count and average progress; those children are left
     out of `items`, and `limit`, `offset` and `total` count the groups (listed first) with the tasks."""
     chosen = TaskFilter(stage=stage, agency=agency, relation=relation, overdue=overdue, q=q,
-                        document=document, sort=sort)
+                        document=document, sort=sort, codes=code or [])
     if format == "json":
         return await tasks.page(ctx, actor, chosen, limit, offset, grouped=groups)
     rows = [{**view.model_dump(), "percent": view.progress.percent, **_source_columns(view)}

@@ -5,6 +5,7 @@ in a browser, and how what a person typed becomes the body the model parses."""
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -92,9 +93,14 @@ def command_body(action: str, form: FormData, state: TaskState, language: str) -
         raw = text.get(field.name, "")
         if field.kind == "kpis":
             body[field.name] = kpi_values(form, state, language)
-        elif field.kind in ("lines", "budget_lines", "kpi_lines") and (raw or field.required):
-            parse = {"lines": str, "budget_lines": _budget_line, "kpi_lines": _kpi_line}[field.kind]
-            body[field.name] = [parse(line, language) if parse is not str else line for line in _lines(raw)]
+        elif field.kind == "budget_lines":
+            typed = rows(form, field.name, BUDGET_LINE_PARTS)
+            if typed or field.required:
+                body[field.name] = [{"item": row["item"], "amount_vnd": _money(row["amount_vnd"], language)}
+                                    for row in typed]
+        elif field.kind in ("lines", "kpi_lines") and (raw or field.required):
+            body[field.name] = [_kpi_line(line, language) if field.kind == "kpi_lines" else line
+                                for line in _lines(raw)]
         elif field.kind == "money" and (raw or field.required):
             body[field.name] = _money(raw, language)
         elif field.kind == "number" and (raw or field.required):
@@ -120,10 +126,24 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _budget_line(line: str, language: str) -> dict[str, Any]:
-    """`item | amount`, one per line."""
-    item, _, amount = line.rpartition("|")
-    return {"item": item.strip() or line, "amount_vnd": _money(amount.strip(), language)}
+# A budget line's inputs, one row of them per line: `lines.0.item`, `lines.0.amount_vnd`, `lines.1.item`…
+# Named as the model's fields and numbered as pydantic numbers a list's items, so the message of a
+# refused row (`lines.1.amount_vnd`) is shown at its own input.
+BUDGET_LINE_PARTS: tuple[str, ...] = tuple(BudgetLine.model_fields)
+_ROW_KEY = re.compile(r"^(?P<name>\w+)\.(?P<n>\d{1,4})\.(?P<part>\w+)$")
+
+
+def rows(form: Mapping[str, Any], name: str, parts: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows typed into a form's table `name` (`<name>.<n>.<part>`), in their numbers' order, the
+    wholly empty ones dropped: a page offers a few empty rows (more are added by app.js), and a row
+    left empty means nothing. The page shows a refused form's rows in this order again, so the
+    numbers of the body's lines are those of the rows shown (api/web/templates/_actions.html)."""
+    found: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        match = _ROW_KEY.match(key)
+        if match and match["name"] == name and match["part"] in parts and isinstance(value, str):
+            found.setdefault(int(match["n"]), dict.fromkeys(parts, ""))[match["part"]] = value.strip()
+    return [row for _, row in sorted(found.items()) if any(row.values())]
 
 
 def _kpi_line(line: str, language: str) -> dict[str, Any]:

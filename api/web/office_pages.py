@@ -19,11 +19,12 @@ from starlette.datastructures import FormData, UploadFile
 from api.deps import ContextDep
 from api.exports import XLSX_TYPE
 from api.hardening import csrf_protect
-from api.web.pages import PageUser, form_errors_of, language, refused, render
+from api.web.pages import PageUser, form_errors_of, language, local_path, refused, render
+from domain import limits
 from domain.actors import Actor
 from domain.refusals import Code, Refusal
 from domain.task import Direction, Reporting, TaskKind
-from services import authorization, people, tasks
+from services import authorization, bulk, people, tasks
 from services.context import Context
 from services.views import Directive
 
@@ -200,3 +201,26 @@ async def import_confirm(request: Request, user: PageUser, ctx: ContextDep) -> R
         return await _import_page(request, user, ctx, status, form_errors=errors)
     kept.unlink(missing_ok=True)
     return await _import_page(request, user, ctx, result=result)
+
+
+@router.post("/tasks/bulk")
+async def bulk_action(request: Request, user: PageUser, ctx: ContextDep) -> Response:
+    """An action on the tasks ticked in the list: the same reviewer assigned to each, or a reminder
+    sent on each. Each is its own action (services/bulk.py); the page says which were done and why
+    the others were not."""
+    form = await request.form()
+    chosen = [code for code in form.getlist("code") if isinstance(code, str)]
+    action = str(form.get("action", ""))
+    try:
+        selection = bulk.Selection(codes=chosen)
+    except ValidationError:
+        return refused(request, user, Refusal(Code.BULK_SELECTION, n=limits.ITEMS))
+    if action == "review.assign":
+        reviewer = str(form.get("reviewer", ""))
+        outcomes = await bulk.assign_reviewer(ctx, user, selection, reviewer, language(request))
+    elif action == "remind":
+        outcomes = await bulk.remind(ctx, user, selection, str(form.get("note", ""))[:limits.TEXT], language(request))
+    else:
+        return refused(request, user, Refusal(Code.ACTION_NOT_FOUND, action=action[:100]))
+    return render(request, "bulk.html", user, action=action, outcomes=outcomes,
+                  done=sum(outcome.done for outcome in outcomes), back=local_path(str(form.get("back", "")), "/tasks"))

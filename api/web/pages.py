@@ -31,6 +31,7 @@ from domain import limits
 from domain.actors import Actor
 from domain.commands import COMMAND_MODELS, Action
 from domain.escalation import Owner
+from domain.periods import canonical
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
 from domain.status import StatusClass
@@ -97,11 +98,13 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
     return response
 
 
-def _namers(request: Request) -> dict[str, Callable[[str | None], str]]:
-    """`agency_name(code)` in the reader's language and `person(username)`, for the templates."""
-    names: directory.Names = getattr(request.state, "names", directory.Names({}, {}))
+def _namers(request: Request) -> dict[str, Callable[[str | None], Any]]:
+    """`agency_name(code)` in the reader's language, `person(username)` and `people_in(agency)` (a
+    picker's choices), for the templates."""
+    names: directory.Names = getattr(request.state, "names", directory.Names({}, {}, {}))
     lang = language(request)
-    return {"agency_name": lambda code: names.agency(code, lang), "person": names.person}
+    return {"agency_name": lambda code: names.agency(code, lang), "person": names.person,
+            "people_in": names.people_in}
 
 
 def refused(request: Request, user: Actor | None, refusal: Refusal) -> HTMLResponse:
@@ -124,7 +127,7 @@ def install(app: Any) -> None:
         return refused(request, None, Refusal(Code.CSRF))
 
 
-def _local(target: str, fallback: str) -> str:
+def local_path(target: str, fallback: str) -> str:
     """Only a path of this site is a place to go back to."""
     return target if target.startswith("/") and not target.startswith("//") else fallback
 
@@ -160,7 +163,7 @@ async def login(request: Request, ctx: ContextDep, username: Annotated[str, Form
         if "retry_after" in refusal.extra:
             page.headers["Retry-After"] = str(refusal.extra["retry_after"])
         return page
-    response = RedirectResponse(_local(next, "/inbox"), status_code=303)
+    response = RedirectResponse(local_path(next, "/inbox"), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=ctx.settings.token_minutes * 60, **cookie_options(request))
     return response
 
@@ -177,7 +180,7 @@ async def logout(request: Request, user: MaybeUser, ctx: ContextDep) -> Response
 
 @router.get("/lang/{lang}")
 async def switch_language(lang: str, next: str = "/") -> Response:
-    response = RedirectResponse(_local(next, "/"), status_code=303)
+    response = RedirectResponse(local_path(next, "/"), status_code=303)
     if lang in LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
     return response
@@ -208,14 +211,14 @@ async def mark_read_page(request: Request, notification_id: Annotated[int, PathP
         await reports.mark_read(ctx, user, notification_id)
     except Refusal as refusal:
         return refused(request, user, refusal)
-    return RedirectResponse(_local(next, "/notifications"), status_code=303)
+    return RedirectResponse(local_path(next, "/notifications"), status_code=303)
 
 
 @router.post("/notifications/read")
 async def mark_all_read_page(user: PageUser, ctx: ContextDep,
                              next: Annotated[str, Form()] = "/notifications") -> Response:
     await reports.mark_all_read(ctx, user)
-    return RedirectResponse(_local(next, "/notifications"), status_code=303)
+    return RedirectResponse(local_path(next, "/notifications"), status_code=303)
 
 
 @router.get("/tasks")
@@ -238,7 +241,10 @@ async def tasks_page(request: Request, user: PageUser, ctx: ContextDep, stage: s
     shown = {k: v for k, v in filters.items() if v and (k, v) not in {("relation", "any"), ("sort", "deadline")}}
     # The downloads select what the page shows: "my agency" said as the agency's code the API reads.
     downloads = {**{k: v for k, v in shown.items() if k != "mine"}, **({"agency": agency_code} if mine else {})}
+    # The Office acts on a selection (office_pages.bulk_action): whom it may assign as reviewer.
+    reviewers = await people.reviewers(ctx) if authorization.may(ctx.enforcer, user, "task.create") else None
     return render(request, "tasks.html", user, page=page, agencies=await people.agencies(ctx), filters=filters,
+                  reviewers=reviewers,
                   stages=list(Stage), query=urlencode(shown), download_query=urlencode(downloads),
                   unsorted=urlencode({k: v for k, v in shown.items() if k != "sort"}), sorts=SORTS,
                   foldable=foldable, folded=folded)
@@ -317,7 +323,7 @@ async def dashboard_page(request: Request, user: PageUser, ctx: ContextDep, peri
                          status: str = "") -> HTMLResponse:
     """`status`: a status class whose tasks to list (a count's link)."""
     try:
-        board = await reports.dashboard(ctx, user, period, status)
+        board = await reports.dashboard(ctx, user, canonical(period) if period else period, status)
     except Refusal as refusal:
         return refused(request, user, refusal)
     return render(request, "dashboard.html", user, stages=list(Stage), classes=list(StatusClass), owners=list(Owner),
