@@ -126,7 +126,7 @@ class Session:
         await page.fill("#password", password)
         await page.click("form[action='/login'] button[type=submit]")
         await page.wait_for_url(f"**{next_path}")
-        await expect(page.locator("header.top")).to_contain_text(username)
+        await expect(page.locator("header.top a[href='/me']")).to_have_attribute("title", username)
         return page
 
     async def shot(self, page: Page, name: str) -> None:
