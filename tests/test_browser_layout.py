@@ -79,7 +79,9 @@ async def _pages(browser: Browser, base: str) -> AsyncIterator[tuple[str, object
             ("hni.head", DEMO_PASSWORD, [("inbox-hni-head", "/inbox"), ("task-head", "/tasks/NQ57-2027-008")]),
             ("hni.officer", DEMO_PASSWORD, [("inbox-hni-officer", "/inbox"), ("task", "/tasks/NQ57-2027-008")]),
             ("reviewer", DEMO_PASSWORD, [("inbox-reviewer", "/inbox")]),
-            ("admin", ADMIN_PASSWORD, [("admin", "/admin")])]:
+            ("committee", DEMO_PASSWORD, [("task-completed", "/tasks/DEMO-08"), ("task-shortfall", "/tasks/DEMO-07")]),
+            ("admin", ADMIN_PASSWORD, [("admin", "/admin"), ("admin-user", "/admin/users/hni.head"),
+                                       ("admin-agency", "/admin/agencies/HNI")])]:
         context, page = await open_as(username, password)
         for name, path in paths:
             await page.goto(path)
@@ -133,10 +135,11 @@ async def survey(live_server: str) -> list[Visit]:  # noqa: F811
                     visits.append(await _measure(page, name, width, height))
         finally:
             await browser.close()
-    print("\npage                 width  serious+critical  known (KNOWN)  minor+moderate nodes  scrollWidth")
-    for visit in visits:
-        print(f"{visit.page:20} {visit.width:5}  {len(visit.serious):16}  {visit.known:13}  {visit.minor:20}"
-              f"  {visit.scroll_width}")
+    lines = ["page                 width  serious+critical  known (KNOWN)  minor+moderate nodes  scrollWidth"]
+    lines += [f"{visit.page:20} {visit.width:5}  {len(visit.serious):16}  {visit.known:13}  {visit.minor:20}"
+              f"  {visit.scroll_width}" for visit in visits]
+    print("\n" + "\n".join(lines))
+    (SHOTS.parent / "axe-report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")  # for the record
     return visits
 
 

@@ -114,3 +114,16 @@ async def test_the_office_finds_its_pages_in_the_menu_and_a_head_does_not(stack:
             await web_login(browser, user)
             page = await browser.get("/inbox")
             assert ('href="/tasks/new"' in page.text and 'href="/tasks/import"' in page.text) is shown, user
+
+
+async def test_figures_and_the_directives_date_are_read_as_people_write_them(stack: Stack) -> None:
+    code = unique_code("WEB")
+    status, page, _ = await _post_new(stack, "office", {
+        "code": code, "title": "Đào tạo kỹ sư", "lead_agency": "BKHCN", "deadline": "31/12/2027",
+        "kpi_name_0": "Kỹ sư được đào tạo", "kpi_target_0": "1.200", "kpi_unit_0": "người",
+        "kpi_baseline_0": "12,5", "kpi_direction_0": "higher",
+        "source_document": "20-TB/CQTTBCĐ", "source_date": "16/03/2026"})
+    assert status == 303, page
+    task = await get_task(stack, code)
+    assert (task["kpis"][0]["target"], task["kpis"][0]["baseline"]) == (1200, 12.5)
+    assert task["source"]["date"] == "2026-03-16"

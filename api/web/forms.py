@@ -7,11 +7,13 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from functools import cache
 from typing import Any, Literal
 
 import annotated_types
+from babel.dates import parse_date
 from babel.numbers import NumberFormatError, parse_decimal
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
@@ -104,7 +106,7 @@ def command_body(action: str, form: FormData, state: TaskState, language: str) -
         elif field.kind == "money" and (raw or field.required):
             body[field.name] = _money(raw, language)
         elif field.kind == "number" and (raw or field.required):
-            body[field.name] = _number(raw, language)
+            body[field.name] = number(raw, language)
         elif field.kind in ("text", "textarea", "choice") and raw:
             body[field.name] = raw
         elif field.kind == "yes_no" and raw:
@@ -118,7 +120,7 @@ def kpi_values(form: FormData, state: TaskState, language: str) -> dict[str, Any
     for index, kpi in enumerate(state.spec.kpis):
         raw = str(form.get(f"kpi_{index}", "")).strip()
         if raw:
-            values[kpi.name] = _number(raw, language)
+            values[kpi.name] = number(raw, language)
     return values
 
 
@@ -150,7 +152,7 @@ def _kpi_line(line: str, language: str) -> dict[str, Any]:
     """`name | target | unit`, one per line (as in a program file's kpis column)."""
     name, _, rest = line.partition("|")
     target, _, unit = rest.partition("|")
-    return {"name": name.strip(), "target": _number(target.strip(), language), "unit": unit.strip()}
+    return {"name": name.strip(), "target": number(target.strip(), language), "unit": unit.strip()}
 
 
 # How people say a sum of money in words after the figure ("5 tỷ", "2,5 tỷ", "500 triệu", "3 billion").
@@ -165,17 +167,31 @@ def _money(text: str, language: str) -> Any:
     found = _MONEY.match(text.strip())
     if found is None:
         return text
-    figure = _number(found["figure"].replace(" ", ""), language)
+    figure = number(found["figure"].replace(" ", ""), language)
     if isinstance(figure, str):
         return text
     value = figure * _MONEY_WORDS.get((found["word"] or "").lower(), 1)
     return round(value) if value == round(value) else value
 
 
-def _number(text: str, language: str) -> Any:
+def number(text: str, language: str) -> Any:
     """A number as people write it in their language (3.000.000 or 12,5 in Vietnamese)."""
     try:
         value = parse_decimal(text, locale=language, strict=True)
     except NumberFormatError:
         return text
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def day(text: str, language: str) -> Any:
+    """A calendar day as people write it: 16/03/2026 in Vietnamese (Babel's reading of the language's
+    short date), or 2026-03-16; anything else passed on as typed, for the model to name the field."""
+    text = text.strip()
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    try:
+        return parse_date(text, locale=language).isoformat()
+    except (ValueError, IndexError):
+        return text

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.deps import ContextDep
 from api.exports import XLSX_TYPE
 from api.hardening import csrf_protect
+from api.web.forms import day, number
 from api.web.pages import PageUser, form_errors_of, language, local_path, refused, render
 from domain import limits
 from domain.actors import Actor
@@ -42,8 +43,9 @@ def kpi_rows(form: FormData | dict[str, str]) -> list[dict[str, str]]:
     return [row for row in rows if any(row[part] for part in ("name", "target", "unit", "baseline"))]
 
 
-def directive_of(form: FormData) -> Directive:
-    """What the form says, as the API's body: empty optional fields are left out, not sent empty."""
+def directive_of(form: FormData, lang: str) -> Directive:
+    """What the form says, as the API's body: empty optional fields are left out, not sent empty;
+    figures and the directive's date read as people write them in `lang` (1.200; 16/03/2026)."""
     text = {key: str(value).strip() for key, value in form.items() if isinstance(value, str)}
     body: dict[str, Any] = {key: text.get(key, "") for key in ("code", "title", "description", "lead_agency",
                                                               "deadline", "product")}
@@ -53,12 +55,12 @@ def directive_of(form: FormData) -> Directive:
     body["coordinating_agencies"] = [str(c) for c in form.getlist("coordinating_agencies") if str(c).strip()]
     if text.get("directing_agency"):
         body["directing_agency"] = text["directing_agency"]
-    body["kpis"] = [{"name": row["name"], "target": row["target"] or None, "unit": row["unit"],
-                     **({"baseline": row["baseline"]} if row["baseline"] else {}),
+    body["kpis"] = [{"name": row["name"], "target": number(row["target"], lang) if row["target"] else None,
+                     "unit": row["unit"], **({"baseline": number(row["baseline"], lang)} if row["baseline"] else {}),
                      "direction": row["direction"] or Direction.HIGHER.value} for row in kpi_rows(form)]
     if any(text.get(f"source_{part}") for part in ("document", "date", "section", "text")):
         body["source"] = {"document": text.get("source_document", ""), "section": text.get("source_section", ""),
-                          "text": text.get("source_text", ""), **({"date": text["source_date"]}
+                          "text": text.get("source_text", ""), **({"date": day(text["source_date"], lang)}
                                                                   if text.get("source_date") else {})}
     return Directive.model_validate(body)
 
@@ -91,7 +93,7 @@ async def new_task(request: Request, user: PageUser, ctx: ContextDep) -> Respons
     except Refusal as refusal:
         return refused(request, user, refusal)
     try:
-        made = await tasks.create(ctx, user, directive_of(form))
+        made = await tasks.create(ctx, user, directive_of(form, language(request)))
     except (Refusal, ValidationError) as error:
         status, errors = form_errors_of(request, error)
         return await _new_page(request, user, ctx, status, errors, form)
