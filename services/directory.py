@@ -27,6 +27,10 @@ class Names:
         vi, en = self.agencies.get(code, (code, ""))
         return en if language == "en" and en else vi
 
+    def every_agency(self, language: str = "vi") -> list[tuple[str, str]]:
+        """(code, name) of every agency, by name in the language: a picker's choices."""
+        return sorted(((code, self.agency(code, language)) for code in self.agencies), key=lambda pair: pair[1])
+
     def people_in(self, agency: str | None) -> list[tuple[str, str]]:
         """(username, full name) of the people of the agency, by name: a picker's choices."""
         return sorted(((user, self.people.get(user, user)) for user, code in self.agency_of.items() if code == agency),

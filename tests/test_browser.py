@@ -479,7 +479,8 @@ async def test_a_head_hands_part_down_and_a_commune_officer_reports_on_it(people
     await field(head, "subtask.create", "title").fill("Hướng dẫn hộ dân phường Hoàn Kiếm")
     await field(head, "subtask.create", "lead_agency").fill("HNI-HOANKIEM")
     await field(head, "subtask.create", "deadline").fill("trong tháng 9/2027")
-    await field(head, "subtask.create", "kpis").fill("Hộ dân được hướng dẫn | 800 | hộ")
+    for part_name, value in (("name", "Hộ dân được hướng dẫn"), ("target", "800"), ("unit", "hộ")):  # a row
+        await field(head, "subtask.create", f"kpis.0.{part_name}").fill(value)
     await act(head, "subtask.create", code)
     await expect(head.locator("#subtasks")).to_contain_text(part)
     await people.shot(head, "cascade-1-parent-split")

@@ -16,7 +16,7 @@ from api.exports import headers
 from api.routes.reports import INDEX_COLUMNS
 from api.routes.tasks import TASK_COLUMNS
 from api.web.admin_pages import DONE
-from api.web.forms import form_fields
+from api.web.forms import ROW_PARTS, form_fields
 from api.web.i18n import jinja_environment, template_context
 from domain.actors import Relation, Role
 from domain.commands import Action
@@ -37,7 +37,7 @@ FAMILIES: dict[str, list[str]] = {
     "stage.": list(Stage), "role.": list(Role), "kind.": list(DeadlineKind),
     "budget.status.": list(BudgetStatus), "review.decision.": list(Decision), "task_kind.": list(TaskKind),
     "reporting.": list(Reporting), "owner.": list(Owner), "direction.": list(Direction), "outcome.": list(Outcome),
-    "status.": list(StatusClass),
+    "status.": list(StatusClass), "task.rows_hint.": list(ROW_PARTS),
     "event.": [*Action, *Happening],  # every event type: an action someone took, or a happening
     "level.": [str(number) for number in (0, *(level.number for level in LADDER))],  # 0: not escalated
     "audience.": sorted({*(level.audience for level in LADDER), *OWNER_AUDIENCE.values()}),

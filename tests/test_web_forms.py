@@ -55,3 +55,18 @@ def test_a_row_with_a_sum_that_does_not_read_is_passed_on_for_the_model_to_name_
 def test_no_rows_typed_is_no_lines_which_the_model_refuses_as_missing() -> None:
     assert typed("budget.submit", amount_vnd="1 tỷ", source="NSNN")["lines"] == []
     assert [f.kind for f in form_fields("budget.submit") if f.name == "lines"] == ["budget_lines"]
+
+
+def test_kpis_in_a_correction_are_rows_with_their_figures_read_in_the_language() -> None:
+    body = typed("correct", **{"reason": "Sửa chỉ tiêu", "kpis.0.name": "Kỹ sư", "kpis.0.target": "1.200",
+                             "kpis.0.unit": "người", "kpis.0.baseline": "", "kpis.0.direction": "higher",
+                             "kpis.1.name": "", "kpis.1.target": "", "kpis.1.direction": "higher",
+                             "kpis.2.name": "Ngày xử lý", "kpis.2.target": "3", "kpis.2.unit": "ngày",
+                             "kpis.2.baseline": "15", "kpis.2.direction": "lower"})
+    assert body["kpis"] == [
+        {"name": "Kỹ sư", "target": 1200, "unit": "người", "baseline": None, "direction": "higher"},
+        {"name": "Ngày xử lý", "target": 3, "unit": "ngày", "baseline": 15, "direction": "lower"}]
+
+
+def test_kpi_rows_left_empty_but_for_their_direction_leave_the_kpis_as_they_are() -> None:
+    assert "kpis" not in typed("correct", **{"reason": "Sửa tên", "kpis.0.name": "", "kpis.0.direction": "higher"})

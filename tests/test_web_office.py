@@ -127,3 +127,21 @@ async def test_figures_and_the_directives_date_are_read_as_people_write_them(sta
     task = await get_task(stack, code)
     assert (task["kpis"][0]["target"], task["kpis"][0]["baseline"]) == (1200, 12.5)
     assert task["source"]["date"] == "2026-03-16"
+
+
+async def test_the_office_corrects_the_coordinating_agencies_and_kpis_by_choosing_and_rows(stack: Stack) -> None:
+    code = unique_code("WEB")
+    await _post_new(stack, "office", {"code": code, "title": "Sửa nhiệm vụ", "lead_agency": "HNI",
+                                      "deadline": "31/12/2027"})
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        page = await browser.get(f"/tasks/{code}")
+        assert '<select id="correct-coordinating_agencies" name="coordinating_agencies" multiple' in page.text
+        answer = await browser.post(f"/tasks/{code}/actions/correct", headers={"Origin": ORIGIN}, data={
+            "csrf_token": csrf_of(page), "reason": "Bổ sung cơ quan phối hợp", "coordinating_agencies": ["BTC", "BCA"],
+            "kpis.0.name": "Xã có nền tảng", "kpis.0.target": "1.000", "kpis.0.unit": "xã",
+            "kpis.0.direction": "higher", "kpis.1.name": "", "kpis.1.direction": "higher"})
+    assert answer.status_code == 303, answer.text
+    task = await get_task(stack, code)
+    assert sorted(task["coordinating_agencies"]) == ["BCA", "BTC"]
+    assert [(k["name"], k["target"]) for k in task["kpis"]] == [("Xã có nền tảng", 1000)]

@@ -20,7 +20,7 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.datastructures import FormData
 
 from domain.commands import COMMAND_MODELS, Action
-from domain.task import BudgetLine, EvidenceFile, Kpi, Outcome, Reporting, TaskKind, TaskState
+from domain.task import BudgetLine, Direction, EvidenceFile, Kpi, Outcome, Reporting, TaskKind, TaskState
 
 Kind = Literal["text", "textarea", "number", "money", "lines", "budget_lines", "kpi_lines", "kpis", "files", "choice",
                "yes_no"]
@@ -95,14 +95,16 @@ def command_body(action: str, form: FormData, state: TaskState, language: str) -
         raw = text.get(field.name, "")
         if field.kind == "kpis":
             body[field.name] = kpi_values(form, state, language)
-        elif field.kind == "budget_lines":
-            typed = rows(form, field.name, BUDGET_LINE_PARTS)
+        elif field.kind in ROW_PARTS:
+            typed = [row for row in rows(form, field.name, tuple(part.name for part in ROW_PARTS[field.kind]))
+                     if any(row[part.name] for part in ROW_PARTS[field.kind] if part.typed)]
             if typed or field.required:
-                body[field.name] = [{"item": row["item"], "amount_vnd": _money(row["amount_vnd"], language)}
+                body[field.name] = [{part.name: part.read(row[part.name], language) for part in ROW_PARTS[field.kind]}
                                     for row in typed]
-        elif field.kind in ("lines", "kpi_lines") and (raw or field.required):
-            body[field.name] = [_kpi_line(line, language) if field.kind == "kpi_lines" else line
-                                for line in _lines(raw)]
+        elif field.kind == "lines":  # a textarea's lines, or the options chosen in a list (agencies)
+            chosen = [line for value in form.getlist(field.name) if isinstance(value, str) for line in _lines(value)]
+            if chosen or field.required:
+                body[field.name] = chosen
         elif field.kind == "money" and (raw or field.required):
             body[field.name] = _money(raw, language)
         elif field.kind == "number" and (raw or field.required):
@@ -128,10 +130,41 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-# A budget line's inputs, one row of them per line: `lines.0.item`, `lines.0.amount_vnd`, `lines.1.item`…
-# Named as the model's fields and numbered as pydantic numbers a list's items, so the message of a
-# refused row (`lines.1.amount_vnd`) is shown at its own input.
-BUDGET_LINE_PARTS: tuple[str, ...] = tuple(BudgetLine.model_fields)
+@dataclass(frozen=True)
+class RowPart:
+    """One input of a row in a table of records (a budget line's item, a KPI's target): the model's
+    field it fills, its label's key, and how its text is read (a sum, a figure, or as typed)."""
+
+    name: str
+    label: str
+    reads: Literal["text", "money", "number", "direction"] = "text"  # direction: chosen, not typed
+
+    def read(self, text: str, language: str) -> Any:
+        if self.reads == "direction":
+            return text or Direction.HIGHER.value
+        if not text and self.reads != "text":  # a figure left empty: none given (the model says if it must be)
+            return None
+        return {"money": _money, "number": number}.get(self.reads, lambda typed, _: typed)(text, language)
+
+    @property
+    def typed(self) -> bool:
+        """Typed, not chosen: a row none of whose typed inputs holds anything is an empty row."""
+        return self.reads != "direction"
+
+    @property
+    def inputmode(self) -> str:
+        return {"money": "numeric", "number": "decimal"}.get(self.reads, "")
+
+
+# Lists of records typed as rows of inputs, one row per record: `lines.0.item`, `lines.0.amount_vnd`,
+# `lines.1.item`… named as the model's fields and numbered as pydantic numbers a list's items, so the
+# message of a refused row (`lines.1.amount_vnd`) is shown at its own input.
+ROW_PARTS: dict[str, tuple[RowPart, ...]] = {
+    "budget_lines": (RowPart("item", "field.item"), RowPart("amount_vnd", "field.lines.amount_vnd", "money")),
+    "kpi_lines": (RowPart("name", "task.kpi"), RowPart("target", "task.target", "number"),
+                  RowPart("unit", "task.unit"), RowPart("baseline", "task.baseline", "number"),
+                  RowPart("direction", "task.direction", "direction")),
+}
 _ROW_KEY = re.compile(r"^(?P<name>\w+)\.(?P<n>\d{1,4})\.(?P<part>\w+)$")
 
 
@@ -146,13 +179,6 @@ def rows(form: Mapping[str, Any], name: str, parts: tuple[str, ...]) -> list[dic
         if match and match["name"] == name and match["part"] in parts and isinstance(value, str):
             found.setdefault(int(match["n"]), dict.fromkeys(parts, ""))[match["part"]] = value.strip()
     return [row for _, row in sorted(found.items()) if any(row.values())]
-
-
-def _kpi_line(line: str, language: str) -> dict[str, Any]:
-    """`name | target | unit`, one per line (as in a program file's kpis column)."""
-    name, _, rest = line.partition("|")
-    target, _, unit = rest.partition("|")
-    return {"name": name.strip(), "target": number(target.strip(), language), "unit": unit.strip()}
 
 
 # How people say a sum of money in words after the figure ("5 tỷ", "2,5 tỷ", "500 triệu", "3 billion").

@@ -25,7 +25,7 @@ from api.hardening import (
     give_csrf_cookie,
 )
 from api.rate_limit import client_address, public_rate_limit
-from api.web.forms import command_body, form_fields, kpi_values
+from api.web.forms import ROW_PARTS, command_body, form_fields, kpi_values
 from api.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, jinja_templates, template_context
 from domain import limits
 from domain.actors import Actor
@@ -35,7 +35,7 @@ from domain.periods import canonical
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
 from domain.status import StatusClass
-from domain.task import TaskState
+from domain.task import Direction, TaskState
 from messages import say
 from messages.fields import field_errors
 from services import authorization, directory, people, publications, reports, tasks
@@ -98,13 +98,13 @@ def render(request: Request, name: str, user: Actor | None, status: int = 200, *
     return response
 
 
-def _namers(request: Request) -> dict[str, Callable[[str | None], Any]]:
-    """`agency_name(code)` in the reader's language, `person(username)` and `people_in(agency)` (a
-    picker's choices), for the templates."""
+def _namers(request: Request) -> dict[str, Callable[..., Any]]:
+    """`agency_name(code)` in the reader's language, `person(username)`; `people_in(agency)` and
+    `every_agency()` (pickers' choices), for the templates."""
     names: directory.Names = getattr(request.state, "names", directory.Names({}, {}, {}))
     lang = language(request)
     return {"agency_name": lambda code: names.agency(code, lang), "person": names.person,
-            "people_in": names.people_in}
+            "people_in": names.people_in, "every_agency": lambda: names.every_agency(lang)}
 
 
 def refused(request: Request, user: Actor | None, refusal: Refusal) -> HTMLResponse:
@@ -265,7 +265,8 @@ async def _task_page(request: Request, user: Actor, ctx: Context, code: str, sta
         return refused(request, user, refusal)
     fields = {action: form_fields(action) for action in view.actions}
     errors: dict[str, dict[str, str]] = form.get("errors", {})
-    return render(request, "task.html", user, status=status, view=view, **dict(view),
+    return render(request, "task.html", user, status=status, view=view, **dict(view), row_parts=ROW_PARTS,
+                  directions=list(Direction),
                   done=request.query_params.get("done"), fields=fields, final=FINAL,
                   forward=[a for a in view.actions if a not in FINAL], last=[a for a in view.actions if a in FINAL],
                   form_errors=errors, form_values=form.get("values", {}), confirming=form.get("confirming", {}),
