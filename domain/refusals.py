@@ -46,6 +46,7 @@ class Code(StrEnum):
     FILES_REQUIRED = "files_required"
     TOO_MANY_FILES = "too_many_files"
     BULK_SELECTION = "bulk_selection"
+    OWN_ACCOUNT = "own_account"
     FILE_TYPE = "file_type"
     FILE_EMPTY = "file_empty"
     FILE_TOO_LARGE = "file_too_large"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from db import models
+from domain.text import fold
 from services.context import Context
 
 FRESH_FOR = 30.0
@@ -29,12 +30,12 @@ class Names:
 
     def every_agency(self, language: str = "vi") -> list[tuple[str, str]]:
         """(code, name) of every agency, by name in the language: a picker's choices."""
-        return sorted(((code, self.agency(code, language)) for code in self.agencies), key=lambda pair: pair[1])
+        return sorted(((code, self.agency(code, language)) for code in self.agencies), key=lambda pair: fold(pair[1]))
 
     def people_in(self, agency: str | None) -> list[tuple[str, str]]:
         """(username, full name) of the people of the agency, by name: a picker's choices."""
         return sorted(((user, self.people.get(user, user)) for user, code in self.agency_of.items() if code == agency),
-                      key=lambda pair: pair[1])
+                      key=lambda pair: fold(pair[1]))
 
     def person(self, username: str | None) -> str:
         """The person's full name; the login when unknown (a system actor, an account removed)."""

@@ -234,7 +234,7 @@ async def user(ctx: Context, actor: Actor, username: str) -> UserDetail:
 
 async def update_user(ctx: Context, actor: Actor, username: str, body: UserPatch) -> UserDetail:
     """Only the fields given change. Disabling an account also ends its tokens, so enabling it again
-    does not bring them back."""
+    does not bring them back. Nobody disables their own account or takes their own administrator role."""
     authorization.require(ctx.enforcer, actor, "user.create")
     given = body.model_fields_set
     async with ctx.sessions() as session:
@@ -242,6 +242,8 @@ async def update_user(ctx: Context, actor: Actor, username: str, body: UserPatch
         for name in ("full_name", "roles", "disabled"):
             if name in given and getattr(body, name) is None:
                 raise Refusal(Code.REQUIRED_FIELD, field=name, what=name)
+        if username == actor.username and (body.disabled or (body.roles is not None and Role.ADMIN not in body.roles)):
+            raise Refusal(Code.OWN_ACCOUNT)  # an administrator never locks themself out
         if "agency" in given:
             await _check_agency(session, body.agency)
             account.agency = body.agency

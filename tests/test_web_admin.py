@@ -203,3 +203,13 @@ async def test_an_edit_that_leaves_nobody_able_to_change_the_policy_is_refused_a
     assert "policy.change" in answer.text and 'role="alert"' in answer.text
     assert ok(await stack.http.get("/api/v1/policy", headers=admin)) == before
 
+
+
+async def test_an_administrator_cannot_lock_themself_out(stack: Stack) -> None:
+    admin = await stack.login("admin")
+    for body in ({"disabled": True}, {"roles": ["agency_officer"]}):
+        answer = await stack.http.patch("/api/v1/users/admin", json=body, headers=admin)
+        assert answer.status_code == 409, answer.text
+        assert "quản trị viên khác" in answer.json()["detail"]
+    still = ok(await stack.http.get("/api/v1/me", headers=admin))
+    assert "admin" in still["roles"]

@@ -58,9 +58,11 @@ async def get_user(username: str, actor: UserAdmin, ctx: ContextDep) -> UserDeta
     return await people.user(ctx, actor, username)
 
 
-@router.patch("/users/{username}", responses=responses(401, 403, 404, 413, 422, notes={404: "Unknown user."}))
+@router.patch("/users/{username}", responses=responses(401, 403, 404, 409, 413, 422, notes={
+    404: "Unknown user.", 409: "Your own account: you may not disable it or take away its admin role."}))
 async def update_user(username: str, body: UserPatch, actor: UserAdmin, ctx: ContextDep) -> UserDetail:
-    """Disabling an account also ends its tokens, so enabling it again does not bring them back."""
+    """Disabling an account also ends its tokens, so enabling it again does not bring them back. Nobody
+    disables their own account or takes their own administrator role (409)."""
     return await people.update_user(ctx, actor, username, body)
 
 

@@ -22,6 +22,7 @@ from domain import limits
 from domain.actors import Actor, Relation, Role
 from domain.refusals import Code, Refusal
 from domain.stages import Stage
+from domain.text import fold
 from services import authorization, people, policy
 from services.context import Context
 from services.people import AgencyPatch
@@ -82,7 +83,7 @@ def _context(request: Request, agencies: list[AgencyOut]) -> dict[str, Any]:
     name the reader reads), the roles, the vocabularies of a policy rule."""
     english = language(request) == "en"
     return {"by_code": {agency.code: agency for agency in agencies},
-            "by_name": sorted(agencies, key=lambda a: (a.name_en if english and a.name_en else a.name).casefold()),
+            "by_name": sorted(agencies, key=lambda a: fold(a.name_en if english and a.name_en else a.name)),
             "all_roles": list(Role), "columns": policy.COLUMNS, "relations": ["*", *Relation], "stages": ["*", *Stage],
             "kinds": AGENCY_KINDS, "rule_key": rule_key, "password_min": limits.PASSWORD}
 
