@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from api import errors, hardening
@@ -27,6 +28,7 @@ from api.routes import (
     tasks,
 )
 from api.web import admin_pages, office_pages, pages
+from db.projection import fill_in
 from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
 from services.blobs import BlobStore
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = settings.make_engine()
         await create_schema(engine)
+        async with make_sessions(engine)() as session:  # rows an older version projected: filled in once
+            with contextlib.suppress(IntegrityError):  # another process starting is filling them in
+                await fill_in(session)
         state = app.state
         state.settings = settings
         state.engine = engine

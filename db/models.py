@@ -93,6 +93,17 @@ class TaskAgency(Base):
     relation: Mapped[str] = mapped_column(String(16))
 
 
+class WorkItem(Base):
+    """What a task waits for now: one row per action it awaits (domain/lifecycle.py `awaited_actions`,
+    those its state allows), written with the task's row. Who may take it is the policy's answer for
+    the reader's relation to the task, asked in SQL (services/authorization.py `awaiting`): an inbox
+    is one indexed query, however many tasks the program holds."""
+
+    __tablename__ = "work_items"
+    task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(48), primary_key=True, index=True)
+
+
 class _EventColumns:
     task_code: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)

@@ -16,6 +16,7 @@ from db import models
 from domain.actors import Relation
 from domain.audit import GENESIS
 from domain.events import RecordedEvent
+from domain.lifecycle import awaiting
 from domain.task import TaskState
 from domain.text import fold
 
@@ -116,6 +117,8 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     row.state = state.model_dump(mode="json")
     row.search = await _search_text(session, state)
     await session.flush()
+    await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
+    session.add_all(models.WorkItem(task_code=state.code, action=action.value) for action in awaiting(state))
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
     session.add_all(
         [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
@@ -140,3 +143,19 @@ async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:
         return None
     return RecordedEvent(seq=row.seq, type=row.type, actor=row.actor, at=row.at, data=None,
                          request_id=row.request_id, prev_hash=row.prev_hash, hash=row.hash)
+
+
+async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
+    """Rows projected before their search text and work items were (`search` is NULL): filled in from
+    the state they hold, a batch at a time; how many. Run at start; a row a recording rewrites is filled
+    by that recording anyway."""
+    done = 0
+    while rows := list(await session.scalars(select(models.Task).where(models.Task.search.is_(None)).limit(batch))):
+        for row in rows:
+            state = TaskState.model_validate(row.state)
+            row.search = await _search_text(session, state)
+            await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
+            session.add_all(models.WorkItem(task_code=state.code, action=action.value) for action in awaiting(state))
+        await session.commit()
+        done += len(rows)
+    return done

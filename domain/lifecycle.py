@@ -99,11 +99,21 @@ class TaskRuleError(Refusal):
         return found
 
 
+AWAITABLE: frozenset[Action] = FORWARD_ACTIONS | {Action.PROGRESS_REPORT}
+"""Every action a task may wait for (`awaited_actions` picks those of one task now)."""
+
+
 def awaited_actions(state: TaskState) -> frozenset[Action]:
     """The forward actions the task waits for now: once a reviewer is assigned it waits for the
     reviewer, no longer for an assignment; a task with a reporting cadence waits for its reports."""
     awaited = FORWARD_ACTIONS - {Action.REVIEW_ASSIGN} if state.reviewer else FORWARD_ACTIONS
     return awaited | {Action.PROGRESS_REPORT} if state.spec.reporting != Reporting.NONE else awaited
+
+
+def awaiting(state: TaskState) -> list[Action]:
+    """The actions the task waits for that its state allows now, whoever may take them: its work items."""
+    awaited = awaited_actions(state)
+    return [action for action in available_actions(state) if action in awaited]
 
 
 def check_stage(stage: Stage, action: Action) -> None:

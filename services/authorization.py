@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from db import models
 from domain.actors import Actor, Relation, relation_of
 from domain.commands import Action
-from domain.lifecycle import ACTION_STAGES, FORWARD_ACTIONS, available_actions, check_stage
+from domain.lifecycle import ACTION_STAGES, AWAITABLE, FORWARD_ACTIONS, available_actions, check_stage
 from domain.refusals import Code, Refusal
 from domain.stages import OPEN_STAGES, Stage
 from domain.task import TaskState
@@ -75,10 +75,9 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
             if allows(enforcer, actor.username, found, state.stage, action)]
 
 
-def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
-    """The tasks this person may read, as `may_read` decides one task, in SQL: the person's relation
-    to each task (`relation_of`: reviewer, else lead, coordinating, above, directing, other) and the stages
-    where the policy lets that relation read."""
+def _relations(actor: Actor) -> dict[Relation, ColumnElement[bool]]:
+    """The person's relation to each task (`relation_of`: reviewer, else lead, coordinating, above,
+    directing, other), as one SQL condition on the task per relation."""
     reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
     if actor.agency:
@@ -89,12 +88,18 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]
         above, directs = agency_is(Relation.ABOVE), agency_is(Relation.DIRECTING)
     else:
         leads = coordinates = above = directs = false()
-    holds = {Relation.REVIEWER: reviews,
-             Relation.LEAD: and_(not_reviewing, leads),
-             Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
-             Relation.ABOVE: and_(not_reviewing, ~leads, ~coordinates, above),
-             Relation.DIRECTING: and_(not_reviewing, ~leads, ~coordinates, ~above, directs),
-             Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~above, ~directs)}
+    return {Relation.REVIEWER: reviews,
+            Relation.LEAD: and_(not_reviewing, leads),
+            Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
+            Relation.ABOVE: and_(not_reviewing, ~leads, ~coordinates, above),
+            Relation.DIRECTING: and_(not_reviewing, ~leads, ~coordinates, ~above, directs),
+            Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~above, ~directs)}
+
+
+def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:
+    """The tasks this person may read, as `may_read` decides one task, in SQL: the person's relation
+    to each task and the stages where the policy lets that relation read."""
+    holds = _relations(actor)
     ways, everywhere = [], 0
     for found, condition in holds.items():
         stages = [stage for stage in Stage if allows(enforcer, actor.username, found, stage, "task.read")]
@@ -107,6 +112,21 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]
     if everywhere == len(holds):  # every task, whatever the relation
         return query
     return query.where(or_(*ways)) if ways else query.where(false())
+
+
+def awaiting_me(enforcer: AsyncEnforcer, actor: Actor) -> ColumnElement[bool]:
+    """The tasks that wait for an action this person may take, as `permitted_actions` and
+    `awaited_actions` decide one task, in SQL: a work item of the task's (db/models.py WorkItem) that
+    the policy lets the person's relation take at the task's stage."""
+    ways = []
+    for found, condition in _relations(actor).items():
+        for stage in OPEN_STAGES:
+            actions = [action.value for action in AWAITABLE if stage in ACTION_STAGES[action]
+                       and allows(enforcer, actor.username, found, stage, action)]
+            if actions:
+                ways.append(and_(condition, models.Task.stage == stage.value, models.Task.code.in_(
+                    select(models.WorkItem.task_code).where(models.WorkItem.action.in_(actions)))))
+    return or_(*ways) if ways else false()
 
 
 def stages_open_to_outsiders(enforcer: AsyncEnforcer, actor: Actor) -> set[str]:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.index_data import index_tasks
+from domain import limits
 from domain.actors import Actor, Role
 from domain.agency_index import agency_index
 from domain.escalation import Owner, open_deadlines, owner_of, running_for
@@ -37,25 +38,27 @@ from services.views import (
     TaskView,
 )
 
+INBOX_LIMIT = 200  # the most urgent first; the rest wait their turn
+
 # --- a person's own -------------------------------------------------------------------------------
 
 
-async def inbox(ctx: Context, actor: Actor) -> list[InboxItem]:
+async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[InboxItem]:
     """Tasks that wait for an action of mine, and open tasks I was alerted about (an escalation
-    addressed to me and not yet read: chasing it is my job); the most urgent first."""
+    addressed to me and not yet read: chasing it is my job); the most urgent first, at most `limit`.
+    One query however large the program: what each task waits for is its work items, and whether I may
+    take it is the policy asked in SQL (services/authorization.py `awaiting_me`)."""
     unread: dict[str, list[NotificationOut]] = {}
     async with ctx.sessions() as session:
         for note in await session.scalars(select(models.Notification).where(
                 models.Notification.username == actor.username, models.Notification.read_at.is_(None))
-                .order_by(models.Notification.id.desc())):
+                .order_by(models.Notification.id.desc()).limit(limits.NOTIFICATIONS)):
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
-        involved = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
-        outsiders = authorization.stages_open_to_outsiders(ctx.enforcer, actor)
         candidates = authorization.readable_tasks(ctx.enforcer, actor).where(
             models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
-            or_(models.Task.code.in_(involved), models.Task.reviewer == actor.username,
-                models.Task.stage.in_(outsiders), models.Task.code.in_(list(unread))),
-        ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline)
+            or_(authorization.awaiting_me(ctx.enforcer, actor), models.Task.code.in_(list(unread))),
+        ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline,
+                   models.Task.code).limit(limit)
         states = [TaskState.model_validate(row.state) for row in await session.scalars(candidates)]
     items = []
     for state in states:

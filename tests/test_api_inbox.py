@@ -6,8 +6,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from db import models
-from tests.helpers import ORIGIN, Stack, act, browser_at, csrf_of, ok, unique_code, web_login
+from domain.lifecycle import awaited_actions
+from domain.stages import OPEN_STAGES
+from domain.task import TaskState
+from services import authorization, people, reports
+from tests.helpers import ORIGIN, Stack, act, app_of, browser_at, csrf_of, ok, unique_code, web_login
 from tests.test_api_results import MET, in_review
 
 
@@ -88,3 +94,23 @@ def _unread_in_header(page: str) -> int:
     found = re.search(r'id="alerts"[^>]*>[^<]*(?:<span class="count"[^>]*>(\d+)</span>)?', page)
     assert found, "no alerts link in the header"
     return int(found.group(1) or 0)
+
+
+async def test_the_inbox_query_finds_exactly_the_tasks_the_policy_says_wait_for_each_person(stack: Stack) -> None:
+    """The inbox is one query over the work items (issue 14); what it finds must be what asking the
+    policy task by task finds: every open task whose awaited actions this person may take now."""
+    await in_review(stack, MET)  # one waiting for the reviewer, among the demo's and the other tests' tasks
+    ctx = app_of(stack).state.ctx
+    async with stack.sessions() as session:
+        states = [TaskState.model_validate(row.state) for row in await session.scalars(
+            select(models.Task).where(models.Task.stage.in_([s.value for s in OPEN_STAGES])))]
+    for username in ("office", "committee", "finance", "reviewer", "hni.head", "hni.officer", "bkhcn.head",
+                     "btc.head", "auditor"):
+        actor = await people.person(ctx, username)
+        assert actor is not None
+        expected = {state.code for state in states
+                    if set(authorization.permitted_actions(ctx.enforcer, actor, state)) & awaited_actions(state)}
+        found = {item.code for item in await reports.inbox(ctx, actor, limit=100_000) if item.to_do}
+        assert found == expected, username
+        if username == "reviewer":
+            assert expected, "the task waiting for the reviewer is found at all"

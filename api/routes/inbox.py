@@ -1,6 +1,8 @@
 """GET /api/v1/inbox: the tasks waiting for the caller, most urgent first."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import ContextDep, CurrentUser
 from api.errors import responses
@@ -11,7 +13,9 @@ router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 
 @router.get("/inbox", responses=responses(401))
-async def inbox(actor: CurrentUser, ctx: ContextDep) -> list[InboxItem]:
+async def inbox(actor: CurrentUser, ctx: ContextDep,
+                limit: Annotated[int, Query(ge=1, le=500, description="the most urgent first, at most this many")
+                                 ] = reports.INBOX_LIMIT) -> list[InboxItem]:
     """Tasks that wait for an action of mine, and open tasks I was alerted about (an escalation
     addressed to me and not yet read: chasing it is my job)."""
-    return await reports.inbox(ctx, actor)
+    return await reports.inbox(ctx, actor, limit)
