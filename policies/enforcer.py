@@ -56,6 +56,49 @@ class Enforcer(casbin.AsyncEnforcer):  # type: ignore[misc]  # pycasbin ships no
         evaluator.expr, evaluator.ast_parsed_value = _matcher(expr)
         return evaluator
 
+    # Decisions are remembered: the matcher walks every policy line (about 1 ms), and an inbox or a
+    # list asks the same few questions hundreds of times. Every change of the policy or of anyone's
+    # roles goes through the methods below (pycasbin's funnels), which forget them all.
+    DECISIONS_KEPT = 100_000
+
+    def enforce(self, *rvals: Any) -> bool:
+        decisions: dict[tuple[Any, ...], bool] = self.__dict__.setdefault("_decisions", {})
+        found = decisions.get(rvals)
+        if found is None:
+            if len(decisions) >= self.DECISIONS_KEPT:
+                decisions.clear()
+            found = decisions[rvals] = bool(super().enforce(*rvals))
+        return found
+
+    def forget_decisions(self) -> None:
+        self.__dict__["_decisions"] = {}
+
+    async def load_policy(self) -> None:
+        self.forget_decisions()
+        await super().load_policy()
+
+    def clear_policy(self) -> None:
+        self.forget_decisions()
+        super().clear_policy()
+
+
+def _forgetting(name: str) -> Any:
+    """pycasbin's funnel `name`, forgetting the remembered decisions before it changes the policy."""
+    async def changed(self: Enforcer, *args: Any) -> Any:
+        self.forget_decisions()
+        try:
+            return await getattr(super(Enforcer, self), name)(*args)
+        finally:
+            self.forget_decisions()  # a question asked while the change was being stored
+    changed.__name__ = name
+    return changed
+
+
+for _funnel in ("_add_policy", "_add_policies", "_update_policy", "_update_policies", "_update_filtered_policies",
+                "_remove_policy", "_remove_policies", "_remove_filtered_policy",
+                "_remove_filtered_policy_returns_effects"):
+    setattr(Enforcer, _funnel, _forgetting(_funnel))
+
 
 @cache
 def _matcher(expr: str) -> tuple[str, Any]:
