@@ -3,7 +3,9 @@ on its own (as many as needed, against NQ57_TEMPORAL_ADDRESS); `server.py` also 
 the API process unless NQ57_RUN_WORKER=0."""
 
 import asyncio
+import compileall
 import logging
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -42,6 +44,10 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     notifications = NotificationActivities(sessions, settings)
     projection = ProjectionActivities(sessions)
     trust.set_key(settings.proof_key)
+    # The sandbox loads the workflow's module afresh for every workflow it runs: from its bytecode when
+    # there is some. Written here, whatever PYTHONDONTWRITEBYTECODE says (containers often set it), so
+    # no run compiles the module's source again.
+    compileall.compile_dir(Path(trust.__file__).parent, quiet=1)
     return Worker(
         client,
         task_queue=settings.task_queue,

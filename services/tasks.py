@@ -51,7 +51,7 @@ from services.views import (
     TaskView,
 )
 from services.workflows import created_state, key_reused, prior_answer, send_action, start_task, workflow_state
-from workflows.task_lifecycle import TaskStart
+from workflows.start import TaskStart
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 IMPORT_AT_ONCE = 16  # rows of a program file started together (Temporal takes them in parallel)

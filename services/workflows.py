@@ -22,7 +22,8 @@ from domain.commands import ActionRequest
 from domain.events import Recorded, RecordedEvent
 from domain.refusals import Code, Refusal
 from domain.task import TaskState
-from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
+from workflows.start import TaskStart
+from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 T = TypeVar("T")
 RETRY_AFTER = 5  # seconds a client is asked to wait before it retries

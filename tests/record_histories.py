@@ -24,7 +24,8 @@ from domain.task import EvidenceFile, Kpi, LifecycleSettings, TaskSpec
 from settings import Settings
 from tests.helpers import TEST_SECRET, send_act
 from worker import build_worker
-from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
+from workflows.start import TaskStart
+from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 HISTORIES = Path(__file__).with_name("histories")
 HEAD = Actor(username="hni.head", agency="HNI", roles=["agency_head"])

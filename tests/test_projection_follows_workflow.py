@@ -25,7 +25,8 @@ from domain.events import Event, RecordedEvent
 from domain.stages import Stage
 from domain.task import TaskSpec, TaskState
 from tests.helpers import Stack, ok, post_action, unique_code
-from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
+from workflows.start import TaskStart
+from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 CODE = "PROJ-1"

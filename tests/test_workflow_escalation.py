@@ -33,7 +33,8 @@ from policies.enforcer import subject
 from settings import Settings
 from tests.helpers import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
-from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
+from workflows.start import TaskStart
+from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 OFFICE = Actor(username="office", agency="VPTW", roles=["steering_office"])
 HEAD = Actor(username="hni.head", agency="HNI", roles=["agency_head"])

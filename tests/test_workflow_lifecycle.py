@@ -33,7 +33,8 @@ from domain.task import BudgetLine, EvidenceFile, Kpi, Reporting, TaskKind, Task
 from settings import Settings
 from tests.helpers import TEST_SECRET, close_open_workflows, code_of, send_act, unique_code
 from worker import build_worker
-from workflows.task_lifecycle import TaskLifecycleWorkflow, TaskStart, workflow_id
+from workflows.start import TaskStart
+from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
 FUTURE = "2099-Q2"
 PAST = "2020-03"

@@ -8,9 +8,8 @@ the people at that level told."""
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
@@ -38,8 +37,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import RULES, TaskRuleError, apply, part_spec, subtask_closed
     from domain.refusals import Code
     from domain.stages import CLOSED_STAGES, Stage
-    from domain.task import LifecycleSettings, TaskSpec, TaskState
+    from domain.task import TaskState
     from workflows import trust
+    from workflows.start import Delivery, TaskStart
 
 # The change that gave each deadline its owner: a lapsed review's first level tells the reviewer, no
 # longer the lead agency (domain/escalation.py, `Escalation.retold`).
@@ -53,27 +53,6 @@ CLOSED_QUIET_PERIOD = timedelta(days=30)
 # A fence orders the recording attempts of one task: later runs, and later workflow tasks of a run,
 # weigh more. A run's history stays far below this many events (Temporal stops at 51,200).
 FENCE_PER_RUN = 1_000_000
-
-
-class Delivery(BaseModel):
-    """A mail or a webhook not yet delivered: what continue-as-new hands to the next run."""
-
-    mail: Mail | None = None
-    notice: Notice | None = None
-
-
-class TaskStart(BaseModel):
-    spec: TaskSpec
-    deadline: datetime | None  # the spec's deadline as an instant; None while it has none (domain.deadlines.due_of)
-    created_by: str
-    settings: LifecycleSettings = LifecycleSettings()
-    state: TaskState | None = None  # set when the workflow continues as new
-    deliveries: list[Delivery] = []  # undelivered mail and webhooks of the previous run
-    log: list[RecordedEvent] = []  # the events recorded by the previous runs, summarized
-    generation: int = 0  # how many runs came before this one
-    request_id: str | None = None  # the Idempotency-Key the task was created with
-    parent: str | None = None  # set for a sub-task: the task it was split from
-    overseers: list[str] = []  # the agencies leading the tasks above a sub-task, nearest first
 
 
 def workflow_id(code: str) -> str:
