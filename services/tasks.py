@@ -257,8 +257,17 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
                 return ImportResult(created=[], skipped=[],
                                     errors=[ImportError_(row=number, detail=messages.detail(refusal))])
 
+    async def again(code: str) -> ImportResult:  # a code an earlier row of the file has: that row's task
+        return ImportResult(created=[], skipped=[code], errors=[])
+
     rows = [(number, row) for number, row in enumerate(read_rows(content, filename), start=2) if any(row.values())]
-    for part in await asyncio.gather(*(one(number, row) for number, row in rows)):
+    seen: set[str] = set()
+    parts = []
+    for number, row in rows:
+        code = (row.get("code") or "").strip()
+        parts.append(again(code) if code and code in seen else one(number, row))
+        seen.add(code)
+    for part in await asyncio.gather(*parts):
         result.created += part.created
         result.skipped += part.skipped
         result.errors += part.errors

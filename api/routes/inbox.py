@@ -12,7 +12,7 @@ from services.views import InboxItem
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 
-@router.get("/inbox", responses=responses(401))
+@router.get("/inbox", responses=responses(401, 422))
 async def inbox(actor: CurrentUser, ctx: ContextDep,
                 limit: Annotated[int, Query(ge=1, le=500, description="the most urgent first, at most this many")
                                  ] = reports.INBOX_LIMIT) -> list[InboxItem]:
