@@ -63,6 +63,9 @@ class Task(Base):
     """One row per task: the columns lists filter on, and the workflow's whole state as JSON."""
 
     __tablename__ = "tasks"
+    # The lists' orders and filters (services/tasks.selection): by deadline, within a stage by deadline.
+    __table_args__ = (Index("ix_tasks_deadline_code", "deadline", "code"),
+                      Index("ix_tasks_stage_deadline", "stage", "deadline"))
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     lead_agency: Mapped[str] = mapped_column(String(32), index=True)
@@ -88,6 +91,8 @@ class TaskAgency(Base):
     """Which agencies stand in which relation to a task, for filters and inboxes."""
 
     __tablename__ = "task_agencies"
+    # "the tasks this agency leads (coordinates...)": every person's reads and inbox ask it.
+    __table_args__ = (Index("ix_task_agencies_agency_relation", "agency", "relation", "task_code"),)
     task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
     agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
     relation: Mapped[str] = mapped_column(String(16))

@@ -41,6 +41,7 @@ async def create_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
         await connection.run_sync(_add_missing_columns)
+        await connection.run_sync(_add_missing_indexes)
 
 
 def _add_missing_columns(connection: Connection) -> None:
@@ -63,6 +64,19 @@ def _add_missing_columns(connection: Connection) -> None:
                             for key in column.foreign_keys)
             connection.execute(text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {if_missing}{spec}"))
             log.info("Đã thêm cột '%s' vào bảng '%s' (cơ sở dữ liệu cũ hơn mã nguồn)", column.name, table.name)
+
+
+def _add_missing_indexes(connection: Connection) -> None:
+    """The same bridge for indexes: one a model gained is created on an existing table."""
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name, schema=table.schema):
+            continue
+        present = {index["name"] for index in inspector.get_indexes(table.name, schema=table.schema)}
+        for index in table.indexes:
+            if index.name not in present:
+                index.create(connection, checkfirst=True)
+                log.info("Đã thêm chỉ mục '%s' cho bảng '%s'", index.name, table.name)
 
 
 @asynccontextmanager
