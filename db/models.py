@@ -105,8 +105,10 @@ class WorkItem(Base):
     is one indexed query, however many tasks the program holds."""
 
     __tablename__ = "work_items"
+    __table_args__ = (Index("ix_work_items_stage_action", "stage", "action", "task_code"),)
     task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
-    action: Mapped[str] = mapped_column(String(48), primary_key=True, index=True)
+    action: Mapped[str] = mapped_column(String(48), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))  # the task's, as the policy answers by stage
 
 
 class _EventColumns:

@@ -94,6 +94,12 @@ async def _search_text(session: AsyncSession, state: TaskState) -> str:
     return fold(" ".join([state.code, state.spec.title, state.spec.product, *(n for pair in names for n in pair)]))
 
 
+def work_items(state: TaskState) -> list[models.WorkItem]:
+    """What the task waits for now, as rows (db/models.py WorkItem)."""
+    return [models.WorkItem(task_code=state.code, action=action.value, stage=state.stage.value)
+            for action in awaiting(state)]
+
+
 async def _project_task(session: AsyncSession, state: TaskState, fence: int, force: bool = False) -> None:
     row = await session.get(models.Task, state.code)
     if row is not None and not force and (row.fence, row.seq) > (fence, state.seq):
@@ -118,7 +124,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     row.search = await _search_text(session, state)
     await session.flush()
     await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
-    session.add_all(models.WorkItem(task_code=state.code, action=action.value) for action in awaiting(state))
+    session.add_all(work_items(state))
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
     session.add_all(
         [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
@@ -155,7 +161,7 @@ async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
             state = TaskState.model_validate(row.state)
             row.search = await _search_text(session, state)
             await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
-            session.add_all(models.WorkItem(task_code=state.code, action=action.value) for action in awaiting(state))
+            session.add_all(work_items(state))
         await session.commit()
         done += len(rows)
     return done

@@ -80,14 +80,14 @@ def _relations(actor: Actor) -> dict[Relation, ColumnElement[bool]]:
     directing, other), as one SQL condition on the task per relation."""
     reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
-    if actor.agency:
-        def agency_is(relation: Relation) -> ColumnElement[bool]:
-            return models.Task.code.in_(select(models.TaskAgency.task_code).where(
-                models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == relation.value))
-        leads, coordinates = agency_is(Relation.LEAD), agency_is(Relation.COORDINATING)
-        above, directs = agency_is(Relation.ABOVE), agency_is(Relation.DIRECTING)
-    else:
-        leads = coordinates = above = directs = false()
+    if not actor.agency:  # of no agency: a reviewer of some tasks, outside the others
+        return {Relation.REVIEWER: reviews, Relation.OTHER: not_reviewing}
+
+    def agency_is(relation: Relation) -> ColumnElement[bool]:
+        return models.Task.code.in_(select(models.TaskAgency.task_code).where(
+            models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == relation.value))
+    leads, coordinates = agency_is(Relation.LEAD), agency_is(Relation.COORDINATING)
+    above, directs = agency_is(Relation.ABOVE), agency_is(Relation.DIRECTING)
     return {Relation.REVIEWER: reviews,
             Relation.LEAD: and_(not_reviewing, leads),
             Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
@@ -120,12 +120,12 @@ def awaiting_me(enforcer: AsyncEnforcer, actor: Actor) -> ColumnElement[bool]:
     the policy lets the person's relation take at the task's stage."""
     ways = []
     for found, condition in _relations(actor).items():
-        for stage in OPEN_STAGES:
-            actions = [action.value for action in AWAITABLE if stage in ACTION_STAGES[action]
-                       and allows(enforcer, actor.username, found, stage, action)]
-            if actions:
-                ways.append(and_(condition, models.Task.stage == stage.value, models.Task.code.in_(
-                    select(models.WorkItem.task_code).where(models.WorkItem.action.in_(actions)))))
+        steps = [and_(models.WorkItem.stage == stage.value, models.WorkItem.action.in_(actions))
+                 for stage in OPEN_STAGES if (actions := [
+                     action.value for action in AWAITABLE if stage in ACTION_STAGES[action]
+                     and allows(enforcer, actor.username, found, stage, action)])]
+        if steps:
+            ways.append(and_(condition, models.Task.code.in_(select(models.WorkItem.task_code).where(or_(*steps)))))
     return or_(*ways) if ways else false()
 
 

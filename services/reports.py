@@ -256,7 +256,7 @@ async def public_tasks(ctx: Context, agency: str | None, stage: Stage | None, ov
     if overdue is not None:
         query = query.where(models.Task.overdue == overdue)
     async with ctx.sessions() as session:
-        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        total = await session.scalar(tasks.counting(query))
         rows = await session.scalars(
             query.order_by(models.Task.deadline, models.Task.code).limit(limit).offset(offset))
         return PublicTaskPage(items=[PublicTask.of(TaskState.model_validate(row.state)) for row in rows],
