@@ -4,6 +4,7 @@ the API process unless NQ57_RUN_WORKER=0."""
 
 import asyncio
 import compileall
+import gc
 import logging
 from pathlib import Path
 
@@ -92,6 +93,8 @@ async def main() -> None:
     await create_schema(engine)
     client, sessions = await connect_when_up(settings), make_sessions(engine)
     worker = build_worker(client, settings, sessions)
+    gc.collect()
+    gc.freeze()  # what start built lives as long as the process: no full collection walks it again
     logging.getLogger("nq57.worker").info("Worker đang chạy, hàng đợi '%s'", settings.task_queue)
     try:
         await run(worker, client, settings, sessions)

@@ -3,6 +3,7 @@ application layer's Context (services/context.py) and handed to routes through a
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -65,6 +66,11 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         try:
             if settings.demo:
                 await load_demo(state.ctx)
+            # What start built (modules, schemas, the policy) lives as long as the process: set apart
+            # from the collector, whose full passes otherwise walk it all every few requests (a 100 ms
+            # pause in one inbox of 200 items out of six, measured).
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             if worker is not None and worker_run is not None:
