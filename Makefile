@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint clean fault
+.PHONY: run test install lint clean fault bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
+
+## make bench: NQ57 against a bare-Temporal floor on this machine (bench/README.md); BENCH_ARGS="--sizes 1000,10000".
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
