@@ -237,6 +237,20 @@ def policy_p99() -> dict[str, float]:
     return {"p50_ms": pct(times, 0.5) * 1000, "p99_ms": pct(times, 0.99) * 1000}
 
 
+async def drop_database(url: str) -> None:
+    """The bench's own PostgreSQL database, dropped once its stack has stopped."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    connection = await asyncpg.connect(target.set(drivername="postgresql", database="postgres")
+                                       .render_as_string(hide_password=False))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
 # --- the report -------------------------------------------------------------------------------------
 
 def verdict(value: float, goal: float, higher_is_better: bool) -> str:
@@ -318,6 +332,8 @@ async def main() -> None:
                 rows.append((f"RSS dev server MiB at {size}", found["rss_mib"]["dev_server"], None, "reported", "—"))
     finally:
         stack.stop()
+        if database_url:
+            await drop_database(database_url)
     if len(sizes) > 1:
         first, last = results["sizes_read"][sizes[0]], results["sizes_read"][sizes[-1]]
         for name in ("list (Office)", "list (head)", "inbox (Office)", "inbox (head)"):
