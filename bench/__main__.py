@@ -1,364 +1,242 @@
 """`python -m bench` (or `make bench`): NQ57 measured the README's way against a bare-Temporal floor,
-on this machine, in one run. Prints each figure with its floor, its ratio and the goal of issue 14,
-met or missed and by how much; writes the same to bench/results-<database>-<time>.json.
+on this machine, in one run (issue 14, "Fast at the program's real size"). Prints each figure with its
+floor, its ratio and the goal, met or missed and by how much, with the load average at start and
+end; writes the same to bench/results-<database>-<time>.json. bench/README.md says what each means.
 
-It starts `server.py` (the embedded Temporal dev server, the worker and the API, demo data) in a fresh
-data directory on free ports, and the floor (bench/floor.py) on a dev server of its own; loopback only;
-every loop bounded. Sizes are a flag: `--sizes 1000,10000` fills the program to each size by importing
-program files, then reads at it. A size costs about its number of tasks / 30 seconds to fill."""
+Parts (`--only`, comma-separated; all by default):
+  floor       the bare-Temporal floor: lifecycles of updates, and deadlines lapsing together
+  lifecycles  tasks created and taken to completion over HTTP by --clients clients at once
+  sizes       the program filled by import to each of --sizes, then detail, lists and inboxes read,
+              and the API+worker's and the dev server's RSS, at each size
+  lapse       --lapsing tasks whose deadline lapses at one instant: how fast all reach level 1
+  policy      one Casbin decision with --policy-users accounts
+Loopback only; every loop bounded in count and in time (--seconds per measurement)."""
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
+import shutil
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from bench.floor import FloorWorkflow, record
+from bench import floor as bare
+from bench import measure
+from bench.measure import ACTIONS, Calls
+from bench.report import Row, against, table, write
+from bench.stack import Stack, create_database, drop_database, postgres_url
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_PASSWORD, ADMIN_PASSWORD = "nq57-demo", "nq57-bench-admin"
-LEADS = ("HNI", "BKHCN", "BTC", "BCA", "HCM", "DNG", "BYT", "BGDDT")
-ACTIONS_PER_LIFECYCLE = 6  # create, accept, comment, evidence.submit, review.assign, review.approve
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+PARTS = ("floor", "lifecycles", "sizes", "lapse", "policy")
+LIST_GOAL_MS = 100  # list and inbox p95 below this at every size
+RSS_GOAL_MIB = 1024  # API + worker with 100,000 open tasks
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
-async def lifecycles(total: int, clients: int, one: Callable[[dict[str, list[float]]], Awaitable[None]]
-                     ) -> tuple[float, dict[str, list[float]]]:
-    """`total` lifecycles by `clients` at once: the rate, and each step's latencies."""
-    latencies: dict[str, list[float]] = {}
-    left = iter(range(total))
-
-    async def client() -> None:
-        for _ in left:
-            await one(latencies)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return total / (time.perf_counter() - start), latencies
-
-
-# --- the floor --------------------------------------------------------------------------------------
-
-async def floor(total: int, clients: int) -> dict[str, float]:
-    # Persisted to a file as the stack's dev server is (`make run`), so the two write alike.
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli(), dev_server_extra_args=[
-        "--log-level", "error", "--db-filename", str(Path(tempfile.mkdtemp(prefix="nq57-floor-")) / "floor.db")])
-    try:
-        async with Worker(env.client, task_queue="floor", workflows=[FloorWorkflow], activities=[record]):
-            async def one(latencies: dict[str, list[float]]) -> None:
-                start = time.perf_counter()
-                handle = await env.client.start_workflow(FloorWorkflow.run, ACTIONS_PER_LIFECYCLE - 1,
-                                                         id=f"floor-{uuid.uuid4().hex}", task_queue="floor")
-                latencies.setdefault("start", []).append(time.perf_counter() - start)
-                for n in range(ACTIONS_PER_LIFECYCLE - 1):
-                    start = time.perf_counter()
-                    await handle.execute_update(FloorWorkflow.act, n == ACTIONS_PER_LIFECYCLE - 2)
-                    latencies.setdefault("update", []).append(time.perf_counter() - start)
-
-            cpu = time.process_time()
-            rate, latencies = await lifecycles(total, clients, one)
-            cpu = time.process_time() - cpu
-    finally:
-        await env.shutdown()
-    updates = latencies["update"]
-    return {"lifecycles_per_s": rate, "update_p50_ms": pct(updates, 0.5) * 1000,
-            "update_p99_ms": pct(updates, 0.99) * 1000, "worker_cpu_s_per_lifecycle": cpu / total}
-
-
-def temporal_cli() -> str:
-    from server import temporal_cli as found  # the one `make run` uses
-
-    return found()
-
-
-# --- the stack --------------------------------------------------------------------------------------
-
-class Stack:
-    """`server.py` as `make run` starts it, in a fresh data directory, on free ports."""
-
-    def __init__(self, database_url: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="nq57-bench-"))
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "NQ57_DATA_DIR": str(self.dir), "NQ57_PORT": str(self.port), "NQ57_DEMO": "1",
-               "NQ57_TEMPORAL_PORT": str(free_port()), "NQ57_TEMPORAL_UI_PORT": str(free_port()),
-               "NQ57_ADMIN_PASSWORD": ADMIN_PASSWORD, "NQ57_DATABASE_URL": database_url}
-        self.process = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, start_new_session=True,
-                                        stdout=open(self.dir / "server.log", "w"), stderr=subprocess.STDOUT)
-
-    async def ready(self, client: httpx.AsyncClient, seconds: float = 180) -> None:
-        for _ in range(int(seconds)):
-            try:
-                if (await client.get(f"{self.base}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise SystemExit(f"server.py stopped: see {self.dir / 'server.log'}")
-            await asyncio.sleep(1)
-        raise SystemExit(f"server.py not ready in {seconds} s: see {self.dir / 'server.log'}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-
-
-async def login(client: httpx.AsyncClient, base: str, username: str) -> dict[str, str]:
-    answer = await client.post(f"{base}/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
-    answer.raise_for_status()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-async def stack_lifecycles(client: httpx.AsyncClient, base: str, total: int, clients: int) -> dict[str, Any]:
-    people = {name: await login(client, base, name) for name in ("office", "bkhcn.head", "reviewer")}
-
-    async def call(latencies: dict[str, list[float]], name: str, who: str, path: str, **kwargs: Any) -> None:
-        start = time.perf_counter()
-        answer = await client.post(f"{base}{path}", headers=people[who], **kwargs)
-        latencies.setdefault(name, []).append(time.perf_counter() - start)
-        if answer.status_code not in (200, 201):
-            raise SystemExit(f"{name}: {answer.status_code} {answer.text[:300]}")
-
-    async def one(latencies: dict[str, list[float]]) -> None:
-        code = f"BENCH-{uuid.uuid4().hex[:10].upper()}"
-        act = f"/api/v1/tasks/{code}/actions"
-        await call(latencies, "create", "office", "/api/v1/tasks", json={
-            "code": code, "title": "Đo hiệu năng", "lead_agency": "BKHCN", "deadline": "31/12/2027",
-            "kpis": [{"name": "Chỉ tiêu", "target": 1, "unit": "lần"}]})
-        await call(latencies, "accept", "bkhcn.head", f"{act}/accept", json={})
-        await call(latencies, "comment", "office", f"{act}/comment", json={"text": "Nhắc việc"})
-        await call(latencies, "evidence.submit", "bkhcn.head", f"{act}/evidence.submit",
-                   files=[("files", ("bao-cao.pdf", b"%PDF-1.4 bao cao", "application/pdf"))],
-                   data={"summary": "Xong", "kpi_results": json.dumps({"Chỉ tiêu": 1}, ensure_ascii=False)})
-        await call(latencies, "review.assign", "office", f"{act}/review.assign", json={"reviewer": "reviewer"})
-        await call(latencies, "review.approve", "reviewer", f"{act}/review.approve", json={})
-
-    rate, latencies = await lifecycles(total, clients, one)
-    actions = [value for name, values in latencies.items() if name != "create" for value in values]
-    return {"lifecycles_per_s": rate, "action_p50_ms": pct(actions, 0.5) * 1000,
-            "action_p99_ms": pct(actions, 0.99) * 1000,
-            "per_action_p50_ms": {name: pct(values, 0.5) * 1000 for name, values in latencies.items()}}
-
-
-async def fill(client: httpx.AsyncClient, base: str, count: int) -> float:
-    """`count` more tasks through program files of 500 rows: tasks/s."""
-    office = await login(client, base, "office")
-    prefix, made, start = f"B{uuid.uuid4().hex[:6].upper()}", 0, time.perf_counter()
-    for first in range(0, count, 500):
-        rows = "".join(f"{prefix}-{n},Nhiệm vụ chuyển đổi số {n},{LEADS[n % len(LEADS)]},"
-                       f"{LEADS[(n + 1) % len(LEADS)]},31/12/2027\n" for n in range(first, min(count, first + 500)))
-        answer = await client.post(f"{base}/api/v1/tasks/import", headers=office, files={
-            "file": ("chuong-trinh.csv", ("code,title,lead_agency,coordinating_agencies,deadline\n" + rows).encode(),
-                     "text/csv")})
-        answer.raise_for_status()
-        made += len(answer.json()["created"])
-    return made / (time.perf_counter() - start)
-
-
-async def reads(client: httpx.AsyncClient, base: str, repeat: int) -> dict[str, dict[str, float]]:
-    office, head = await login(client, base, "office"), await login(client, base, "hni.head")
-    found: dict[str, dict[str, float]] = {}
-    for name, who, path in (("detail", office, "/api/v1/tasks/NQ57-2027-008"),
-                            ("list (Office)", office, "/api/v1/tasks?limit=50"),
-                            ("list (head)", head, "/api/v1/tasks?limit=50"),
-                            ("search", office, "/api/v1/tasks?limit=50&q=chuyen%20doi%20so"),
-                            ("inbox (Office)", office, "/api/v1/inbox"),
-                            ("inbox (head)", head, "/api/v1/inbox")):
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            answer = await client.get(f"{base}{path}", headers=who)
-            times.append(time.perf_counter() - start)
-            answer.raise_for_status()
-        found[name] = {"p50_ms": pct(times, 0.5) * 1000, "p95_ms": pct(times, 0.95) * 1000,
-                       "p99_ms": pct(times, 0.99) * 1000, "per_s": len(times) / sum(times)}
-    return found
-
-
-def policy_p99() -> dict[str, float]:
-    """One decision, asked afresh (the remembered answers forgotten each time), with 10,000 accounts."""
-    from policies.enforcer import MODEL_PATH, Enforcer, default_policy_lines, permits, subject
-
-    enforcer = Enforcer(str(MODEL_PATH))
-    enforcer.model.add_policies("p", "p", [row[1:] for row in default_policy_lines() if row[0] == "p"])
-    enforcer.model.add_policies("g", "g", [[subject(f"u{n}"), "agency_head"] for n in range(10_000)])
-    enforcer.build_role_links()
-    times = []
-    for n in range(2000):
-        enforcer.forget_decisions()
-        start = time.perf_counter()
-        permits(enforcer, f"u{n % 10_000}", "lead", "in_progress", "evidence.submit")
-        times.append(time.perf_counter() - start)
-    return {"p50_ms": pct(times, 0.5) * 1000, "p99_ms": pct(times, 0.99) * 1000}
-
-
-async def drop_database(url: str) -> None:
-    """The bench's own PostgreSQL database, dropped once its stack has stopped."""
-    import asyncpg  # type: ignore[import-untyped]
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    connection = await asyncpg.connect(target.set(drivername="postgresql", database="postgres")
-                                       .render_as_string(hide_password=False))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-# --- the report -------------------------------------------------------------------------------------
-
-def verdict(value: float, goal: float, higher_is_better: bool) -> str:
-    met = value >= goal if higher_is_better else value <= goal
-    if met:
-        return "met"
-    return f"missed by {abs(value / goal - 1) * 100:.0f}%" if goal else "missed"
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--sizes", default="1000", help="program sizes to read at, e.g. 1000,10000")
-    parser.add_argument("--lifecycles", type=int, default=60)
-    parser.add_argument("--clients", type=int, default=10)
-    parser.add_argument("--reads", type=int, default=100, help="requests per read figure")
+    parser.add_argument("--sizes", default="1000", help="program sizes to read at, ascending (default 1000)")
+    parser.add_argument("--lifecycles", type=int, default=100, help="lifecycles, on the stack and the floor")
+    parser.add_argument("--clients", type=int, default=10, help="clients at once for lifecycles and detail")
+    parser.add_argument("--lapsing", type=int, default=1000, help="deadlines lapsing together (0: none)")
+    parser.add_argument("--reads", type=int, default=100, help="requests per read figure and client")
+    parser.add_argument("--policy-users", default="1000,10000,100000", help="accounts in the policy")
+    parser.add_argument("--seconds", type=float, default=600, help="bound on each measurement")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, of {','.join(PARTS)}")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",") if size]
-    load = {"start": os.getloadavg(), "cpus": os.cpu_count()}
-    rows: list[tuple[str, float, float | None, str, str]] = []  # figure, value, floor, goal, verdict
-    results: dict[str, Any] = {"database": args.database, "sizes": sizes, "lifecycles": args.lifecycles,
-                               "clients": args.clients}
+    args.only = {part.strip() for part in args.only.split(",") if part.strip()}
+    if unknown := args.only - set(PARTS):
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; the parts are {', '.join(PARTS)}")
+    args.sizes = sorted(int(size) for size in args.sizes.split(",") if size.strip())
+    args.policy_users = [int(count) for count in args.policy_users.split(",") if count.strip()]
+    return args
 
-    print(f"Floor: {args.lifecycles} lifecycles of {ACTIONS_PER_LIFECYCLE} steps at {args.clients} clients…")
-    base_floor = await floor(args.lifecycles, args.clients)
-    results["floor"] = base_floor
 
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+async def run_floor(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    parts = {"lifecycles", "deadlines"} if "floor" in args.only else set()
+    if "lifecycles" not in args.only:
+        parts.discard("lifecycles")
+    if "lapse" not in args.only:
+        parts.discard("deadlines")
+    if not parts:
+        return
+    say(f"Floor: {args.lifecycles} lifecycles of a start and {len(ACTIONS)} updates at {args.clients} clients; "
+        f"{args.lapsing} timers lapsing together…")
+    results["floor"] = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), args.lapsing, args.seconds,
+                                          parts)
+
+
+async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: list[Row]) -> None:
+    if not args.only & {"lifecycles", "sizes", "lapse"}:
+        return
     database_url = ""
     if args.database == "postgres":
-        from tests.fault_injection import ensure_postgres_database, postgres_fault_url
-
-        database_url = postgres_fault_url(os.environ.get("NQ57_TEST_POSTGRES_URL",
-                                                         "postgresql://postgres@127.0.0.1:5432/test"),
-                                          f"nq57_bench_{uuid.uuid4().hex[:8]}")
-        await ensure_postgres_database(database_url)
-        database_url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        database_url = postgres_url()
+        await create_database(database_url)
+    say("Starting the stack as `make run` does (server.py, NQ57_DEMO=1) in a fresh data directory…")
     stack = Stack(database_url)
+    finished = False
     try:
-        async with httpx.AsyncClient(timeout=600) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client:
+            started = time.monotonic()
             await stack.ready(client)
-            print(f"Stack ready ({stack.base}); {args.lifecycles} lifecycles at {args.clients} clients…")
-            cpu = cpu_seconds(stack.process.pid)
-            life = await stack_lifecycles(client, stack.base, args.lifecycles, args.clients)
-            life["cpu_s_per_lifecycle"] = (cpu_seconds(stack.process.pid) - cpu) / args.lifecycles
-            results["lifecycles"] = life
-            rows += [
-                ("lifecycles/s", life["lifecycles_per_s"], base_floor["lifecycles_per_s"], "≥ 0.7× floor",
-                 verdict(life["lifecycles_per_s"] / base_floor["lifecycles_per_s"], 0.7, True)),
-                ("action p50 ms", life["action_p50_ms"], base_floor["update_p50_ms"], "≤ 1.3× floor",
-                 verdict(life["action_p50_ms"] / base_floor["update_p50_ms"], 1.3, False)),
-                ("action p99 ms", life["action_p99_ms"], base_floor["update_p99_ms"], "≤ 1000 ms",
-                 verdict(life["action_p99_ms"], 1000, False)),
-                ("CPU s per lifecycle (API+worker)", life["cpu_s_per_lifecycle"],  # floor: its worker and clients
-                 base_floor["worker_cpu_s_per_lifecycle"], "—", "—")]
-            results["sizes_read"] = {}
-            have = 0
-            async with httpx.AsyncClient(timeout=60) as probe:
-                have = (await probe.get(f"{stack.base}/api/v1/tasks?limit=1",
-                                        headers=await login(probe, stack.base, "office"))).json()["total"]
-            for size in sizes:
-                if size > have:
-                    print(f"Filling the program to {size} tasks…")
-                    rate = await fill(client, stack.base, size - have)
-                    rows.append((f"import tasks/s (to {size})", rate, None, "≥ 100", verdict(rate, 100, True)))
-                    have = size
-                found = await reads(client, stack.base, args.reads)
-                found["rss_mib"] = {"api_worker": rss_mib(stack.process.pid),
-                                    "dev_server": sum(rss_mib(pid) for pid in children(stack.process.pid))}
-                results["sizes_read"][size] = found
-                rows.append((f"detail/s at {size}", found["detail"]["per_s"], None, "≥ 500/s",
-                             verdict(found["detail"]["per_s"], 500, True)))
-                rows.append((f"detail p99 ms at {size}", found["detail"]["p99_ms"], None, "≤ 50 ms",
-                             verdict(found["detail"]["p99_ms"], 50, False)))
-                for name in ("list (Office)", "list (head)", "search", "inbox (Office)", "inbox (head)"):
-                    rows.append((f"{name} p95 ms at {size}", found[name]["p95_ms"], None, "< 100 ms",
-                                 verdict(found[name]["p95_ms"], 100, False)))
-                rows.append((f"RSS API+worker MiB at {size}", found["rss_mib"]["api_worker"], None, "≤ 1024",
-                             verdict(found["rss_mib"]["api_worker"], 1024, False)))
-                rows.append((f"RSS dev server MiB at {size}", found["rss_mib"]["dev_server"], None, "reported", "—"))
+            calls = await Calls.login(client, stack.base)
+            results["stack"] = {"ready_s": time.monotonic() - started, "rss_at_start": measure.rss(stack),
+                                "tasks_at_start": await measure.total_tasks(calls)}
+            say(f"Stack ready at {stack.base} in {results['stack']['ready_s']:.0f} s "
+                f"({results['stack']['tasks_at_start']} demo tasks)")
+            if "lifecycles" in args.only:
+                say(f"{args.lifecycles} lifecycles (create + {len(ACTIONS)} actions) at {args.clients} clients…")
+                results["lifecycles"] = await measure.lifecycles(calls, stack, args.lifecycles, args.clients,
+                                                                 args.seconds)
+                lifecycle_rows(results, rows)
+            if "sizes" in args.only:
+                await sizes(args, calls, stack, results, rows)
+            if "lapse" in args.only and args.lapsing:
+                rate = results.get("imports", [{}])[-1].get("tasks_per_s", 25.0)
+                say(f"{args.lapsing} tasks whose deadline lapses at one instant (import at ~{rate:.0f}/s first)…")
+                results["lapse"] = await measure.lapsing(calls, args.lapsing, rate, args.seconds)
+                results["lapse"]["rss"] = measure.rss(stack)
+                lapse_rows(results, rows)
+        finished = True
     finally:
+        say("Stopping the stack…")
         stack.stop()
         if database_url:
             await drop_database(database_url)
-    if len(sizes) > 1:
-        first, last = results["sizes_read"][sizes[0]], results["sizes_read"][sizes[-1]]
-        for name in ("list (Office)", "list (head)", "inbox (Office)", "inbox (head)"):
-            growth = last[name]["p95_ms"] / first[name]["p95_ms"]
-            rows.append((f"{name} growth {sizes[0]}→{sizes[-1]}", growth, None, "≤ 2×", verdict(growth, 2, False)))
-    decision = policy_p99()
-    results["policy"] = decision
-    rows.append(("policy decision p99 ms", decision["p99_ms"], None, "≤ 1 ms", verdict(decision["p99_ms"], 1, False)))
-    load["end"] = os.getloadavg()
-    results["load"] = load
-    results["not_measured"] = ["10,000 deadlines lapsing together against the floor's timer+activity rate "
-                               "(needs a lapse arranged without waiting days; not built yet)"]
+        if finished:
+            shutil.rmtree(stack.dir, ignore_errors=True)
+        else:
+            say(f"The stack's data directory and server.log are kept in {stack.dir}")
 
-    print(f"\nNQ57 bench — {args.database}, {load['cpus']} CPUs, load average at start "
-          f"{' '.join(f'{x:.2f}' for x in load['start'])}, at end {' '.join(f'{x:.2f}' for x in load['end'])}")
-    print(f"{'figure':40} {'value':>10} {'floor':>10} {'ratio':>7}  {'goal':14} verdict")
-    for figure, value, base, goal, said in rows:
-        ratio = f"{value / base:.2f}" if base else ""
-        print(f"{figure:40} {value:10.2f} {base if base is not None else '':>10} {ratio:>7}  {goal:14} {said}"
-              if base is None else
-              f"{figure:40} {value:10.2f} {base:10.2f} {ratio:>7}  {goal:14} {said}")
-    print("Per action p50 ms:", {k: round(v, 1) for k, v in results["lifecycles"]["per_action_p50_ms"].items()})
-    print("Not measured:", "; ".join(results["not_measured"]))
+
+def lifecycle_rows(results: dict[str, Any], rows: list[Row]) -> None:
+    life, base = results["lifecycles"], results.get("floor", {}).get("lifecycles", {})
+    nan = float("nan")
+    rows += [
+        against("lifecycles/s", life["lifecycles_per_s"], "/s", 0.7, True, base.get("lifecycles_per_s"), True),
+        against("action p50", life["action_p50_ms"], "ms", 1.3, False, base.get("update_p50_ms"), True),
+        against("action p99", life["action_p99_ms"], "ms", 1000, False, base.get("update_p99_ms")),
+        Row("CPU s per lifecycle, API+worker (floor: its worker+clients)", life["cpu_s_per_lifecycle"], "s",
+            base.get("cpu_s_per_lifecycle", nan)),
+        Row("CPU s per lifecycle, dev server", life["dev_server_cpu_s_per_lifecycle"], "s",
+            base.get("dev_server_cpu_s_per_lifecycle", nan)),
+    ]
+
+
+async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: dict[str, Any],
+                rows: list[Row]) -> None:
+    results["imports"], results["sizes"] = [], {}
+    have = await measure.total_tasks(calls)
+    detail_codes: list[str] = []
+    for size in args.sizes:
+        if size > have:
+            codes = [f"P{size}-{n}" for n in range(size - have)]
+            say(f"Filling the program from {have} to {size} tasks by import ({measure.IMPORT_ROWS} rows a file)…")
+            imported = await measure.import_tasks(calls, codes, "31/12/2027", args.seconds * 10)
+            imported["to"] = size
+            results["imports"].append(imported)
+            rows.append(against(f"import to {size:,}", imported["tasks_per_s"], "/s", 100, True))
+            detail_codes += codes[:: max(1, len(codes) // 500)]
+            have = await measure.total_tasks(calls)
+        say(f"Reading at {have} tasks…")
+        found = await measure.reads(calls, detail_codes or ["NQ57-2027-008"], args.reads, args.clients, args.seconds)
+        found["rss"] = measure.rss(stack)
+        found["tasks"] = have
+        results["sizes"][str(size)] = found
+        concurrent = found[f"detail ({args.clients} clients)"]
+        rows += [against(f"detail/s at {size:,} ({args.clients} clients)", concurrent["per_s"], "/s", 500, True),
+                 against(f"detail p99 at {size:,} ({args.clients} clients)", concurrent["p99_ms"], "ms", 50, False),
+                 against(f"detail p99 at {size:,} (1 client)", found["detail (1 client)"]["p99_ms"], "ms", 50, False)]
+        rows += [against(f"{name} p95 at {size:,}", found[name]["p95_ms"], "ms", LIST_GOAL_MS, False)
+                 for name, _, _ in measure.READS]
+        rows += [against(f"RSS API+worker at {size:,}", found["rss"]["api_worker_mib"], "MiB", RSS_GOAL_MIB, False),
+                 Row(f"RSS dev server at {size:,}", found["rss"]["dev_server_mib"], "MiB")]
+    for smaller, larger in zip(args.sizes, args.sizes[1:], strict=False):
+        low, high = results["sizes"][str(smaller)], results["sizes"][str(larger)]
+        for name, _, _ in measure.READS:
+            rows.append(Row(f"{name} p95 growth {smaller:,}→{larger:,}", high[name]["p95_ms"] / low[name]["p95_ms"],
+                            "×", goal=f"stays < {LIST_GOAL_MS} ms"))
+
+
+def lapse_rows(results: dict[str, Any], rows: list[Row]) -> None:
+    lapse, base = results["lapse"], results.get("floor", {}).get("deadlines", {})
+    count = lapse["count"]
+    if "invalid" in lapse:
+        rows.append(Row(f"{count:,} deadlines lapsing together", float("nan"), "/s", base.get("per_s"),
+                        "≥ 0.7× floor", lapse["invalid"]))
+        return
+    row = against(f"{count:,} deadlines lapsing: escalated/s", lapse["per_s"], "/s", 0.7, True, base.get("per_s"), True)
+    if not lapse["complete"]:
+        row.verdict += f" ({lapse['escalated']:,} of {count:,} escalated within the bound)"
+    if base.get("starts_overran_instant"):
+        row.verdict += " (the floor's starts overran its instant: its rate is flattered)"
+    rows += [row, Row(f"{count:,} deadlines lapsing: last escalated after", lapse["all_s"], "s", base.get("all_s"))]
+
+
+def policy_rows(results: dict[str, Any], rows: list[Row]) -> None:
+    for count, found in results["policy"].items():
+        rows.append(against(f"policy decision p99, {int(count):,} accounts (afresh)", found["afresh"]["p99_ms"],
+                            "ms", 1, False))
+        rows.append(Row(f"policy decision p99, {int(count):,} accounts (remembered)",
+                        found["remembered"]["p99_ms"], "ms"))
+
+
+def not_measured(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
+    notes = []
+    largest = max(args.sizes) if args.sizes else 0
+    if "sizes" in args.only and largest < 100_000:
+        notes.append(f"100,000 open tasks (this run reached {largest:,}): the RSS goal is for 100k; "
+                     "run --sizes 1000,10000,100000")
+    if "lapse" in args.only and args.lapsing < 10_000:
+        notes.append(f"10,000 deadlines lapsing together (this run: {args.lapsing:,}); run --lapsing 10000")
+    if args.only != set(PARTS):
+        notes.append(f"parts left out by --only: {', '.join(sorted(set(PARTS) - args.only))}")
+    imports = results.get("imports") or []
+    if imports:
+        rate = imports[-1]["tasks_per_s"]
+        notes.append(f"at the measured import rate ({rate:.0f} tasks/s) filling to 10,000 tasks takes "
+                     f"~{10_000 / rate / 60:.0f} min and to 100,000 ~{100_000 / rate / 60:.0f} min")
+    return notes
+
+
+async def main() -> None:
+    args = arguments()
+    load: dict[str, Any] = {"cpus": os.cpu_count(), "start": os.getloadavg()}
+    results: dict[str, Any] = {"database": args.database, "sizes": args.sizes, "lifecycles_asked": args.lifecycles,
+                               "clients": args.clients, "lapsing": args.lapsing, "parts": sorted(args.only),
+                               "actions_per_lifecycle": [action for action, _, _ in ACTIONS]}
+    rows: list[Row] = []
+    began = time.monotonic()
+    say(f"NQ57 bench on {args.database}: {load['cpus']} CPUs, load average {load['start'][0]:.2f}")
+    await run_floor(args, results)
+    await run_stack(args, results, rows)
+    if "policy" in args.only:
+        say(f"Policy decisions with {', '.join(f'{n:,}' for n in args.policy_users)} accounts…")
+        results["policy"] = measure.policy(args.policy_users)
+        policy_rows(results, rows)
+    load["end"] = os.getloadavg()
+    results["load"], results["seconds"] = load, time.monotonic() - began
+    results["not_measured"] = not_measured(args, results)
+
+    print(f"\nNQ57 bench — {args.database}; {load['cpus']} CPUs; load average at start "
+          f"{' '.join(f'{x:.2f}' for x in load['start'])}, at end {' '.join(f'{x:.2f}' for x in load['end'])}; "
+          f"{results['seconds']:.0f} s")
+    print(table(rows))
+    if "lifecycles" in results:
+        steps = results["lifecycles"]["per_step"]
+        print("Per step p50/p99 ms:", ", ".join(f"{step} {s['p50_ms']:.0f}/{s['p99_ms']:.0f}"
+                                              for step, s in steps.items()))
+    for note in results["not_measured"]:
+        print("Not measured:", note)
     out = Path(__file__).with_name(f"results-{args.database}-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    write(out, results, rows)
     print(f"Written to {out}")
 
 

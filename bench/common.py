@@ -1,0 +1,128 @@
+"""What the floor and the stack measurements share: ports, percentiles, process figures from /proc,
+and bounded concurrent clients."""
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Latencies = dict[str, list[float]]  # step name -> seconds, one per call
+
+
+def free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range: the Temporal dev server binds its
+    internal services to ephemeral ports when it starts and once took the very port given to its
+    frontend (tests/helpers.py says the same)."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    chooser = random.SystemRandom()
+    for _ in range(200):
+        port = chooser.randrange(max(1024, low - 12000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank); NaN for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    return {"n": len(seconds), "p50_ms": pct(seconds, 0.5) * 1000, "p95_ms": pct(seconds, 0.95) * 1000,
+            "p99_ms": pct(seconds, 0.99) * 1000}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (its own, not its children's)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (of any of its threads)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for thread in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (thread / "children").read_text().split()]
+    return found
+
+
+def stop_group(process: "subprocess.Popen[bytes]", first: signal.Signals = signal.SIGINT, grace: float = 30) -> None:
+    """Stop a process this bench started in its own process group: `first`, then SIGKILL after `grace`."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, first)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+
+
+@dataclass
+class Run:
+    """What `clients` concurrent clients did: how many items, in how long, each step's latencies."""
+
+    done: int = 0
+    seconds: float = 0.0
+    latencies: Latencies = field(default_factory=dict)
+    cut_short: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else float("nan")
+
+    def add(self, step: str, seconds: float) -> None:
+        self.latencies.setdefault(step, []).append(seconds)
+
+
+async def run_clients(total: int, clients: int, one: Callable[[Run], Awaitable[None]], seconds: float) -> Run:
+    """`total` items by `clients` at once; no new item starts after `seconds` (the run says it was cut short)."""
+    run = Run()
+    left = iter(range(total))
+    start = time.perf_counter()
+
+    async def client() -> None:
+        for _ in left:
+            if time.perf_counter() - start > seconds:
+                run.cut_short = True
+                return
+            await one(run)
+            run.done += 1
+
+    await asyncio.gather(*(client() for _ in range(max(1, clients))))
+    run.seconds = time.perf_counter() - start
+    return run

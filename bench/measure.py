@@ -1,0 +1,227 @@
+"""The stack's figures, over HTTP on loopback as the demo people, and the policy's in process."""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench.common import Run, cpu_seconds, pct, rss_mib, run_clients, summary_ms
+from bench.stack import Stack, login
+
+API = "/api/v1"
+LEADS = ("HNI", "BKHCN", "BTC", "BCA", "HCM", "DNG", "BYT", "BGDDT")
+IMPORT_ROWS = 500  # rows per program file
+KPI = {"name": "Chỉ tiêu", "target": 1, "unit": "lần"}
+BUDGET = {"amount_vnd": 5_000_000_000, "source": "Ngân sách trung ương",
+          "lines": [{"item": "Thiết bị", "amount_vnd": 3_000_000_000},
+                    {"item": "Đào tạo", "amount_vnd": 2_000_000_000}]}
+# NQ57's lifecycle with a budget (README, "One task, end to end"): after `create`, these actions,
+# each a workflow update: (action, who, body or None for the multipart evidence).
+ACTIONS: tuple[tuple[str, str, dict[str, Any] | None], ...] = (
+    ("accept", "bkhcn.head", {"officer": "bkhcn.officer"}),
+    ("budget.submit", "bkhcn.head", BUDGET),
+    ("budget.approve", "finance", {}),
+    ("progress.report", "bkhcn.officer", {"percent": 60, "kpi_actuals": {"Chỉ tiêu": 0.6}, "note": "Đang làm",
+                                          "disbursed_vnd": 1_000_000_000}),
+    ("comment", "office", {"text": "Nhắc việc"}),
+    ("evidence.submit", "bkhcn.head", None),
+    ("review.assign", "office", {"reviewer": "reviewer"}),
+    ("review.approve", "reviewer", {"reason": "Sản phẩm dùng được"}),
+)
+RESULTS = json.dumps({"Chỉ tiêu": 1}, ensure_ascii=False)
+PEOPLE = ("office", "hni.head", "bkhcn.head", "bkhcn.officer", "finance", "reviewer")
+
+
+class Calls:
+    """Logged-in headers of the demo people, and a checked, timed call."""
+
+    def __init__(self, client: httpx.AsyncClient, base: str, headers: dict[str, dict[str, str]]) -> None:
+        self.client, self.base, self.headers = client, base, headers
+
+    @classmethod
+    async def login(cls, client: httpx.AsyncClient, base: str) -> "Calls":
+        return cls(client, base, {name: await login(client, base, name) for name in PEOPLE})
+
+    async def post(self, run: Run | None, step: str, who: str, path: str, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        answer = await self.client.post(f"{self.base}{API}{path}", headers=self.headers[who], **kwargs)
+        if run is not None:
+            run.add(step, time.perf_counter() - start)
+        if answer.status_code not in (200, 201):
+            raise SystemExit(f"{step}: {answer.status_code} {answer.text[:300]}")
+        return answer.json()
+
+    async def get(self, who: str, path: str) -> tuple[float, Any]:
+        start = time.perf_counter()
+        answer = await self.client.get(f"{self.base}{API}{path}", headers=self.headers[who])
+        took = time.perf_counter() - start
+        if answer.status_code != 200:
+            raise SystemExit(f"GET {path}: {answer.status_code} {answer.text[:300]}")
+        return took, answer.json()
+
+
+async def lifecycles(calls: Calls, stack: Stack, total: int, clients: int, seconds: float) -> dict[str, Any]:
+    """`total` tasks created by the Office and taken to completion through ACTIONS, `clients` at once."""
+
+    async def one(run: Run) -> None:
+        code = f"BENCH-{uuid.uuid4().hex[:10].upper()}"
+        await calls.post(run, "create", "office", "/tasks", json={
+            "code": code, "title": "Đo hiệu năng", "lead_agency": "BKHCN", "deadline": "31/12/2027",
+            "kpis": [KPI], "budget_required": True})
+        for action, who, body in ACTIONS:
+            path = f"/tasks/{code}/actions/{action}"
+            if body is None:
+                await calls.post(run, action, who, path,
+                                 files=[("files", ("bao-cao.pdf", b"%PDF-1.4 bao cao", "application/pdf"))],
+                                 data={"summary": "Xong", "kpi_results": RESULTS})
+            else:
+                await calls.post(run, action, who, path, json=body)
+
+    pids = [stack.pid, *stack.dev_server_pids()]
+    cpu = [cpu_seconds(pid) for pid in pids]
+    run = await run_clients(total, clients, one, seconds)
+    cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+    actions = [value for step, values in run.latencies.items() if step != "create" for value in values]
+    return {"done": run.done, "cut_short": run.cut_short, "seconds": run.seconds, "lifecycles_per_s": run.rate,
+            "action_p50_ms": pct(actions, 0.5) * 1000, "action_p99_ms": pct(actions, 0.99) * 1000,
+            "per_step": {step: summary_ms(values) for step, values in run.latencies.items()},
+            "cpu_s_per_lifecycle": cpu[0] / max(run.done, 1),
+            "dev_server_cpu_s_per_lifecycle": sum(cpu[1:]) / max(run.done, 1)}
+
+
+def program_file(codes: list[str], deadline: str) -> bytes:
+    rows = "".join(f"{code},Nhiệm vụ chuyển đổi số {code},{LEADS[n % len(LEADS)]},"
+                   f"{LEADS[(n + 1) % len(LEADS)]},{deadline}\n" for n, code in enumerate(codes))
+    return ("code,title,lead_agency,coordinating_agencies,deadline\n" + rows).encode()
+
+
+async def import_tasks(calls: Calls, codes: list[str], deadline: str, seconds: float) -> dict[str, Any]:
+    """`codes` imported as program files of IMPORT_ROWS rows, one after another: tasks/s. Stops
+    sending files after `seconds` (said in the answer)."""
+    made, start, cut_short = 0, time.perf_counter(), False
+    for first in range(0, len(codes), IMPORT_ROWS):
+        if time.perf_counter() - start > seconds:
+            cut_short = True
+            break
+        answer = await calls.post(None, "import", "office", "/tasks/import", files={"file": (
+            "chuong-trinh.csv", program_file(codes[first:first + IMPORT_ROWS], deadline), "text/csv")})
+        if answer["errors"]:
+            raise SystemExit(f"import refused rows: {answer['errors'][:3]}")
+        made += len(answer["created"])
+    took = time.perf_counter() - start
+    return {"created": made, "seconds": took, "tasks_per_s": made / took if took else float("nan"),
+            "cut_short": cut_short}
+
+
+async def total_tasks(calls: Calls) -> int:
+    _, page = await calls.get("office", "/tasks?limit=1")
+    return int(page["total"])
+
+
+READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
+    ("list (Office)", "office", "/tasks?limit=50"),
+    ("list (head)", "hni.head", "/tasks?limit=50"),
+    ("list q=", "office", "/tasks?limit=50&q=chuyen%20doi%20so"),
+    ("list agency=", "office", "/tasks?limit=50&agency=HNI"),
+    ("inbox (Office)", "office", "/inbox"),
+    ("inbox (head)", "hni.head", "/inbox"),
+)
+
+
+async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float) -> dict[str, Any]:
+    """At the program's current size: task detail by one client and by `clients` at once (over
+    `codes`, in turn), then each list and inbox of READS `repeat` times by one client."""
+    found: dict[str, Any] = {}
+    for name, at_once in (("detail (1 client)", 1), (f"detail ({clients} clients)", clients)):
+        async def one(run: Run) -> None:
+            took, _ = await calls.get("office", f"/tasks/{codes[run.done % len(codes)]}")
+            run.add("detail", took)
+
+        run = await run_clients(repeat * at_once, at_once, one, seconds)
+        found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short}
+    for name, who, path in READS:
+        times: list[float] = []
+        start = time.perf_counter()
+        for _ in range(repeat):
+            if time.perf_counter() - start > seconds:
+                break
+            took, _ = await calls.get(who, path)
+            times.append(took)
+        found[name] = summary_ms(times) | {"per_s": len(times) / sum(times)}
+    return found
+
+
+def rss(stack: Stack) -> dict[str, float]:
+    return {"api_worker_mib": rss_mib(stack.pid),
+            "dev_server_mib": sum(rss_mib(pid) for pid in stack.dev_server_pids())}
+
+
+async def lapsing(calls: Calls, count: int, import_rate: float, seconds: float) -> dict[str, Any]:
+    """`count` tasks whose deadline (an ISO instant, as a program file may write it) lapses at one
+    moment, set far enough ahead for the import to end before it: how long until all of them are at
+    escalation level 1 (overdue), polled twice a second through the task list. The escalation ladder's
+    first step is 0d (the default), so level 1 is due at the deadline itself."""
+    prefix = f"LAPSE{uuid.uuid4().hex[:6].upper()}"
+    codes = [f"{prefix}-{n}" for n in range(count)]
+    lead = 20 + 1.5 * count / max(import_rate, 5.0)
+    at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
+    imported = await import_tasks(calls, codes, at.isoformat(), lead)
+    found: dict[str, Any] = {"count": count, "created": imported["created"], "import_s": imported["seconds"],
+                             "instant_lead_s": lead}
+    if datetime.now(UTC) >= at or imported["created"] < count:
+        found["invalid"] = "the import did not finish before the deadline: not measured"
+        return found
+    path = f"/tasks?limit=1&overdue=true&q={prefix.lower()}"
+    _, page = await calls.get("office", path)
+    if page["total"]:
+        found["invalid"] = f"{page['total']} tasks were overdue before their deadline: not measured"
+        return found
+    await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+    seen: list[tuple[float, int]] = []
+    while True:
+        _, page = await calls.get("office", path)
+        after = time.time() - at.timestamp()
+        seen.append((after, int(page["total"])))
+        if page["total"] >= count or after > seconds:
+            break
+        await asyncio.sleep(0.5)
+    escalated = seen[-1][1]
+    first = next((after for after, total in seen if total), float("nan"))
+    half = next((after for after, total in seen if total >= count / 2), float("nan"))
+    found |= {"escalated": escalated, "first_s": first, "p50_s": half, "all_s": seen[-1][0],
+              "per_s": escalated / max(seen[-1][0], 1e-3), "complete": escalated >= count}
+    _, task = await calls.get("office", f"/tasks/{codes[0]}")
+    found["sample_escalation_level"] = task.get("escalation_level")
+    return found
+
+
+def policy(users: list[int], decisions: int = 2000) -> dict[str, Any]:
+    """One Casbin decision (policies/enforcer.py: the default policy, each account in a `g` link to a
+    role), asked afresh each time (the enforcer's remembered decisions forgotten) and as remembered,
+    with each count of accounts."""
+    from policies.enforcer import MODEL_PATH, Enforcer, default_policy_lines, permits, subject
+
+    found: dict[str, Any] = {}
+    for count in users:
+        enforcer = Enforcer(str(MODEL_PATH))
+        enforcer.model.add_policies("p", "p", [row[1:] for row in default_policy_lines() if row[0] == "p"])
+        enforcer.model.add_policies("g", "g", [[subject(f"u{n}"), "agency_head"] for n in range(count)])
+        enforcer.build_role_links()
+        afresh, remembered = [], []
+        for n in range(decisions):
+            enforcer.forget_decisions()
+            start = time.perf_counter()
+            permits(enforcer, f"u{(n * 7919) % count}", "lead", "in_progress", "evidence.submit")
+            afresh.append(time.perf_counter() - start)
+        for n in range(50):  # remembered once
+            permits(enforcer, f"u{n}", "lead", "in_progress", "evidence.submit")
+        for n in range(decisions):
+            start = time.perf_counter()
+            permits(enforcer, f"u{n % 50}", "lead", "in_progress", "evidence.submit")
+            remembered.append(time.perf_counter() - start)
+        found[str(count)] = {"afresh": summary_ms(afresh), "remembered": summary_ms(remembered)}
+    return found

@@ -1,0 +1,104 @@
+"""The stack as `make run` starts it: `server.py` (the embedded Temporal dev server, the worker and
+the API in one process, with the demo data), in a fresh data directory, on free loopback ports; on
+SQLite or on a PostgreSQL database of its own, created here and dropped at the end."""
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.common import children, free_port, stop_group
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_PASSWORD = "nq57-demo"  # api/bootstrap.py DEMO_PASSWORD
+ADMIN_PASSWORD = "nq57-bench-admin"  # this run's NQ57_ADMIN_PASSWORD
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Stack:
+    """`server.py` as `make run` starts it. `database_url` empty: SQLite under the data dir."""
+
+    def __init__(self, database_url: str = "") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="nq57-bench-"))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "NQ57_DATA_DIR": str(self.dir), "NQ57_PORT": str(self.port), "NQ57_HOST": "127.0.0.1",
+               "NQ57_DEMO": "1", "NQ57_ADMIN_PASSWORD": ADMIN_PASSWORD, "NQ57_DATABASE_URL": database_url,
+               "NQ57_TEMPORAL_ADDRESS": "", "NQ57_TEMPORAL_PORT": str(free_port()),
+               "NQ57_TEMPORAL_UI_PORT": str(free_port())}
+        with (self.dir / "server.log").open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, start_new_session=True,
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def dev_server_pids(self) -> list[int]:
+        """The embedded dev server (server.py's child)."""
+        return children(self.process.pid)
+
+    async def ready(self, client: httpx.AsyncClient, seconds: float = 240) -> None:
+        """Until /readyz answers 200 (the API up, a worker polling), at most `seconds`."""
+        for _ in range(int(seconds)):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{self.base}/readyz")).status_code == 200:
+                    return
+            if self.process.poll() is not None:
+                raise SystemExit(f"server.py stopped (code {self.process.returncode}): see {self.dir / 'server.log'}")
+            await asyncio.sleep(1)
+        raise SystemExit(f"server.py not ready in {seconds:.0f} s: see {self.dir / 'server.log'}")
+
+    def stop(self) -> None:
+        """Ctrl-C as a person would (server.py then stops its dev server), SIGKILL after 30 s; a dev
+        server left behind (it dies with server.py anyway: PR_SET_PDEATHSIG) is killed by its pid."""
+        dev_servers = self.dev_server_pids()
+        stop_group(self.process, grace=30)
+        for pid in dev_servers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+
+
+async def login(client: httpx.AsyncClient, base: str, username: str) -> dict[str, str]:
+    """A bearer header for a demo person (or `admin`)."""
+    password = ADMIN_PASSWORD if username == "admin" else DEMO_PASSWORD
+    answer = await client.post(f"{base}/api/v1/auth/token", data={"username": username, "password": password})
+    if answer.status_code != 200:
+        raise SystemExit(f"login {username}: {answer.status_code} {answer.text[:300]}")
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+# --- PostgreSQL: a database of the bench's own on the tests' server ----------------------------------
+
+def postgres_url() -> str:
+    """A new database's URL on NQ57_TEST_POSTGRES_URL's server (the tests' local PostgreSQL)."""
+    from tests.fault_injection import postgres_fault_url
+
+    base = os.environ.get("NQ57_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    return postgres_fault_url(base, f"nq57_bench_{uuid.uuid4().hex[:8]}")
+
+
+async def create_database(url: str) -> None:
+    from tests.fault_injection import ensure_postgres_database
+
+    await ensure_postgres_database(url)
+
+
+async def drop_database(url: str) -> None:
+    """Dropped once the stack has stopped (FORCE: a connection left over does not keep it)."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    maintenance = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(maintenance)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
