@@ -4,9 +4,7 @@ and bounded concurrent clients."""
 import asyncio
 import contextlib
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -14,25 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 Latencies = dict[str, list[float]]  # step name -> seconds, one per call
-
-
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range: the Temporal dev server binds its
-    internal services to ephemeral ports when it starts and once took the very port given to its
-    frontend (tests/helpers.py says the same)."""
-    low = 32768
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    chooser = random.SystemRandom()
-    for _ in range(200):
-        port = chooser.randrange(max(1024, low - 12000), low)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 def pct(values: list[float], q: float) -> float:

@@ -22,8 +22,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from bench.common import Run, cpu_seconds, free_port, pct, rss_mib, run_clients, stop_group
+from bench.common import Run, cpu_seconds, pct, rss_mib, run_clients, stop_group
 from bench.floor_workflows import FloorDeadlineWorkflow, FloorWorkflow, record, stamp
+from tests.helpers import free_port  # the ports the tests choose, for the same dev server
 
 QUEUE = "bench-floor"
 

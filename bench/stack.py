@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import children, free_port, stop_group
+from bench.common import children, stop_group
+from tests.helpers import free_port  # the ports the tests choose, for the same dev server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "nq57-demo"  # api/bootstrap.py DEMO_PASSWORD
