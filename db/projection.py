@@ -8,8 +8,9 @@ this attempt is the stale one and writes nothing."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -100,10 +101,18 @@ def work_items(state: TaskState) -> list[models.WorkItem]:
             for action in awaiting(state)]
 
 
+def _placement(state: dict[str, Any]) -> tuple[Any, ...]:
+    """What a task's search text and agency rows are made of (of its state as JSON)."""
+    spec = state["spec"]
+    return (spec["title"], spec.get("product"), spec.get("directing_agency"), state["lead_agency"],
+            state["coordinating_agencies"], state.get("overseers"))
+
+
 async def _project_task(session: AsyncSession, state: TaskState, fence: int, force: bool = False) -> None:
     row = await session.get(models.Task, state.code)
     if row is not None and not force and (row.fence, row.seq) > (fence, state.seq):
         return  # a later recording already projected a newer state
+    before = None if row is None or row.search is None else row.state  # what the row's children follow
     if row is None:
         row = models.Task(code=state.code, created_at=state.created_at)
         session.add(row)
@@ -121,10 +130,19 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     row.fence = max(fence, row.fence or 0)
     row.updated_at = state.updated_at
     row.state = state.model_dump(mode="json")
-    row.search = await _search_text(session, state)
+    placed = before is None or _placement(before) != _placement(row.state)
+    if placed:
+        row.search = await _search_text(session, state)
     await session.flush()
-    await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
-    session.add_all(work_items(state))
+    # Only what changed is rewritten: most actions move the stage, few move the agencies.
+    items = work_items(state)
+    held = (await session.execute(select(models.WorkItem.action, models.WorkItem.stage)
+                                  .where(models.WorkItem.task_code == state.code))).all()
+    if sorted(held) != sorted((item.action, item.stage) for item in items):
+        await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
+        session.add_all(items)
+    if not placed:
+        return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
     session.add_all(
         [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
@@ -149,6 +167,16 @@ async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:
         return None
     return RecordedEvent(seq=row.seq, type=row.type, actor=row.actor, at=row.at, data=None,
                          request_id=row.request_id, prev_hash=row.prev_hash, hash=row.hash)
+
+
+async def renamed(session: AsyncSession, agency: str) -> int:
+    """An agency's name changed: the search text of the tasks it leads or coordinates is written
+    again (fill_in), as a recording would; how many."""
+    led = select(models.TaskAgency.task_code).where(
+        models.TaskAgency.agency == agency,
+        models.TaskAgency.relation.in_([Relation.LEAD.value, Relation.COORDINATING.value]))
+    await session.execute(update(models.Task).where(models.Task.code.in_(led)).values(search=None))
+    return await fill_in(session)
 
 
 async def fill_in(session: AsyncSession, batch: int = 1000) -> int:

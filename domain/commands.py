@@ -278,6 +278,10 @@ class ActionRequest(BaseModel):
     command: Command
     proof: str = ""
     fingerprint: str = ""  # of the body the client sent (fingerprint()): a reused key must match it
+    # The state (its seq) the API decided on when it read the task's projection rather than asked the
+    # workflow: the workflow takes the action only at that state, else refuses it as stale and the API
+    # decides again on the state the workflow holds. None: decided on the workflow's own state.
+    seq: int | None = None
 
     def signed(self, key: bytes, code: str, update_id: str) -> "ActionRequest":
         return self.model_copy(update={"proof": sign(key, code, update_id, self.actor, self.command_data())})

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import models, projection
 from domain.actors import Actor, Role
 from domain.refusals import Code, Refusal
 from policies.enforcer import give_roles, holders, roles_of, take_roles
@@ -165,6 +165,8 @@ async def update_agency(ctx: Context, actor: Actor, code: str, body: AgencyPatch
         for name in given:
             setattr(agency, name, getattr(body, name))
         await session.commit()
+        if given & {"name", "name_en"}:  # a search by its new name finds its tasks
+            await projection.renamed(session, code)
         return AgencyOut.model_validate(agency)
 
 

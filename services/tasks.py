@@ -50,7 +50,15 @@ from services.views import (
     TaskPage,
     TaskView,
 )
-from services.workflows import created_state, key_reused, prior_answer, send_action, start_task, workflow_state
+from services.workflows import (
+    StaleDecision,
+    created_state,
+    key_reused,
+    prior_answer,
+    send_action,
+    start_task,
+    workflow_state,
+)
 from workflows.start import TaskStart
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -328,9 +336,10 @@ async def preview_program(ctx: Context, actor: Actor, content: bytes, filename: 
 
 @dataclass(frozen=True)
 class Permit:
-    """What the checks before an action found: the task's state as its workflow holds it, and
-    whether the workflow already answered this Idempotency-Key (`answered` is then the fingerprint
-    of the body it answered, "" when unknown)."""
+    """What the checks before an action found: the task's state they were decided on, and whether
+    the workflow already answered this Idempotency-Key (`answered` is then the fingerprint of the
+    body it answered, "" when unknown). `seq` is set when the state came from the task's projection:
+    the workflow then takes the action only at that state (ActionRequest.seq)."""
 
     actor: Actor
     code: str
@@ -338,14 +347,40 @@ class Permit:
     state: TaskState
     idempotency_key: str | None = None
     answered: str | None = None
+    seq: int | None = None
 
 
 async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency_key: str | None = None) -> Permit:
-    """Unknown action 404, unknown task 404, wrong stage 409, policy 403 — in that order, decided on
-    the state the workflow holds. A retried request whose Idempotency-Key the workflow already
-    answered is let through to get that answer back: its first attempt passed the checks."""
+    """Unknown action 404, unknown task 404, wrong stage 409, policy 403 — in that order. An action
+    the task's projection allows goes to the workflow decided on that state, and the workflow takes it
+    only if its state is still that one (no round trip to ask it first); anything else — a refusal, a
+    task not yet projected, a key already used on it — is decided on the state the workflow holds. A
+    retried request whose Idempotency-Key the workflow already answered is let through to get that
+    answer back: its first attempt passed the checks."""
     if action not in set(Action):
         raise Refusal(Code.ACTION_NOT_FOUND, action=action)
+    projected = await _projected(ctx, code, idempotency_key)
+    if projected is not None:
+        with contextlib.suppress(Refusal):  # a refusal is the workflow's state's to confirm
+            authorization.decide(ctx.enforcer, actor, projected, Action(action))
+            return Permit(actor, code, action, projected, idempotency_key, seq=projected.seq)
+    return await _permit_on_workflow(ctx, actor, code, action, idempotency_key)
+
+
+async def _projected(ctx: Context, code: str, idempotency_key: str | None) -> TaskState | None:
+    """The task's state as projected, unless it has none or this key is already recorded on it."""
+    async with ctx.sessions() as session:  # closed before Temporal is asked
+        row = await session.get(models.Task, code)
+        if row is None:
+            return None
+        if idempotency_key and await session.scalar(select(models.Event.seq).where(
+                models.Event.task_code == code, models.Event.request_id == idempotency_key).limit(1)) is not None:
+            return None
+        return TaskState.model_validate(row.state)
+
+
+async def _permit_on_workflow(ctx: Context, actor: Actor, code: str, action: str,
+                              idempotency_key: str | None) -> Permit:
     wait = ctx.settings.action_timeout
     if idempotency_key:
         prior = await prior_answer(ctx.temporal, code, idempotency_key, actor.username, action, wait)
@@ -358,7 +393,17 @@ async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency
 
 async def act(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState:
     """The command's own fields (422), the people it names, then the workflow decides and records;
-    the answer is the state it recorded. A repeat of an answered request gets the first answer."""
+    the answer is the state it recorded. A repeat of an answered request gets the first answer. Decided
+    on a projection the workflow's state has moved past, it is decided again on the workflow's."""
+    try:
+        return await _send(ctx, allowed, build)
+    except StaleDecision:
+        assert allowed.seq is not None
+        again = await _permit_on_workflow(ctx, allowed.actor, allowed.code, allowed.action, allowed.idempotency_key)
+        return await _send(ctx, again, build)
+
+
+async def _send(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState:
     command = await build(allowed.state)
     sent = fingerprint(command)  # what the client sent, before the server fills in more
     if allowed.answered is not None:
@@ -367,7 +412,7 @@ async def act(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState
             raise key_reused(allowed.idempotency_key)
         return allowed.state
     request = ActionRequest(actor=allowed.actor, command=await _with_people(ctx, command, allowed.state),
-                            fingerprint=sent)
+                            fingerprint=sent, seq=allowed.seq)
     return await send_action(ctx.temporal, allowed.code, request, allowed.idempotency_key,
                              ctx.settings.action_timeout, ctx.settings.proof_key)
 

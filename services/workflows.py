@@ -29,6 +29,11 @@ T = TypeVar("T")
 RETRY_AFTER = 5  # seconds a client is asked to wait before it retries
 
 
+class StaleDecision(Exception):
+    """The workflow refused an action decided on its task's projection: its state had moved on since
+    (services/tasks.py then decides again on the state the workflow holds). Nothing was recorded."""
+
+
 def not_answered(idempotency_key: str | None) -> Refusal:
     """The workflow did not answer in time: nothing is known yet, so the client retries."""
     extra: dict[str, Any] = {"retry_after": RETRY_AFTER}
@@ -175,6 +180,8 @@ def _refusal(error: WorkflowUpdateFailedError, update_id: str | None = None) -> 
         # Temporal dropped the update before the workflow took it (many at once on one task): nothing
         # was recorded, and the same key may be sent again.
         return not_answered(update_id)
+    if isinstance(cause, ApplicationError) and cause.type == "Stale":
+        raise StaleDecision() from None
     if isinstance(cause, ApplicationError) and cause.type == "Unproven":
         return Refusal(Code.UNPROVEN_ACTION)
     if isinstance(cause, ApplicationError) and cause.type in ("StageConflict", "RuleViolation"):

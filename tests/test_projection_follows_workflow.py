@@ -290,3 +290,52 @@ async def test_readyz_needs_a_worker_polling_the_task_queue(stack: Stack) -> Non
         stack.settings.task_queue = saved
     assert idle.status_code == 503 and idle.headers["Retry-After"] == "5"
     assert "không có worker" in idle.json()["worker"]
+
+
+# An action is decided on the projection only while it is the workflow's state -----------------
+
+async def _projected_state(stack: Stack, code: str) -> dict[str, Any]:
+    async with stack.sessions() as session:
+        row = await session.get(models.Task, code)
+        assert row is not None
+        return dict(row.state)
+
+
+async def _project_back(stack: Stack, code: str, state: dict[str, Any]) -> None:
+    """What a projection behind its workflow holds: an earlier state of the task."""
+    async with transaction(stack.sessions) as session:
+        await session.execute(update(models.Task).where(models.Task.code == code).values(
+            state=state, seq=state["seq"], stage=state["stage"], lead_agency=state["lead_agency"]))
+
+
+async def test_an_action_the_projection_allows_but_the_workflow_would_not_is_refused(stack: Stack) -> None:
+    code = await _create(stack)
+    before = await _projected_state(stack, code)  # Hà Nội leads
+    ok(await post_action(stack, "committee", code, "reassign", {"lead_agency": "BCA", "reason": "Chuyển đơn vị"}))
+    await _project_back(stack, code, before)
+
+    refused = await post_action(stack, "hni.head", code, "accept", {})
+    assert refused.status_code == 403, refused.text  # decided again on the workflow's state: BCA leads
+    recorded = await stack.temporal.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code)).query(
+        TaskLifecycleWorkflow.recorded)
+    assert [event.type for event in recorded.events] == ["created", "reassign"]
+    await _project_back(stack, code, recorded.state.model_dump(mode="json"))  # the stack is shared
+
+
+async def test_an_action_the_projection_refuses_but_the_workflow_allows_is_taken(stack: Stack) -> None:
+    code = await _create(stack)
+    before = await _projected_state(stack, code)  # assigned: no progress report yet
+    ok(await post_action(stack, "hni.head", code, "accept", {}))
+    await _project_back(stack, code, before)
+
+    task = ok(await post_action(stack, "hni.officer", code, "progress.report",
+                                {"percent": 10, "kpi_actuals": {}, "note": "Khởi động"}))
+    assert (task["stage"], task["progress"]["percent"]) == ("in_progress", 10)
+
+
+async def test_an_action_on_a_task_not_yet_projected_is_decided_on_its_workflow(stack: Stack) -> None:
+    code = await _create(stack)
+    async with transaction(stack.sessions) as session:
+        await session.execute(delete(models.Task).where(models.Task.code == code))
+
+    assert ok(await post_action(stack, "hni.head", code, "accept", {}))["stage"] == "in_progress"

@@ -36,6 +36,16 @@ async def test_a_product_and_the_agencies_names_are_searched_too(stack: Stack) -
     assert token in found
 
 
+async def test_a_renamed_agency_s_tasks_are_found_by_its_new_name(stack: Stack) -> None:
+    agency, token = unique_code("AG"), unique_code("TIM")
+    admin = await stack.login("admin")
+    ok(await stack.http.post("/api/v1/agencies", headers=admin, json={
+        "code": agency, "name": f"Sở thử {agency}", "kind": "other"}), 201)
+    await _assign(stack, token, "Nhiệm vụ của một sở đổi tên", lead=agency)
+    ok(await stack.http.patch(f"/api/v1/agencies/{agency}", headers=admin, json={"name": f"Sở mới {token}"}))
+    assert await _found(stack, q=f"so moi {token}") == [token]
+
+
 async def test_words_that_are_not_there_find_nothing_and_a_percent_sign_is_only_a_character(stack: Stack) -> None:
     token = unique_code("TIM")
     await _assign(stack, token, f"Tỷ lệ 100% hồ sơ trực tuyến {token}")

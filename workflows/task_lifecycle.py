@@ -141,6 +141,8 @@ class TaskLifecycleWorkflow:
         if not request.proven(trust.key(), self.state.code, _update_id()):
             raise ApplicationError("unproven_action", {"code": "unproven_action"}, type="Unproven",
                                    non_retryable=True)  # the API says it: services/workflows.py
+        if request.seq is not None and request.seq != self.state.seq:  # decided on a projection behind
+            raise ApplicationError("stale_decision", type="Stale", non_retryable=True)
         try:
             apply(self.state, request, workflow.now())
         except TaskRuleError as error:
