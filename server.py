@@ -1,5 +1,10 @@
-"""`make run`: the embedded Temporal dev server (unless NQ57_TEMPORAL_ADDRESS names one), a worker
-and the API, in one command. Ctrl-C stops all of them.
+"""`make run`: the embedded Temporal dev server (unless NQ57_TEMPORAL_ADDRESS names one), the
+workers and the API, in one command. Ctrl-C stops all of them.
+
+The workers run as `python worker.py` processes beside the API (NQ57_WORKER_PROCESSES, default 1):
+each process has its own interpreter lock, so recording what the workflows decide never waits behind
+the API's requests. They die with this process too, and one that exits alone is started again.
+NQ57_WORKER_PROCESSES=0 runs the worker inside the API process instead.
 
 The embedded dev server is owned and supervised by this process:
 - it dies with this process, even on SIGKILL (PR_SET_PDEATHSIG), so it never outlives us holding its port;
@@ -30,6 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD
+from db.session import create_schema
 from settings import Settings, load_settings
 from worker import connect, keep_in_step
 
@@ -233,6 +239,57 @@ class DevServer:
                 self.pid_file.unlink()
 
 
+class WorkerProcesses:
+    """`python worker.py` × count, on the same settings (environment, data dir, database) as the API."""
+
+    def __init__(self, settings: Settings, count: int):
+        self.settings = settings
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * count
+        self.stopping = False
+
+    def spawn(self, index: int) -> None:
+        env = {**os.environ, "NQ57_TEMPORAL_ADDRESS": self.settings.temporal_address,
+               "NQ57_DATA_DIR": str(self.settings.data_dir), "NQ57_DATABASE_URL": self.settings.database_url}
+        # Its own process group (Ctrl-C reaches server.py only, which stops it in order); its output is ours.
+        self.processes[index] = subprocess.Popen([sys.executable, str(Path(__file__).with_name("worker.py"))],
+                                                 env=env, stdin=subprocess.DEVNULL, process_group=0,
+                                                 preexec_fn=_die_with_parent_hook())
+
+    def start(self) -> None:
+        """Call it from the main thread (see `_die_with_parent_hook`)."""
+        for index in range(len(self.processes)):
+            self.spawn(index)
+
+    async def supervise(self) -> None:
+        """A worker that exits without being asked to is started again, after 1, 2, 4 … 10 s."""
+        failures = [0] * len(self.processes)
+        while not self.stopping:
+            await asyncio.sleep(0.5)
+            for index, process in enumerate(self.processes):
+                if self.stopping or process is None or process.poll() is None:
+                    continue
+                delay = min(2.0 ** failures[index], RESTART_BACKOFF_MAX)
+                failures[index] += 1
+                log.warning("Worker (pid %s) dừng bất ngờ, mã %s; chạy lại sau %.0f giây",
+                            process.pid, process.returncode, delay)
+                await asyncio.sleep(delay)
+                if not self.stopping:
+                    self.spawn(index)
+
+    def stop(self) -> None:
+        """Ctrl-C to each (it finishes what it holds), then wait; kill what is still there."""
+        self.stopping = True
+        running = [process for process in self.processes if process is not None and process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGINT)
+        for process in running:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 async def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -289,23 +346,36 @@ async def wait_for_temporal(settings: Settings, seconds: float = 60) -> None:
 
 async def catch_up_after_restart(app: FastAPI, settings: Settings) -> None:
     """A dev server that died may have lost updates whose rows the worker had already written (see
-    the engineering notes): the in-process worker survives the restart (its polls are retried until
-    the server is back), so it does not run its start-up catch-up again; run it here."""
-    if not settings.run_worker or getattr(app.state, "sessions", None) is None:  # no worker, or not started yet
+    the engineering notes): the workers survive the restart (their polls are retried until the
+    server is back), so they do not run their start-up catch-up again; run it here."""
+    if not settings.run_worker or getattr(app.state, "sessions", None) is None:  # no worker of ours, or not started
         return
     await keep_in_step(app.state.temporal, settings, app.state.sessions)
     log.info("Đã đối chiếu dữ liệu với Temporal sau khi máy chủ Temporal chạy lại")
 
 
-async def serve(settings: Settings, dev_server: DevServer | None) -> None:
+async def prepare_schema(settings: Settings) -> None:
+    """The database's schema, made before any process that uses it starts (they would race to)."""
+    engine = settings.make_engine()
+    try:
+        await create_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+async def serve(settings: Settings, dev_server: DevServer | None, workers: WorkerProcesses | None) -> None:
     if dev_server is not None:
         await dev_server.start()
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
     await wait_for_temporal(settings)
-    app = create_app(settings)
-    supervisor = None
+    supervising = []
+    if workers is not None:
+        await prepare_schema(settings)
+        workers.start()
+        supervising.append(asyncio.create_task(workers.supervise()))
+    app = create_app(settings.model_copy(update={"run_worker": False}) if workers is not None else settings)
     if dev_server is not None:
-        supervisor = asyncio.create_task(dev_server.supervise(lambda: catch_up_after_restart(app, settings)))
+        supervising.append(asyncio.create_task(dev_server.supervise(lambda: catch_up_after_restart(app, settings))))
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     try:
@@ -315,8 +385,8 @@ async def serve(settings: Settings, dev_server: DevServer | None) -> None:
             print(banner(settings, embedded=dev_server is not None), flush=True)
         await serving
     finally:
-        if supervisor is not None:
-            supervisor.cancel()
+        for task in supervising:
+            task.cancel()
 
 
 def main() -> None:
@@ -324,15 +394,19 @@ def main() -> None:
     logging.getLogger("casbin").setLevel(logging.WARNING)
     settings = load_settings()
     dev_server = None if settings.temporal_address else DevServer(settings)
+    apart = settings.run_worker and settings.worker_processes > 0  # else the API runs it, or others do
+    workers = WorkerProcesses(settings, settings.worker_processes) if apart else None
     try:
         if dev_server is not None:
             dev_server.lock_data_dir()
-        asyncio.run(serve(settings, dev_server))
+        asyncio.run(serve(settings, dev_server, workers))
     except KeyboardInterrupt:
         pass
     except DevServerError as error:
         raise SystemExit(str(error)) from None
     finally:
+        if workers is not None:
+            workers.stop()
         if dev_server is not None:
             dev_server.stop()
         print("NQ57 đã dừng.", flush=True)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     run_worker: bool = Field(default=True, description="run a worker inside the API process")
+    worker_processes: int = Field(default=1, ge=0, le=16, description="server.py (make run): worker processes "
+                                  "it starts beside the API instead of the API's own (0: the API runs it)")
     db_pool_size: int = Field(default=10, ge=1, description="database connections kept open per process")
     db_max_overflow: int = Field(default=20, ge=0, description="extra connections allowed under load")
     db_pool_timeout: float = Field(default=10, gt=0, description="seconds to wait for a free connection, then 503")

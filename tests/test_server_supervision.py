@@ -1,6 +1,6 @@
-"""`make run` (server.py) owns its embedded Temporal dev server: the dev server is restarted when it
-dies alone, dies with server.py even on kill -9, and an orphan an older run left on the same
-database file is cleaned up by the next start.
+"""`make run` (server.py) owns its embedded Temporal dev server and its worker processes: each is
+restarted when it dies alone and dies with server.py even on kill -9, and an orphan dev server an
+older run left on the same database file is cleaned up by the next start.
 
 Each test runs a real `python server.py` on free ports and a fresh data dir; every process it
 starts is killed by its pid when the test ends, and the server's log is printed when it fails."""
@@ -165,6 +165,49 @@ def test_dev_server_is_restarted_and_dies_with_the_server(server: Server) -> Non
     server.start()  # same data dir, same ports
     server.wait_ready()
     assert server.dev_server_pid() not in (first, second)
+
+
+def worker_pids(server: Server) -> list[int]:
+    """server.py's `python worker.py` children."""
+    assert server.process is not None
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and not gone(int(entry.name)):
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == server.process.pid and any(part.endswith(b"worker.py") for part in argv):
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_worker_runs_apart_is_started_again_and_dies_with_the_server(server: Server) -> None:
+    server.start()
+    server.wait_ready()
+    [first] = worker_pids(server)  # NQ57_WORKER_PROCESSES defaults to one
+
+    os.kill(first, signal.SIGKILL)  # the worker dies alone
+    wait_until(lambda: gone(first), 5, "the killed worker exits")
+    wait_until(lambda: len(worker_pids(server)) == 1 and first not in worker_pids(server), 20,
+               "a new worker is started")
+    [second] = worker_pids(server)
+    assert "Worker (pid" in server.log() and "dừng bất ngờ" in server.log()
+    wait_until(server.ready, 30, "/readyz answers 200 with the new worker polling")
+
+    assert server.process is not None
+    server.process.kill()  # kill -9 server.py: the kernel takes its worker down with it
+    server.process.wait(timeout=10)
+    wait_until(lambda: gone(second), 5, "the worker dies with server.py (no orphan)")
+
+
+def test_the_worker_runs_inside_the_api_when_asked(server: Server) -> None:
+    server.env["NQ57_WORKER_PROCESSES"] = "0"
+    server.start()
+    server.wait_ready()
+    assert worker_pids(server) == []
+    assert worker_polls(server.temporal_port)
 
 
 def test_a_stale_orphan_is_cleaned_up_on_start(server: Server) -> None:
