@@ -6,6 +6,7 @@ import asyncio
 import compileall
 import gc
 import logging
+import signal
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -96,6 +97,12 @@ async def main() -> None:
     gc.collect()
     gc.freeze()  # what start built lives as long as the process: no full collection walks it again
     logging.getLogger("nq57.worker").info("Worker đang chạy, hàng đợi '%s'", settings.task_queue)
+    # Ctrl-C or a stop from its supervisor: the worker stops polling and finishes what it holds (left
+    # to asyncio's default, the cancelled polls kept it waiting for their long poll to end).
+    stopping: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, lambda: stopping.add(asyncio.create_task(worker.shutdown())))
     try:
         await run(worker, client, settings, sessions)
     finally:

@@ -202,6 +202,18 @@ def test_the_worker_runs_apart_is_started_again_and_dies_with_the_server(server:
     wait_until(lambda: gone(second), 5, "the worker dies with server.py (no orphan)")
 
 
+def test_ctrl_c_stops_the_worker_in_order(server: Server) -> None:
+    server.start()
+    server.wait_ready()
+    [worker] = worker_pids(server)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(timeout=60) == 0
+    assert gone(worker)
+    assert "Beginning worker shutdown" in server.log()  # it stopped polling when asked, not killed
+    assert "NQ57 đã dừng." in server.log()
+
+
 def test_the_worker_runs_inside_the_api_when_asked(server: Server) -> None:
     server.env["NQ57_WORKER_PROCESSES"] = "0"
     server.start()
