@@ -81,7 +81,8 @@ async def lifecycles(calls: Calls, stack: Stack, total: int, clients: int, secon
             else:
                 await calls.post(run, action, who, path, json=body)
 
-    pids = [stack.pid, *stack.dev_server_pids()]
+    ours = stack.api_worker_pids()
+    pids = [*ours, *stack.dev_server_pids()]
     cpu = [cpu_seconds(pid) for pid in pids]
     run = await run_clients(total, clients, one, seconds)
     cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
@@ -89,8 +90,8 @@ async def lifecycles(calls: Calls, stack: Stack, total: int, clients: int, secon
     return {"done": run.done, "cut_short": run.cut_short, "seconds": run.seconds, "lifecycles_per_s": run.rate,
             "action_p50_ms": pct(actions, 0.5) * 1000, "action_p99_ms": pct(actions, 0.99) * 1000,
             "per_step": {step: summary_ms(values) for step, values in run.latencies.items()},
-            "cpu_s_per_lifecycle": cpu[0] / max(run.done, 1),
-            "dev_server_cpu_s_per_lifecycle": sum(cpu[1:]) / max(run.done, 1)}
+            "cpu_s_per_lifecycle": sum(cpu[:len(ours)]) / max(run.done, 1),
+            "dev_server_cpu_s_per_lifecycle": sum(cpu[len(ours):]) / max(run.done, 1)}
 
 
 def program_file(codes: list[str], deadline: str) -> bytes:
@@ -156,7 +157,7 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
 
 
 def rss(stack: Stack) -> dict[str, float]:
-    return {"api_worker_mib": rss_mib(stack.pid),
+    return {"api_worker_mib": sum(rss_mib(pid) for pid in stack.api_worker_pids()),
             "dev_server_mib": sum(rss_mib(pid) for pid in stack.dev_server_pids())}
 
 

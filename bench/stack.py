@@ -22,6 +22,13 @@ ADMIN_PASSWORD = "nq57-bench-admin"  # this run's NQ57_ADMIN_PASSWORD
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def _runs_worker(pid: int) -> bool:
+    try:
+        return any(part.endswith(b"worker.py") for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+    except OSError:
+        return False
+
+
 class Stack:
     """`server.py` as `make run` starts it. `database_url` empty: SQLite under the data dir."""
 
@@ -41,9 +48,17 @@ class Stack:
     def pid(self) -> int:
         return self.process.pid
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes server.py starts beside the API (NQ57_WORKER_PROCESSES)."""
+        return [pid for pid in children(self.process.pid) if _runs_worker(pid)]
+
+    def api_worker_pids(self) -> list[int]:
+        """The API and its workers: what `make run` runs of NQ57 itself."""
+        return [self.process.pid, *self.worker_pids()]
+
     def dev_server_pids(self) -> list[int]:
-        """The embedded dev server (server.py's child)."""
-        return children(self.process.pid)
+        """The embedded dev server (server.py's other child)."""
+        return [pid for pid in children(self.process.pid) if not _runs_worker(pid)]
 
     async def ready(self, client: httpx.AsyncClient, seconds: float = 240) -> None:
         """Until /readyz answers 200 (the API up, a worker polling), at most `seconds`."""
