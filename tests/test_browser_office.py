@@ -11,6 +11,7 @@ from tests.helpers import unique_code
 from tests.test_browser import Session, act, expect, expect_stage, field, open_task
 
 live_server, browser, screenshots, people = shared.live_server, shared.browser, shared.screenshots, shared.people
+pytestmark = shared.pytestmark  # skipped, saying why, without Chromium
 
 
 async def test_the_office_imports_assigns_corrects_chases_and_the_task_is_completed(
