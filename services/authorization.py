@@ -5,7 +5,7 @@ The order of the checks is the design's: the task's stage first (409: nobody may
 the policy (403: someone may, not you)."""
 
 from casbin import AsyncEnforcer
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 
 from db import models
 from domain.actors import Actor, Relation, relation_of
@@ -114,19 +114,48 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]
     return query.where(or_(*ways)) if ways else query.where(false())
 
 
+def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, ColumnElement[bool]]:
+    """Per relation: the work items (stage and action) the policy lets this person take in it."""
+    found = {}
+    for held in Relation:
+        steps = [and_(models.WorkItem.stage == stage.value, models.WorkItem.action.in_(actions))
+                 for stage in OPEN_STAGES if (actions := [
+                     action.value for action in AWAITABLE if stage in ACTION_STAGES[action]
+                     and allows(enforcer, actor.username, held, stage, action)])]
+        if steps:
+            found[held] = or_(*steps)
+    return found
+
+
 def awaiting_me(enforcer: AsyncEnforcer, actor: Actor) -> ColumnElement[bool]:
     """The tasks that wait for an action this person may take, as `permitted_actions` and
     `awaited_actions` decide one task, in SQL: a work item of the task's (db/models.py WorkItem) that
     the policy lets the person's relation take at the task's stage."""
-    ways = []
-    for found, condition in _relations(actor).items():
-        steps = [and_(models.WorkItem.stage == stage.value, models.WorkItem.action.in_(actions))
-                 for stage in OPEN_STAGES if (actions := [
-                     action.value for action in AWAITABLE if stage in ACTION_STAGES[action]
-                     and allows(enforcer, actor.username, found, stage, action)])]
-        if steps:
-            ways.append(and_(condition, models.Task.code.in_(select(models.WorkItem.task_code).where(or_(*steps)))))
+    steps = _awaited_steps(enforcer, actor)  # asked of each task found, by its work items' key
+    ways = [and_(condition, exists().where(models.WorkItem.task_code == models.Task.code, steps[held]))
+            for held, condition in _relations(actor).items() if held in steps]
     return or_(*ways) if ways else false()
+
+
+def awaited_codes(enforcer: AsyncEnforcer, actor: Actor) -> list[Select[str]]:
+    """Where an inbox starts instead of from every task: per relation the person may act in, the
+    tasks with such a work item that could stand in it — those of its agency in that relation (by
+    the agency's index), those it reviews, or for a person outside a task, the work items alone.
+    Together a superset of `awaiting_me`, which then decides."""
+    steps = _awaited_steps(enforcer, actor)
+    found: list[Select[str]] = []
+    for held, step in steps.items():
+        query = select(models.WorkItem.task_code).where(step)
+        if held == Relation.REVIEWER:
+            query = query.join(models.Task, models.Task.code == models.WorkItem.task_code).where(
+                models.Task.reviewer == actor.username)
+        elif held != Relation.OTHER:
+            if not actor.agency:
+                continue
+            query = query.join(models.TaskAgency, models.TaskAgency.task_code == models.WorkItem.task_code).where(
+                models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == held.value)
+        found.append(query)
+    return found
 
 
 def stages_open_to_outsiders(enforcer: AsyncEnforcer, actor: Actor) -> set[str]:

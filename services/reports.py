@@ -3,7 +3,7 @@ overdue list, the agency index and its published snapshots, the public's view ("
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,8 +54,16 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
                 models.Notification.username == actor.username, models.Notification.read_at.is_(None))
                 .order_by(models.Notification.id.desc()).limit(limits.NOTIFICATIONS)):
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
+        # Found from the work items (open stages only) and the unread notices' open tasks, not from
+        # every open task: the planner then walks these codes rather than the stage's index.
+        starts = authorization.awaited_codes(ctx.enforcer, actor)
+        if unread:
+            starts.append(select(models.Task.code).where(
+                models.Task.code.in_(list(unread)), models.Task.stage.in_([stage.value for stage in OPEN_STAGES])))
+        if not starts:  # nothing this person could ever take, and no notice unread
+            return []
         candidates = authorization.readable_tasks(ctx.enforcer, actor).where(
-            models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
+            models.Task.code.in_(union(*starts)),
             or_(authorization.awaiting_me(ctx.enforcer, actor), models.Task.code.in_(list(unread))),
         ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline,
                    models.Task.code).limit(limit)
