@@ -42,6 +42,8 @@ def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 async def create_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # the search's trigram index (db/models.py Task)
+            await connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         await connection.run_sync(Base.metadata.create_all)
         await connection.run_sync(_add_missing_columns)
         await connection.run_sync(_add_missing_indexes)
@@ -70,16 +72,21 @@ def _add_missing_columns(connection: Connection) -> None:
 
 
 def _add_missing_indexes(connection: Connection) -> None:
-    """The same bridge for indexes: one a model gained is created on an existing table."""
-    inspector = inspect(connection)
+    """The same bridge for indexes: one a model gained is created on an existing table (one made for
+    the other database only, `ddl_if`, is left out by `create` itself)."""
     for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name, schema=table.schema):
+        if not inspect(connection).has_table(table.name, schema=table.schema):
             continue
-        present = {index["name"] for index in inspector.get_indexes(table.name, schema=table.schema)}
+        present = _index_names(connection, table.name, table.schema)
         for index in table.indexes:
             if index.name not in present:
                 index.create(connection, checkfirst=True)
-                log.info("Đã thêm chỉ mục '%s' cho bảng '%s'", index.name, table.name)
+        for name in _index_names(connection, table.name, table.schema) - present:
+            log.info("Đã thêm chỉ mục '%s' cho bảng '%s'", name, table.name)
+
+
+def _index_names(connection: Connection, table: str, schema: str | None) -> set[str]:
+    return {index["name"] for index in inspect(connection).get_indexes(table, schema=schema) if index["name"]}
 
 
 # SQLite takes one writer at a time, and one that waits for another retries in sleeps of up to 100 ms

@@ -12,6 +12,7 @@ trương", "theo tiến độ của Luật/Nghị định ...". Those phrases ar
 it is to be set (such a task is `deadline_pending`: domain/task.py)."""
 
 import calendar
+import functools
 import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
@@ -102,6 +103,9 @@ def _said(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).casefold().split()).rstrip(".;,")
 
 
+# Reading a deadline's words is pure and the same few texts come back with every stored state read
+# (a list of 50 tasks, an inbox of 200): each reading is remembered.
+@functools.lru_cache(maxsize=4096)
 def is_to_be_set(text: str) -> bool:
     """Whether a deadline is written as one that sets no instant yet ("khẩn trương", "cùng thời
     điểm thi hành của Luật Dữ liệu", "theo tiến độ của Nghị định ...")."""
@@ -109,6 +113,7 @@ def is_to_be_set(text: str) -> bool:
     return any(said == phrase or said.startswith(phrase + " ") for phrase in TO_BE_SET)
 
 
+@functools.lru_cache(maxsize=4096)
 def due_of(text: str, timezone: str = DEFAULT_TIMEZONE) -> datetime | None:
     """A task's deadline as its instant; None while it sets none (empty, or a phrase `TO_BE_SET`).
     Raises ValueError as `parse_deadline` does for a text that is neither."""

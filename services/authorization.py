@@ -77,23 +77,21 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
 
 def _relations(actor: Actor) -> dict[Relation, ColumnElement[bool]]:
     """The person's relation to each task (`relation_of`: reviewer, else lead, coordinating, above,
-    directing, other), as one SQL condition on the task per relation."""
+    directing, other), as one SQL condition on the task per relation. An agency has at most one row
+    per task, holding the relation `relation_of` gives it (db/projection.py writes it so), so only the
+    reviewer's precedence needs saying here."""
     reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
     if not actor.agency:  # of no agency: a reviewer of some tasks, outside the others
         return {Relation.REVIEWER: reviews, Relation.OTHER: not_reviewing}
+    rows = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
 
     def agency_is(relation: Relation) -> ColumnElement[bool]:
-        return models.Task.code.in_(select(models.TaskAgency.task_code).where(
-            models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == relation.value))
-    leads, coordinates = agency_is(Relation.LEAD), agency_is(Relation.COORDINATING)
-    above, directs = agency_is(Relation.ABOVE), agency_is(Relation.DIRECTING)
+        return and_(not_reviewing, models.Task.code.in_(rows.where(models.TaskAgency.relation == relation.value)))
     return {Relation.REVIEWER: reviews,
-            Relation.LEAD: and_(not_reviewing, leads),
-            Relation.COORDINATING: and_(not_reviewing, ~leads, coordinates),
-            Relation.ABOVE: and_(not_reviewing, ~leads, ~coordinates, above),
-            Relation.DIRECTING: and_(not_reviewing, ~leads, ~coordinates, ~above, directs),
-            Relation.OTHER: and_(not_reviewing, ~leads, ~coordinates, ~above, ~directs)}
+            **{held: agency_is(held) for held in (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE,
+                                                   Relation.DIRECTING)},
+            Relation.OTHER: and_(not_reviewing, models.Task.code.not_in(rows))}
 
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor) -> Select[models.Task]:

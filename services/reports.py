@@ -74,8 +74,8 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
         to_do = [action for action in actions if action in awaited_actions(state)]
         if to_do or state.code in unread:
             running = running_for(state, _owners(actor, state))
-            items.append(InboxItem(
-                **TaskView.of(state).model_dump(), actions=actions, to_do=to_do,
+            items.append(InboxItem.of(
+                state, actions=actions, to_do=to_do,
                 notifications=unread.get(state.code, []), returned=InboxItem.returned_of(state),
                 running=DeadlineView(kind=running.kind, due=running.due, level=state.ladders.get(running.key, 0),
                                      owner=owner_of(running.kind)) if running else None))

@@ -2,7 +2,7 @@
 spec models: the read models the JSON API and the pages both show."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -241,9 +241,10 @@ class TaskView(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, state: TaskState, rollup: SubtaskRollup | None = None) -> "TaskView":
+    def of(cls, state: TaskState, rollup: SubtaskRollup | None = None, **more: Any) -> Self:
+        """The task as answers show it; `more`: the fields a view built on this one adds (InboxItem)."""
         spec = state.spec
-        return cls(
+        return cls(**more,
             code=spec.code, title=spec.title, description=spec.description, lead_agency=state.lead_agency,
             coordinating_agencies=state.coordinating_agencies, stage=state.stage, kind=state.kind,
             deadline=state.deadline, deadline_text=state.deadline_text,

@@ -52,6 +52,7 @@ async def test_words_that_are_not_there_find_nothing_and_a_percent_sign_is_only_
     assert await _found(stack, q=f"{token} khong co") == []
     assert await _found(stack, q=f"100% ho so truc tuyen {token}".lower()) == [token]
     assert token not in await _found(stack, q=f"100%ho{token}")
+    assert token not in await _found(stack, q=f"100_ ho so truc tuyen {token}".lower())  # nor "_" a wildcard
 
 
 async def test_the_lead_filter_leaves_out_tasks_the_agency_only_coordinates(stack: Stack) -> None:
