@@ -133,10 +133,12 @@ async def total_tasks(calls: Calls) -> int:
 READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
     ("list (Office)", "office", "/tasks?limit=50"),
     ("list (head)", "hni.head", "/tasks?limit=50"),
-    ("list q=", "office", "/tasks?limit=50&q=chuyen%20doi%20so"),
+    ("list q=", "office", "/tasks?limit=50&q=chuyen%20doi%20so"),  # the program's theme: a common word
+    ("list q=code", "office", "/tasks?limit=50&q={code}"),  # one task's code: a rare one
     ("list agency=", "office", "/tasks?limit=50&agency=HNI"),
     ("inbox (Office)", "office", "/inbox"),
-    ("inbox (head)", "hni.head", "/inbox"),
+    ("inbox (head)", "hni.head", "/inbox"),  # up to 200 items: as many as the head has, up to them
+    ("inbox (head) limit=50", "hni.head", "/inbox?limit=50"),  # a page of the lists' size
 )
 
 
@@ -157,7 +159,7 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
         for _ in range(repeat):
             if time.perf_counter() - start > seconds:
                 break
-            took, _ = await calls.get(who, path)
+            took, _ = await calls.get(who, path.format(code=codes[len(codes) // 2]))
             times.append(took)
         found[name] = summary_ms(times) | {"per_s": len(times) / sum(times)}
     return found

@@ -67,9 +67,10 @@ class Task(Base):
     __table_args__ = (Index("ix_tasks_deadline_code", "deadline", "code"),
                       Index("ix_tasks_stage_deadline", "stage", "deadline"),
                       # Search (services/tasks.matching: words anywhere in the text) is found through
-                      # these: SQLite scans the texts and codes alone, not the rows with their state;
-                      # PostgreSQL looks the words up by their trigrams (pg_trgm, db/session.py).
-                      Index("ix_tasks_search_code", "search", "code").ddl_if(dialect="sqlite"),
+                      # these. SQLite walks the lists' order with the text beside it, never the rows with
+                      # their state (a page of a common word stops early; a rare one reads the index
+                      # once); PostgreSQL looks the words up by their trigrams (pg_trgm, db/session.py).
+                      Index("ix_tasks_deadline_code_search", "deadline", "code", "search").ddl_if(dialect="sqlite"),
                       Index("ix_tasks_search_trgm", "search", postgresql_using="gin",
                             postgresql_ops={"search": "gin_trgm_ops"}).ddl_if(dialect="postgresql"))
     code: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -612,10 +612,23 @@ def selection(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any:
     return query.order_by(first, *ties)
 
 
-def counting(query: Any) -> Any:
+def counting(query: Any, at_most: int | None = None) -> Any:
     """How many rows a selection holds, counted without its order or its columns (no sort, no JSON
-    read): the lists' totals."""
-    return select(func.count()).select_from(query.order_by(None).with_only_columns(models.Task.code).subquery())
+    read), and no further than `at_most`: the lists' totals."""
+    codes = query.order_by(None).with_only_columns(models.Task.code)
+    return select(func.count()).select_from((codes if at_most is None else codes.limit(at_most)).subquery())
+
+
+# Words to find have no index that counts them: a common one's tasks are counted this far and no
+# further (a page of them is found at once; counting every one of 100,000 tasks is not).
+SEARCH_COUNTED = 1000
+
+
+async def _total(session: AsyncSession, query: Any, chosen: TaskFilter) -> tuple[int, bool]:
+    """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED)."""
+    bound = SEARCH_COUNTED + 1 if chosen.q and chosen.q.strip() else None
+    total = await session.scalar(counting(query, bound)) or 0
+    return (SEARCH_COUNTED, False) if bound is not None and total >= bound else (total, True)
 
 
 async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offset: int,
@@ -626,10 +639,10 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
     query = selection(ctx, actor, chosen)
     async with ctx.sessions() as session:
         if not grouped:
-            total = await session.scalar(counting(query))
+            total, exact = await _total(session, query, chosen)
             rows = await session.scalars(query.limit(limit).offset(offset))
             return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
-                            total=total or 0)
+                            total=total, total_exact=exact)
         items = list(await session.scalars(select(models.TaskGroup).order_by(models.TaskGroup.code))
                      ) if reads_groups(ctx, actor) else []
         children = [code for item in items for code in item.children]
@@ -638,10 +651,10 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         listed = [item for item in items if selected.intersection(item.children)]
         shown = listed[offset:offset + limit]
         rest = query.where(models.Task.code.not_in(children))  # the groups, then the other tasks
-        total = await session.scalar(counting(rest))
+        total, exact = await _total(session, rest, chosen)
         rows = await session.scalars(rest.limit(limit - len(shown)).offset(max(0, offset - len(listed))))
         return GroupedTaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
-                               total=len(listed) + (total or 0),
+                               total=len(listed) + total, total_exact=exact,
                                groups=[view for view, _ in await _rolled_up(session, shown)])
 
 

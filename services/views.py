@@ -268,7 +268,10 @@ class TaskView(BaseModel):
 
 class TaskPage(BaseModel):
     items: list[TaskView]
-    total: int
+    total: int = Field(description="how many tasks the filters select; with words to find (`q`), counted up "
+                       "to SEARCH_COUNTED (services/tasks.py) and no further: then `total_exact` is false")
+    total_exact: bool = Field(default=True, description="false when `total` is where counting stopped: "
+                              "there are more")
 
 
 class HistoryEntry(BaseModel):

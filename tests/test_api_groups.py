@@ -91,7 +91,8 @@ async def test_an_import_row_with_an_unknown_code_in_its_list_is_a_row_error_nam
 async def test_the_list_answers_as_in_v1_without_groups(stack: Stack) -> None:
     code, _ = await _directive(stack, "BTC;BCA")
     page = await _list(stack, "office", q=code)
-    assert set(page) == {"items", "total"}
+    assert set(page) == {"items", "total", "total_exact"}  # v1's, and whether `total` is exact (v1.1)
+    assert page["total_exact"] is True
     assert sorted(task["code"] for task in page["items"]) == [f"{code}-BCA", f"{code}-BTC"] and page["total"] == 2
 
 

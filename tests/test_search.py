@@ -110,3 +110,19 @@ async def test_the_page_finds_without_accents_and_keeps_the_words_typed(stack: S
         await web_login(browser, "office")
         page = (await browser.get("/tasks", params={"q": f"DAO TAO NHAN LUC SO {token}"})).text
         assert f'href="/tasks/{token}"' in page and f'value="DAO TAO NHAN LUC SO {token}"' in page
+
+
+async def test_a_search_counts_its_tasks_up_to_a_bound_and_says_when_there_are_more(stack: Stack,
+                                                                                   monkeypatch: Any) -> None:
+    from services import tasks
+    token = unique_code("TIM")
+    for n in range(3):
+        await _assign(stack, f"{token}-{n}", f"Đếm kết quả tìm kiếm {token}")
+    exact = ok(await stack.http.get("/api/v1/tasks", params={"q": token}, headers=await stack.login("office")))
+    assert (exact["total"], exact["total_exact"]) == (3, True)
+    monkeypatch.setattr(tasks, "SEARCH_COUNTED", 2)
+    bounded = ok(await stack.http.get("/api/v1/tasks", params={"q": token, "limit": 1},
+                                      headers=await stack.login("office")))
+    assert (bounded["total"], bounded["total_exact"], len(bounded["items"])) == (2, False, 1)
+    listed = ok(await stack.http.get("/api/v1/tasks", params={"limit": 1}, headers=await stack.login("office")))
+    assert listed["total_exact"] is True and listed["total"] >= 3  # without words: counted in full
