@@ -34,6 +34,7 @@ class Stack:
 
     def __init__(self, database_url: str = "") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nq57-bench-"))
+        self.database_url = database_url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "NQ57_DATA_DIR": str(self.dir), "NQ57_PORT": str(self.port), "NQ57_HOST": "127.0.0.1",
@@ -43,6 +44,13 @@ class Stack:
         with (self.dir / "server.log").open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, start_new_session=True,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL server.py's engine uses (settings.py)."""
+        from settings import Settings
+
+        return Settings(data_dir=self.dir, database_url=self.database_url).async_database_url
 
     @property
     def pid(self) -> int:

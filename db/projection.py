@@ -6,7 +6,7 @@ another event was written by an attempt that never became durable: it is set apa
 `superseded_events` and replaced — unless a newer attempt (a higher fence) wrote it, in which case
 this attempt is the stale one and writes nothing."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,10 +89,41 @@ async def _set_apart(session: AsyncSession, rows: Sequence[models.Event]) -> Non
 
 
 async def _search_text(session: AsyncSession, state: TaskState) -> str:
-    """What a search finds the task by: its words and its agencies' names, in both languages."""
-    names = (await session.execute(select(models.Agency.name, models.Agency.name_en).where(
+    names = (await session.execute(select(models.Agency.code, models.Agency.name, models.Agency.name_en).where(
         models.Agency.code.in_([state.lead_agency, *state.coordinating_agencies])))).all()
-    return fold(" ".join([state.code, state.spec.title, state.spec.product, *(n for pair in names for n in pair)]))
+    return search_text(state, {code: (name, name_en) for code, name, name_en in names})
+
+
+def search_text(state: TaskState, names: Mapping[str, tuple[str, str]]) -> str:
+    """What a search finds the task by: its words and its agencies' names (`names`: an agency's code
+    to its names in both languages)."""
+    agencies = [state.lead_agency, *state.coordinating_agencies]
+    return fold(" ".join([state.code, state.spec.title, state.spec.product,
+                          *(name for code in agencies for name in names.get(code, ()))]))
+
+
+def columns(state: TaskState) -> dict[str, Any]:
+    """The task row's columns for this state (but its search text and fence)."""
+    return {"title": state.spec.title, "lead_agency": state.lead_agency, "stage": state.stage.value,
+            "deadline": state.deadline or NO_DEADLINE, "original_deadline": state.original_deadline or NO_DEADLINE,
+            "overdue": state.overdue, "late": state.late, "escalation_level": state.escalation_level,
+            "reviewer": state.reviewer, "officer": state.officer, "seq": state.seq,
+            "updated_at": state.updated_at, "state": state.model_dump(mode="json")}
+
+
+def agency_rows(state: TaskState) -> list[models.TaskAgency]:
+    """Which agencies stand in which relation to the task: one row per agency, in the relation
+    `domain.actors.relation_of` gives it (lead, then coordinating, above, directing)."""
+    return ([models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
+            + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.COORDINATING.value)
+               for code in state.coordinating_agencies]
+            + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.ABOVE.value)
+               for code in dict.fromkeys(state.overseers)
+               if code != state.lead_agency and code not in state.coordinating_agencies]
+            + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.DIRECTING.value)
+               for code in [state.spec.directing_agency]
+               if code and code != state.lead_agency and code not in state.coordinating_agencies
+               and code not in state.overseers])
 
 
 def work_items(state: TaskState) -> list[models.WorkItem]:
@@ -116,20 +147,9 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     if row is None:
         row = models.Task(code=state.code, created_at=state.created_at)
         session.add(row)
-    row.title = state.spec.title
-    row.lead_agency = state.lead_agency
-    row.stage = state.stage.value
-    row.deadline = state.deadline or NO_DEADLINE
-    row.original_deadline = state.original_deadline or NO_DEADLINE
-    row.overdue = state.overdue
-    row.late = state.late
-    row.escalation_level = state.escalation_level
-    row.reviewer = state.reviewer
-    row.officer = state.officer
-    row.seq = state.seq
+    for name, value in columns(state).items():
+        setattr(row, name, value)
     row.fence = max(fence, row.fence or 0)
-    row.updated_at = state.updated_at
-    row.state = state.model_dump(mode="json")
     placed = before is None or _placement(before) != _placement(row.state)
     if placed:
         row.search = await _search_text(session, state)
@@ -144,18 +164,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     if not placed:
         return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
-    session.add_all(
-        [models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
-        + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.COORDINATING.value)
-           for code in state.coordinating_agencies]
-        + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.ABOVE.value)
-           for code in dict.fromkeys(state.overseers)
-           if code != state.lead_agency and code not in state.coordinating_agencies]
-        + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.DIRECTING.value)
-           for code in [state.spec.directing_agency]
-           if code and code != state.lead_agency and code not in state.coordinating_agencies
-           and code not in state.overseers]
-    )
+    session.add_all(agency_rows(state))
 
 
 async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:
