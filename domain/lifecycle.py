@@ -129,10 +129,11 @@ def available_actions(state: TaskState) -> list[Action]:
     ]
 
 
-def _state_conflict(state: TaskState, action: Action) -> TaskRuleError | None:
-    """Beyond the stage, what in the task's state forbids the action now (None: nothing)."""
-    def conflict(code: Code, **params: Any) -> TaskRuleError:
-        return TaskRuleError(code, conflict=True, at=state.stage, **params)
+def _state_conflict(state: TaskState, action: Action) -> tuple[Code, dict[str, Any]] | None:
+    """Beyond the stage, what in the task's state forbids the action now: the rule and its words
+    (None: nothing). Named, not built: `available_actions` asks it of every action of every task listed."""
+    def conflict(code: Code, **params: Any) -> tuple[Code, dict[str, Any]]:
+        return code, params
 
     if action in (Action.EXTENSION_APPROVE, Action.EXTENSION_REJECT) and state.extension_request is None:
         return conflict(Code.NO_EXTENSION_REQUEST)
@@ -171,7 +172,8 @@ def apply(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[Ta
     action = Action(command.action)
     check_stage(state.stage, action)
     if (conflict := _state_conflict(state, action)) is not None:
-        raise conflict
+        code, params = conflict
+        raise TaskRuleError(code, conflict=True, at=state.stage, **params)
     new = state.model_copy(deep=True)
     data = _RULES[type(command)](new, command, request.actor, now)
     if new.stage == Stage.IN_PROGRESS and state.stage != Stage.IN_PROGRESS:
