@@ -1,6 +1,6 @@
-"""The stack as `make run` starts it: `server.py` (the embedded Temporal dev server, the worker and
-the API in one process, with the demo data), in a fresh data directory, on free loopback ports; on
-SQLite or on a PostgreSQL database of its own, created here and dropped at the end."""
+"""The stack as `make run` starts it: `server.py` (the embedded Temporal dev server, the API and its
+worker process, with the demo data), in a fresh data directory, on free loopback ports; on SQLite or
+on a PostgreSQL database of its own, created here and dropped at the end."""
 
 import asyncio
 import contextlib
