@@ -92,6 +92,9 @@ class Task(Base):
     # What search compares (domain/text.fold): code, title, product and the lead's and coordinating
     # agencies' names. Empty in rows written before it existed, until their task next moves.
     search: Mapped[str | None] = mapped_column(Text, default=None)
+    # When the projection last wrote this row (the recording's clock, not the workflow's): the catch-up
+    # after a restart looks only at rows written since the last one began (db/reconcile.py).
+    recorded_at: Mapped[datetime | None] = mapped_column(index=True, default=None)
 
 
 class TaskAgency(Base):
@@ -191,6 +194,19 @@ class Publication(Base):
 
 
 CasbinRule = create_casbin_rule_model(Base)
+
+
+class CatchUp(Base):
+    """A catch-up after a start that went through every task it looked at (db/reconcile.py): when
+    it began. Rows a crash may have written out of step with their workflow were written after the
+    last one began, so the next looks at those alone."""
+
+    __tablename__ = "catch_ups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime]
+    tasks: Mapped[int] = mapped_column(Integer)  # how many it looked at
+    resynced: Mapped[int] = mapped_column(Integer)  # how many it rewrote from their workflow
 
 
 class PolicySeed(Base):

@@ -150,6 +150,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
     for name, value in columns(state).items():
         setattr(row, name, value)
     row.fence = max(fence, row.fence or 0)
+    row.recorded_at = datetime.now(UTC)
     placed = before is None or _placement(before) != _placement(row.state)
     if placed:
         row.search = await _search_text(session, state)

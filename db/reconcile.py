@@ -3,11 +3,15 @@
 - `drift` names every difference between a task's rows and its workflow's log (audit verify).
 - `catch_up` brings every open task whose projection is not in step with its workflow back to it:
   the worker runs it when it starts, since a crash can leave rows written by attempts that never
-  became durable. `rebuild` does it for every task, open or closed (`nq57 projection rebuild`)."""
+  became durable. Such rows were written after the last catch-up that went through began, so that
+  one alone is looked at (`CatchUp`), not the whole program; the first looks at every running
+  workflow. `rebuild` does it for every task, open or closed (`nq57 projection rebuild`: after a
+  database is restored from a backup, say, which no crash explains)."""
 
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -24,6 +28,7 @@ from workflows.task_lifecycle import FENCE_PER_RUN, TaskLifecycleWorkflow, workf
 
 log = logging.getLogger("nq57.reconcile")
 PARALLEL = 8  # workflows asked at once
+CLOCKS_APART = timedelta(minutes=10)  # how far the clocks of the processes writing rows may differ
 
 
 class Reconciled(BaseModel):
@@ -93,22 +98,35 @@ async def _in_step(session: AsyncSession, code: str, head: ChainHead) -> bool:
 
 async def catch_up(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str,
                    codes: Sequence[str] | None = None, force: bool = False) -> Reconciled:
-    """Ask each open task's workflow where its record stands; resync those the database disagrees
-    with (all of them with `force`). The workflow rewrites its own rows, under its own lock."""
-    codes = list(codes) if codes is not None else await task_codes(client, task_queue, running_only=True)
+    """Ask each task's workflow where its record stands — `codes`, or those written since the last
+    catch-up began (every running one the first time) —; resync those the database disagrees with
+    (all of them with `force`). The workflow rewrites its own rows, under its own lock."""
+    began = datetime.now(UTC)
+    looked_for = codes is None
+    codes = list(codes) if codes is not None else await _written_since_last(client, sessions, task_queue)
     result = Reconciled(tasks=len(codes))
     gate = asyncio.Semaphore(PARALLEL)
 
     async def one(code: str) -> None:
         async with gate:
             handle = client.get_workflow_handle_for(TaskLifecycleWorkflow.run, workflow_id(code))
-            for attempt in range(0 if force else 3):  # a recording under way is no drift: look again
-                head = await handle.query(TaskLifecycleWorkflow.head)
-                async with sessions() as session:
-                    if await _in_step(session, code, head):
-                        return
-                await asyncio.sleep(0.5 * (attempt + 1))
-            changed = await handle.execute_update(TaskLifecycleWorkflow.resync)
+            try:
+                for attempt in range(0 if force else 3):  # a recording under way is no drift: look again
+                    head = await handle.query(TaskLifecycleWorkflow.head)
+                    async with sessions() as session:
+                        if await _in_step(session, code, head):
+                            return
+                    await asyncio.sleep(0.5 * (attempt + 1))
+                if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                    log.warning("Nhiệm vụ %s: dữ liệu khác quy trình đã kết thúc của nó; hãy chạy "
+                                "'nq57 projection rebuild'", code)
+                    return
+                changed = await handle.execute_update(TaskLifecycleWorkflow.resync)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                log.warning("Nhiệm vụ %s: có trong cơ sở dữ liệu nhưng Temporal không có quy trình nào của nó", code)
+                return
             if changed:
                 result.resynced.append(code)
 
@@ -116,7 +134,23 @@ async def catch_up(client: Client, sessions: async_sessionmaker[AsyncSession], t
     if result.resynced:
         log.warning("Đã đồng bộ lại %d nhiệm vụ với quy trình của chúng: %s", len(result.resynced),
                     ", ".join(sorted(result.resynced)[:20]))
+    if looked_for:
+        async with transaction(sessions) as session:
+            session.add(models.CatchUp(started_at=began, finished_at=datetime.now(UTC), tasks=result.tasks,
+                                       resynced=len(result.resynced)))
     return result
+
+
+async def _written_since_last(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str
+                              ) -> list[str]:
+    """The tasks whose rows were written since the last catch-up began; every running task's before
+    the first."""
+    async with sessions() as session:
+        last = await session.scalar(select(func.max(models.CatchUp.started_at)))
+        if last is not None:
+            return list(await session.scalars(select(models.Task.code).where(
+                models.Task.recorded_at >= last - CLOCKS_APART).order_by(models.Task.code)))
+    return await task_codes(client, task_queue, running_only=True)
 
 
 async def rebuild(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str) -> Reconciled:
