@@ -7,6 +7,7 @@ Fixtures live in conftest.py; this module has no fixtures and starts nothing."""
 import asyncio
 import contextlib
 import inspect
+import os
 import random
 import re
 import socket
@@ -76,14 +77,24 @@ _taken_ports: set[int] = set()
 def free_port() -> int:
     """A free loopback port BELOW the kernel's ephemeral range: the dev server picks its internal
     services' ports from that range (bind to port 0) when it starts, and once took the very port
-    given to its frontend (it then panics: "bind: address already in use"). Random, so that two
-    test processes (pytest-xdist) rarely try the same one; a port taken in between fails the bind."""
+    given to its frontend (it then panics: "bind: address already in use").
+
+    Each test process (pytest-xdist worker) draws from its own slice of that range, so two processes
+    never hand out the same port: a probe only sees that a port is free NOW, and a port handed out
+    earlier may be bound again later (the fault-injection test restarts its API on the same port
+    after each kill; another process's probe once found it free in that gap, and its server.py then
+    could not bind while the other API answered its readiness check)."""
     low = 32768
     with contextlib.suppress(OSError, ValueError):
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    first = max(1024, low - 12000)
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    width = (low - first) // workers
+    first += worker * width
     chooser = random.SystemRandom()
     for _ in range(200):
-        port = chooser.randrange(max(1024, low - 12000), low)
+        port = chooser.randrange(first, first + width)
         if port in _taken_ports:
             continue
         with socket.socket() as probe:
