@@ -12,6 +12,7 @@ from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.schema import CreateColumn
 
+from db import word_index
 from db.models import Base
 
 log = logging.getLogger("nq57.db")
@@ -47,6 +48,8 @@ async def create_schema(engine: AsyncEngine) -> None:
         await connection.run_sync(Base.metadata.create_all)
         await connection.run_sync(_add_missing_columns)
         await connection.run_sync(_add_missing_indexes)
+    if engine.dialect.name == "sqlite":
+        await word_index.ensure(engine)
 
 
 def _add_missing_columns(connection: Connection) -> None:

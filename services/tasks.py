@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 import messages
-from db import models
+from db import models, word_index
 from db.audit import file_sha256
 from domain.actors import Actor, Relation, Role
 from domain.commands import Action, ActionRequest, EvidenceSubmit, SubtaskCreate, fingerprint
@@ -624,6 +624,15 @@ def counting(query: Any, at_most: int | None = None) -> Any:
 SEARCH_COUNTED = 1000
 
 
+async def _found(session: AsyncSession, query: Any, chosen: TaskFilter) -> Any:
+    """A search for rare words goes to their few tasks by code, found by SQLite's word index
+    (db/word_index.py); a common word's tasks are met at once walking the list's order."""
+    if chosen.q and chosen.q.strip() and (codes := await word_index.few_codes(session, fold(chosen.q.strip()))
+                                          ) is not None:
+        return query.where(models.Task.code.in_(codes))
+    return query
+
+
 async def _total(session: AsyncSession, query: Any, chosen: TaskFilter) -> tuple[int, bool]:
     """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED)."""
     bound = SEARCH_COUNTED + 1 if chosen.q and chosen.q.strip() else None
@@ -636,8 +645,8 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
     """A page of the tasks the filters select. `grouped` (a GroupedTaskPage): the children of group
     directives folded into their group's item, listed first, for whoever reads group directives —
     a group is listed when the filters select any of its children, and shows all of them."""
-    query = selection(ctx, actor, chosen)
     async with ctx.sessions() as session:
+        query = await _found(session, selection(ctx, actor, chosen), chosen)
         if not grouped:
             total, exact = await _total(session, query, chosen)
             rows = await session.scalars(query.limit(limit).offset(offset))
@@ -661,5 +670,6 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
 async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskView]:
     """Every task the filters select (up to EXPORT_LIMIT), for a download."""
     async with ctx.sessions() as session:
-        rows = await session.scalars(selection(ctx, actor, chosen).limit(EXPORT_LIMIT))
+        query = await _found(session, selection(ctx, actor, chosen), chosen)
+        rows = await session.scalars(query.limit(EXPORT_LIMIT))
         return [TaskView.of(TaskState.model_validate(row.state)) for row in rows]

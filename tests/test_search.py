@@ -2,8 +2,14 @@
 names, on SQLite and PostgreSQL alike (the `stack` runs on both); filters for lead, coordinating and
 "my agency" that mean what they say; sortable columns; the downloads select what the page shows."""
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, text, update
+
+from db import models
+from db.session import create_schema, make_engine, make_sessions
 from tests.helpers import Stack, browser_at, ok, unique_code, web_login
 
 
@@ -126,3 +132,55 @@ async def test_a_search_counts_its_tasks_up_to_a_bound_and_says_when_there_are_m
     assert (bounded["total"], bounded["total_exact"], len(bounded["items"])) == (2, False, 1)
     listed = ok(await stack.http.get("/api/v1/tasks", params={"limit": 1}, headers=await stack.login("office")))
     assert listed["total_exact"] is True and listed["total"] >= 3  # without words: counted in full
+
+
+async def test_a_word_shared_by_many_tasks_is_found_walking_the_list_and_a_rare_one_by_its_codes(
+        stack: Stack, monkeypatch: Any) -> None:
+    """SQLite looks rare words up in its word index (db/word_index.py) and walks the list's order for
+    common ones; both find the same tasks (PostgreSQL's own index serves either)."""
+    from db import word_index
+    token = unique_code("TIM")
+    codes = [f"{token}-{n}" for n in range(3)]
+    for code in codes:
+        await _assign(stack, code, f"Tìm theo chỉ mục từ {token}")
+    async with stack.sessions() as session:
+        looked_up = await word_index.few_codes(session, token.lower())
+    assert looked_up is None if stack.database == "postgres" else sorted(looked_up or []) == codes
+    rare = ok(await stack.http.get("/api/v1/tasks", params={"q": token}, headers=await stack.login("office")))
+    monkeypatch.setattr(word_index, "FEW", 2)  # now three tasks are many
+    async with stack.sessions() as session:
+        assert await word_index.few_codes(session, token.lower()) is None
+    common = ok(await stack.http.get("/api/v1/tasks", params={"q": token}, headers=await stack.login("office")))
+    assert sorted(item["code"] for item in rare["items"]) == sorted(item["code"] for item in common["items"]) == codes
+    assert rare["total"] == common["total"] == 3
+
+
+async def test_the_word_index_of_an_older_database_is_made_from_its_tasks_and_follows_them(tmp_path: Path) -> None:
+    from db import word_index
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'older.db'}")
+    sessions = make_sessions(engine)
+    try:
+        await create_schema(engine)
+        async with sessions() as session, session.begin():
+            for statement in word_index._DROP:  # as a database made before the index
+                await session.execute(text(statement))
+            session.add_all(_row(code, f"nhiem vu {code.lower()} xa vung cao") for code in ("OLD-1", "OLD-2"))
+        await create_schema(engine)  # the next start
+        async with sessions() as session:
+            assert await word_index.few_codes(session, "old-2 xa vung") == ["OLD-2"]
+        async with sessions() as session, session.begin():
+            await session.execute(update(models.Task).where(models.Task.code == "OLD-2").values(search="doi ten"))
+            await session.execute(delete(models.Task).where(models.Task.code == "OLD-1"))
+            session.add(_row("NEW-3", "nhiem vu new-3 xa vung cao"))
+        async with sessions() as session:
+            assert await word_index.few_codes(session, "xa vung cao") == ["NEW-3"]
+            assert await word_index.few_codes(session, "doi ten") == ["OLD-2"]
+    finally:
+        await engine.dispose()
+
+
+def _row(code: str, search: str) -> models.Task:
+    now = datetime.now(UTC)
+    return models.Task(code=code, title=code, lead_agency="HNI", stage="assigned", deadline=now,
+                       original_deadline=now, overdue=False, late=False, escalation_level=0, seq=1, fence=0,
+                       created_at=now, updated_at=now, state={}, search=search)
