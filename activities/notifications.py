@@ -95,6 +95,14 @@ async def notify_in_app(sessions: async_sessionmaker[AsyncSession], notice: Noti
         return sorted(user.email for user in people if user.email)
 
 
+class Told(BaseModel):
+    """What is left to deliver once a notice's in-app rows are written: decided where the settings
+    are (and kept in the workflow's history), so that no delivery starts that has nowhere to go."""
+
+    mail_to: list[str]  # the recipients' addresses, when mail is configured (NQ57_SMTP_URL)
+    webhook: bool  # a webhook is configured (NQ57_WEBHOOK_URL)
+
+
 class NotificationActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings):
         self.sessions = sessions
@@ -102,8 +110,15 @@ class NotificationActivities:
 
     @activity.defn(name="notify_in_app")
     async def notify_in_app(self, notice: Notice) -> list[str]:
-        """Writes one row per recipient (once, however often retried); returns their mail addresses."""
+        """Writes one row per recipient (once, however often retried); returns their mail addresses.
+        What histories recorded before `tell_in_app` replay with."""
         return await notify_in_app(self.sessions, notice)
+
+    @activity.defn(name="tell_in_app")
+    async def tell_in_app(self, notice: Notice) -> Told:
+        """The in-app rows (once, however often retried), and what is left to deliver."""
+        emails = await notify_in_app(self.sessions, notice)
+        return Told(mail_to=emails if self.settings.smtp_url else [], webhook=bool(self.settings.webhook_url))
 
     @activity.defn(name="send_mail")
     async def send_mail(self, mail: Mail) -> bool:

@@ -503,7 +503,12 @@ async def _unit_placed(ctx: Context, command: SubtaskCreate) -> SubtaskCreate:
 async def read(ctx: Context, actor: Actor, code: str, action: str = "task.read") -> TaskState:
     """The task as the projection holds it: for reading, never as proof of what happened."""
     async with ctx.sessions() as session:
-        row = await session.get(models.Task, code)
+        return await _readable(ctx, session, actor, code, action)
+
+
+async def _readable(ctx: Context, session: AsyncSession, actor: Actor, code: str,
+                    action: str = "task.read") -> TaskState:
+    row = await session.get(models.Task, code)
     if row is None:
         raise Refusal(Code.TASK_NOT_FOUND, task=code)
     state = TaskState.model_validate(row.state)
@@ -512,19 +517,25 @@ async def read(ctx: Context, actor: Actor, code: str, action: str = "task.read")
 
 
 async def history(ctx: Context, actor: Actor, code: str) -> list[HistoryEntry]:
-    await read(ctx, actor, code)
     async with ctx.sessions() as session:
-        rows = await session.scalars(
-            select(models.Event).where(models.Event.task_code == code).order_by(models.Event.seq))
-        return [HistoryEntry.model_validate(row) for row in rows]
+        await _readable(ctx, session, actor, code)
+        return await _history(session, code)
+
+
+async def _history(session: AsyncSession, code: str) -> list[HistoryEntry]:
+    rows = await session.scalars(select(models.Event).where(models.Event.task_code == code).order_by(models.Event.seq))
+    return [HistoryEntry.model_validate(row) for row in rows]
 
 
 async def detail(ctx: Context, actor: Actor, code: str) -> TaskDetail:
-    """Everything a task's page shows: the task, its history, what this person may do now."""
-    state = await read(ctx, actor, code)
+    """Everything a task's page shows: the task, its history, what this person may do now (the task
+    and its history read in one session)."""
+    async with ctx.sessions() as session:
+        state = await _readable(ctx, session, actor, code)
+        entries = await _history(session, code)
     actions = authorization.permitted_actions(ctx.enforcer, actor, state)
     units = await people.units(ctx, state.lead_agency) if Action.SUBTASK_CREATE in actions else []
-    return TaskDetail.of(state, await history(ctx, actor, code), actions, await people.reviewers(ctx),
+    return TaskDetail.of(state, entries, actions, await people.reviewers(ctx),
                          await rollup(ctx, state), units, max_upload_mb=ctx.settings.max_upload_mb)
 
 

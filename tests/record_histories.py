@@ -160,6 +160,8 @@ BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
     "approve": (approve, timedelta(days=365), {}),
     "reject_then_rework": (reject_then_rework, timedelta(days=365), {}),
     "escalate": (escalate, timedelta(minutes=1), {}),
+    # The same, since a notice starts only the deliveries configured (TOLD_PATCH): none here.
+    "escalate_told": (escalate, timedelta(minutes=1), {}),
     "extension": (extension, timedelta(minutes=1), {}),
     "cancel": (cancel, timedelta(days=365), {}),
     "subtask": (subtask, timedelta(days=365 * 70), {"budget_required": False, "reporting": "none"}),

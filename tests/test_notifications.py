@@ -308,6 +308,20 @@ async def test_webhook_without_a_url_posts_nothing(sessions: async_sessionmaker[
     assert await ActivityEnvironment().run(activities.post_webhook, notice(1)) is False
 
 
+@pytest.mark.parametrize(("smtp_url", "webhook_url"), [("", ""), ("smtp://127.0.0.1:2525", ""),
+                                                    ("", "http://127.0.0.1:9/hook")],
+                         ids=["nothing-configured", "mail-only", "webhook-only"])
+async def test_tell_in_app_writes_the_rows_and_leaves_only_the_configured_deliveries(
+        sessions: async_sessionmaker[AsyncSession], smtp_url: str, webhook_url: str) -> None:
+    activities = NotificationActivities(sessions, Settings(smtp_url=smtp_url, webhook_url=webhook_url,
+                                                           webhook_secret=SECRET))
+    told = notice(1)
+    left = await ActivityEnvironment().run(activities.tell_in_app, told)
+    assert sorted(row.username for row in await rows_for(sessions, told.task_code)) == sorted(LEVEL_1)
+    assert left.mail_to == (email_of(LEVEL_1) if smtp_url else [])
+    assert left.webhook is bool(webhook_url)
+
+
 # --- end to end through a workflow ----------------------------------------------------------------
 
 @asynccontextmanager

@@ -246,6 +246,19 @@ async def test_lapsed_deadline_climbs_levels_1_2_3_at_the_configured_offsets(wor
     assert len(await world.notifications(handle)) == len(LEVEL_1) + len(LEVEL_2) + len(LEVEL_3)
 
 
+async def test_with_neither_mail_nor_webhook_configured_an_escalation_starts_no_delivery(world: World) -> None:
+    """Its people are told in the app; no activity is started that would have nowhere to deliver
+    (a program's deadlines lapsing together once ran a webhook activity each for nothing)."""
+    deadline = await world.now() + HOUR
+    handle = await world.start(deadline=deadline)
+    await act(handle, HEAD, c.Accept(officer="hni.officer"))
+    await world.env.sleep(HOUR + MINUTE)
+    rows = await escalated_rows(world, handle, 1)
+    await check_notified(world, handle, rows)
+    history = await handle.fetch_history()
+    assert not [event for event in history.events if event.HasField("activity_task_scheduled_event_attributes")]
+
+
 async def test_unaccepted_task_escalates_the_accept_sla_to_the_heads_and_acceptance_clears_it(
         world: World) -> None:
     settings = FAST.model_copy(update={"accept_sla": HOUR})

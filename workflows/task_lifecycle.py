@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlread
 
 with workflow.unsafe.imports_passed_through():
     from activities.closures import closure_proven
-    from activities.notifications import Mail, Notice, NotificationActivities
+    from activities.notifications import Mail, Notice, NotificationActivities, Told
     from activities.projection import EventRecord, ProjectionActivities, Rebuild
     from domain.actors import Actor
     from domain.audit import GENESIS, chained
@@ -44,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
 # The change that gave each deadline its owner: a lapsed review's first level tells the reviewer, no
 # longer the lead agency (domain/escalation.py, `Escalation.retold`).
 OWNERS_PATCH = "deadline-owners"
+# The change that starts a mail or webhook delivery only when one is configured (`Told`): 10,000
+# deadlines lapsing together no longer run 10,000 webhook activities that have nowhere to post.
+TOLD_PATCH = "deliveries-when-configured"
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Mail and webhooks keep trying for days at a slow pace: a server that is down only delays them.
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30))
@@ -265,20 +268,27 @@ class TaskLifecycleWorkflow:
             await self._tell(reminder, event, *reminder_text(self.state, reminder, workflow.now()))
 
     async def _tell(self, what: Escalation | Reminder, event: Event, subject: str, body: str) -> None:
-        """In-app rows now (the inbox shows them); mail and webhook in the background, never awaited.
-        A reminder is told at level 0: it is no escalation."""
+        """In-app rows now (the inbox shows them); mail and webhook, where configured, in the
+        background, never awaited. A reminder is told at level 0: it is no escalation."""
         notice = Notice(task_code=self.state.code, event_seq=event.seq,
                         level=what.level if isinstance(what, Escalation) else 0,
                         audience=what.audience, reviewer=self.state.reviewer,
                         lead_agency=self.state.lead_agency, officer=self.state.officer,
                         directing_agency=self.state.spec.directing_agency,
                         subject=subject, body=body, data=event.data)
-        emails = await workflow.execute_local_activity_method(
-            NotificationActivities.notify_in_app, notice,
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
-        if emails:
-            self._deliver(Delivery(mail=Mail(to=emails, subject=subject, body=body)))
-        self._deliver(Delivery(notice=notice))
+        if workflow.patched(TOLD_PATCH):
+            told = await workflow.execute_local_activity_method(
+                NotificationActivities.tell_in_app, notice,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+        else:  # a history recorded before: every notice went to the webhook activity, configured or not
+            emails = await workflow.execute_local_activity_method(
+                NotificationActivities.notify_in_app, notice,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+            told = Told(mail_to=emails, webhook=True)
+        if told.mail_to:
+            self._deliver(Delivery(mail=Mail(to=told.mail_to, subject=subject, body=body)))
+        if told.webhook:
+            self._deliver(Delivery(notice=notice))
 
     def _deliver(self, delivery: Delivery) -> None:
         """Start one delivery; it stays in `undelivered` until its activity is over."""
