@@ -61,9 +61,10 @@ async def ensure(engine: AsyncEngine) -> None:
                 return
             for statement in (*_DROP, *_MAKE):
                 await connection.exec_driver_sql(statement)
+            indexed = await connection.scalar(text("SELECT count(*) FROM task_words"))
             await connection.exec_driver_sql("COMMIT")
-            log.info("Đã lập chỉ mục từ khóa tìm kiếm (FTS5) cho %s nhiệm vụ",
-                     await connection.scalar(text("SELECT count(*) FROM task_words")))
+            if indexed:  # a database from before the index
+                log.info("Đã lập chỉ mục từ khóa tìm kiếm (FTS5) cho %s nhiệm vụ", indexed)
         except DBAPIError as error:
             await connection.exec_driver_sql("ROLLBACK")
             if "fts5" not in str(error).lower() and "trigram" not in str(error).lower():
