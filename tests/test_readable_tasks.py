@@ -9,6 +9,8 @@ from db import models
 from domain.refusals import Refusal
 from domain.task import TaskState
 from services import authorization, people
+from services.tasks import selection
+from services.views import TaskFilter
 from tests.helpers import Stack, app_of, ok, unique_code
 from tests.test_api_cascade import _in_execution, _split
 from tests.test_api_results import MET, in_review
@@ -35,7 +37,28 @@ async def test_the_list_query_finds_exactly_the_tasks_the_policy_lets_each_perso
             except Refusal:
                 continue
             expected.add(state.code)
-        async with stack.sessions() as session:
-            found = set(await session.scalars(
-                authorization.readable_tasks(ctx.enforcer, actor).with_only_columns(models.Task.code)))
-        assert found == expected, (username, sorted(found ^ expected)[:5])
+        for walk in (False, True):  # codes looked up, or checked walking the list's order
+            async with stack.sessions() as session:
+                found = set(await session.scalars(
+                    authorization.readable_tasks(ctx.enforcer, actor, walk).with_only_columns(models.Task.code)))
+            assert found == expected, (username, walk, sorted(found ^ expected)[:5])
+
+
+async def test_a_page_walked_in_order_is_the_page_looked_up(stack: Stack) -> None:
+    """The two ways to a page of a large selection (services/tasks.py `_walks`) give the same page, for
+    a person's own list and for an agency's, at every offset."""
+    for n in range(7):  # more than two pages of three, led by HNI or coordinated by it
+        ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+            "code": unique_code("WALK"), "title": "Nhiệm vụ của Hà Nội", "deadline": f"{n + 1:02d}/12/2027",
+            "lead_agency": "HNI" if n % 2 else "BCA", "coordinating_agencies": [] if n % 2 else ["HNI"]}), 201)
+    ctx = app_of(stack).state.ctx
+    for username, chosen in (("hni.head", TaskFilter()), ("office", TaskFilter(agency="HNI")),
+                             ("office", TaskFilter(agency="HNI", relation="coordinating", overdue=False))):
+        actor = await people.person(ctx, username)
+        assert actor is not None
+        pages = []
+        for walk in (False, True):
+            query = selection(ctx, actor, chosen, walk).with_only_columns(models.Task.code)
+            async with stack.sessions() as session:
+                pages.append([list(await session.scalars(query.limit(3).offset(offset))) for offset in (0, 3, 6)])
+        assert pages[0] == pages[1] and pages[0][0] and pages[0][1], (username, chosen)
