@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casbin_async_sqlalchemy_adapter import create_casbin_rule_model
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, desc, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -71,6 +71,9 @@ class Task(Base):
                       # their state (a page of a common word stops early; a rare one reads the index
                       # once); PostgreSQL looks the words up by their trigrams (pg_trgm, db/session.py).
                       Index("ix_tasks_deadline_code_search", "deadline", "code", "search").ddl_if(dialect="sqlite"),
+                      # The inbox's order, most urgent first (services/reports.py inbox).
+                      Index("ix_tasks_urgency", desc("overdue"), desc("escalation_level"), "deadline", "code"
+                            ).ddl_if(dialect="sqlite"),
                       Index("ix_tasks_search_trgm", "search", postgresql_using="gin",
                             postgresql_ops={"search": "gin_trgm_ops"}).ddl_if(dialect="postgresql"))
     code: Mapped[str] = mapped_column(String(64), primary_key=True)

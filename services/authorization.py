@@ -75,7 +75,7 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
             if allows(enforcer, actor.username, found, state.stage, action)]
 
 
-def _relations(actor: Actor) -> dict[Relation, ColumnElement[bool]]:
+def _relations(actor: Actor, walk: bool = False) -> dict[Relation, ColumnElement[bool]]:
     """The person's relation to each task (`relation_of`: reviewer, else lead, coordinating, above,
     directing, other), as one SQL condition on the task per relation. An agency has at most one row
     per task, holding the relation `relation_of` gives it (db/projection.py writes it so), so only the
@@ -87,11 +87,11 @@ def _relations(actor: Actor) -> dict[Relation, ColumnElement[bool]]:
     rows = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
 
     def agency_is(relation: Relation) -> ColumnElement[bool]:
-        return and_(not_reviewing, models.Task.code.in_(rows.where(models.TaskAgency.relation == relation.value)))
+        return and_(not_reviewing, by_code(walk).in_(rows.where(models.TaskAgency.relation == relation.value)))
     return {Relation.REVIEWER: reviews,
             **{held: agency_is(held) for held in (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE,
                                                    Relation.DIRECTING)},
-            Relation.OTHER: and_(not_reviewing, models.Task.code.not_in(rows))}
+            Relation.OTHER: and_(not_reviewing, by_code(walk).not_in(rows))}
 
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) -> Select[models.Task]:
@@ -165,13 +165,13 @@ def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, Colu
     return found
 
 
-def awaiting_me(enforcer: AsyncEnforcer, actor: Actor) -> ColumnElement[bool]:
+def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) -> ColumnElement[bool]:
     """The tasks that wait for an action this person may take, as `permitted_actions` and
     `awaited_actions` decide one task, in SQL: a work item of the task's (db/models.py WorkItem) that
-    the policy lets the person's relation take at the task's stage."""
+    the policy lets the person's relation take at the task's stage. `walk`: `by_code`."""
     steps = _awaited_steps(enforcer, actor)  # asked of each task found, by its work items' key
     ways = [and_(condition, exists().where(models.WorkItem.task_code == models.Task.code, steps[held]))
-            for held, condition in _relations(actor).items() if held in steps]
+            for held, condition in _relations(actor, walk).items() if held in steps]
     return or_(*ways) if ways else false()
 
 

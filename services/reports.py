@@ -62,9 +62,14 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
                 models.Task.code.in_(list(unread)), models.Task.stage.in_([stage.value for stage in OPEN_STAGES])))
         if not starts:  # nothing this person could ever take, and no notice unread
             return []
-        candidates = authorization.readable_tasks(ctx.enforcer, actor).where(
-            models.Task.code.in_(union(*starts)),
-            or_(authorization.awaiting_me(ctx.enforcer, actor), models.Task.code.in_(list(unread))),
+        # Many candidates (a head with a thousand tasks to accept): walked in the order of urgency
+        # (db/models.py ix_tasks_urgency) until `limit` are met, rather than looked up and sorted.
+        walk = tasks.may_walk(session, "deadline") and await tasks.walks(session, await session.scalar(
+            select(func.count()).select_from(union(*starts).subquery())) or 0)
+        code = authorization.by_code(walk)
+        candidates = authorization.readable_tasks(ctx.enforcer, actor, walk).where(
+            code.in_(union(*starts)),
+            or_(authorization.awaiting_me(ctx.enforcer, actor, walk), code.in_(list(unread))),
         ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline,
                    models.Task.code).limit(limit)
         states = [TaskState.model_validate(row.state) for row in await session.scalars(candidates)]

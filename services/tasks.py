@@ -645,12 +645,18 @@ def _among(query: Any, codes: Sequence[str] | None) -> Any:
     return query if codes is None else query.where(models.Task.code.in_(codes))
 
 
-async def _walks(session: AsyncSession, chosen: TaskFilter, total: int) -> bool:
-    """Whether SQLite should walk the deadline order (authorization.by_code) to a page of the `total`
+def may_walk(session: AsyncSession, sort: str) -> bool:
+    """SQLite, in an order an index holds (the deadline's; the inbox's urgency): see `walks`.
+    PostgreSQL's planner weighs this itself."""
+    return session.get_bind().dialect.name == "sqlite" and sort == "deadline"
+
+
+async def walks(session: AsyncSession, total: int) -> bool:
+    """Whether to walk the index of the order wanted (authorization.by_code) to a page of the `total`
     tasks selected rather than look them up and sort them: a page's 50 are met after about 50·N/total
     of the N tasks, each a step of an index, where looking all of them up costs about eight such steps
-    each (100,000 tasks, an agency's 2,400: 1 ms against 7). PostgreSQL's planner weighs this itself."""
-    if session.get_bind().dialect.name != "sqlite" or chosen.sort != "deadline" or not total:
+    each (100,000 tasks, an agency's 2,400: 1 ms against 7)."""
+    if not total:
         return False
     program = await session.scalar(text("SELECT max(rowid) FROM tasks")) or 0  # the tasks ever written, near enough
     return total * total >= 8 * program
@@ -673,7 +679,7 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         query = _among(selection(ctx, actor, chosen), codes)
         if not grouped:
             total, exact = await _total(session, query, chosen)
-            if codes is None and await _walks(session, chosen, total):
+            if codes is None and may_walk(session, chosen.sort) and await walks(session, total):
                 query = selection(ctx, actor, chosen, walk=True)
             rows = await session.scalars(query.limit(limit).offset(offset))
             return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
@@ -687,7 +693,7 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         shown = listed[offset:offset + limit]
         rest = query.where(models.Task.code.not_in(children))  # the groups, then the other tasks
         total, exact = await _total(session, rest, chosen)
-        if codes is None and await _walks(session, chosen, total):
+        if codes is None and may_walk(session, chosen.sort) and await walks(session, total):
             rest = selection(ctx, actor, chosen, walk=True).where(models.Task.code.not_in(children))
         rows = await session.scalars(rest.limit(limit - len(shown)).offset(max(0, offset - len(listed))))
         return GroupedTaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],

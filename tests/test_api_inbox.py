@@ -6,13 +6,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from db import models
 from domain.lifecycle import awaited_actions
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
-from services import authorization, people, reports
+from services import authorization, people, reports, tasks
 from tests.helpers import ORIGIN, Stack, act, app_of, browser_at, csrf_of, ok, unique_code, web_login
 from tests.test_api_results import MET, in_review
 
@@ -96,9 +97,15 @@ def _unread_in_header(page: str) -> int:
     return int(found.group(1) or 0)
 
 
-async def test_the_inbox_query_finds_exactly_the_tasks_the_policy_says_wait_for_each_person(stack: Stack) -> None:
+@pytest.mark.parametrize("walk", [False, True], ids=["looked-up", "walked"])
+async def test_the_inbox_query_finds_exactly_the_tasks_the_policy_says_wait_for_each_person(
+        stack: Stack, walk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The inbox is one query over the work items (issue 14); what it finds must be what asking the
-    policy task by task finds: every open task whose awaited actions this person may take now."""
+    policy task by task finds: every open task whose awaited actions this person may take now —
+    whether its candidates are looked up or walked in the order of urgency (many of them)."""
+    async def walks(*_: object) -> bool:
+        return walk
+    monkeypatch.setattr(tasks, "walks", walks)
     await in_review(stack, MET)  # one waiting for the reviewer, among the demo's and the other tests' tasks
     ctx = app_of(stack).state.ctx
     async with stack.sessions() as session:
