@@ -28,7 +28,7 @@ from bench import measure
 from bench.measure import ACTIONS, Calls
 from bench.report import Row, against, table, write
 from bench.rows import fill as fill_rows
-from bench.stack import Stack, create_database, drop_database, postgres_url
+from bench.stack import Stack, analyze, create_database, drop_database, postgres_url
 
 PARTS = ("floor", "lifecycles", "sizes", "lapse", "policy")
 LIST_GOAL_MS = 100  # list and inbox p95 below this at every size
@@ -158,6 +158,8 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
                 await fill_rows(stack.async_database_url, detail_codes[0], codes[len(imported_codes):],
                                 calls.agencies)
             have = await measure.total_tasks(calls)
+            if await analyze(stack.async_database_url):
+                say("ANALYZE: PostgreSQL's statistics brought up to the rows written (as autovacuum would)")
         say(f"Reading at {have} tasks…")
         found = await measure.reads(calls, detail_codes or ["NQ57-2027-008"], args.reads, args.clients, args.seconds)
         found["rss"] = measure.rss(stack)
