@@ -75,23 +75,17 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
             if allows(enforcer, actor.username, found, state.stage, action)]
 
 
-def _relations(actor: Actor, walk: bool = False) -> dict[Relation, ColumnElement[bool]]:
-    """The person's relation to each task (`relation_of`: reviewer, else lead, coordinating, above,
-    directing, other), as one SQL condition on the task per relation. An agency has at most one row
-    per task, holding the relation `relation_of` gives it (db/projection.py writes it so), so only the
-    reviewer's precedence needs saying here."""
-    reviews = models.Task.reviewer == actor.username
-    not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
-    if not actor.agency:  # of no agency: a reviewer of some tasks, outside the others
-        return {Relation.REVIEWER: reviews, Relation.OTHER: not_reviewing}
-    rows = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency)
+_AGENCY_RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE, Relation.DIRECTING)
 
-    def agency_is(relation: Relation) -> ColumnElement[bool]:
-        return and_(not_reviewing, by_code(walk).in_(rows.where(models.TaskAgency.relation == relation.value)))
-    return {Relation.REVIEWER: reviews,
-            **{held: agency_is(held) for held in (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE,
-                                                   Relation.DIRECTING)},
-            Relation.OTHER: and_(not_reviewing, by_code(walk).not_in(rows))}
+
+def _held(actor: Actor) -> tuple[Relation, ...]:
+    """The relations a person can stand in to a task (`relation_of`): an agency's only with an agency."""
+    return (Relation.REVIEWER, *(_AGENCY_RELATIONS if actor.agency else ()), Relation.OTHER)
+
+
+def _relations(actor: Actor, walk: bool = False) -> dict[Relation, ColumnElement[bool]]:
+    """The person's relation to each task, as one SQL condition on the task per relation."""
+    return {held: _standing(actor, [held], walk) for held in _held(actor)}
 
 
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) -> Select[models.Task]:
@@ -99,7 +93,7 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) ->
     at the same stages taken together (one index lookup of the agency's rows for all of them, not one
     per relation), each group at its stages. `walk`: the codes are only checked, never looked up
     (`by_code`)."""
-    held = _relations(actor)
+    held = _held(actor)
     groups: dict[frozenset[Stage], list[Relation]] = {}
     for relation_held in held:
         stages = frozenset(stage for stage in Stage if allows(enforcer, actor.username, relation_held, stage,
@@ -116,37 +110,34 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) ->
     return query.where(or_(*ways)) if ways else query.where(false())
 
 
-_AGENCY_RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE, Relation.DIRECTING)
-
-
 def by_code(walk: bool) -> ColumnElement[str]:
     """The task's code as a condition names it. SQLite looks up the codes a condition lists, then
     sorts what it found; `walk` (an expression of the code rather than the column) has it walk the
     list's order instead and check each code: faster where the codes are a large share of the program
-    and a page is met early (services/tasks.py `_walks`)."""
+    and a page is met early (services/tasks.py `walks`)."""
     return models.Task.code.concat("") if walk else models.Task.code.expression
 
 
 def _standing(actor: Actor, relations: list[Relation], walk: bool = False) -> ColumnElement[bool]:
-    """The tasks to which the person stands in one of these relations (`relation_of`'s precedence:
-    the reviewer first). The codes the person reviews and those of the agency's rows in these
-    relations are one set: the tasks' own code index finds them, without reading a row."""
+    """The tasks to which the person stands in one of these relations, with `relation_of`'s
+    precedence: the reviewer first. An agency has one row per task, in the relation `relation_of`
+    gives it (db/projection.py writes it so), so only the reviewer's precedence needs saying — and
+    not when the reviewer is among these relations: then the codes the person reviews and those of the
+    agency's rows are one set, which the tasks' own code index finds without reading a row."""
     reviewing = Relation.REVIEWER in relations
+    reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
-    codes: list[Select[str]] = []
-    if reviewing:
-        codes.append(select(models.Task.code).where(models.Task.reviewer == actor.username))
     agency = [held.value for held in _AGENCY_RELATIONS if held in relations]
-    if agency and actor.agency:
-        codes.append(select(models.TaskAgency.task_code).where(
-            models.TaskAgency.agency == actor.agency, models.TaskAgency.relation.in_(agency)))
     ways: list[ColumnElement[bool]] = []
-    if codes:
-        held = by_code(walk).in_(union_all(*codes) if len(codes) > 1 else codes[0])
-        # Reviewing outranks the agency's relation: without the reviewer's stages, its tasks are out.
-        ways.append(held if reviewing or not agency else and_(not_reviewing, held))
+    if agency and actor.agency:
+        rows = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency,
+                                                         models.TaskAgency.relation.in_(agency))
+        ways.append(by_code(walk).in_(union_all(select(models.Task.code).where(reviews), rows)) if reviewing
+                    else and_(not_reviewing, by_code(walk).in_(rows)))
+    elif reviewing:
+        ways.append(reviews)
     if Relation.OTHER in relations:
-        outside = models.Task.code.not_in(select(models.TaskAgency.task_code).where(
+        outside = by_code(walk).not_in(select(models.TaskAgency.task_code).where(
             models.TaskAgency.agency == actor.agency)) if actor.agency else true()
         ways.append(outside if reviewing else and_(not_reviewing, outside))
     return or_(false(), *ways)

@@ -64,7 +64,7 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
             return []
         # Many candidates (a head with a thousand tasks to accept): walked in the order of urgency
         # (db/models.py ix_tasks_urgency) until `limit` are met, rather than looked up and sorted.
-        walk = tasks.may_walk(session, "deadline") and await tasks.walks(session, await session.scalar(
+        walk = tasks.walkable(session) and await tasks.walks(session, await session.scalar(
             select(func.count()).select_from(union(*starts).subquery())) or 0)
         code = authorization.by_code(walk)
         candidates = authorization.readable_tasks(ctx.enforcer, actor, walk).where(

@@ -645,10 +645,9 @@ def _among(query: Any, codes: Sequence[str] | None) -> Any:
     return query if codes is None else query.where(models.Task.code.in_(codes))
 
 
-def may_walk(session: AsyncSession, sort: str) -> bool:
-    """SQLite, in an order an index holds (the deadline's; the inbox's urgency): see `walks`.
-    PostgreSQL's planner weighs this itself."""
-    return session.get_bind().dialect.name == "sqlite" and sort == "deadline"
+def walkable(session: AsyncSession) -> bool:
+    """SQLite: see `walks`. PostgreSQL's planner weighs this itself."""
+    return session.get_bind().dialect.name == "sqlite"
 
 
 async def walks(session: AsyncSession, total: int) -> bool:
@@ -660,6 +659,12 @@ async def walks(session: AsyncSession, total: int) -> bool:
         return False
     program = await session.scalar(text("SELECT max(rowid) FROM tasks")) or 0  # the tasks ever written, near enough
     return total * total >= 8 * program
+
+
+async def _walked(session: AsyncSession, chosen: TaskFilter, total: int, codes: Sequence[str] | None) -> bool:
+    """A list's page walks the deadline order (`walks`), unless a rare word's codes are looked up or
+    another order is chosen (only the deadline's has its index)."""
+    return codes is None and chosen.sort == "deadline" and walkable(session) and await walks(session, total)
 
 
 async def _total(session: AsyncSession, query: Any, chosen: TaskFilter) -> tuple[int, bool]:
@@ -679,7 +684,7 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         query = _among(selection(ctx, actor, chosen), codes)
         if not grouped:
             total, exact = await _total(session, query, chosen)
-            if codes is None and may_walk(session, chosen.sort) and await walks(session, total):
+            if await _walked(session, chosen, total, codes):
                 query = selection(ctx, actor, chosen, walk=True)
             rows = await session.scalars(query.limit(limit).offset(offset))
             return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
@@ -693,7 +698,7 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         shown = listed[offset:offset + limit]
         rest = query.where(models.Task.code.not_in(children))  # the groups, then the other tasks
         total, exact = await _total(session, rest, chosen)
-        if codes is None and may_walk(session, chosen.sort) and await walks(session, total):
+        if await _walked(session, chosen, total, codes):
             rest = selection(ctx, actor, chosen, walk=True).where(models.Task.code.not_in(children))
         rows = await session.scalars(rest.limit(limit - len(shown)).offset(max(0, offset - len(listed))))
         return GroupedTaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],

@@ -45,7 +45,7 @@ async def test_the_list_query_finds_exactly_the_tasks_the_policy_lets_each_perso
 
 
 async def test_a_page_walked_in_order_is_the_page_looked_up(stack: Stack) -> None:
-    """The two ways to a page of a large selection (services/tasks.py `_walks`) give the same page, for
+    """The two ways to a page of a large selection (services/tasks.py `walks`) give the same page, for
     a person's own list and for an agency's, at every offset."""
     for n in range(7):  # more than two pages of three, led by HNI or coordinated by it
         ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
