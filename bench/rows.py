@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bench.measure import THEMES
 from db import models
-from db.projection import agency_rows, columns, search_text, work_items
+from db.projection import agency_rows, columns, inbox_rows, search_text
 from db.session import make_engine, make_sessions
 from domain.task import TaskState
 
@@ -37,7 +37,7 @@ async def fill(database_url: str, template_code: str, codes: list[str], agencies
                 session.add_all(models.Task(code=state.code, created_at=state.created_at, fence=0,
                                             search=search_text(state, names), **columns(state)) for state in states)
                 await session.flush()  # the tasks, then the rows that refer to them
-                session.add_all(row for state in states for row in [*agency_rows(state), *work_items(state)])
+                session.add_all(row for state in states for row in [*agency_rows(state), *inbox_rows(state)])
     finally:
         await engine.dispose()
 

@@ -71,9 +71,6 @@ class Task(Base):
                       # their state (a page of a common word stops early; a rare one reads the index
                       # once); PostgreSQL looks the words up by their trigrams (pg_trgm, db/session.py).
                       Index("ix_tasks_deadline_code_search", "deadline", "code", "search").ddl_if(dialect="sqlite"),
-                      # The inbox's order, most urgent first (services/reports.py inbox).
-                      Index("ix_tasks_urgency", desc("overdue"), desc("escalation_level"), "deadline", "code"
-                            ).ddl_if(dialect="sqlite"),
                       Index("ix_tasks_search_trgm", "search", postgresql_using="gin",
                             postgresql_ops={"search": "gin_trgm_ops"}).ddl_if(dialect="postgresql"))
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -111,17 +108,26 @@ class TaskAgency(Base):
     relation: Mapped[str] = mapped_column(String(16))
 
 
-class WorkItem(Base):
-    """What a task waits for now: one row per action it awaits (domain/lifecycle.py `awaited_actions`,
-    those its state allows), written with the task's row. Who may take it is the policy's answer for
-    the reader's relation to the task, asked in SQL (services/authorization.py `awaiting`): an inbox
-    is one indexed query, however many tasks the program holds."""
+class InboxRow(Base):
+    """Who a task waits for: one row per action it awaits now (domain/lifecycle.py `awaiting`) and per
+    holder of the task — each agency in its relation (`TaskAgency`), the reviewer, and anyone else
+    (`holder` empty, relation `other`) — with the task's urgency, written with the task's row. Whether
+    a holder's person may take it is the policy's answer for that relation, asked in SQL
+    (services/authorization.py `awaiting_me`): a person's inbox reads, for each step the policy lets
+    them take, the most urgent rows of one index range, however many tasks the program holds."""
 
-    __tablename__ = "work_items"
-    __table_args__ = (Index("ix_work_items_stage_action", "stage", "action", "task_code"),)
+    __tablename__ = "inbox_rows"
+    __table_args__ = (Index("ix_inbox_rows_urgency", "holder", "relation", "stage", "action", desc("overdue"),
+                            desc("escalation_level"), "deadline", "task_code"),)
     task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
     action: Mapped[str] = mapped_column(String(48), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)  # an agency's code, a username, or ""
+    relation: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(String(32))  # the task's, as the policy answers by stage
+    # The task's urgency (its row's): the inbox's order, most urgent first.
+    overdue: Mapped[bool] = mapped_column(default=False)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[datetime]
 
 
 class _EventColumns:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -18,6 +18,7 @@ from domain.actors import Relation
 from domain.audit import GENESIS
 from domain.events import RecordedEvent
 from domain.lifecycle import awaiting
+from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from domain.text import fold
 
@@ -111,25 +112,53 @@ def columns(state: TaskState) -> dict[str, Any]:
             "updated_at": state.updated_at, "state": state.model_dump(mode="json")}
 
 
-def agency_rows(state: TaskState) -> list[models.TaskAgency]:
-    """Which agencies stand in which relation to the task: one row per agency, in the relation
+def _agencies(state: TaskState) -> list[tuple[str, Relation]]:
+    """Which agencies stand in which relation to the task: each once, in the relation
     `domain.actors.relation_of` gives it (lead, then coordinating, above, directing)."""
-    return ([models.TaskAgency(task_code=state.code, agency=state.lead_agency, relation=Relation.LEAD.value)]
-            + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.COORDINATING.value)
-               for code in state.coordinating_agencies]
-            + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.ABOVE.value)
-               for code in dict.fromkeys(state.overseers)
+    return ([(state.lead_agency, Relation.LEAD)]
+            + [(code, Relation.COORDINATING) for code in state.coordinating_agencies]
+            + [(code, Relation.ABOVE) for code in dict.fromkeys(state.overseers)
                if code != state.lead_agency and code not in state.coordinating_agencies]
-            + [models.TaskAgency(task_code=state.code, agency=code, relation=Relation.DIRECTING.value)
-               for code in [state.spec.directing_agency]
+            + [(code, Relation.DIRECTING) for code in [state.spec.directing_agency]
                if code and code != state.lead_agency and code not in state.coordinating_agencies
                and code not in state.overseers])
 
 
-def work_items(state: TaskState) -> list[models.WorkItem]:
-    """What the task waits for now, as rows (db/models.py WorkItem)."""
-    return [models.WorkItem(task_code=state.code, action=action.value, stage=state.stage.value)
-            for action in awaiting(state)]
+def agency_rows(state: TaskState) -> list[models.TaskAgency]:
+    """The task's agencies (`_agencies`) as rows (db/models.py TaskAgency)."""
+    return [models.TaskAgency(task_code=state.code, agency=code, relation=relation.value)
+            for code, relation in _agencies(state)]
+
+
+# Who holds no part of a task (InboxRow.holder): anyone else, in the relation `other`.
+ANYONE = ""
+
+
+def inbox_rows(state: TaskState) -> list[models.InboxRow]:
+    """What the task waits for now and from which of its holders, as rows (db/models.py InboxRow)."""
+    holders = [*_agencies(state), *([(state.reviewer, Relation.REVIEWER)] if state.reviewer else []),
+               (ANYONE, Relation.OTHER)]
+    urgency = {"overdue": state.overdue, "escalation_level": state.escalation_level,
+               "deadline": state.deadline or NO_DEADLINE}
+    return [models.InboxRow(task_code=state.code, action=action.value, holder=holder, relation=relation.value,
+                            stage=state.stage.value, **urgency)
+            for action in awaiting(state) for holder, relation in holders]
+
+
+def _inbox_key(row: models.InboxRow) -> tuple[Any, ...]:
+    return row.action, row.holder, row.relation, row.stage, row.overdue, row.escalation_level, row.deadline
+
+
+async def _write_inbox_rows(session: AsyncSession, state: TaskState) -> bool:
+    """The task's inbox rows, rewritten only when they changed (most actions move the stage, an
+    escalation its level); whether they did."""
+    rows = inbox_rows(state)
+    held = await session.scalars(select(models.InboxRow).where(models.InboxRow.task_code == state.code))
+    if sorted(map(_inbox_key, held)) == sorted(map(_inbox_key, rows)):
+        return False
+    await session.execute(delete(models.InboxRow).where(models.InboxRow.task_code == state.code))
+    session.add_all(rows)
+    return True
 
 
 def _placement(state: dict[str, Any]) -> tuple[Any, ...]:
@@ -156,12 +185,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, for
         row.search = await _search_text(session, state)
     await session.flush()
     # Only what changed is rewritten: most actions move the stage, few move the agencies.
-    items = work_items(state)
-    held = (await session.execute(select(models.WorkItem.action, models.WorkItem.stage)
-                                  .where(models.WorkItem.task_code == state.code))).all()
-    if sorted(held) != sorted((item.action, item.stage) for item in items):
-        await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
-        session.add_all(items)
+    await _write_inbox_rows(session, state)
     if not placed:
         return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
@@ -190,16 +214,23 @@ async def renamed(session: AsyncSession, agency: str) -> int:
 
 
 async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
-    """Rows projected before their search text and work items were (`search` is NULL): filled in from
-    the state they hold, a batch at a time; how many. Run at start; a row a recording rewrites is filled
-    by that recording anyway."""
+    """Rows projected before their search text was (`search` is NULL), and open tasks projected
+    before their inbox rows were: filled in from the state they hold, a batch at a time; how many.
+    Run at start; a row a recording rewrites is filled by that recording anyway."""
     done = 0
     while rows := list(await session.scalars(select(models.Task).where(models.Task.search.is_(None)).limit(batch))):
         for row in rows:
             state = TaskState.model_validate(row.state)
             row.search = await _search_text(session, state)
-            await session.execute(delete(models.WorkItem).where(models.WorkItem.task_code == state.code))
-            session.add_all(work_items(state))
+            await _write_inbox_rows(session, state)
         await session.commit()
         done += len(rows)
+    after = ""  # by code: an open task that awaits nothing has no rows, and is looked at once
+    while rows := list(await session.scalars(select(models.Task).where(
+            models.Task.code > after, models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
+            ~exists().where(models.InboxRow.task_code == models.Task.code)).order_by(models.Task.code).limit(batch))):
+        for row in rows:
+            done += await _write_inbox_rows(session, TaskState.model_validate(row.state))
+        after = rows[-1].code
+        await session.commit()
     return done

@@ -4,10 +4,13 @@ task. Routes, pages and the other services ask here, never the enforcer itself.
 The order of the checks is the design's: the task's stage first (409: nobody may do this now), then
 the policy (403: someone may, not you)."""
 
+from datetime import datetime
+
 from casbin import AsyncEnforcer
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union_all
 
 from db import models
+from db.projection import ANYONE
 from domain.actors import Actor, Relation, relation_of
 from domain.commands import Action
 from domain.lifecycle import ACTION_STAGES, AWAITABLE, FORWARD_ACTIONS, available_actions, check_stage
@@ -59,10 +62,15 @@ def decide(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: Acti
     return found
 
 
+def reads(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: str = "task.read") -> bool:
+    """Whether the person may read the task (or its evidence): the policy with their relation, at any stage."""
+    return allows(enforcer, actor.username, relation(actor, state), state.stage, action)
+
+
 def may_read(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: str = "task.read") -> None:
-    """Reading a task (or its evidence): the policy with the person's relation, at any stage."""
-    found = relation(actor, state)
-    if not allows(enforcer, actor.username, found, state.stage, action):
+    """`reads`, or the refusal."""
+    if not reads(enforcer, actor, state, action):
+        found = relation(actor, state)
         raise Refusal(Code.FORBIDDEN_ACTION, username=actor.username, roles=list(actor.roles),
                       relation=found.value, action=action, task=state.code)
 
@@ -143,48 +151,46 @@ def _standing(actor: Actor, relations: list[Relation], walk: bool = False) -> Co
     return or_(false(), *ways)
 
 
-def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, ColumnElement[bool]]:
-    """Per relation: the work items (stage and action) the policy lets this person take in it."""
-    found = {}
-    for held in Relation:
-        steps = [and_(models.WorkItem.stage == stage.value, models.WorkItem.action.in_(actions))
-                 for stage in OPEN_STAGES if (actions := [
-                     action.value for action in AWAITABLE if stage in ACTION_STAGES[action]
-                     and allows(enforcer, actor.username, held, stage, action)])]
-        if steps:
-            found[held] = or_(*steps)
-    return found
+def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, list[tuple[Stage, Action]]]:
+    """Per relation the person can stand in: the work items (stage and action) the policy lets them
+    take in it."""
+    return {held: steps for held in _held(actor) if (steps := [
+        (stage, action) for stage in OPEN_STAGES for action in sorted(AWAITABLE)
+        if stage in ACTION_STAGES[action] and allows(enforcer, actor.username, held, stage, action)])}
 
 
-def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) -> ColumnElement[bool]:
+# Most urgent first: overdue, then the most escalated, the earliest deadline (db/models.py InboxRow).
+URGENCY = (models.InboxRow.overdue.desc(), models.InboxRow.escalation_level.desc(), models.InboxRow.deadline,
+           models.InboxRow.task_code)
+
+
+def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime]:
     """The tasks that wait for an action this person may take, as `permitted_actions` and
-    `awaited_actions` decide one task, in SQL: a work item of the task's (db/models.py WorkItem) that
-    the policy lets the person's relation take at the task's stage. `walk`: `by_code`."""
-    steps = _awaited_steps(enforcer, actor)  # asked of each task found, by its work items' key
-    ways = [and_(condition, exists().where(models.WorkItem.task_code == models.Task.code, steps[held]))
-            for held, condition in _relations(actor, walk).items() if held in steps]
-    return or_(*ways) if ways else false()
-
-
-def awaited_codes(enforcer: AsyncEnforcer, actor: Actor) -> list[Select[str]]:
-    """Where an inbox starts instead of from every task: per relation the person may act in, the
-    tasks with such a work item that could stand in it — those of its agency in that relation (by
-    the agency's index), those it reviews, or for a person outside a task, the work items alone.
-    Together a superset of `awaiting_me`, which then decides."""
-    steps = _awaited_steps(enforcer, actor)
-    found: list[Select[str]] = []
-    for held, step in steps.items():
-        query = select(models.WorkItem.task_code).where(step)
-        if held == Relation.REVIEWER:
-            query = query.join(models.Task, models.Task.code == models.WorkItem.task_code).where(
-                models.Task.reviewer == actor.username)
-        elif held != Relation.OTHER:
-            if not actor.agency:
-                continue
-            query = query.join(models.TaskAgency, models.TaskAgency.task_code == models.WorkItem.task_code).where(
-                models.TaskAgency.agency == actor.agency, models.TaskAgency.relation == held.value)
-        found.append(query)
-    return found
+    `awaited_actions` decide one task, in SQL, most urgent first: for each step the policy lets a
+    relation of theirs take, the inbox rows held in that relation (by their agency, by them as the
+    reviewer, by anyone else) — each an ordered range of one index, at most `at_most` of it — where
+    that relation is indeed theirs (`relation_of`'s precedence: the reviewer first; anyone else is
+    no agency of theirs). Rows (code, overdue, level, deadline); a task awaiting two such actions
+    comes twice."""
+    row = models.InboxRow
+    reviews = exists().where(models.Task.code == row.task_code, models.Task.reviewer == actor.username)
+    ranges = []
+    for held, steps in _awaited_steps(enforcer, actor).items():
+        holder = {Relation.REVIEWER: actor.username, Relation.OTHER: ANYONE}.get(held, actor.agency)
+        query = select(row.task_code, row.overdue, row.escalation_level, row.deadline).where(
+            row.holder == holder, row.relation == held.value)
+        if held != Relation.REVIEWER:
+            query = query.where(~reviews)
+        if held == Relation.OTHER and actor.agency:
+            query = query.where(~exists().where(models.TaskAgency.task_code == row.task_code,
+                                                 models.TaskAgency.agency == actor.agency))
+        ranges += [query.where(row.stage == stage.value, row.action == action.value).order_by(*URGENCY)
+                   .limit(at_most).subquery() for stage, action in steps]
+    if not ranges:
+        return select(row.task_code, row.overdue, row.escalation_level, row.deadline).where(false())
+    together = union_all(*(select(*found.c) for found in ranges)).subquery()
+    return select(*together.c).order_by(together.c.overdue.desc(), together.c.escalation_level.desc(),
+                                        together.c.deadline, together.c.task_code)
 
 
 def stages_open_to_outsiders(enforcer: AsyncEnforcer, actor: Actor) -> set[str]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from db import models
+from db import models, states
 from domain.actors import Actor
 from domain.periods import YEAR_PATTERN, Period, parse_period
 from domain.refusals import Code, Refusal
@@ -155,12 +155,12 @@ async def publish(ctx: Context, actor: Actor, text: str, now: datetime | None = 
     async with ctx.sessions() as session:
         if await session.get(models.Publication, chosen.label) is not None:
             raise Refusal(Code.ALREADY_PUBLISHED, period=chosen.label)
-        rows = await session.scalars(select(models.Task).where(or_(
+        found = await states.read(session, select(models.Task).where(or_(
             (models.Task.original_deadline >= chosen.start) & (models.Task.original_deadline < chosen.end),
             models.Task.state["spec"]["kind"].as_string().in_(_OTHER_KINDS))))
-        states = [state for state in (TaskState.model_validate(row.state) for row in rows) if counted(state, chosen)]
+        period_states = [state for state in found if counted(state, chosen)]
         names = dict((await session.execute(select(models.Agency.code, models.Agency.name))).all())
-        agencies, totals, results = snapshot(states, names, now, ctx.settings.due_soon)
+        agencies, totals, results = snapshot(period_states, names, now, ctx.settings.due_soon)
         published = PublicationOut(period=chosen.label, published_at=now, published_by=actor.username,
                                    agencies=agencies, totals=totals, results=results,
                                    index=await index_rows(session, chosen))

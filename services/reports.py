@@ -3,11 +3,11 @@ overdue list, the agency index and its published snapshots, the public's view ("
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, union, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import models, states
 from db.index_data import index_tasks
 from domain import limits
 from domain.actors import Actor, Role
@@ -46,38 +46,26 @@ INBOX_LIMIT = 200  # the most urgent first; the rest wait their turn
 async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[InboxItem]:
     """Tasks that wait for an action of mine, and open tasks I was alerted about (an escalation
     addressed to me and not yet read: chasing it is my job); the most urgent first, at most `limit`.
-    One query however large the program: what each task waits for is its work items, and whether I may
-    take it is the policy asked in SQL (services/authorization.py `awaiting_me`)."""
+    However large the program, the `limit` most urgent of each kind of work I may take, read off one
+    index (services/authorization.py `awaiting_me`), then those tasks alone."""
     unread: dict[str, list[NotificationOut]] = {}
     async with ctx.sessions() as session:
         for note in await session.scalars(select(models.Notification).where(
                 models.Notification.username == actor.username, models.Notification.read_at.is_(None))
                 .order_by(models.Notification.id.desc()).limit(limits.NOTIFICATIONS)):
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
-        # Found from the work items (open stages only) and the unread notices' open tasks, not from
-        # every open task: the planner then walks these codes rather than the stage's index.
-        starts = authorization.awaited_codes(ctx.enforcer, actor)
-        if unread:
-            starts.append(select(models.Task.code).where(
-                models.Task.code.in_(list(unread)), models.Task.stage.in_([stage.value for stage in OPEN_STAGES])))
-        if not starts:  # nothing this person could ever take, and no notice unread
-            return []
-        # Many candidates (a head with a thousand tasks to accept): walked in the order of urgency
-        # (db/models.py ix_tasks_urgency) until `limit` are met, rather than looked up and sorted.
-        walk = tasks.walkable(session) and await tasks.walks(session, await session.scalar(
-            select(func.count()).select_from(union(*starts).subquery())) or 0)
-        code = authorization.by_code(walk)
-        candidates = authorization.readable_tasks(ctx.enforcer, actor, walk).where(
-            code.in_(union(*starts)),
-            or_(authorization.awaiting_me(ctx.enforcer, actor, walk), code.in_(list(unread))),
+        awaited = [code for code, *_ in await session.execute(authorization.awaiting_me(ctx.enforcer, actor, limit))]
+        codes = [*dict.fromkeys(awaited)][:limit]
+        found = await states.read(session, select(models.Task).where(
+            models.Task.code.in_([*codes, *unread]), models.Task.stage.in_([stage.value for stage in OPEN_STAGES])
         ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline,
-                   models.Task.code).limit(limit)
-        states = [TaskState.model_validate(row.state) for row in await session.scalars(candidates)]
+                   models.Task.code).limit(limit))
     items = []
-    for state in states:
+    for state in found:
         actions = authorization.permitted_actions(ctx.enforcer, actor, state)
         to_do = [action for action in actions if action in awaited_actions(state)]
-        if to_do or state.code in unread:
+        # Readable, as any task shown (a policy that lets one act on a task it hides shows it not).
+        if (to_do or state.code in unread) and authorization.reads(ctx.enforcer, actor, state):
             running = running_for(state, _owners(actor, state))
             items.append(InboxItem.of(
                 state, actions=actions, to_do=to_do,
@@ -152,7 +140,7 @@ async def overdue(ctx: Context, actor: Actor) -> list[OverdueItem]:
         models.Task.overdue.is_(True), models.Task.stage.in_([stage.value for stage in OPEN_STAGES]))
     now = datetime.now(UTC)
     async with ctx.sessions() as session:
-        items = [overdue_item(TaskState.model_validate(row.state), now) for row in await session.scalars(query)]
+        items = [overdue_item(state, now) for state in await states.read(session, query)]
     return sorted(items, key=lambda item: (-item.escalation_level, -item.days_late, item.code))
 
 
@@ -164,8 +152,8 @@ async def deadline_pending(ctx: Context, actor: Actor) -> list[TaskView]:
         models.Task.state["spec"]["kind"].as_string() == TaskKind.DEADLINE_PENDING.value,
         models.Task.stage.in_([stage.value for stage in OPEN_STAGES]))
     async with ctx.sessions() as session:
-        rows = await session.scalars(query.order_by(models.Task.created_at, models.Task.code))
-        return [TaskView.of(TaskState.model_validate(row.state)) for row in rows]
+        found = await states.read(session, query.order_by(models.Task.created_at, models.Task.code))
+        return [TaskView.of(state) for state in found]
 
 
 async def overdue_by_agency(ctx: Context) -> dict[str, dict[int, int]]:
@@ -270,9 +258,9 @@ async def public_tasks(ctx: Context, agency: str | None, stage: Stage | None, ov
         query = query.where(models.Task.overdue == overdue)
     async with ctx.sessions() as session:
         total = await session.scalar(tasks.counting(query))
-        rows = await session.scalars(
-            query.order_by(models.Task.deadline, models.Task.code).limit(limit).offset(offset))
-        return PublicTaskPage(items=[PublicTask.of(TaskState.model_validate(row.state)) for row in rows],
+        found = await states.read(session, query.order_by(models.Task.deadline, models.Task.code)
+                                  .limit(limit).offset(offset))
+        return PublicTaskPage(items=[PublicTask.of(state) for state in found],
                               total=total or 0)
 
 

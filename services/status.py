@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import models, states
 from db.projection import NO_DEADLINE
 from domain.actors import Actor
 from domain.periods import Period
@@ -78,10 +78,7 @@ async def report(ctx: Context, actor: Actor, chosen: StatusFilter, period: Perio
     async with ctx.sessions() as session:
         if chosen.group:
             query = query.where(await _of_group(session, chosen.group))
-        rows = await session.stream_scalars(
-            query.with_only_columns(models.Task.state).execution_options(yield_per=_ROWS))
-        async for data in rows:
-            state = TaskState.model_validate(data)
+        async for state in states.stream(session, query, _ROWS):
             if _counted(state, chosen, period):
                 counted.add(state, now, ctx.settings.due_soon)
     return counted

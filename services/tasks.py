@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 import messages
-from db import models, word_index
+from db import models, states, word_index
 from db.audit import file_sha256
 from domain.actors import Actor, Relation, Role
 from domain.commands import Action, ActionRequest, EvidenceSubmit, SubtaskCreate, fingerprint
@@ -162,8 +162,8 @@ async def _rolled_up(session: AsyncSession, items: list[models.TaskGroup]) -> li
     """Each group directive's item with what its children's projections add up to, and those
     children (in the item's order; one not yet projected counts as 0% and in no stage)."""
     codes = [code for item in items for code in item.children]
-    found = {row.code: TaskState.model_validate(row.state)
-             for row in await session.scalars(select(models.Task).where(models.Task.code.in_(codes)))}
+    found = {state.code: state for state in await states.read(session, select(models.Task).where(
+        models.Task.code.in_(codes)))}
     specs = [Directive.model_validate(item.spec) for item in items]
     # What the item is addressed to: the group's name, or the listed agencies' names.
     lists = {item.code: listed_agencies(spec.lead_agency) or [] for item, spec in zip(items, specs, strict=True)
@@ -174,18 +174,18 @@ async def _rolled_up(session: AsyncSession, items: list[models.TaskGroup]) -> li
         select(models.Agency).where(models.Agency.code.in_({code for codes in lists.values() for code in codes})))}
     rolled = []
     for item, spec in zip(items, specs, strict=True):
-        states = [found[code] for code in item.children if code in found]
-        counts = Counter(state.stage for state in states)
+        members = [found[code] for code in item.children if code in found]
+        counts = Counter(state.stage for state in members)
         view = GroupView(
             code=item.code, title=spec.title, lead_agency=spec.lead_agency,
             group_name=", ".join(agencies.get(code, code) for code in lists[item.code]) if item.code in lists
             else groups.get(item.agency_group, item.agency_group),
             deadline_text=spec.deadline, source=spec.source, children=item.children,
-            progress=round(sum(state.percent for state in states) / len(item.children)) if states else 0,
+            progress=round(sum(state.percent for state in members) / len(item.children)) if members else 0,
             stages={stage: counts[stage] for stage in Stage if counts[stage]},
-            overdue=sum(state.overdue for state in states),
-            completed=len(states) == len(item.children) and all(state.stage in CLOSED_STAGES for state in states))
-        rolled.append((view, states))
+            overdue=sum(state.overdue for state in members),
+            completed=len(members) == len(item.children) and all(state.stage in CLOSED_STAGES for state in members))
+        rolled.append((view, members))
     return rolled
 
 
@@ -370,13 +370,13 @@ async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency
 async def _projected(ctx: Context, code: str, idempotency_key: str | None) -> TaskState | None:
     """The task's state as projected, unless it has none or this key is already recorded on it."""
     async with ctx.sessions() as session:  # closed before Temporal is asked
-        row = await session.get(models.Task, code)
-        if row is None:
+        state = await states.one(session, code)
+        if state is None:
             return None
         if idempotency_key and await session.scalar(select(models.Event.seq).where(
                 models.Event.task_code == code, models.Event.request_id == idempotency_key).limit(1)) is not None:
             return None
-        return TaskState.model_validate(row.state)
+        return state
 
 
 async def _permit_on_workflow(ctx: Context, actor: Actor, code: str, action: str,
@@ -508,10 +508,9 @@ async def read(ctx: Context, actor: Actor, code: str, action: str = "task.read")
 
 async def _readable(ctx: Context, session: AsyncSession, actor: Actor, code: str,
                     action: str = "task.read") -> TaskState:
-    row = await session.get(models.Task, code)
-    if row is None:
+    state = await states.one(session, code)
+    if state is None:
         raise Refusal(Code.TASK_NOT_FOUND, task=code)
-    state = TaskState.model_validate(row.state)
     authorization.may_read(ctx.enforcer, actor, state, action)
     return state
 
@@ -545,8 +544,8 @@ async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:
     if not state.subtasks:
         return None
     async with ctx.sessions() as session:
-        rows = list(await session.scalars(select(models.Task).where(models.Task.code.in_(state.subtasks))))
-    found = {row.code: TaskState.model_validate(row.state) for row in rows}
+        found = {part.code: part for part in await states.read(session, select(models.Task).where(
+            models.Task.code.in_(state.subtasks)))}
     parts = [found[code] for code in state.subtasks if code in found]
     counted = [part for part in parts if part.stage != Stage.CANCELLED]
     actuals: dict[str, float] = {}
@@ -686,8 +685,8 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
             total, exact = await _total(session, query, chosen)
             if await _walked(session, chosen, total, codes):
                 query = selection(ctx, actor, chosen, walk=True)
-            rows = await session.scalars(query.limit(limit).offset(offset))
-            return TaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
+            found = await states.read(session, query.limit(limit).offset(offset))
+            return TaskPage(items=[TaskView.of(state) for state in found],
                             total=total, total_exact=exact)
         items = list(await session.scalars(select(models.TaskGroup).order_by(models.TaskGroup.code))
                      ) if reads_groups(ctx, actor) else []
@@ -700,8 +699,8 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         total, exact = await _total(session, rest, chosen)
         if await _walked(session, chosen, total, codes):
             rest = selection(ctx, actor, chosen, walk=True).where(models.Task.code.not_in(children))
-        rows = await session.scalars(rest.limit(limit - len(shown)).offset(max(0, offset - len(listed))))
-        return GroupedTaskPage(items=[TaskView.of(TaskState.model_validate(row.state)) for row in rows],
+        found = await states.read(session, rest.limit(limit - len(shown)).offset(max(0, offset - len(listed))))
+        return GroupedTaskPage(items=[TaskView.of(state) for state in found],
                                total=len(listed) + total, total_exact=exact,
                                groups=[view for view, _ in await _rolled_up(session, shown)])
 
@@ -710,5 +709,4 @@ async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskVie
     """Every task the filters select (up to EXPORT_LIMIT), for a download."""
     async with ctx.sessions() as session:
         query = _among(selection(ctx, actor, chosen), await _rare(session, chosen))
-        rows = await session.scalars(query.limit(EXPORT_LIMIT))
-        return [TaskView.of(TaskState.model_validate(row.state)) for row in rows]
+        return [TaskView.of(state) for state in await states.read(session, query.limit(EXPORT_LIMIT))]

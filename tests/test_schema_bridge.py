@@ -1,19 +1,20 @@
-"""A data directory made by an older version (issue 14's columns, indexes and work items missing)
+"""A data directory made by an older version (issue 14's columns, indexes and inbox rows missing)
 is brought up to date at start, until migrations take this over: the missing indexes are created and
-the rows projected before are given their search text and work items from the state they hold."""
+the rows projected before are given their search text and inbox rows from the state they hold."""
 
 from pathlib import Path
 
 from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.projection import fill_in
 from db.session import create_schema, make_engine, make_sessions
 from domain.stages import Stage
-from tests.test_domain_lifecycle import state
+from tests.test_domain_lifecycle import spec, state
 
 
-async def test_an_older_database_gets_its_indexes_search_text_and_work_items(tmp_path: Path) -> None:
+async def test_an_older_database_gets_its_indexes_search_text_and_inbox_rows(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     await create_schema(engine)
     old = state(Stage.ASSIGNED)
@@ -33,7 +34,33 @@ async def test_an_older_database_gets_its_indexes_search_text_and_work_items(tmp
         assert await fill_in(session) == 1
         row = await session.get(models.Task, old.code)
         assert row is not None and row.search and old.code.lower() in row.search
-        items = list(await session.scalars(select(models.WorkItem.action).where(models.WorkItem.task_code == old.code)))
-        assert items == ["accept"]
+        assert await _inbox(session, old.code) == {("accept", "HNI", "lead"), ("accept", "BKHCN", "coordinating"),
+                                                   ("accept", "", "other")}
         assert await fill_in(session) == 0  # once
     await engine.dispose()
+
+
+async def test_open_tasks_projected_before_inbox_rows_get_them_once(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    await create_schema(engine)
+    waiting = state(Stage.ASSIGNED, task_spec=spec(code="NV-1"))
+    done = state(Stage.COMPLETED, task_spec=spec(code="NV-2"))
+    async with engine.begin() as connection:  # searchable rows from the version before inbox rows
+        for old in (waiting, done):
+            await connection.execute(text(
+                "INSERT INTO tasks (code, title, lead_agency, stage, deadline, original_deadline, overdue, late, "
+                "escalation_level, seq, fence, created_at, updated_at, state, search) VALUES (:code, :title, :lead, "
+                ":stage, :deadline, :deadline, 0, 0, 0, 1, 0, :at, :at, :state, :code)"),
+                {"code": old.code, "title": old.spec.title, "lead": old.lead_agency, "stage": old.stage.value,
+                 "deadline": old.deadline, "at": old.created_at, "state": old.model_dump_json()})
+    async with make_sessions(engine)() as session:
+        assert await fill_in(session) == 1  # the open one; a completed task awaits nothing
+        assert {action for action, _, _ in await _inbox(session, waiting.code)} == {"accept"}
+        assert await _inbox(session, done.code) == set()
+        assert await fill_in(session) == 0
+    await engine.dispose()
+
+
+async def _inbox(session: AsyncSession, code: str) -> set[tuple[str, str, str]]:
+    row = models.InboxRow
+    return set((await session.execute(select(row.action, row.holder, row.relation).where(row.task_code == code))).all())
