@@ -139,6 +139,7 @@ READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
     ("inbox (Office)", "office", "/inbox"),
     ("inbox (head)", "hni.head", "/inbox"),  # up to 200 items: as many as the head has, up to them
     ("inbox (head) limit=50", "hni.head", "/inbox?limit=50"),  # a page of the lists' size
+    ("inbox (head) limit=10", "hni.head", "/inbox?limit=10"),  # a phone's screen: as many items at every size
 )
 
 
@@ -155,13 +156,15 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
         found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short}
     for name, who, path in READS:
         times: list[float] = []
+        items = 0
         start = time.perf_counter()
         for _ in range(repeat):
             if time.perf_counter() - start > seconds:
                 break
-            took, _ = await calls.get(who, path.format(code=codes[len(codes) // 2]))
+            took, answer = await calls.get(who, path.format(code=codes[len(codes) // 2]))
             times.append(took)
-        found[name] = summary_ms(times) | {"per_s": len(times) / sum(times)}
+            items = len(answer["items"] if isinstance(answer, dict) else answer)
+        found[name] = summary_ms(times) | {"per_s": len(times) / sum(times), "items": items}
     return found
 
 

@@ -56,12 +56,11 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
         awaited = [code for code, *_ in await session.execute(authorization.awaiting_me(ctx.enforcer, actor, limit))]
         codes = [*dict.fromkeys(awaited)][:limit]
-        found = await states.read(session, select(models.Task).where(
-            models.Task.code.in_([*codes, *unread]), models.Task.stage.in_([stage.value for stage in OPEN_STAGES])
-        ).order_by(models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline,
-                   models.Task.code).limit(limit))
+        # Looked up by code alone (a stage named too has SQLite scan the stage's index instead).
+        found = await states.read(session, select(models.Task).where(models.Task.code.in_([*codes, *unread])).order_by(
+            models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline, models.Task.code))
     items = []
-    for state in found:
+    for state in [state for state in found if state.stage in OPEN_STAGES][:limit]:
         actions = authorization.permitted_actions(ctx.enforcer, actor, state)
         to_do = [action for action in actions if action in awaited_actions(state)]
         # Readable, as any task shown (a policy that lets one act on a task it hides shows it not).
