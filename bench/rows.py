@@ -2,7 +2,7 @@
 with no workflow behind them — a quick look (minutes, not an hour) at how lists and inboxes grow with
 the program, on either database. Each row is a copy of a task the stack really created (imported
 first), under a new code, led by the next agency and on the next theme, as `measure.program_file`
-spreads them; its agency rows and work items are the recording step's own (db/projection.py). The
+spreads them; its agency rows and inbox rows are the recording step's own (db/projection.py). The
 import rate, the RSS and the dev server's figures of such a run are not the program's: the report
 says so."""
 
