@@ -5,9 +5,10 @@ The order of the checks is the design's: the task's stage first (409: nobody may
 the policy (403: someone may, not you)."""
 
 from datetime import datetime
+from typing import Any
 
 from casbin import AsyncEnforcer
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, exists, false, or_, select, true, union_all
 
 from db import models
 from db.projection import ANYONE
@@ -100,7 +101,7 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) ->
     """The tasks this person may read, as `may_read` decides one task, in SQL: the relations that read
     at the same stages taken together (one index lookup of the agency's rows for all of them, not one
     per relation), each group at its stages. `walk`: the codes are only checked, never looked up
-    (`by_code`)."""
+    (`among`)."""
     held = _held(actor)
     groups: dict[frozenset[Stage], list[Relation]] = {}
     for relation_held in held:
@@ -118,12 +119,13 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) ->
     return query.where(or_(*ways)) if ways else query.where(false())
 
 
-def by_code(walk: bool) -> ColumnElement[str]:
-    """The task's code as a condition names it. SQLite looks up the codes a condition lists, then
-    sorts what it found; `walk` (an expression of the code rather than the column) has it walk the
-    list's order instead and check each code: faster where the codes are a large share of the program
-    and a page is met early (services/tasks.py `walks`)."""
-    return models.Task.code.concat("") if walk else models.Task.code.expression
+def among(codes: Select[Any] | CompoundSelect[Any], walk: bool) -> ColumnElement[bool]:
+    """The task's code is one of `codes`. Both databases look such codes up, then sort what they found;
+    with `walk` the condition is only checked as the list's order is walked (`IS true`: neither
+    planner turns a condition so wrapped into a lookup): faster where the codes are a large share of
+    the program and a page is met early (services/tasks.py `walks`)."""
+    found = models.Task.code.in_(codes)
+    return found.is_(true()) if walk else found
 
 
 def _standing(actor: Actor, relations: list[Relation], walk: bool = False) -> ColumnElement[bool]:
@@ -140,12 +142,12 @@ def _standing(actor: Actor, relations: list[Relation], walk: bool = False) -> Co
     if agency and actor.agency:
         rows = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency,
                                                          models.TaskAgency.relation.in_(agency))
-        ways.append(by_code(walk).in_(union_all(select(models.Task.code).where(reviews), rows)) if reviewing
-                    else and_(not_reviewing, by_code(walk).in_(rows)))
+        ways.append(among(union_all(select(models.Task.code).where(reviews), rows), walk) if reviewing
+                    else and_(not_reviewing, among(rows, walk)))
     elif reviewing:
         ways.append(reviews)
     if Relation.OTHER in relations:
-        outside = by_code(walk).not_in(select(models.TaskAgency.task_code).where(
+        outside = models.Task.code.not_in(select(models.TaskAgency.task_code).where(
             models.TaskAgency.agency == actor.agency)) if actor.agency else true()
         ways.append(outside if reviewing else and_(not_reviewing, outside))
     return or_(false(), *ways)
