@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint clean fault bench
+.PHONY: run test install lint clean fault bench migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,7 @@ clean:
 ## make bench: NQ57 against a bare-Temporal floor on this machine (bench/README.md); BENCH_ARGS="--sizes 1000,10000".
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+## make migration MESSAGE="what changed": the schema's next revision from the models (README, "The schema and its migrations").
+migration: $(STAMP)
+	$(PY) -m db.revision "$(MESSAGE)"

@@ -6,14 +6,15 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.schema import CreateColumn
 
 from db import word_index
-from db.models import Base
 
 log = logging.getLogger("nq57.db")
 
@@ -41,55 +42,43 @@ def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATING = 5757  # PostgreSQL's advisory lock: one process migrates, the others wait and find it done
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":  # the search's trigram index (db/models.py Task)
-            await connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-        await connection.run_sync(Base.metadata.create_all)
-        await connection.run_sync(_add_missing_columns)
-        await connection.run_sync(_add_missing_indexes)
+    """The schema brought to the newest revision (`db/migrations/versions`), whichever process starts
+    first: in one transaction that the others wait for, then find nothing left to do. A database
+    from before migrations is brought to the first revision's schema (missing tables, columns and
+    indexes made, its rows untouched), then on as any other."""
+    async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                await connection.run_sync(_upgrade)
+            except BaseException:
+                await connection.exec_driver_sql("ROLLBACK")
+                raise
+            await connection.exec_driver_sql("COMMIT")
+        else:
+            async with connection.begin():
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATING})
+                await connection.run_sync(_upgrade)
     if engine.dialect.name == "sqlite":
         await word_index.ensure(engine)
 
 
-def _add_missing_columns(connection: Connection) -> None:
-    """The bridge until migrations (a later issue brings Alembic): `create_all` makes missing tables
-    but never touches an existing one, so a column a model gained since the data directory was made
-    is added here — only one the old rows can do without (nullable, or with a server default).
-    Anything else is for the migrations."""
-    inspector = inspect(connection)
-    preparer = connection.dialect.identifier_preparer
-    if_missing = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""  # two processes starting
-    for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name, schema=table.schema):
-            continue
-        present = {column["name"] for column in inspector.get_columns(table.name, schema=table.schema)}
-        for column in table.columns:
-            if column.name in present or not (column.nullable or column.server_default is not None):
-                continue
-            spec = str(CreateColumn(column).compile(dialect=connection.dialect))
-            spec += "".join(f" REFERENCES {preparer.format_table(key.column.table)} ({preparer.quote(key.column.name)})"
-                            for key in column.foreign_keys)
-            connection.execute(text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {if_missing}{spec}"))
-            log.info("Đã thêm cột '%s' vào bảng '%s' (cơ sở dữ liệu cũ hơn mã nguồn)", column.name, table.name)
+def migrated(name: str | None, kind: str, _parents: object) -> bool:
+    """What the migrations keep (Alembic's `include_name`): all but SQLite's word index (db/word_index.py)."""
+    return kind != "table" or name is None or not word_index.owns(name)
 
 
-def _add_missing_indexes(connection: Connection) -> None:
-    """The same bridge for indexes: one a model gained is created on an existing table (one made for
-    the other database only, `ddl_if`, is left out by `create` itself)."""
-    for table in Base.metadata.sorted_tables:
-        if not inspect(connection).has_table(table.name, schema=table.schema):
-            continue
-        present = _index_names(connection, table.name, table.schema)
-        for index in table.indexes:
-            if index.name not in present:
-                index.create(connection, checkfirst=True)
-        for name in _index_names(connection, table.name, table.schema) - present:
-            log.info("Đã thêm chỉ mục '%s' cho bảng '%s'", name, table.name)
-
-
-def _index_names(connection: Connection, table: str, schema: str | None) -> set[str]:
-    return {index["name"] for index in inspect(connection).get_indexes(table, schema=schema) if index["name"]}
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 # SQLite takes one writer at a time, and one that waits for another retries in sleeps of up to 100 ms

@@ -22,6 +22,11 @@ log = logging.getLogger("nq57.db")
 # Below this many matching tasks the codes are looked up; from it, the list walks its order.
 FEW = 200
 
+def owns(table: str) -> bool:
+    """Whether a table is this index's (its own, and FTS5's behind it), made here, not by migrations."""
+    return table == "task_words" or table.startswith("task_words_index")
+
+
 _TRIGGER = "task_search_added"  # the last one made: when it is there, so is everything
 _DROP = ("DROP TRIGGER IF EXISTS task_search_added", "DROP TRIGGER IF EXISTS task_search_changed",
          "DROP TRIGGER IF EXISTS task_search_removed", "DROP TABLE IF EXISTS task_words_index",

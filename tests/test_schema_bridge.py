@@ -18,7 +18,8 @@ async def test_an_older_database_gets_its_indexes_search_text_and_inbox_rows(tmp
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     await create_schema(engine)
     old = state(Stage.ASSIGNED)
-    async with engine.begin() as connection:  # as an older version left it
+    async with engine.begin() as connection:  # as an older version, before migrations, left it
+        await connection.execute(text("DROP TABLE alembic_version"))
         await connection.execute(text("DROP INDEX ix_tasks_deadline_code"))
         await connection.execute(text(
             "INSERT INTO tasks (code, title, lead_agency, stage, deadline, original_deadline, overdue, late, "

@@ -1,0 +1,148 @@
+"""The schema comes from migrations (db/migrations, issue 15): every service upgrades the database as
+it starts, one at a time; the newest revision is exactly what the models say; and a database made by
+the release before migrations (tests/fixtures/release-before-migrations.sql, dumped from it with
+tasks in it) upgrades with every task, event and person intact."""
+
+import asyncio
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Index, inspect, make_url, select, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from db import models
+from db.projection import fill_in
+from db.session import MIGRATIONS, create_schema, make_engine, make_sessions, migrated
+from domain.stages import OPEN_STAGES
+from domain.task import TaskState
+from settings import Settings
+from tests.fault_injection import ensure_postgres_database, postgres_fault_url
+
+POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
+RELEASE_BEFORE = Path(__file__).with_name("fixtures") / "release-before-migrations.sql"
+
+
+def _head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def _differences(connection: Connection) -> list[Any]:
+    """What the models have that the migrated database lacks, or the other way round: tables and
+    columns as Alembic compares them, indexes by name (it cannot read back an index with a descending
+    column, nor weigh one made for the other database only)."""
+    found = [difference for difference in compare_metadata(
+        MigrationContext.configure(connection, opts={"include_name": migrated}), models.Base.metadata)
+        if difference[0] not in ("add_index", "remove_index")]
+    inspector = inspect(connection)
+    for table in models.Base.metadata.sorted_tables:
+        wanted = {index.name for index in table.indexes if _made_on(index, connection.dialect)}
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        if wanted != present:
+            found.append(("indexes", table.name, sorted(wanted ^ present)))
+    return found
+
+
+def _made_on(index: Index, dialect: Dialect) -> bool:
+    """Whether `create` makes this index on this database (`ddl_if`)."""
+    condition = index._ddl_if  # noqa: SLF001 (how SQLAlchemy keeps it)
+    return condition is None or condition.dialect is None or condition.dialect == dialect.name
+
+
+async def _version(engine: AsyncEngine) -> str:
+    async with engine.connect() as connection:
+        return str(await connection.scalar(text("SELECT version_num FROM alembic_version")))
+
+
+@asynccontextmanager
+async def _sqlite(path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _postgres_schema() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Two engines on a PostgreSQL schema of the test's own (made for it, dropped after it)."""
+    schema = f"nq57_migrate_{uuid.uuid4().hex[:10]}"
+    await ensure_postgres_database(postgres_fault_url(POSTGRES_URL, str(make_url(POSTGRES_URL).database)))
+    url = Settings(database_url=POSTGRES_URL).async_database_url
+    admin = create_async_engine(url)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    path = {"server_settings": {"search_path": f"{schema},public"}}  # pg_trgm may live in public
+    engines = (create_async_engine(url, connect_args=path), create_async_engine(url, connect_args=path))
+    try:
+        yield engines
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def test_a_new_sqlite_database_is_migrated_to_exactly_the_models_schema(tmp_path: Path) -> None:
+    async with _sqlite(tmp_path / "new.db") as engine:
+        await create_schema(engine)
+        assert await _version(engine) == _head()
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="NQ57_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped")
+async def test_two_services_starting_together_on_postgres_migrate_it_once_to_the_models_schema() -> None:
+    async with _postgres_schema() as (first, second):
+        await asyncio.gather(create_schema(first), create_schema(second))
+        assert await _version(first) == _head()
+        async with first.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+
+
+async def test_two_services_starting_together_on_sqlite_migrate_it_once(tmp_path: Path) -> None:
+    async with _sqlite(tmp_path / "new.db") as first, _sqlite(tmp_path / "new.db") as second:
+        await asyncio.gather(create_schema(first), create_schema(second))
+        assert await _version(first) == _head()
+        async with first.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+
+
+async def test_the_release_before_migrations_upgrades_with_every_task_event_and_person_intact(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(RELEASE_BEFORE.read_text(encoding="utf-8"))
+    before = {table: old.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608 (fixed names)
+              for table in ("tasks", "events", "task_agencies", "users", "agencies", "casbin_rule")}
+    old.close()
+    assert len(before["tasks"]) == 4 and before["events"] and before["users"]
+
+    async with _sqlite(path) as engine:
+        await create_schema(engine)
+        assert await _version(engine) == _head()
+        async with engine.connect() as connection:
+            for table, rows in before.items():
+                after = (await connection.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))).all()
+                assert [tuple(row) for row in after] == rows, table
+            assert await connection.run_sync(_differences) == []
+        async with make_sessions(engine)() as session:
+            assert await fill_in(session) == 3  # the open tasks get their inbox rows
+            tasks = list(await session.scalars(select(models.Task).order_by(models.Task.code)))
+            states = [TaskState.model_validate(task.state) for task in tasks]
+            waiting = set(await session.scalars(select(models.InboxRow.task_code)))
+        assert {state.code for state in states if state.stage in OPEN_STAGES} == waiting
