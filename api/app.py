@@ -34,6 +34,7 @@ from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
 from services.blobs import BlobStore
 from services.context import Context
+from services.login_throttle import LoginThrottle
 from settings import Settings, load_settings
 from worker import build_worker, connect, run
 
@@ -58,11 +59,13 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         state.temporal = temporal or await connect(settings)
         state.blobs = BlobStore(settings.blob_dir, settings.max_upload_mb * 1024 * 1024)
         state.public_limiter = RateLimiter(settings.public_rate_limit)
+        state.login_throttle = LoginThrottle.of(settings, state.sessions)
         state.ctx = Context(settings=settings, sessions=state.sessions, enforcer=state.enforcer,
                             temporal=state.temporal, blobs=state.blobs, login_throttle=state.login_throttle)
         await ensure_admin(state.sessions, state.enforcer, settings.admin_password)
         worker = build_worker(state.temporal, settings, state.sessions) if settings.run_worker else None
         worker_run = asyncio.create_task(run(worker, state.temporal, settings, state.sessions)) if worker else None
+        following = asyncio.create_task(state.enforcer.follow())  # the policy as other processes change it
         try:
             if settings.demo:
                 await load_demo(state.ctx)
@@ -73,6 +76,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             gc.freeze()
             yield
         finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             if worker is not None and worker_run is not None:
                 await worker.shutdown()
                 with contextlib.suppress(Exception):

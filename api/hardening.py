@@ -17,7 +17,6 @@ from api.errors import refusal_body
 from domain.refusals import Code, Refusal
 from messages import say
 from services.blobs import MAX_FILES
-from services.login_throttle import LoginThrottle
 from settings import Settings
 
 MB = 1024 * 1024
@@ -35,12 +34,10 @@ DOCS_PATHS = ("/docs", "/redoc")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """The middleware (the last added runs first: headers go on every answer, the 413 included)
-    and the login throttle the login routes consult."""
+    """The middleware (the last added runs first: headers go on every answer, the 413 included)."""
     upload = settings.max_upload_mb * MB * MAX_FILES + MB  # the files and the form fields around them
     app.add_middleware(BodySizeLimit, upload_bytes=upload, other_bytes=SMALL_BODY)
     app.add_middleware(SecurityHeaders)
-    app.state.login_throttle = LoginThrottle.of(settings)
 
 
 def is_upload(path: str) -> bool:

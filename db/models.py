@@ -218,6 +218,37 @@ class CatchUp(Base):
     resynced: Mapped[int] = mapped_column(Integer)  # how many it rewrote from their workflow
 
 
+class PolicyVersion(Base):
+    """How many times the policy (its lines and everyone's roles) has changed, in its one row: every
+    process that asks the policy reloads it when this moves (policies/enforcer.py `follow`), so a
+    change made through one API process reaches the others within a second."""
+
+    __tablename__ = "policy_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the one row: ONLY_ROW
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginFailure(Base):
+    """A wrong password, counted against its username and against its client address
+    (services/login_throttle.py) where every API process counts them; kept for the lockout's span."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key", "scope", "key", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(8))  # "user" or "client"
+    key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[float] = mapped_column(index=True)  # seconds since the epoch: one clock for every process
+
+
+class LoginLock(Base):
+    """A username or a client address locked out until `until` (seconds since the epoch)."""
+
+    __tablename__ = "login_locks"
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    until: Mapped[float]
+
+
 class PolicySeed(Base):
     """An action or relation name (`action:correct`, `relation:directing`) whose default policy lines
     have been offered once (policies/enforcer.py): a line an administrator removed stays removed."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -134,30 +134,32 @@ def agency_rows(state: TaskState) -> list[models.TaskAgency]:
 ANYONE = ""
 
 
-def inbox_rows(state: TaskState) -> list[models.InboxRow]:
-    """What the task waits for now and from which of its holders, as rows (db/models.py InboxRow)."""
+def inbox_rows(state: TaskState) -> list[dict[str, Any]]:
+    """What the task waits for now and from which of its holders: the rows of db/models.py InboxRow."""
     holders = [*_agencies(state), *([(state.reviewer, Relation.REVIEWER)] if state.reviewer else []),
                (ANYONE, Relation.OTHER)]
     urgency = {"overdue": state.overdue, "escalation_level": state.escalation_level,
                "deadline": state.deadline or NO_DEADLINE}
-    return [models.InboxRow(task_code=state.code, action=action.value, holder=holder, relation=relation.value,
-                            stage=state.stage.value, **urgency)
+    return [{"task_code": state.code, "action": action.value, "holder": holder, "relation": relation.value,
+             "stage": state.stage.value, **urgency}
             for action in awaiting(state) for holder, relation in holders]
 
 
-def _inbox_key(row: models.InboxRow) -> tuple[Any, ...]:
-    return row.action, row.holder, row.relation, row.stage, row.overdue, row.escalation_level, row.deadline
+_INBOX_COLUMNS = ("action", "holder", "relation", "stage", "overdue", "escalation_level", "deadline")
 
 
 async def _write_inbox_rows(session: AsyncSession, state: TaskState) -> bool:
     """The task's inbox rows, rewritten only when they changed (most actions move the stage, an
-    escalation its level); whether they did."""
+    escalation its level); whether they did. Plain rows, not ORM objects: every recording writes them."""
     rows = inbox_rows(state)
-    held = await session.scalars(select(models.InboxRow).where(models.InboxRow.task_code == state.code))
-    if sorted(map(_inbox_key, held)) == sorted(map(_inbox_key, rows)):
+    row = models.InboxRow
+    held = (await session.execute(select(*(getattr(row, name) for name in _INBOX_COLUMNS))
+                                  .where(row.task_code == state.code))).all()
+    if sorted(map(tuple, held)) == sorted(tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in rows):
         return False
-    await session.execute(delete(models.InboxRow).where(models.InboxRow.task_code == state.code))
-    session.add_all(rows)
+    await session.execute(delete(row).where(row.task_code == state.code))
+    if rows:
+        await session.execute(insert(row), rows)
     return True
 
 

@@ -51,20 +51,13 @@ async def create_schema(engine: AsyncEngine) -> None:
     first: in one transaction that the others wait for, then find nothing left to do. A database
     from before migrations is brought to the first revision's schema (missing tables, columns and
     indexes made, its rows untouched), then on as any other."""
-    async with engine.connect() as connection:
+    async with engine.connect() as connection:  # rolled back on an error
         if connection.dialect.name == "sqlite":
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                await connection.run_sync(_upgrade)
-            except BaseException:
-                await connection.exec_driver_sql("ROLLBACK")
-                raise
-            await connection.exec_driver_sql("COMMIT")
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock first: the others wait here
         else:
-            async with connection.begin():
-                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATING})
-                await connection.run_sync(_upgrade)
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATING})
+        await connection.run_sync(_upgrade)  # in this transaction (Alembic commits nothing of its own)
+        await connection.commit()
     if engine.dialect.name == "sqlite":
         await word_index.ensure(engine)
 

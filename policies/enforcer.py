@@ -6,6 +6,7 @@ role links are transitive, so an account named like a role (`steering_office`) w
 its own roles to everyone who holds that role. Only this module names accounts to Casbin."""
 
 import ast
+import asyncio
 import contextlib
 import csv
 import logging
@@ -21,7 +22,7 @@ from sqlalchemy import delete, exists, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from db.models import CasbinRule, PolicySeed, User
+from db.models import CasbinRule, PolicySeed, PolicyVersion, User
 
 # What a policy line may name besides the lifecycle's actions (domain.lifecycle.ACTIONS).
 OTHER_ACTIONS = ("task.read", "evidence.read", "task.create", "task.import", "agency.create", "agency.update",
@@ -76,10 +77,59 @@ class Enforcer(casbin.AsyncEnforcer):  # type: ignore[misc]  # pycasbin ships no
     async def load_policy(self) -> None:
         self.forget_decisions()
         await super().load_policy()
+        self.forget_decisions()  # a question asked while the policy was being read
 
     def clear_policy(self) -> None:
         self.forget_decisions()
         super().clear_policy()
+
+    # --- one policy for every process (issue 15) ------------------------------------------------
+    # Each change stored moves the database's policy version on (`_forgetting`); every process
+    # reloads the policy when it sees the version move (`catch_up`, every FOLLOW_EVERY seconds).
+    engine: AsyncEngine | None = None
+    version = 0  # the database's policy version this process's policy was read at
+
+    async def _moved_on(self) -> None:
+        if self.engine is not None:
+            async with self.engine.begin() as connection:
+                await connection.execute(update(PolicyVersion).where(PolicyVersion.id == ONLY_ROW)
+                                         .values(version=PolicyVersion.version + 1))
+
+    async def catch_up(self) -> bool:
+        """The policy read again if it changed since this process read it (in another process, or
+        here); whether it was."""
+        if self.engine is None:
+            return False
+        stored = await _stored_version(self.engine)
+        if stored == self.version:
+            return False
+        await self.load_policy()
+        self.version = stored
+        return True
+
+    async def follow(self) -> None:
+        """`catch_up` every FOLLOW_EVERY seconds, as long as the process runs (a database that does
+        not answer is tried again, and said once)."""
+        failing = False
+        while True:
+            await asyncio.sleep(FOLLOW_EVERY)
+            try:
+                if await self.catch_up():
+                    log.info("Chính sách đã thay đổi: đã nạp lại (phiên bản %d)", self.version)
+                failing = False
+            except Exception as error:  # noqa: BLE001 (kept following: the next try may answer)
+                if not failing:
+                    log.warning("Không đọc được phiên bản chính sách, sẽ thử lại: %s", error)
+                failing = True
+
+
+FOLLOW_EVERY = 0.5  # seconds: a change reaches every process within a second
+ONLY_ROW = 1
+
+
+async def _stored_version(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(PolicyVersion.version).where(PolicyVersion.id == ONLY_ROW)) or 0)
 
 
 def _forgetting(name: str) -> Any:
@@ -90,6 +140,7 @@ def _forgetting(name: str) -> Any:
             return await getattr(super(Enforcer, self), name)(*args)
         finally:
             self.forget_decisions()  # a question asked while the change was being stored
+            await self._moved_on()  # the others read it again
     changed.__name__ = name
     return changed
 
@@ -111,6 +162,8 @@ def _matcher(expr: str) -> tuple[str, Any]:
 async def load_enforcer(engine: AsyncEngine) -> Enforcer:
     await _name_accounts_apart(engine)
     enforcer = Enforcer(str(MODEL_PATH), Adapter(engine, db_class=CasbinRule))
+    enforcer.engine = engine
+    enforcer.version = await _stored_version(engine)  # before reading: a change made meanwhile is caught up
     await enforcer.load_policy()
     await _offer_defaults(enforcer, engine)
     return enforcer

@@ -1,0 +1,70 @@
+"""One policy for every process (issue 15): a change of a policy line or of someone's roles made
+through one API process moves the database's policy version on, and every other process reads the
+policy again when it sees the version move — at once when asked (`catch_up`), within a second while
+it follows (`follow`). Two enforcers on one database stand for two processes here; the multi-process
+test runs real ones."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from casbin import AsyncEnforcer
+
+from db.session import create_schema, make_engine
+from domain.actors import Relation
+from policies.enforcer import Enforcer, give_roles, load_enforcer, permits, roles_of
+from tests.helpers import wait_until
+
+CREATE = ["steering_office", "none", "*", "task.create"]
+
+
+def _creates(enforcer: AsyncEnforcer, username: str) -> bool:
+    return permits(enforcer, username, Relation.NONE, "*", "task.create")
+
+
+@asynccontextmanager
+async def _two_processes(tmp_path: Path) -> AsyncIterator[tuple[Enforcer, Enforcer]]:
+    engines = [make_engine(f"sqlite+aiosqlite:///{tmp_path / 'nq57.db'}") for _ in range(2)]
+    try:
+        await create_schema(engines[0])
+        first = await load_enforcer(engines[0])
+        second = await load_enforcer(engines[1])
+        await give_roles(first, "office", ["steering_office"])
+        await second.catch_up()
+        yield first, second
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_a_rule_removed_through_one_process_is_refused_by_the_other_once_it_catches_up(tmp_path: Path) -> None:
+    async with _two_processes(tmp_path) as (first, second):
+        assert _creates(first, "office") and _creates(second, "office")
+        await first.remove_policy(*CREATE)
+        assert not _creates(first, "office")
+        assert await second.catch_up() is True
+        assert not _creates(second, "office")
+
+
+async def test_roles_given_through_one_process_reach_the_other(tmp_path: Path) -> None:
+    async with _two_processes(tmp_path) as (first, second):
+        await give_roles(first, "newcomer", ["steering_office"])
+        assert await second.catch_up() is True
+        assert await roles_of(second, "newcomer") == ["steering_office"] and _creates(second, "newcomer")
+
+
+async def test_nothing_changed_is_nothing_read_again(tmp_path: Path) -> None:
+    async with _two_processes(tmp_path) as (_, second):
+        assert await second.catch_up() is False
+
+
+async def test_a_following_process_sees_the_change_by_itself(tmp_path: Path) -> None:
+    async with _two_processes(tmp_path) as (first, second):
+        following = asyncio.create_task(second.follow())
+        try:
+            await first.remove_policy(*CREATE)
+            await wait_until(lambda: _creates(second, "office"), lambda creates: not creates,
+                             what="the other process refuses what the policy no longer allows", seconds=10)
+        finally:
+            following.cancel()
