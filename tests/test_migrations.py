@@ -51,7 +51,8 @@ def _differences(connection: Connection) -> list[Any]:
     inspector = inspect(connection)
     for table in models.Base.metadata.sorted_tables:
         wanted = {index.name for index in table.indexes if _made_on(index, connection.dialect)}
-        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        present = {index["name"] for index in inspector.get_indexes(table.name)
+                   if not index.get("duplicates_constraint")}  # PostgreSQL's own, behind a UNIQUE
         if wanted != present:
             found.append(("indexes", table.name, sorted(wanted ^ present)))
     return found

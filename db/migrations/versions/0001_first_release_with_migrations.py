@@ -179,7 +179,7 @@ sa.Table('users', METADATA,
     sa.Column('agency', sa.String(length=32), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
-    sa.Column('disabled', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('disabled', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('token_version', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['agency'], ['agencies.code'], ),
     sa.PrimaryKeyConstraint('username')
