@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.fault_injection import ensure_postgres_database, postgres_fault_url
+from tests.fault_injection import emptied, ensure_postgres_database, postgres_fault_url
 from tests.helpers import (
     ADMIN_PASSWORD,
     STACK_ESCALATION_STEPS,
@@ -78,12 +78,10 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def fresh_database(url: str) -> AsyncEngine:
-    from db.models import Base
     from db.session import make_engine
 
     engine = make_engine(url)
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
+    await emptied(engine)
     return engine
 
 

@@ -51,8 +51,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -508,12 +509,18 @@ def async_url(url: str) -> str:
     return Settings(database_url=url).async_database_url
 
 
+async def emptied(engine: AsyncEngine) -> None:
+    """The database's tables dropped, and its migrations' record with them (then made afresh)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.drop_all)
+        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
 async def prepare_database(url: str) -> None:
     """Empty tables, the default policy, the reference agencies and the demo people."""
     engine = make_engine(async_url(url))
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
+        await emptied(engine)
         await create_schema(engine)
         enforcer = await load_enforcer(engine)
         await load_demo_people(make_sessions(engine), enforcer)

@@ -175,9 +175,7 @@ async def test_an_old_postgres_database_gets_the_new_columns_and_keeps_its_rows(
     admin = create_async_engine(url)
     async with admin.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    # Its tables in its schema; `public` after it, where the database keeps pg_trgm once any test has
-    # made it there (the trigram index's operator class is looked up on the path).
-    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": f"{schema},public"}})
+    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
     try:
         await _upgrades_an_old_database(engine, caplog)
     finally:

@@ -87,7 +87,7 @@ async def _postgres_schema() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
     admin = create_async_engine(url)
     async with admin.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    path = {"server_settings": {"search_path": f"{schema},public"}}  # pg_trgm may live in public
+    path = {"server_settings": {"search_path": schema}}  # pg_trgm lives in another schema, off this path
     engines = (create_async_engine(url, connect_args=path), create_async_engine(url, connect_args=path))
     try:
         yield engines

@@ -203,8 +203,8 @@ _index('ix_tasks_original_deadline', 'tasks', 'original_deadline')
 _index('ix_tasks_overdue', 'tasks', 'overdue')
 _index('ix_tasks_recorded_at', 'tasks', 'recorded_at')
 _index('ix_tasks_reviewer', 'tasks', 'reviewer')
-_index('ix_tasks_search_trgm', 'tasks', 'search', postgresql_using='gin',
-       postgresql_ops={'search': 'gin_trgm_ops'}).ddl_if(dialect='postgresql')
+TRIGRAMS = _index('ix_tasks_search_trgm', 'tasks', 'search', postgresql_using='gin',
+                  postgresql_ops={'search': 'gin_trgm_ops'}).ddl_if(dialect='postgresql')
 _index('ix_tasks_stage', 'tasks', 'stage')
 _index('ix_tasks_stage_deadline', 'tasks', 'stage', 'deadline')
 _index('ix_task_agencies_agency', 'task_agencies', 'agency')
@@ -216,8 +216,11 @@ sa.Index('ix_inbox_rows_urgency', *(TABLES['inbox_rows'].c[name] for name in ('h
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name == "postgresql":  # the search's trigram index
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    if bind.dialect.name == "postgresql":  # the search's trigram index, by its operator class's full name
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # (the extension's schema may be off the path)
+        schema = bind.scalar(sa.text("SELECT extnamespace::regnamespace::text FROM pg_extension "
+                                     "WHERE extname = 'pg_trgm'"))
+        TRIGRAMS.dialect_options["postgresql"]["ops"] = {"search": f"{schema}.gin_trgm_ops"}
     METADATA.create_all(bind)  # the tables missing, with their indexes; the others are left alone
     _add_missing_columns(bind)
     _add_missing_indexes(bind)
