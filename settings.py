@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -28,11 +28,20 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="empty: SQLite file nq57.db under the data dir")
     temporal_address: str = Field(default="", description="empty: start the embedded Temporal dev server")
     temporal_namespace: str = "default"
+    temporal_tls_cert: Path | None = Field(default=None, description="a client certificate (PEM) for a "
+                                           "Temporal that requires mTLS, Temporal Cloud's among them")
+    temporal_tls_key: Path | None = Field(default=None, description="its private key (PEM)")
+    temporal_tls_ca: Path | None = Field(default=None, description="the CA that signed the server's certificate "
+                                         "(PEM); empty: the system's")
+    temporal_api_key: str = Field(default="", description="an API key for Temporal Cloud instead of mTLS "
+                                  "(TLS is then on)")
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     task_queue: str = "nq57-tasks"
     host: str = "127.0.0.1"
     port: int = 8000
+    api_processes: int = Field(default=1, ge=1, le=64, description="server.py (make run): uvicorn processes "
+                               "serving the API on the one port")
     run_worker: bool = Field(default=True, description="run a worker inside the API process")
     worker_processes: int = Field(default=1, ge=0, le=16, description="server.py (make run): worker processes "
                                   "it starts beside the API instead of the API's own (0: the API runs it)")
@@ -43,6 +52,18 @@ class Settings(BaseSettings):
                                   "before it answers 503 (safe to retry with the same Idempotency-Key)")
     worker_poll_window: float = Field(default=90, gt=0, description="seconds since a worker last polled "
                                       "the task queue for /readyz to count it as alive")
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535, description="where a worker answers "
+                                     "Prometheus at /metrics (server.py's worker processes take this port and the "
+                                     "next ones); 0: nowhere")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object a line, "
+                                                "with request id, actor and task code")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    blob_store: str = Field(default="", description="where evidence files are kept: empty, the blobs folder "
+                            "under the data dir (a filesystem every process shares); s3://bucket/prefix, an "
+                            "S3-compatible store (credentials from the AWS_* variables)")
+    s3_endpoint_url: str = Field(default="", description="an S3-compatible store's address (MinIO, Ceph…); "
+                                 "empty: AWS's")
+    s3_region: str = ""
     admin_password: str = ""
     secret_key: str = Field(default="", description="signs access tokens; empty: kept in the data dir")
     token_minutes: int = 8 * 60
