@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api import errors, hardening
 from api.bootstrap import ensure_admin, load_demo
-from api.rate_limit import RateLimiter
+from api.rate_limit import PublicRateLimit
 from api.routes import (
     actions,
     admin,
@@ -58,14 +58,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         state.enforcer = await load_enforcer(engine)
         state.temporal = temporal or await connect(settings)
         state.blobs = BlobStore(settings.blob_dir, settings.max_upload_mb * 1024 * 1024)
-        state.public_limiter = RateLimiter(settings.public_rate_limit)
+        state.public_limiter = PublicRateLimit(state.sessions, settings.public_rate_limit)
         state.login_throttle = LoginThrottle.of(settings, state.sessions)
         state.ctx = Context(settings=settings, sessions=state.sessions, enforcer=state.enforcer,
                             temporal=state.temporal, blobs=state.blobs, login_throttle=state.login_throttle)
         await ensure_admin(state.sessions, state.enforcer, settings.admin_password)
         worker = build_worker(state.temporal, settings, state.sessions) if settings.run_worker else None
         worker_run = asyncio.create_task(run(worker, state.temporal, settings, state.sessions)) if worker else None
-        following = asyncio.create_task(state.enforcer.follow())  # the policy as other processes change it
+        # The policy as other processes change it; the public requests every process counted.
+        following = [asyncio.create_task(state.enforcer.follow()), asyncio.create_task(state.public_limiter.follow())]
         try:
             if settings.demo:
                 await load_demo(state.ctx)
@@ -76,9 +77,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             gc.freeze()
             yield
         finally:
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            for task in following:
+                task.cancel()
+            await asyncio.gather(*following, return_exceptions=True)
             if worker is not None and worker_run is not None:
                 await worker.shutdown()
                 with contextlib.suppress(Exception):

@@ -240,6 +240,16 @@ class LoginFailure(Base):
     at: Mapped[float] = mapped_column(index=True)  # seconds since the epoch: one clock for every process
 
 
+class PublicHits(Base):
+    """Requests one client made to the public endpoints in one minute (`minute`: seconds since the
+    epoch // 60), added up by every API process (api/rate_limit.py); kept for two minutes."""
+
+    __tablename__ = "public_hits"
+    client: Mapped[str] = mapped_column(String(100), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
 class LoginLock(Base):
     """A username or a client address locked out until `until` (seconds since the epoch)."""
 

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from db import word_index
@@ -92,3 +94,8 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """A session in a transaction, committed at the end (rolled back on an error)."""
     async with _turn(sessions), sessions() as session, session.begin():
         yield session
+
+
+def upsert(session: AsyncSession) -> Callable[[Any], Any]:
+    """The dialect's INSERT, the one with `on_conflict_do_update` (SQLite and PostgreSQL write it alike)."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert

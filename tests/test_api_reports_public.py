@@ -20,6 +20,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
+from api.rate_limit import PublicRateLimit
 from tests.helpers import Stack, act, ok, task_until, unique_code
 
 BOM = b"\xef\xbb\xbf"
@@ -463,9 +464,7 @@ async def test_public_tasks_never_show_files_findings_comments_budgets_or_people
 
 async def test_the_public_api_is_rate_limited_per_client(stack: Stack) -> None:
     app = stack.http._transport.app  # type: ignore[attr-defined]
-    limiter = app.state.public_limiter
-    per_minute, seen = limiter.per_minute, limiter.seen
-    limiter.per_minute, limiter.seen = 5, {}
+    kept, app.state.public_limiter = app.state.public_limiter, PublicRateLimit(app.state.sessions, per_minute=5)
     try:
         for _ in range(5):
             assert (await stack.http.get("/public/v1/tasks", params={"limit": 1})).status_code == 200
@@ -485,7 +484,7 @@ async def test_the_public_api_is_rate_limited_per_client(stack: Stack) -> None:
         assert (await stack.http.get("/api/v1/tasks", params={"limit": 1}, headers=headers)).status_code == 200
         assert (await stack.http.get("/public/v1/tasks")).status_code == 429
     finally:
-        limiter.per_minute, limiter.seen = per_minute, seen
+        app.state.public_limiter = kept
     assert (await stack.http.get("/public/v1/tasks", params={"limit": 1})).status_code == 200
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from starlette.requests import Request
 
-from api.rate_limit import client_address
+from api.rate_limit import PublicRateLimit, client_address
 from settings import Settings
 from tests.helpers import DEMO_PASSWORD, ORIGIN, Stack, app_of, browser_at, csrf_of, unique_code, web_login
 
@@ -156,16 +156,15 @@ async def test_a_streamed_body_without_length_is_counted(stack: Stack) -> None:
 # --- the real client address -------------------------------------------------------------------
 
 async def test_x_forwarded_for_does_not_reset_the_public_rate_limit(stack: Stack) -> None:
-    limiter = app_of(stack).state.public_limiter
-    per_minute, seen = limiter.per_minute, limiter.seen
-    limiter.per_minute, limiter.seen = 2, {}
+    state = app_of(stack).state
+    kept, state.public_limiter = state.public_limiter, PublicRateLimit(state.sessions, per_minute=2)
     try:
         async with browser_at(stack) as client:
             answers = [await client.get("/public/v1/tasks", params={"limit": 1},
                                         headers={"X-Forwarded-For": f"10.9.8.{n}"}) for n in range(3)]
         assert [answer.status_code for answer in answers] == [200, 200, 429]
     finally:
-        limiter.per_minute, limiter.seen = per_minute, seen
+        state.public_limiter = kept
 
 
 def _request(peer: str, forwarded: str, trusted: str) -> Request:
