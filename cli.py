@@ -17,7 +17,7 @@ from temporalio.client import Client
 from db.audit import verify
 from db.reconcile import compare, rebuild
 from db.session import create_schema, make_sessions
-from services.blobs import BlobStore
+from services.blobs import open_blob_store
 from settings import Settings, load_settings
 from worker import connect
 
@@ -33,7 +33,7 @@ async def audit_verify(settings: Settings) -> int:
     try:
         sessions = make_sessions(engine)
         async with sessions() as session:
-            result = await verify(session, BlobStore(settings.blob_dir, 0).path)
+            result = await verify(session, open_blob_store(settings).sha256_of)
         result = result.with_drift(*await compare(await _client(settings), sessions, settings.task_queue))
     finally:
         await engine.dispose()

@@ -23,19 +23,21 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO
+from types import SimpleNamespace
+from typing import IO, Any
 
 import uvicorn
-from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD
-from db.session import create_schema
+from db.session import create_schema, make_sessions
+from services.logs import configure_logging
 from settings import Settings, load_settings
 from worker import connect, keep_in_step
 
@@ -44,6 +46,7 @@ log = logging.getLogger("nq57.server")
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 RESTART_BACKOFF_MAX = 10.0  # seconds between restarts of a dev server that keeps dying
 STABLE_AFTER = 30.0  # seconds up after which a dev server's earlier failures are forgotten
+API_ON_FD = "--api-on-fd"  # how server.py starts its other API processes (NQ57_API_PROCESSES)
 
 
 class DevServerError(Exception):
@@ -239,20 +242,41 @@ class DevServer:
                 self.pid_file.unlink()
 
 
-class WorkerProcesses:
-    """`python worker.py` × count, on the same settings (environment, data dir, database) as the API."""
+class ChildProcesses:
+    """Processes of ours beside this one, × count, on the same settings (environment, data dir,
+    database): `python worker.py`, or more API processes serving the API's socket."""
 
-    def __init__(self, settings: Settings, count: int):
-        self.settings = settings
+    def __init__(self, settings: Settings, count: int, name: str, argv: list[str], pass_fds: tuple[int, ...] = (),
+                 env: dict[str, str] | None = None):
+        self.settings, self.name, self.argv, self.pass_fds, self.env = settings, name, argv, pass_fds, env or {}
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * count
         self.stopping = False
 
+    @classmethod
+    def workers(cls, settings: Settings) -> "ChildProcesses":
+        return cls(settings, settings.worker_processes, "Worker", [str(Path(__file__).with_name("worker.py"))])
+
+    @classmethod
+    def apis(cls, settings: Settings, listening: socket.socket, metrics_dir: str) -> "ChildProcesses":
+        """The API's processes (NQ57_API_PROCESSES), all accepting on one socket and counting their
+        metrics in one folder, for any of them to answer /metrics with all of theirs."""
+        env = {"PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+        if settings.worker_processes > 0:
+            env["NQ57_RUN_WORKER"] = "0"  # the workers run apart
+        return cls(settings, settings.api_processes, "API",
+                   [str(Path(__file__)), API_ON_FD, str(listening.fileno())], pass_fds=(listening.fileno(),), env=env)
+
     def spawn(self, index: int) -> None:
         env = {**os.environ, "NQ57_TEMPORAL_ADDRESS": self.settings.temporal_address,
-               "NQ57_DATA_DIR": str(self.settings.data_dir), "NQ57_DATABASE_URL": self.settings.database_url}
+               "NQ57_DATA_DIR": str(self.settings.data_dir), "NQ57_DATABASE_URL": self.settings.database_url,
+               **self.env}
+        if index > 0:
+            env["NQ57_DEMO"] = "0"  # the first loads it
+        if self.settings.worker_metrics_port:  # each worker on its own port: 9464, 9465 …
+            env["NQ57_WORKER_METRICS_PORT"] = str(self.settings.worker_metrics_port + index)
         # Its own process group (Ctrl-C reaches server.py only, which stops it in order); its output is ours.
-        self.processes[index] = subprocess.Popen([sys.executable, str(Path(__file__).with_name("worker.py"))],
-                                                 env=env, stdin=subprocess.DEVNULL, process_group=0,
+        self.processes[index] = subprocess.Popen([sys.executable, *self.argv], env=env, stdin=subprocess.DEVNULL,
+                                                 process_group=0, pass_fds=self.pass_fds,
                                                  preexec_fn=_die_with_parent_hook())
 
     def start(self) -> None:
@@ -261,7 +285,7 @@ class WorkerProcesses:
             self.spawn(index)
 
     async def supervise(self) -> None:
-        """A worker that exits without being asked to is started again, after 1, 2, 4 … 10 s."""
+        """A process that exits without being asked to is started again, after 1, 2, 4 … 10 s."""
         failures = [0] * len(self.processes)
         while not self.stopping:
             await asyncio.sleep(0.5)
@@ -270,8 +294,8 @@ class WorkerProcesses:
                     continue
                 delay = min(2.0 ** failures[index], RESTART_BACKOFF_MAX)
                 failures[index] += 1
-                log.warning("Worker (pid %s) dừng bất ngờ, mã %s; chạy lại sau %.0f giây",
-                            process.pid, process.returncode, delay)
+                log.warning("%s (pid %s) dừng bất ngờ, mã %s; chạy lại sau %.0f giây",
+                            self.name, process.pid, process.returncode, delay)
                 await asyncio.sleep(delay)
                 if not self.stopping:
                     self.spawn(index)
@@ -344,13 +368,13 @@ async def wait_for_temporal(settings: Settings, seconds: float = 60) -> None:
         await asyncio.sleep(0.3)
 
 
-async def catch_up_after_restart(app: FastAPI, settings: Settings) -> None:
+async def catch_up_after_restart(here: Any, settings: Settings) -> None:
     """A dev server that died may have lost updates whose rows the worker had already written (see
     the engineering notes): the workers survive the restart (their polls are retried until the
     server is back), so they do not run their start-up catch-up again; run it here."""
-    if not settings.run_worker or getattr(app.state, "sessions", None) is None:  # no worker of ours, or not started
+    if not settings.run_worker or getattr(here, "sessions", None) is None:  # no worker of ours, or not started
         return
-    await keep_in_step(app.state.temporal, settings, app.state.sessions)
+    await keep_in_step(here.temporal, settings, here.sessions)
     log.info("Đã đối chiếu dữ liệu với Temporal sau khi máy chủ Temporal chạy lại")
 
 
@@ -363,7 +387,7 @@ async def prepare_schema(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def serve(settings: Settings, dev_server: DevServer | None, workers: WorkerProcesses | None) -> None:
+async def serve(settings: Settings, dev_server: DevServer | None, workers: ChildProcesses | None) -> None:
     if dev_server is not None:
         await dev_server.start()
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
@@ -373,29 +397,112 @@ async def serve(settings: Settings, dev_server: DevServer | None, workers: Worke
         await prepare_schema(settings)
         workers.start()
         supervising.append(asyncio.create_task(workers.supervise()))
-    app = create_app(settings.model_copy(update={"run_worker": False}) if workers is not None else settings)
-    if dev_server is not None:
-        supervising.append(asyncio.create_task(dev_server.supervise(lambda: catch_up_after_restart(app, settings))))
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
     try:
-        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
-            await asyncio.sleep(0.1)
-        if server.started:
-            print(banner(settings, embedded=dev_server is not None), flush=True)
-        await serving
+        if settings.api_processes > 1:
+            await serve_in_processes(settings, dev_server, supervising)
+        else:
+            await serve_here(settings, dev_server, workers is not None, supervising)
     finally:
         for task in supervising:
             task.cancel()
 
 
+async def serve_here(settings: Settings, dev_server: DevServer | None, workers_apart: bool,
+                     supervising: list[asyncio.Task[None]]) -> None:
+    """The API in this process."""
+    app = create_app(settings.model_copy(update={"run_worker": False}) if workers_apart else settings)
+    if dev_server is not None:
+        supervising.append(asyncio.create_task(dev_server.supervise(
+            lambda: catch_up_after_restart(app.state, settings))))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None))
+    serving = asyncio.create_task(server.serve(sockets=[listen(settings)]))
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
+        await asyncio.sleep(0.1)
+    if server.started:
+        print(banner(settings, embedded=dev_server is not None), flush=True)
+    await serving
+
+
+async def serve_in_processes(settings: Settings, dev_server: DevServer | None,
+                             supervising: list[asyncio.Task[None]]) -> None:
+    """The API in NQ57_API_PROCESSES processes of its own, this one supervising them. The first
+    makes the schema, the administrator and the demo data before the others start."""
+    listening = listen(settings)
+    metrics_dir = tempfile.mkdtemp(prefix="nq57-metrics-")
+    apis = ChildProcesses.apis(settings, listening, metrics_dir)
+    engine = settings.make_engine()
+    try:
+        await prepare_schema(settings)
+        apis.spawn(0)
+        await wait_for_api(settings, apis)
+        for index in range(1, settings.api_processes):
+            apis.spawn(index)
+        supervising.append(asyncio.create_task(apis.supervise()))
+        if dev_server is not None:
+            here = SimpleNamespace(temporal=await connect(settings), sessions=make_sessions(engine))
+            supervising.append(asyncio.create_task(dev_server.supervise(
+                lambda: catch_up_after_restart(here, settings))))
+        print(banner(settings, embedded=dev_server is not None), flush=True)
+        await asyncio.Event().wait()  # until Ctrl-C
+    finally:
+        apis.stop()
+        await engine.dispose()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+async def wait_for_api(settings: Settings, apis: ChildProcesses, seconds: float = 120) -> None:
+    """Until the first API process answers /healthz (it has migrated and made what the others need)."""
+    address = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        process = apis.processes[0]
+        if process is not None and process.poll() is not None:
+            raise DevServerError(f"Tiến trình API dừng khi khởi động (mã {process.returncode})")
+        with contextlib.suppress(OSError, TimeoutError):
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(address, settings.port), 2)
+            try:
+                writer.write(b"GET /healthz HTTP/1.0\r\nHost: nq57\r\n\r\n")
+                if (await asyncio.wait_for(reader.readline(), 2)).split()[1:2] == [b"200"]:
+                    return
+            finally:
+                writer.close()
+        await asyncio.sleep(0.2)
+    raise DevServerError(f"Tiến trình API chưa trả lời sau {seconds:.0f} giây")
+
+
+def listen(settings: Settings) -> socket.socket:
+    """The API's listening socket, made here so that every API process accepts on the same one."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((settings.host, settings.port))
+    except OSError as error:
+        listening.close()
+        raise DevServerError(f"Không mở được cổng {settings.port} trên {settings.host} ({error.strerror}): "
+                             "đặt NQ57_PORT khác, hoặc dừng chương trình đang dùng nó") from None
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
+
+
+async def serve_on(settings: Settings, fd: int) -> None:
+    """One more API process (NQ57_API_PROCESSES), accepting on the socket server.py opened."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", log_config=None))
+    await server.serve(sockets=[socket.socket(fileno=fd)])
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("casbin").setLevel(logging.WARNING)
     settings = load_settings()
+    configure_logging(settings)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop (a container's) is a Ctrl-C: in order
+    if len(sys.argv) == 3 and sys.argv[1] == API_ON_FD:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_on(settings, int(sys.argv[2])))
+        return
     dev_server = None if settings.temporal_address else DevServer(settings)
     apart = settings.run_worker and settings.worker_processes > 0  # else the API runs it, or others do
-    workers = WorkerProcesses(settings, settings.worker_processes) if apart else None
+    workers = ChildProcesses.workers(settings) if apart else None
     try:
         if dev_server is not None:
             dev_server.lock_data_dir()

@@ -1,17 +1,21 @@
 """The Temporal worker: runs the task workflows and their activities. `python worker.py` runs one
 on its own (as many as needed, against NQ57_TEMPORAL_ADDRESS); `server.py` also runs one inside
-the API process unless NQ57_RUN_WORKER=0."""
+the API process unless NQ57_RUN_WORKER=0. A process that runs a worker answers Prometheus at
+NQ57_WORKER_METRICS_PORT's /metrics: the Temporal SDK's series and the activities' own."""
 
 import asyncio
 import compileall
 import gc
 import logging
 import signal
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -20,21 +24,58 @@ from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from db.reconcile import catch_up
 from db.session import create_schema, make_sessions
+from services.logs import CarryLogContext, configure_logging
 from settings import Settings, load_settings
 from workflows import trust
 from workflows.task_lifecycle import TaskLifecycleWorkflow
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, metrics: bool = False) -> Client:
+    """A client of NQ57_TEMPORAL_ADDRESS (over TLS when a certificate or an API key is set), carrying
+    the log context (services/logs.py). With `metrics`, its worker's series are answered at
+    NQ57_WORKER_METRICS_PORT."""
+    port = settings.worker_metrics_port if metrics else 0
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=pydantic_data_converter, interceptors=[CarryLogContext()],
+                                tls=_tls(settings), api_key=settings.temporal_api_key or None,
+                                runtime=_runtime(port) if port else None)
+
+
+def carrying(client: Client) -> Client:
+    """The client with the log context carried, for one made elsewhere (the tests' own)."""
+    config = client.config()
+    if any(isinstance(interceptor, CarryLogContext) for interceptor in config["interceptors"]):
+        return client
+    return Client(**{**config, "interceptors": [*config["interceptors"], CarryLogContext()]})
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    if settings.temporal_tls_cert is None:
+        return bool(settings.temporal_api_key)  # Temporal Cloud's API keys go over TLS
+    if settings.temporal_tls_key is None:
+        raise SystemExit("NQ57_TEMPORAL_TLS_CERT cần NQ57_TEMPORAL_TLS_KEY (khóa riêng của chứng chỉ)")
+    ca = settings.temporal_tls_ca
+    return TLSConfig(client_cert=settings.temporal_tls_cert.read_bytes(),
+                     client_private_key=settings.temporal_tls_key.read_bytes(),
+                     server_root_ca_cert=ca.read_bytes() if ca else None)
+
+
+@cache
+def _runtime(port: int) -> Runtime:
+    """One per process (its exporter holds the port): durations in seconds, counters named `_total`."""
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=f"0.0.0.0:{port}", durations_as_seconds=True, counters_total_suffix=True)))
+    except ValueError as error:  # the port is taken
+        raise SystemExit(f"Không mở được cổng {port} cho số liệu Prometheus ({error}): đặt NQ57_WORKER_METRICS_PORT "
+                         "khác (0: không mở)") from None
 
 
 async def connect_when_up(settings: Settings) -> Client:
     """A worker started while Temporal is down (or restarting) waits for it instead of dying."""
     for attempt in range(1, 10_000):
         try:
-            return await connect(settings)
+            return await connect(settings, metrics=True)
         except RuntimeError as error:  # the SDK's "Failed client connect"
             logging.getLogger("nq57.worker").warning("Chưa kết nối được Temporal tại %s (%s), thử lại sau",
                                                      settings.temporal_address, error)
@@ -54,9 +95,10 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
         client,
         task_queue=settings.task_queue,
         workflows=[TaskLifecycleWorkflow],
-        # The sandbox shares this one module with the process: it holds the key set above.
+        # The sandbox shares these modules with the process: trust holds the key set above, logs the
+        # context of the log lines (the request's id, carried into the activities).
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust")),
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust", "services.logs")),
         activities=[projection.record_event, projection.rebuild_projection, projection.chain_head,
                     notifications.notify_in_app, notifications.tell_in_app, notifications.send_mail,
                     notifications.post_webhook, closure_proven],
@@ -86,8 +128,8 @@ async def run(worker: Worker, client: Client, settings: Settings,
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings()
+    configure_logging(settings)
     if not settings.temporal_address:
         raise SystemExit("worker.py cần NQ57_TEMPORAL_ADDRESS (địa chỉ Temporal, ví dụ 127.0.0.1:7233)")
     engine = settings.make_engine()

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -23,6 +25,7 @@ from db.session import transaction
 from domain.actors import Role
 from domain.escalation import LEAD_AGENCY, REVIEWER, level
 from policies.enforcer import ACCOUNT
+from services.metrics import ESCALATIONS, NOTIFICATIONS
 from settings import Settings
 
 SIGNATURE_HEADER = "X-NQ57-Signature"
@@ -112,19 +115,22 @@ class NotificationActivities:
     async def notify_in_app(self, notice: Notice) -> list[str]:
         """Writes one row per recipient (once, however often retried); returns their mail addresses.
         What histories recorded before `tell_in_app` replay with."""
-        return await notify_in_app(self.sessions, notice)
+        with _delivering("in_app", notice):
+            return await notify_in_app(self.sessions, notice)
 
     @activity.defn(name="tell_in_app")
     async def tell_in_app(self, notice: Notice) -> Told:
         """The in-app rows (once, however often retried), and what is left to deliver."""
-        emails = await notify_in_app(self.sessions, notice)
+        with _delivering("in_app", notice):
+            emails = await notify_in_app(self.sessions, notice)
         return Told(mail_to=emails if self.settings.smtp_url else [], webhook=bool(self.settings.webhook_url))
 
     @activity.defn(name="send_mail")
     async def send_mail(self, mail: Mail) -> bool:
         if not self.settings.smtp_url or not mail.to:
             return False
-        await asyncio.to_thread(_send_smtp, self.settings.smtp_url, mail)
+        with _delivering("mail"):
+            await asyncio.to_thread(_send_smtp, self.settings.smtp_url, mail)
         return True
 
     @activity.defn(name="post_webhook")
@@ -134,10 +140,29 @@ class NotificationActivities:
         body = json.dumps(notice.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode()
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: webhook_signature(self.settings.signing_secret, body)}
-        async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.post(self.settings.webhook_url, content=body, headers=headers)
-        answer.raise_for_status()  # a refusal is retried by Temporal
+        with _delivering("webhook"):
+            async with httpx.AsyncClient(timeout=10) as client:
+                answer = await client.post(self.settings.webhook_url, content=body, headers=headers)
+            answer.raise_for_status()  # a refusal is retried by Temporal
         return True
+
+
+@contextmanager
+def _delivering(channel: str, notice: Notice | None = None) -> Iterator[None]:
+    """Counted for the worker's /metrics (services/metrics.py): each attempt delivered or failed, and
+    an in-app notice of an escalation (level 1-3) as one escalation of its level."""
+    meter = activity.metric_meter()
+    try:
+        yield
+    except Exception:
+        meter.create_counter(NOTIFICATIONS.removesuffix("_total"), "Thông báo, theo kênh và kết quả").add(
+            1, {"channel": channel, "outcome": "failed"})
+        raise
+    meter.create_counter(NOTIFICATIONS.removesuffix("_total"), "Thông báo, theo kênh và kết quả").add(
+        1, {"channel": channel, "outcome": "delivered"})
+    if notice is not None and notice.level > 0:
+        meter.create_counter(ESCALATIONS.removesuffix("_total"), "Nhiệm vụ chuyển cấp, theo cấp").add(
+            1, {"level": str(notice.level)})
 
 
 def _send_smtp(url: str, mail: Mail) -> None:

@@ -1,6 +1,8 @@
 """The activities that keep the projection: each recorded event with the task's new state, and a
 task's whole projection rewritten from its workflow's log when the rows drifted from it."""
 
+import logging
+
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -9,6 +11,8 @@ from db.projection import chain_head, rebuild, record_event
 from db.session import transaction
 from domain.events import RecordedEvent
 from domain.task import TaskState
+
+log = logging.getLogger("nq57.projection")
 
 
 class EventRecord(BaseModel):
@@ -31,7 +35,11 @@ class ProjectionActivities:
     async def record_event(self, record: EventRecord) -> bool:
         """True when the projection holds the task's chain up to this event."""
         async with transaction(self.sessions) as session:
-            return await record_event(session, record.state, record.event, record.fence)
+            in_step = await record_event(session, record.state, record.event, record.fence)
+        event = record.event
+        log.info("Đã ghi sự kiện %d (%s) của nhiệm vụ %s", event.seq, event.type, record.state.code,
+                 extra={"actor": event.actor, "task": record.state.code, "seq": event.seq, "event": event.type})
+        return in_step
 
     @activity.defn(name="rebuild_projection")
     async def rebuild_projection(self, task: Rebuild) -> int:

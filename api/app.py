@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
-from api import errors, hardening
+from api import errors, hardening, observe
 from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import PublicRateLimit
 from api.routes import (
@@ -32,11 +32,11 @@ from api.web import admin_pages, office_pages, pages
 from db.projection import fill_in
 from db.session import create_schema, make_sessions
 from policies.enforcer import load_enforcer
-from services.blobs import BlobStore
+from services.blobs import open_blob_store
 from services.context import Context
 from services.login_throttle import LoginThrottle
 from settings import Settings, load_settings
-from worker import build_worker, connect, run
+from worker import build_worker, carrying, connect, run
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         state.engine = engine
         state.sessions = make_sessions(engine)
         state.enforcer = await load_enforcer(engine)
-        state.temporal = temporal or await connect(settings)
-        state.blobs = BlobStore(settings.blob_dir, settings.max_upload_mb * 1024 * 1024)
+        state.temporal = carrying(temporal) if temporal else await connect(settings, metrics=settings.run_worker)
+        state.blobs = open_blob_store(settings)
         state.public_limiter = PublicRateLimit(state.sessions, settings.public_rate_limit)
         state.login_throttle = LoginThrottle.of(settings, state.sessions)
         state.ctx = Context(settings=settings, sessions=state.sessions, enforcer=state.enforcer,
@@ -94,11 +94,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     errors.install(app)
     hardening.install(app, settings)
+    app.add_middleware(observe.Observe)  # the last added runs first: every answer is timed and carries its id
     app.include_router(office_pages.router)  # before pages' GET /tasks/{code}
     app.include_router(admin_pages.router)
     pages.install(app)
-    for module in (health, auth, admin, policy, tasks, actions, inbox, notifications, reports, publications, audit,
-                   public):
+    for module in (observe, health, auth, admin, policy, tasks, actions, inbox, notifications, reports, publications,
+                   audit, public):
         app.include_router(module.router)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,10 +1,7 @@
 """Recomputes every task's event chain and every evidence file's SHA-256: a changed, removed or
 reordered event row, or a swapped file, is named."""
 
-import asyncio
-import hashlib
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,18 +35,10 @@ class AuditResult(BaseModel):
         return self.model_copy(update=update)
 
 
-def file_sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None = None) -> AuditResult:
-    """`blob_path` (BlobStore.path) turns on the check of evidence files."""
+async def verify(session: AsyncSession, blob_sha256: Callable[[str], Awaitable[str | None]] | None = None
+                 ) -> AuditResult:
+    """`blob_sha256` (the evidence store's `sha256_of`: what the file of that name hashes to now, None
+    when it is gone) turns on the check of evidence files."""
     result = AuditResult(ok=True, events=0)
     last_seq: dict[str, int] = {}
     # Each task's seq BEFORE its events: events only grow, so one recorded meanwhile is no false alarm.
@@ -78,11 +67,11 @@ async def verify(session: AsyncSession, blob_path: Callable[[str], Path] | None 
             result.ok, result.first_bad_task = False, task.code
             result.first_bad_seq = last_seq.get(task.code, 0) + 1
             result.detail = f"Nhiệm vụ {task.code}: thiếu sự kiện từ số {result.first_bad_seq} trở đi"
-        if blob_path is not None:
+        if blob_sha256 is not None:
             for evidence in TaskState.model_validate(task.state).evidence:
                 for file in evidence.files:
                     result.evidence_files += 1
-                    if await asyncio.to_thread(file_sha256, blob_path(file.sha256)) != file.sha256:
+                    if await blob_sha256(file.sha256) != file.sha256:
                         result.bad_files.append(f"{task.code}/{file.sha256}")
     result.superseded_events = await session.scalar(select(func.count()).select_from(models.SupersededEvent)) or 0
     if result.bad_files:

@@ -11,5 +11,5 @@ from services.context import Context
 async def check(ctx: Context, actor: Actor) -> AuditResult:
     authorization.require(ctx.enforcer, actor, "audit.verify")
     async with ctx.sessions() as session:
-        result = await verify(session, ctx.blobs.path)
+        result = await verify(session, ctx.blobs.sha256_of)
     return result.with_drift(*await compare(ctx.temporal, ctx.sessions, ctx.settings.task_queue))

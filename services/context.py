@@ -7,7 +7,7 @@ from casbin import AsyncEnforcer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from services.blobs import BlobStore
+from services.blobs import EvidenceStore
 from services.login_throttle import LoginThrottle
 from settings import Settings
 
@@ -18,5 +18,5 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]  # short sessions: none is held while Temporal is asked
     enforcer: AsyncEnforcer
     temporal: Client
-    blobs: BlobStore
+    blobs: EvidenceStore
     login_throttle: LoginThrottle

@@ -12,7 +12,7 @@ from db import models, projection
 from domain.actors import Actor, Role
 from domain.refusals import Code, Refusal
 from policies.enforcer import give_roles, holders, roles_of, take_roles
-from services import authorization
+from services import authorization, logs
 from services.context import Context
 from services.security import (
     check_password,
@@ -79,6 +79,7 @@ async def signed_in(ctx: Context, token: str | None) -> Actor | None:
         user = await session.get(models.User, claims.username)
     if user is None or user.disabled or user.token_version != claims.version:
         return None
+    logs.bind(actor=user.username)
     return await _actor(ctx.enforcer, user)
 
 

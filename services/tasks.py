@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,7 +20,6 @@ from starlette.datastructures import UploadFile
 
 import messages
 from db import models, states, word_index
-from db.audit import file_sha256
 from domain.actors import Actor, Relation, Role
 from domain.commands import Action, ActionRequest, EvidenceSubmit, SubtaskCreate, fingerprint
 from domain.deadlines import due_of
@@ -31,9 +29,10 @@ from domain.stages import CLOSED_STAGES, Stage
 from domain.task import EvidenceFile, TaskSpec, TaskState
 from domain.text import fold
 from messages.fields import field_errors
-from services import authorization, people
-from services.blobs import MAX_FILES
+from services import authorization, logs, people
+from services.blobs import MAX_FILES, Fetched
 from services.context import Context
+from services.metrics import counting_action
 from services.views import (
     AgencyRelation,
     Directive,
@@ -357,14 +356,16 @@ async def permit(ctx: Context, actor: Actor, code: str, action: str, idempotency
     task not yet projected, a key already used on it — is decided on the state the workflow holds. A
     retried request whose Idempotency-Key the workflow already answered is let through to get that
     answer back: its first attempt passed the checks."""
-    if action not in set(Action):
-        raise Refusal(Code.ACTION_NOT_FOUND, action=action)
-    projected = await _projected(ctx, code, idempotency_key)
-    if projected is not None:
-        with contextlib.suppress(Refusal):  # a refusal is the workflow's state's to confirm
-            authorization.decide(ctx.enforcer, actor, projected, Action(action))
-            return Permit(actor, code, action, projected, idempotency_key, seq=projected.seq)
-    return await _permit_on_workflow(ctx, actor, code, action, idempotency_key)
+    logs.bind(task=code)
+    with counting_action(action, refusals_only=True):
+        if action not in set(Action):
+            raise Refusal(Code.ACTION_NOT_FOUND, action=action)
+        projected = await _projected(ctx, code, idempotency_key)
+        if projected is not None:
+            with contextlib.suppress(Refusal):  # a refusal is the workflow's state's to confirm
+                authorization.decide(ctx.enforcer, actor, projected, Action(action))
+                return Permit(actor, code, action, projected, idempotency_key, seq=projected.seq)
+        return await _permit_on_workflow(ctx, actor, code, action, idempotency_key)
 
 
 async def _projected(ctx: Context, code: str, idempotency_key: str | None) -> TaskState | None:
@@ -395,12 +396,14 @@ async def act(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState
     """The command's own fields (422), the people it names, then the workflow decides and records;
     the answer is the state it recorded. A repeat of an answered request gets the first answer. Decided
     on a projection the workflow's state has moved past, it is decided again on the workflow's."""
-    try:
-        return await _send(ctx, allowed, build)
-    except StaleDecision:
-        assert allowed.seq is not None
-        again = await _permit_on_workflow(ctx, allowed.actor, allowed.code, allowed.action, allowed.idempotency_key)
-        return await _send(ctx, again, build)
+    with counting_action(allowed.action):
+        try:
+            return await _send(ctx, allowed, build)
+        except StaleDecision:
+            assert allowed.seq is not None
+            again = await _permit_on_workflow(ctx, allowed.actor, allowed.code, allowed.action,
+                                              allowed.idempotency_key)
+            return await _send(ctx, again, build)
 
 
 async def _send(ctx: Context, allowed: Permit, build: CommandBuilder) -> TaskState:
@@ -502,6 +505,7 @@ async def _unit_placed(ctx: Context, command: SubtaskCreate) -> SubtaskCreate:
 
 async def read(ctx: Context, actor: Actor, code: str, action: str = "task.read") -> TaskState:
     """The task as the projection holds it: for reading, never as proof of what happened."""
+    logs.bind(task=code)
     async with ctx.sessions() as session:
         return await _readable(ctx, session, actor, code, action)
 
@@ -560,16 +564,18 @@ async def rollup(ctx: Context, state: TaskState) -> SubtaskRollup | None:
                          kpi_actuals=actuals, open=state.open_subtasks, parts=lines)
 
 
-async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> tuple[Path, EvidenceFile]:
-    """A stored evidence file of the task, checked against the SHA-256 recorded for it."""
+async def evidence_file(ctx: Context, actor: Actor, code: str, sha256: str) -> tuple[Fetched, EvidenceFile]:
+    """A stored evidence file of the task, checked against the SHA-256 recorded for it. The caller
+    serves `Fetched.path` and then discards it (a copy from a bucket is removed)."""
     state = await read(ctx, actor, code, "evidence.read")
     found = [file for item in state.evidence for file in item.files if file.sha256 == sha256]
-    path = ctx.blobs.path(sha256)
-    if not found or not path.is_file():
+    fetched = await ctx.blobs.fetch(sha256) if found else None
+    if fetched is None:
         raise Refusal(Code.EVIDENCE_NOT_FOUND, sha256=sha256, task=code)
-    if await asyncio.to_thread(file_sha256, path) != sha256:
+    if fetched.sha256 != sha256:
+        fetched.discard()
         raise Refusal(Code.EVIDENCE_CHANGED, filename=found[0].filename)
-    return path, found[0]
+    return fetched, found[0]
 
 
 RELATIONS: dict[str, tuple[str, ...]] = {

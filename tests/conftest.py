@@ -37,6 +37,9 @@ from tests.helpers import (
 )
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
+# The processes tests start (server.py, worker.py) open no Prometheus port unless a test gives one:
+# two test processes side by side would both ask for the default.
+os.environ.setdefault("NQ57_WORKER_METRICS_PORT", "0")
 
 
 def _serialize_ast_parse() -> None:

@@ -356,6 +356,7 @@ class Stack:
             "NQ57_TASK_QUEUE": self.task_queue,
             "NQ57_ADMIN_PASSWORD": "fault-admin",
             "NQ57_DEMO": "0",
+            "NQ57_WORKER_METRICS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
         })
         self.temporal = Process("temporal", [

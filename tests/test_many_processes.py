@@ -3,6 +3,7 @@ one PostgreSQL database, as a deployment runs them. A task is driven through bot
 change made through one is obeyed by the other within a second, and a person created through one
 logs in and acts through the other. Real processes, started and stopped here by their ids."""
 
+import json
 import os
 import sys
 import uuid
@@ -45,8 +46,10 @@ class Deployment:
         self.apis = [Process(f"api-{n}", [sys.executable, "server.py"],
                              self.env | {"NQ57_PORT": str(port), "NQ57_DEMO": "1" if n == 0 else "0"},
                              work_dir / f"api-{n}.log") for n, port in enumerate(self.ports)]
-        self.workers = [Process(f"worker-{n}", [sys.executable, "worker.py"], self.env, work_dir / f"worker-{n}.log")
-                        for n in range(2)]
+        self.metrics_ports = [free_port(), free_port()]
+        self.workers = [Process(f"worker-{n}", [sys.executable, "worker.py"], self.env | {
+            "NQ57_WORKER_METRICS_PORT": str(port), "NQ57_LOG_FORMAT": "json"}, work_dir / f"worker-{n}.log")
+            for n, port in enumerate(self.metrics_ports)]
 
     async def start(self) -> None:
         self.temporal.start()
@@ -118,9 +121,11 @@ async def test_two_apis_and_two_workers_share_tasks_policy_and_people(deployment
             httpx.AsyncClient(base_url=deployment.bases[1], timeout=60) as second:
         # A task created through one API is accepted through the other, and read the same in both.
         code = await _assign(first, await _login(first, "office"))
-        accepted = await second.post(f"/api/v1/tasks/{code}/actions/accept", headers=await _login(second, "hni.head"),
-                                     json={})
+        request_id = f"nhieu-{uuid.uuid4().hex[:8]}"
+        accepted = await second.post(f"/api/v1/tasks/{code}/actions/accept", json={},
+                                     headers={**await _login(second, "hni.head"), "X-Request-ID": request_id})
         assert accepted.status_code == 200, accepted.text
+        assert accepted.headers["x-request-id"] == request_id
         for http in (first, second):
             read = await http.get(f"/api/v1/tasks/{code}", headers=await _login(http, "office"))
             assert read.json()["stage"] == accepted.json()["stage"] != "assigned"
@@ -153,3 +158,17 @@ async def test_two_apis_and_two_workers_share_tasks_policy_and_people(deployment
 
         await wait_until(creates, lambda status: status == 403, what="the second API refuses what the policy "
                          "no longer allows", seconds=10, interval=0.25)
+
+        # What the processes tell Prometheus, and the request's id in the log line of the worker that recorded it.
+        api_metrics = (await second.get("/metrics")).text
+        assert 'nq57_actions_total{action="accept",outcome="recorded"}' in api_metrics
+        assert "nq57_open_tasks{" in api_metrics and "nq57_http_request_duration_seconds_bucket{" in api_metrics
+        for port in deployment.metrics_ports:
+            async with httpx.AsyncClient(timeout=10) as scrape:
+                worker_metrics = (await scrape.get(f"http://127.0.0.1:{port}/metrics")).text
+            assert "temporal_worker_task_slots_available{" in worker_metrics
+        lines = [json.loads(line) for worker in deployment.workers for line in worker.log.read_text().splitlines()
+                 if line.startswith("{")]
+        recorded = [line for line in lines if line.get("request_id") == request_id]
+        assert recorded and {(line["logger"], line["actor"], line["task"]) for line in recorded} == {
+            ("nq57.projection", "hni.head", code)}, recorded

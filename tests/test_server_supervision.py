@@ -67,7 +67,7 @@ class Server:
         self.env = {key: value for key, value in os.environ.items() if not key.startswith("NQ57_")}
         self.env.update(NQ57_DATA_DIR=str(data_dir), NQ57_PORT=str(self.port),
                         NQ57_TEMPORAL_PORT=str(self.temporal_port), NQ57_TEMPORAL_UI_PORT=str(self.ui_port),
-                        NQ57_DEMO="0", NQ57_ADMIN_PASSWORD="x",
+                        NQ57_DEMO="0", NQ57_ADMIN_PASSWORD="x", NQ57_WORKER_METRICS_PORT="0",
                         NQ57_DATABASE_URL=f"sqlite:///{data_dir / 'api.db'}", PYTHONUNBUFFERED="1")
         self.log_path = data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -169,6 +169,15 @@ def test_dev_server_is_restarted_and_dies_with_the_server(server: Server) -> Non
 
 def worker_pids(server: Server) -> list[int]:
     """server.py's `python worker.py` children."""
+    return children(server, lambda argv: any(part.endswith(b"worker.py") for part in argv))
+
+
+def api_pids(server: Server) -> list[int]:
+    """server.py's API processes (NQ57_API_PROCESSES > 1)."""
+    return children(server, lambda argv: b"--api-on-fd" in argv)
+
+
+def children(server: Server, wanted: Callable[[list[bytes]], bool]) -> list[int]:
     assert server.process is not None
     found = []
     for entry in Path("/proc").iterdir():
@@ -178,7 +187,7 @@ def worker_pids(server: Server) -> list[int]:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except (OSError, IndexError, ValueError):
                 continue
-            if parent == server.process.pid and any(part.endswith(b"worker.py") for part in argv):
+            if parent == server.process.pid and wanted(argv):
                 found.append(int(entry.name))
     return found
 
@@ -220,6 +229,33 @@ def test_the_worker_runs_inside_the_api_when_asked(server: Server) -> None:
     server.wait_ready()
     assert worker_pids(server) == []
     assert worker_polls(server.temporal_port)
+
+
+def test_several_api_processes_serve_one_port_and_answer_metrics_for_all(server: Server) -> None:
+    server.env["NQ57_API_PROCESSES"] = "2"
+    server.start()
+    server.wait_ready()
+    first, second = api_pids(server)
+    base = f"http://127.0.0.1:{server.port}"
+    os.kill(second, signal.SIGSTOP)  # the first alone accepts
+    try:
+        for _ in range(25):
+            assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    finally:
+        os.kill(second, signal.SIGCONT)
+    os.kill(first, signal.SIGSTOP)  # the second alone answers, with what the first counted
+    try:
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    finally:
+        os.kill(first, signal.SIGCONT)
+    counted = [line for line in metrics.splitlines()
+               if line.startswith('nq57_http_request_duration_seconds_count{') and 'route="/healthz"' in line]
+    assert counted and sum(float(line.rsplit(" ", 1)[1]) for line in counted) >= 25, counted
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)  # as a container is stopped
+    assert server.process.wait(timeout=60) == 0
+    assert gone(first) and gone(second)
+    assert "NQ57 đã dừng." in server.log()
 
 
 def test_a_stale_orphan_is_cleaned_up_on_start(server: Server) -> None:

@@ -163,6 +163,7 @@ async def worker(stack: Stack, tmp_path: Path) -> Any:
         pytest.skip("runs once: the worker under test keeps its own SQLite file whatever the stack's database")
     env = {key: value for key, value in os.environ.items() if not key.startswith("NQ57_")}
     env.update({
+        "NQ57_WORKER_METRICS_PORT": "0",
         "NQ57_TEMPORAL_ADDRESS": stack.temporal_env.client.service_client.config.target_host,
         "NQ57_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
         "NQ57_TASK_QUEUE": f"nq57-restart-{uuid.uuid4().hex[:8]}",

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile, status
 from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
 from api.deps import ContextDep, CurrentUser, IdempotencyKey, allowed
 from api.errors import TABLE_DOWNLOADS, downloads, files, links, responses
@@ -146,5 +147,6 @@ async def task_history(code: str, actor: CurrentUser, ctx: ContextDep) -> list[H
                                            409: "The stored file no longer matches its SHA-256."}),
     **downloads(files(ALLOWED_TYPES.values()), "The file, with the media type of its extension.")})
 async def evidence_file(code: str, sha256: str, actor: CurrentUser, ctx: ContextDep) -> FileResponse:
-    path, file = await tasks.evidence_file(ctx, actor, code, sha256)
-    return FileResponse(path, media_type=file.content_type, filename=file.filename)
+    fetched, file = await tasks.evidence_file(ctx, actor, code, sha256)
+    return FileResponse(fetched.path, media_type=file.content_type, filename=file.filename,
+                        background=BackgroundTask(fetched.discard))
