@@ -9,6 +9,7 @@ from typing import Any
 
 import casbin
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers, UploadFile
 
@@ -69,7 +70,10 @@ async def ensure_admin(sessions: async_sessionmaker[AsyncSession], enforcer: cas
                        password: str) -> None:
     async with sessions() as session:
         if password and await session.get(models.User, "admin") is None:
-            await add_user(session, enforcer, "admin", password, "Quản trị hệ thống", None, ["admin"])
+            try:
+                await add_user(session, enforcer, "admin", password, "Quản trị hệ thống", None, ["admin"])
+            except IntegrityError:  # another API process, starting at the same moment, made it
+                return
             log.info("Đã tạo tài khoản quản trị 'admin'")
 
 
