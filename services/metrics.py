@@ -21,9 +21,10 @@ OPEN_TASKS = "nq57_open_tasks"  # gauge: stage, counted from the projection when
 ESCALATIONS = "nq57_escalations_total"  # counter: level
 NOTIFICATIONS = "nq57_notifications_total"  # counter: channel (in_app | mail | webhook), outcome (delivered | failed)
 ACTIVITY_SECONDS = "temporal_activity_execution_latency"  # the SDK's histogram: activity_type (seconds)
+LOCAL_ACTIVITY_SECONDS = "temporal_local_activity_execution_latency"  # recording events, in-app notices
 
 API_SERIES = (HTTP_REQUEST_SECONDS, ACTIONS, OPEN_TASKS)
-WORKER_SERIES = (ESCALATIONS, NOTIFICATIONS, ACTIVITY_SECONDS)
+WORKER_SERIES = (ESCALATIONS, NOTIFICATIONS, ACTIVITY_SECONDS, LOCAL_ACTIVITY_SECONDS)
 
 http_seconds = Histogram(HTTP_REQUEST_SECONDS, "Thời gian trả lời yêu cầu HTTP (giây)", ["method", "route", "status"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))

@@ -38,6 +38,7 @@ SDK_SERIES = {
 }
 # Histograms: a query reads them as <name>_bucket, _sum and _count.
 HISTOGRAMS = {"nq57_http_request_duration_seconds", "temporal_activity_execution_latency",
+              "temporal_local_activity_execution_latency",
               "temporal_workflow_task_schedule_to_start_latency"}
 
 

@@ -163,10 +163,11 @@ async def test_two_apis_and_two_workers_share_tasks_policy_and_people(deployment
         api_metrics = (await second.get("/metrics")).text
         assert 'nq57_actions_total{action="accept",outcome="recorded"}' in api_metrics
         assert "nq57_open_tasks{" in api_metrics and "nq57_http_request_duration_seconds_bucket{" in api_metrics
-        for port in deployment.metrics_ports:
-            async with httpx.AsyncClient(timeout=10) as scrape:
-                worker_metrics = (await scrape.get(f"http://127.0.0.1:{port}/metrics")).text
-            assert "temporal_worker_task_slots_available{" in worker_metrics
+        async with httpx.AsyncClient(timeout=10) as scrape:
+            workers = [(await scrape.get(f"http://127.0.0.1:{port}/metrics")).text for port in deployment.metrics_ports]
+        assert all("temporal_worker_task_slots_available{" in text for text in workers)
+        assert any('temporal_local_activity_execution_latency_bucket{activity_type="record_event"' in text
+                   for text in workers)  # the events recorded, timed where they were
         lines = [json.loads(line) for worker in deployment.workers for line in worker.log.read_text().splitlines()
                  if line.startswith("{")]
         recorded = [line for line in lines if line.get("request_id") == request_id]
