@@ -48,22 +48,30 @@ def bound(values: Mapping[str, str]) -> Iterator[None]:
 
 
 class WithContext(logging.Filter):
-    """Puts the request id, actor and task on every record (empty where none is known)."""
+    """Puts the request id, actor and task on every record (empty where none is known); for the text
+    format, also the known ones together (`context`)."""
+
+    def __init__(self, text: bool = False) -> None:
+        super().__init__()
+        self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, var in _context.items():
             if not getattr(record, name, ""):
                 setattr(record, name, var.get())
+        if self.text:
+            known = [str(getattr(record, name)) for name in FIELDS if getattr(record, name)]
+            record.context = f" [{' '.join(known)}]" if known else ""
         return True
 
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s [%(request_id)s %(actor)s %(task)s]"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"
 
 
 def configure_logging(settings: Any) -> None:
     """The process's logging, once at start (server.py, worker.py): NQ57_LOG_FORMAT and NQ57_LOG_LEVEL."""
     handler = logging.StreamHandler()
-    handler.addFilter(WithContext())
+    handler.addFilter(WithContext(text=settings.log_format == "text"))
     if settings.log_format == "json":
         from pythonjsonlogger.json import JsonFormatter
 

@@ -2,6 +2,7 @@
 request id that reaches the log lines of the activities the action caused, and the worker's own
 series (notifications, escalations) are counted by the activities through the Temporal SDK's meter."""
 
+import json
 import logging
 import re
 import uuid
@@ -124,3 +125,20 @@ async def test_the_worker_counts_notifications_and_escalations(tmp_path: Path) -
     assert counts[("nq57_notifications", frozenset({("channel", "in_app"), ("outcome", "delivered")}))] == 2
     assert counts[("nq57_notifications", frozenset({("channel", "mail"), ("outcome", "failed")}))] == 1
     assert counts[("nq57_escalations", frozenset({("level", "2")}))] == 1  # the reminder (level 0) is none
+
+
+def test_json_logs_are_one_object_a_line_with_the_request_context(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        logs.configure_logging(Settings(log_format="json", log_level="INFO"))
+        with logs.bound({"request_id": "yc-1", "actor": "hni.head", "task": "T-9"}):
+            logging.getLogger("nq57.test").info("Đã nhận %s", "minh chứng")
+        logging.getLogger("nq57.test").info("ngoài yêu cầu")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    first, second = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
+    assert {key: first[key] for key in ("level", "logger", "message", "request_id", "actor", "task")} == {
+        "level": "INFO", "logger": "nq57.test", "message": "Đã nhận minh chứng", "request_id": "yc-1",
+        "actor": "hni.head", "task": "T-9"}
+    assert (second["message"], second["request_id"], second["task"]) == ("ngoài yêu cầu", "", "")
