@@ -43,6 +43,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000", help="program sizes to read at, ascending (default 1000)")
     parser.add_argument("--lifecycles", type=int, default=100, help="lifecycles, on the stack and the floor")
     parser.add_argument("--clients", type=int, default=10, help="clients at once for lifecycles and detail")
+    parser.add_argument("--api-processes", type=int, default=1, help="NQ57_API_PROCESSES of the stack")
     parser.add_argument("--lapsing", type=int, default=1000, help="deadlines lapsing together (0: none)")
     parser.add_argument("--reads", type=int, default=100, help="requests per read figure and client")
     parser.add_argument("--policy-users", default="1000,10000,100000", help="accounts in the policy")
@@ -86,7 +87,7 @@ async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: lis
         database_url = postgres_url()
         await create_database(database_url)
     say("Starting the stack as `make run` does (server.py, NQ57_DEMO=1) in a fresh data directory…")
-    stack = Stack(database_url)
+    stack = Stack(database_url, args.api_processes)
     finished = False
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client:

@@ -22,17 +22,19 @@ ADMIN_PASSWORD = "nq57-bench-admin"  # this run's NQ57_ADMIN_PASSWORD
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def _runs_worker(pid: int) -> bool:
+def _ours(pid: int) -> bool:
+    """A worker process, or one more API process (NQ57_API_PROCESSES): NQ57's, not the dev server."""
     try:
-        return any(part.endswith(b"worker.py") for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
+    return any(part.endswith((b"worker.py", b"server.py")) for part in argv)
 
 
 class Stack:
     """`server.py` as `make run` starts it. `database_url` empty: SQLite under the data dir."""
 
-    def __init__(self, database_url: str = "") -> None:
+    def __init__(self, database_url: str = "", api_processes: int = 1) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nq57-bench-"))
         self.database_url = database_url
         self.port = free_port()
@@ -40,7 +42,8 @@ class Stack:
         env = {**os.environ, "NQ57_DATA_DIR": str(self.dir), "NQ57_PORT": str(self.port), "NQ57_HOST": "127.0.0.1",
                "NQ57_DEMO": "1", "NQ57_ADMIN_PASSWORD": ADMIN_PASSWORD, "NQ57_DATABASE_URL": database_url,
                "NQ57_TEMPORAL_ADDRESS": "", "NQ57_TEMPORAL_PORT": str(free_port()),
-               "NQ57_TEMPORAL_UI_PORT": str(free_port())}
+               "NQ57_TEMPORAL_UI_PORT": str(free_port()), "NQ57_API_PROCESSES": str(api_processes),
+               "NQ57_WORKER_METRICS_PORT": str(free_port())}
         with (self.dir / "server.log").open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, start_new_session=True,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -56,17 +59,18 @@ class Stack:
     def pid(self) -> int:
         return self.process.pid
 
-    def worker_pids(self) -> list[int]:
-        """The worker processes server.py starts beside the API (NQ57_WORKER_PROCESSES)."""
-        return [pid for pid in children(self.process.pid) if _runs_worker(pid)]
+    def nq57_children(self) -> list[int]:
+        """The worker processes server.py starts beside the API (NQ57_WORKER_PROCESSES), and its API
+        processes when there are several (NQ57_API_PROCESSES)."""
+        return [pid for pid in children(self.process.pid) if _ours(pid)]
 
     def api_worker_pids(self) -> list[int]:
         """The API and its workers: what `make run` runs of NQ57 itself."""
-        return [self.process.pid, *self.worker_pids()]
+        return [self.process.pid, *self.nq57_children()]
 
     def dev_server_pids(self) -> list[int]:
         """The embedded dev server (server.py's other child)."""
-        return [pid for pid in children(self.process.pid) if not _runs_worker(pid)]
+        return [pid for pid in children(self.process.pid) if not _ours(pid)]
 
     async def ready(self, client: httpx.AsyncClient, seconds: float = 240) -> None:
         """Until /readyz answers 200 (the API up, a worker polling), at most `seconds`."""

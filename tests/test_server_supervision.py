@@ -321,3 +321,32 @@ async def test_a_frontend_not_healthy_yet_is_waited_for_not_fatal(monkeypatch: p
     monkeypatch.setattr(server.asyncio, "sleep", lambda _: pause(0))  # no wall-clock wait between tries
     await server.wait_for_temporal(Settings(), seconds=60)
     assert len(attempts) == 3
+
+
+@pytest.mark.parametrize("process", ["first", "other"])
+async def test_the_api_socket_sends_small_answers_at_once(process: str) -> None:
+    """Every API process's connections have TCP_NODELAY (asyncio sets it on sockets that say they are
+    TCP): without it each small answer waited for the client's delayed ACK, 40 ms."""
+    from server import listen
+    from settings import Settings
+
+    listening = listen(Settings(host="127.0.0.1", port=free_port()))
+    if process == "other":  # as an API process started by server.py takes it: by its descriptor
+        listening = socket.socket(fileno=os.dup(listening.fileno()))
+    nodelay: list[int] = []
+
+    async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    serving = await asyncio.start_server(answer, sock=listening)
+    try:
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        for _ in range(100):
+            if nodelay:
+                break
+            await asyncio.sleep(0.05)
+        writer.close()
+    finally:
+        serving.close()
+    assert nodelay == [1]
