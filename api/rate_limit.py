@@ -86,6 +86,8 @@ class PublicRateLimit:
     async def sync(self) -> None:
         """Add this process's counts to the database's, and read back every process's."""
         minute = int(self.clock() // 60)
+        if not self.pending and not self.seen and not self.known and self.swept >= minute:
+            return  # a quiet second: nothing to add, nobody to ask about
         self.sending, self.pending = self.pending, {}
         clients, self.seen = self.seen | {client for client, _ in self.known}, set()
         try:
