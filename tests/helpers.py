@@ -170,6 +170,14 @@ async def post_action(stack: Stack, who: str | dict[str, str], code: str, action
                                  json={} if body is None else body)
 
 
+async def assigned(stack: Stack, prefix: str = "T", **fields: Any) -> str:
+    """A new task the Standing Office assigns to Hà Nội (unless `fields` say otherwise); its code."""
+    code = unique_code(prefix)
+    body = {"code": code, "title": "Nhiệm vụ thử", "lead_agency": "HNI", "deadline": "2099-12-31", **fields}
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json=body), 201)
+    return code
+
+
 async def act(stack: Stack, who: str | dict[str, str], code: str, action: str, body: Any = None,
               key: str | None = None) -> dict[str, Any]:
     """POST an action as `who`; it must succeed. The task as the answer gives it."""

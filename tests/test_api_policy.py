@@ -9,17 +9,13 @@ from sqlalchemy import delete, insert
 from db import models
 from db.session import create_schema, make_engine
 from policies.enforcer import load_enforcer
-from tests.helpers import Stack, unique_code
+from tests.helpers import Stack, assigned, unique_code
 
 ACCEPT_RULE = {"role": "agency_head", "relation": "lead", "stage": "assigned", "action": "accept"}
 
 
 async def _new_task(stack: Stack) -> str:
-    code = unique_code("POL")
-    answer = await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
-        "code": code, "title": "Chính sách", "lead_agency": "HNI", "deadline": "2099-12-31"})
-    assert answer.status_code == 201, answer.text
-    return code
+    return await assigned(stack, "POL", title="Chính sách")
 
 
 async def test_admin_reads_the_policy_as_rules(stack: Stack) -> None:

@@ -20,7 +20,7 @@ from domain.refusals import Code, Refusal
 from domain.task import EvidenceFile
 from services.blobs import BlobStore, EvidenceStore, S3BlobStore, open_blob_store
 from settings import Settings
-from tests.helpers import Stack, app_of, ok, post_action, unique_code
+from tests.helpers import Stack, app_of, assigned, ok, post_action
 
 BUCKET = "nq57-evidence"
 REGION = "us-east-1"
@@ -220,9 +220,7 @@ async def test_evidence_goes_to_the_bucket_and_comes_back_through_the_api(stack:
                         s3_endpoint_url=s3_endpoint, s3_region=REGION)
     kept, state.ctx = state.ctx, dataclasses.replace(state.ctx, blobs=open_blob_store(settings))
     try:
-        code = unique_code("S3")
-        ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
-            "code": code, "title": "Minh chứng trong kho S3", "lead_agency": "HNI", "deadline": "2027-Q2"}), 201)
+        code = await assigned(stack, "S3", title="Minh chứng trong kho S3")
         ok(await post_action(stack, "hni.head", code, "accept"))
         content = PDF + code.encode()
         sha = hashlib.sha256(content).hexdigest()

@@ -18,15 +18,11 @@ from db.session import create_schema, make_engine, make_sessions
 from services import logs
 from services.metrics import ACTIONS, API_SERIES, HTTP_REQUEST_SECONDS, OPEN_TASKS
 from settings import Settings
-from tests.helpers import Stack, free_port, post_action, unique_code
+from tests.helpers import Stack, assigned, free_port, post_action
 
 
 async def _assigned(stack: Stack) -> str:
-    code = unique_code("OBS")
-    created = await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
-        "code": code, "title": "Nhiệm vụ đo đếm", "lead_agency": "HNI", "deadline": "2027-Q2"})
-    assert created.status_code == 201, created.text
-    return code
+    return await assigned(stack, "OBS", title="Nhiệm vụ đo đếm")
 
 
 def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
