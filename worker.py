@@ -38,7 +38,7 @@ async def connect(settings: Settings, metrics: bool = False) -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
                                 data_converter=pydantic_data_converter, interceptors=[CarryLogContext()],
                                 tls=_tls(settings), api_key=settings.temporal_api_key or None,
-                                runtime=_runtime(port) if port else None)
+                                runtime=_runtime(settings.host, port) if port else None)
 
 
 def carrying(client: Client) -> Client:
@@ -50,22 +50,25 @@ def carrying(client: Client) -> Client:
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:
-    if settings.temporal_tls_cert is None:
-        return bool(settings.temporal_api_key)  # Temporal Cloud's API keys go over TLS
-    if settings.temporal_tls_key is None:
+    """mTLS with a client certificate; TLS alone with a CA of one's own, or for an API key; else none."""
+    cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
+    if cert is not None and key is None:
         raise SystemExit("NQ57_TEMPORAL_TLS_CERT cần NQ57_TEMPORAL_TLS_KEY (khóa riêng của chứng chỉ)")
-    ca = settings.temporal_tls_ca
-    return TLSConfig(client_cert=settings.temporal_tls_cert.read_bytes(),
-                     client_private_key=settings.temporal_tls_key.read_bytes(),
+    if cert is None and ca is None:
+        return bool(settings.temporal_api_key)  # Temporal Cloud's API keys go over TLS
+    return TLSConfig(client_cert=cert.read_bytes() if cert else None,
+                     client_private_key=key.read_bytes() if cert and key else None,
                      server_root_ca_cert=ca.read_bytes() if ca else None)
 
 
 @cache
-def _runtime(port: int) -> Runtime:
-    """One per process (its exporter holds the port): durations in seconds, counters named `_total`."""
+def _runtime(host: str, port: int) -> Runtime:
+    """One per process (its exporter holds the port), on NQ57_HOST as the API: durations in seconds,
+    counters named `_total`."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-            bind_address=f"0.0.0.0:{port}", durations_as_seconds=True, counters_total_suffix=True)))
+            bind_address=address, durations_as_seconds=True, counters_total_suffix=True)))
     except ValueError as error:  # the port is taken
         raise SystemExit(f"Không mở được cổng {port} cho số liệu Prometheus ({error}): đặt NQ57_WORKER_METRICS_PORT "
                          "khác (0: không mở)") from None

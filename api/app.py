@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     errors.install(app)
     hardening.install(app, settings)
     app.add_middleware(observe.Observe)  # the last added runs first: every answer is timed and carries its id
+    app.add_exception_handler(Exception, observe.unexpected)
     app.include_router(office_pages.router)  # before pages' GET /tasks/{code}
     app.include_router(admin_pages.router)
     pages.install(app)

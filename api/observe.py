@@ -10,6 +10,7 @@ import time
 import uuid
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -25,6 +26,7 @@ log = logging.getLogger("nq57.http")
 router = APIRouter(tags=["service"])
 SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 QUIET = frozenset({"/metrics", "/healthz"})  # asked every few seconds by machines: timed, not logged
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other: `other`
 
 
 class Observe:
@@ -53,10 +55,18 @@ class Observe:
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "other")  # the template: no client-made label
-            http_seconds.labels(scope["method"], route, str(status)).observe(seconds)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            http_seconds.labels(method, route, str(status)).observe(seconds)
             if route not in QUIET:
                 log.info("%s %s %d %.1f ms", scope["method"], route, status, seconds * 1000,
                          extra={"status": status, "duration_ms": round(seconds * 1000, 1)})
+
+
+async def unexpected(_request: Request, _error: Exception) -> PlainTextResponse:
+    """The 500 of an error nothing else answered (Starlette's outermost layer asks for it, outside
+    `Observe`), still with the request's id; the error itself goes on to the server's log."""
+    return PlainTextResponse("Internal Server Error", status_code=500,
+                             headers={"X-Request-ID": logs.current().get("request_id", "")})
 
 
 @router.get("/metrics", include_in_schema=False)

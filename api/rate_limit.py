@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy import delete, select
@@ -44,6 +45,7 @@ def _within(address: str, networks: tuple | None) -> bool:
     return networks is None or any(ip in network for network in networks)
 
 
+T = TypeVar("T")
 Counts = dict[tuple[str, int], int]  # (client, minute) -> requests; a minute is seconds since the epoch // 60
 
 
@@ -54,8 +56,9 @@ class PublicRateLimit:
     A request writes nothing: each process counts in memory and, every `sync_seconds`, adds what it
     counted to the database and reads back every process's counts for the clients it saw. A client
     is refused once those counts and the ones not yet added reach the limit, so with N processes a
-    client gets past the limit by at most what the others let through in one sync period. The minute
-    slides: the previous minute's count weighs as much of it as is still within the last 60 s."""
+    client gets past the limit by at most what the others let through in two sync periods (one to add
+    their counts, one to read them back). The minute slides: the previous minute's count weighs as
+    much of it as is still within the last 60 s."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], per_minute: int, sync_seconds: float = 1.0,
                  clock: Callable[[], float] = time.time) -> None:
@@ -88,22 +91,28 @@ class PublicRateLimit:
         minute = int(self.clock() // 60)
         if not self.pending and not self.seen and not self.known and self.swept >= minute:
             return  # a quiet second: nothing to add, nobody to ask about
-        self.sending, self.pending = self.pending, {}
+        # Minutes no window reaches any more are dropped (a sync that failed for long kept them).
+        self.sending = {key: hits for key, hits in self.pending.items() if key[1] >= minute - 1}
+        self.pending = {}
         clients, self.seen = self.seen | {client for client, _ in self.known}, set()
         try:
-            async with transaction(self.sessions) as session:
-                if self.sending:
+            # In one order in every process (no two lock the same rows crosswise), committed before
+            # the reads, in statements of a bounded size.
+            for chunk in _chunks(sorted(self.sending), 500):
+                async with transaction(self.sessions) as session:
                     insert = upsert(session)(PublicHits).values(
-                        [{"client": client, "minute": at, "hits": hits} for (client, at), hits in self.sending.items()])
+                        [{"client": client, "minute": at, "hits": self.sending[client, at]} for client, at in chunk])
                     await session.execute(insert.on_conflict_do_update(
                         index_elements=["client", "minute"], set_={"hits": PublicHits.hits + insert.excluded.hits}))
+            async with self.sessions() as session:
                 if self.swept < minute:  # counts no window reaches any more, once a minute
                     await session.execute(delete(PublicHits).where(PublicHits.minute < minute - 1))
+                    await session.commit()
                     self.swept = minute
                 known: Counts = {}
-                for chunk in _chunks(sorted(clients), 500):
+                for names in _chunks(sorted(clients), 500):
                     rows = await session.execute(select(PublicHits.client, PublicHits.minute, PublicHits.hits).where(
-                        PublicHits.minute >= minute - 1, PublicHits.client.in_(chunk)))
+                        PublicHits.minute >= minute - 1, PublicHits.client.in_(names)))
                     known.update({(client, at): hits for client, at, hits in rows})
         except BaseException:
             for key, hits in self.sending.items():  # counted next time
@@ -139,7 +148,7 @@ def _seconds_until_under(limit: int, current: int, previous: int, into: float) -
     return max(math.floor(wait) + 1, 1)
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 

@@ -185,8 +185,8 @@ class BlobStore:
 class S3BlobStore:
     """Evidence files in an S3-compatible bucket, under the folder store's names behind a prefix:
     `prefix/sha[:2]/sha`. An upload waits in `incoming` on this machine while it is checked and hashed,
-    then goes to the bucket under its hash, unless that object is there already (same name, same
-    content). boto3 blocks, so each call runs in a thread; its one client serves every request."""
+    then goes to the bucket under its hash (put again when it is there: the same content). boto3
+    blocks, so each call runs in a thread; its one client serves every request."""
 
     def __init__(self, client: Any, bucket: str, prefix: str, max_bytes: int, incoming: Path):
         self.client = client
@@ -201,9 +201,9 @@ class S3BlobStore:
 
     async def save(self, upload: UploadFile) -> EvidenceFile:
         async with _received(upload, self.max_bytes, self.incoming) as (temp, file):
-            key = self.key(file.sha256)
-            if not await asyncio.to_thread(self._exists, key):
-                await asyncio.to_thread(self._put, temp, key)
+            # Put even when there: the name is the content's hash, so it is the same file (or repairs a
+            # changed one), and a HEAD first would need s3:ListBucket to tell "missing" from "forbidden".
+            await asyncio.to_thread(self._put, temp, self.key(file.sha256))
         return file
 
     async def fetch(self, sha256: str) -> Fetched | None:
@@ -221,15 +221,6 @@ class S3BlobStore:
 
     async def sha256_of(self, sha256: str) -> str | None:
         return await asyncio.to_thread(self._read, self.key(sha256), None)
-
-    def _exists(self, key: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if _no_such_object(error):
-                return False
-            raise
-        return True
 
     def _put(self, path: Path, key: str) -> None:
         with path.open("rb") as body:

@@ -7,7 +7,9 @@ The API sets the three in its middleware and its application layer (`bind`); a T
 (`CarryLogContext`, on the API's client and on the worker) carries them in a header of every start,
 update and signal, hands them on from the workflow's handler to the activities it starts, and sets
 them again around each activity. The workflow sandbox shares this module with the process
-(worker.py passes it through), so the context variables are the same ones everywhere."""
+(worker.py passes it through), so the context variables are the same ones everywhere. What the
+workflow's own loop does (recording its creation, escalations, reminders) belongs to no one request:
+its lines carry the task alone."""
 
 import logging
 from collections.abc import Iterator, Mapping
@@ -25,6 +27,7 @@ import temporalio.workflow
 FIELDS = ("request_id", "actor", "task")
 _context: dict[str, ContextVar[str]] = {name: ContextVar(name, default="") for name in FIELDS}
 HEADER = "nq57-log-context"
+WORKFLOW_PREFIX = "task-"  # a task's workflow id is its code behind this (workflows/task_lifecycle.py workflow_id)
 
 
 def bind(**values: str) -> None:
@@ -132,11 +135,18 @@ class _ClientOut(temporalio.client.OutboundInterceptor):
         _send(input, temporalio.converter.default().payload_converter)
         return await self.next.start_workflow_update(input)
 
+    async def start_update_with_start_workflow(
+            self, input: temporalio.client.StartWorkflowUpdateWithStartInput) -> Any:
+        """How a task is created: its start and its first update both carry the context."""
+        _send(input.start_workflow_input, temporalio.converter.default().payload_converter)
+        _send(input.update_workflow_input, temporalio.converter.default().payload_converter)
+        return await self.next.start_update_with_start_workflow(input)
+
 
 class _ActivityIn(temporalio.worker.ActivityInboundInterceptor):
     async def execute_activity(self, input: temporalio.worker.ExecuteActivityInput) -> Any:
         values = _received(input, temporalio.converter.default().payload_converter)
-        values.setdefault("task", temporalio.activity.info().workflow_id or "")
+        values.setdefault("task", (temporalio.activity.info().workflow_id or "").removeprefix(WORKFLOW_PREFIX))
         with bound(values):
             return await self.next.execute_activity(input)
 

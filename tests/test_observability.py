@@ -8,6 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
@@ -18,7 +19,7 @@ from db.session import create_schema, make_engine, make_sessions
 from services import logs
 from services.metrics import ACTIONS, API_SERIES, HTTP_REQUEST_SECONDS, OPEN_TASKS
 from settings import Settings
-from tests.helpers import Stack, assigned, free_port, post_action
+from tests.helpers import Stack, app_of, assigned, free_port, post_action
 
 
 async def _assigned(stack: Stack) -> str:
@@ -138,3 +139,25 @@ def test_json_logs_are_one_object_a_line_with_the_request_context(capsys: pytest
         "level": "INFO", "logger": "nq57.test", "message": "Đã nhận minh chứng", "request_id": "yc-1",
         "actor": "hni.head", "task": "T-9"}
     assert (second["message"], second["request_id"], second["task"]) == ("ngoài yêu cầu", "", "")
+
+
+async def test_a_made_up_method_makes_no_series_of_its_own(stack: Stack) -> None:
+    made_up = f"ZZQ{uuid.uuid4().hex[:5].upper()}"
+    assert (await stack.http.request(made_up, "/healthz")).status_code == 405
+    text = (await stack.http.get("/metrics")).text
+    assert made_up not in text and 'method="other",route="/healthz",status="405"' in text
+
+
+async def test_an_unexpected_error_answers_500_with_the_request_id(stack: Stack) -> None:
+    app = app_of(stack)
+    path = f"/thu-loi-{uuid.uuid4().hex[:8]}"
+
+    async def broken() -> None:
+        raise RuntimeError("hỏng")
+
+    app.add_api_route(path, broken, include_in_schema=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://nq57.test") as client:
+        answer = await client.get(path, headers={"X-Request-ID": "loi-500"})
+    assert answer.status_code == 500 and answer.headers["x-request-id"] == "loi-500"
+

@@ -139,3 +139,22 @@ async def test_what_a_failed_sync_held_is_added_the_next_time(database: str, tmp
         await first.sync()
         async with sessions() as session:
             assert await session.scalar(select(func.sum(PublicHits.hits)).where(PublicHits.client == who)) == 5
+
+
+async def test_counts_held_through_a_long_outage_go_once_no_window_reaches_them(database: str, tmp_path: Path) -> None:
+    async with _two(database, per_minute=100) as (clock, first, _):
+        who = client()
+        for _ in range(3):
+            first.check(who)
+        sessions = first.sessions
+        first.sessions = make_sessions(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"))
+        with pytest.raises(Exception):  # noqa: B017, PT011 (the database does not open)
+            await first.sync()
+        first.sessions = sessions
+        clock.now = START + 180  # three minutes on: the held counts weigh nothing any more
+        first.check(who)
+        await first.sync()
+        async with sessions() as session:
+            rows = (await session.execute(select(PublicHits.minute, PublicHits.hits).where(
+                PublicHits.client == who))).all()
+        assert [tuple(row) for row in rows] == [(int(clock.now // 60), 1)]
