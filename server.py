@@ -393,8 +393,9 @@ async def serve(settings: Settings, dev_server: DevServer | None, workers: Child
         settings.temporal_address = f"127.0.0.1:{settings.temporal_port}"
     await wait_for_temporal(settings)
     supervising = []
-    if workers is not None:
+    if workers is not None or settings.api_processes > 1:  # processes of ours that would race to make it
         await prepare_schema(settings)
+    if workers is not None:
         workers.start()
         supervising.append(asyncio.create_task(workers.supervise()))
     try:
@@ -432,7 +433,6 @@ async def serve_in_processes(settings: Settings, dev_server: DevServer | None,
     apis = ChildProcesses.apis(settings, listening, metrics_dir)
     engine = settings.make_engine()
     try:
-        await prepare_schema(settings)
         apis.spawn(0)
         await wait_for_api(settings, apis)
         for index in range(1, settings.api_processes):

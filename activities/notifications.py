@@ -152,14 +152,13 @@ def _delivering(channel: str, notice: Notice | None = None) -> Iterator[None]:
     """Counted for the worker's /metrics (services/metrics.py): each attempt delivered or failed, and
     an in-app notice of an escalation (level 1-3) as one escalation of its level."""
     meter = activity.metric_meter()
+    told = meter.create_counter(NOTIFICATIONS.removesuffix("_total"), "Thông báo, theo kênh và kết quả")
     try:
         yield
     except Exception:
-        meter.create_counter(NOTIFICATIONS.removesuffix("_total"), "Thông báo, theo kênh và kết quả").add(
-            1, {"channel": channel, "outcome": "failed"})
+        told.add(1, {"channel": channel, "outcome": "failed"})
         raise
-    meter.create_counter(NOTIFICATIONS.removesuffix("_total"), "Thông báo, theo kênh và kết quả").add(
-        1, {"channel": channel, "outcome": "delivered"})
+    told.add(1, {"channel": channel, "outcome": "delivered"})
     if notice is not None and notice.level > 0:
         meter.create_counter(ESCALATIONS.removesuffix("_total"), "Nhiệm vụ chuyển cấp, theo cấp").add(
             1, {"level": str(notice.level)})

@@ -14,12 +14,10 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db import models
-from domain.stages import OPEN_STAGES
-from services import logs
+from api.deps import ContextDep
+from services import logs, reports
 from services.metrics import OPEN_TASKS, http_seconds
 
 log = logging.getLogger("nq57.http")
@@ -70,7 +68,7 @@ async def unexpected(_request: Request, _error: Exception) -> PlainTextResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
+async def metrics(ctx: ContextDep) -> Response:
     """Prometheus's text: every API process's series (several share PROMETHEUS_MULTIPROC_DIR), and
     the open tasks by stage as the projection has them now."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -78,18 +76,15 @@ async def metrics(request: Request) -> Response:
         MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    async with request.app.state.sessions() as session:
-        counts = dict((await session.execute(select(models.Task.stage, func.count()).where(
-            models.Task.stage.in_([stage.value for stage in OPEN_STAGES])).group_by(models.Task.stage))).all())
     open_tasks = GaugeMetricFamily(OPEN_TASKS, "Nhiệm vụ đang mở, theo bước", labels=["stage"])
-    for stage in sorted(OPEN_STAGES):
-        open_tasks.add_metric([stage.value], counts.get(stage.value, 0))
-    once = CollectorRegistry(auto_describe=False)
-    once.register(_Once(open_tasks))
-    return Response(generate_latest(registry) + generate_latest(once), media_type=CONTENT_TYPE_LATEST)
+    for stage, count in (await reports.open_tasks_by_stage(ctx)).items():
+        open_tasks.add_metric([stage.value], count)
+    return Response(generate_latest(registry) + generate_latest(_Now(open_tasks)), media_type=CONTENT_TYPE_LATEST)
 
 
-class _Once:
+class _Now:
+    """A family counted for this answer alone (a prometheus_client Collector)."""
+
     def __init__(self, family: GaugeMetricFamily) -> None:
         self.family = family
 

@@ -141,14 +141,7 @@ async def create_database(url: str) -> None:
 
 
 async def drop_database(url: str) -> None:
-    """Dropped once the stack has stopped (FORCE: a connection left over does not keep it)."""
-    import asyncpg  # type: ignore[import-untyped]
-    from sqlalchemy.engine import make_url
+    """Dropped once the stack has stopped."""
+    from tests.fault_injection import drop_postgres_database
 
-    target = make_url(url)
-    maintenance = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(maintenance)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    await drop_postgres_database(url)

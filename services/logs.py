@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import temporalio.activity
 import temporalio.api.common.v1
@@ -23,6 +23,9 @@ import temporalio.client
 import temporalio.converter
 import temporalio.worker
 import temporalio.workflow
+
+if TYPE_CHECKING:  # the workflow sandbox shares this module: it imports no more than it needs
+    from settings import Settings
 
 FIELDS = ("request_id", "actor", "task")
 _context: dict[str, ContextVar[str]] = {name: ContextVar(name, default="") for name in FIELDS}
@@ -71,7 +74,7 @@ class WithContext(logging.Filter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"
 
 
-def configure_logging(settings: Any) -> None:
+def configure_logging(settings: "Settings") -> None:
     """The process's logging, once at start (server.py, worker.py): NQ57_LOG_FORMAT and NQ57_LOG_LEVEL."""
     handler = logging.StreamHandler()
     handler.addFilter(WithContext(text=settings.log_format == "text"))

@@ -83,6 +83,15 @@ def _owners(actor: Actor, state: TaskState) -> set[Owner]:
     return found | ({Owner.OFFICE} if Role.STEERING_OFFICE in actor.roles else set())
 
 
+async def open_tasks_by_stage(ctx: Context) -> dict[Stage, int]:
+    """How many open tasks stand at each open stage now, as the projection has them (for the
+    operators' metrics: no one's view, no policy)."""
+    async with ctx.sessions() as session:
+        counted = dict((await session.execute(select(models.Task.stage, func.count()).where(
+            models.Task.stage.in_([stage.value for stage in OPEN_STAGES])).group_by(models.Task.stage))).all())
+    return {stage: counted.get(stage.value, 0) for stage in sorted(OPEN_STAGES)}
+
+
 async def notifications(ctx: Context, actor: Actor, unread: bool, limit: int) -> list[NotificationOut]:
     query = select(models.Notification).where(models.Notification.username == actor.username)
     if unread:

@@ -506,6 +506,19 @@ async def ensure_postgres_database(url: str) -> None:
         await connection.close()
 
 
+async def drop_postgres_database(url: str) -> None:
+    """Dropped once the processes that used it are gone (FORCE: a connection left over does not keep it)."""
+    import asyncpg
+
+    target = make_url(url)
+    maintenance = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(maintenance)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
 def async_url(url: str) -> str:
     return Settings(database_url=url).async_database_url
 

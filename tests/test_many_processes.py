@@ -10,12 +10,16 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
-from sqlalchemy import make_url
 
-from tests.fault_injection import Process, ensure_postgres_database, postgres_fault_url, temporal_cli
+from tests.fault_injection import (
+    Process,
+    drop_postgres_database,
+    ensure_postgres_database,
+    postgres_fault_url,
+    temporal_cli,
+)
 from tests.helpers import free_port, wait_until
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
@@ -88,18 +92,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         raise
     finally:
         running.stop()
-        await _drop(url)
-
-
-async def _drop(url: str) -> None:
-    """The test's database, dropped once its processes are gone."""
-    target = make_url(url)
-    maintenance = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(maintenance)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
+        await drop_postgres_database(url)
 
 
 async def _login(http: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.rate_limit import PublicRateLimit
 from db.models import PublicHits
@@ -46,6 +47,15 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'nq57.db'}"
     return (await postgres_database()).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def _sync_fails(limiter: PublicRateLimit, tmp_path: Path) -> async_sessionmaker[AsyncSession]:
+    """One sync of the limiter fails (its database does not open); its own sessions, to put back."""
+    sessions = limiter.sessions
+    limiter.sessions = make_sessions(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"))
+    with pytest.raises(Exception):  # noqa: B017, PT011 (the database does not open)
+        await limiter.sync()
+    return sessions
 
 
 def client() -> str:
@@ -130,10 +140,7 @@ async def test_what_a_failed_sync_held_is_added_the_next_time(database: str, tmp
         who = client()
         for _ in range(5):
             first.check(who)
-        sessions = first.sessions
-        first.sessions = make_sessions(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"))
-        with pytest.raises(Exception):  # noqa: B017, PT011 (the database does not open)
-            await first.sync()
+        sessions = await _sync_fails(first, tmp_path)
         assert first.count(who, int(START // 60)) == 5  # still counted here
         first.sessions = sessions
         await first.sync()
@@ -146,10 +153,7 @@ async def test_counts_held_through_a_long_outage_go_once_no_window_reaches_them(
         who = client()
         for _ in range(3):
             first.check(who)
-        sessions = first.sessions
-        first.sessions = make_sessions(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"))
-        with pytest.raises(Exception):  # noqa: B017, PT011 (the database does not open)
-            await first.sync()
+        sessions = await _sync_fails(first, tmp_path)
         first.sessions = sessions
         clock.now = START + 180  # three minutes on: the held counts weigh nothing any more
         first.check(who)
