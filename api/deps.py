@@ -14,7 +14,7 @@ from services.context import Context
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:  # async: a plain def would run in a thread per request
     return request.app.state.ctx
 
 

@@ -37,7 +37,8 @@ async def fill(database_url: str, template_code: str, codes: list[str], agencies
                 session.add_all(models.Task(code=state.code, created_at=state.created_at, fence=0,
                                             search=search_text(state, names), **columns(state)) for state in states)
                 await session.flush()  # the tasks, then the rows that refer to them
-                session.add_all(row for state in states for row in agency_rows(state))
+                await session.execute(insert(models.TaskAgency),
+                                      [row for state in states for row in agency_rows(state)])
                 await session.execute(insert(models.InboxRow), [row for state in states for row in inbox_rows(state)])
     finally:
         await engine.dispose()

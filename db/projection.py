@@ -8,7 +8,7 @@ this attempt is the stale one and writes nothing."""
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,25 +28,34 @@ _COLUMNS = ("task_code", "seq", "type", "actor", "at", "data", "request_id", "pr
 # deadline show it last and no period of the index holds it. Only the columns hold it: the task's
 # state (what every answer and page is made of) keeps None, and nothing shows the columns.
 NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
+# The tables every recording writes, as tables: plain statements, no ORM objects.
+_EVENTS, _TASKS, _TASK_AGENCIES = (models.Base.metadata.tables[name] for name in ("events", "tasks", "task_agencies"))
 
 
 async def record_event(session: AsyncSession, state: TaskState, event: RecordedEvent, fence: int) -> bool:
     """Put the event in its place and bring the task row up to it. True when the row before it is
-    the event this one chains to (the projection is in step with the workflow's log)."""
+    the event this one chains to (the projection is in step with the workflow's log). Every
+    recording runs this: plain statements on the columns it compares, no ORM objects (a whole event
+    row is read only when one is set apart)."""
     code = state.code
-    rows = {row.seq: row for row in await session.scalars(
-        select(models.Event).where(models.Event.task_code == code, models.Event.seq >= event.seq - 1))}
+    events = _EVENTS
+    rows = {row.seq: row for row in (await session.execute(
+        select(events.c.seq, events.c.hash, events.c.prev_hash, events.c.request_id, events.c.fence)
+        .where(events.c.task_code == code, events.c.seq >= event.seq - 1))).all()}
     here = rows.get(event.seq)
-    displaced: list[models.Event] = []
+    displaced = False
     if here is None or not _same(here, event):
-        displaced = [row for seq, row in rows.items() if seq >= event.seq]
-        if any(row.fence > fence for row in displaced):
+        later = [row for seq, row in rows.items() if seq >= event.seq]
+        if any(row.fence > fence for row in later):
             return True  # a newer attempt stands here: this one will never be durable
-        await _set_apart(session, displaced)
-        session.add(_row(code, event, fence))
+        if later:
+            await _set_apart(session, list(await session.scalars(
+                select(models.Event).where(models.Event.task_code == code, models.Event.seq >= event.seq))))
+            displaced = True
+        await session.execute(insert(events).values(_values(code, event, fence)))
     before = rows.get(event.seq - 1)
     in_step = before.hash == event.prev_hash if before is not None else event.prev_hash == GENESIS
-    await _project_task(session, state, fence, force=bool(displaced))  # a displaced row's state goes too
+    await _project_task(session, state, fence, force=displaced)  # a displaced row's state goes too
     return in_step
 
 
@@ -68,15 +77,26 @@ async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[Reco
     return len(wrong) + len(missing)
 
 
-def _same(row: models.Event, event: RecordedEvent) -> bool:
+class _Chained(Protocol):
+    hash: str
+    prev_hash: str
+    request_id: str | None
+
+
+def _same(row: _Chained, event: RecordedEvent) -> bool:
     return row.hash == event.hash and row.prev_hash == event.prev_hash and row.request_id == event.request_id
 
 
-def _row(code: str, event: RecordedEvent, fence: int) -> models.Event:
+def _values(code: str, event: RecordedEvent, fence: int) -> dict[str, Any]:
+    """An event's row (db/models.py Event)."""
     assert event.data is not None, "a summarized event cannot be written"
-    return models.Event(task_code=code, seq=event.seq, type=event.type.value, actor=event.actor, at=event.at,
-                        data=event.data, request_id=event.request_id, prev_hash=event.prev_hash,
-                        hash=event.hash, fence=fence)
+    return {"task_code": code, "seq": event.seq, "type": event.type.value, "actor": event.actor, "at": event.at,
+            "data": event.data, "request_id": event.request_id, "prev_hash": event.prev_hash, "hash": event.hash,
+            "fence": fence}
+
+
+def _row(code: str, event: RecordedEvent, fence: int) -> models.Event:
+    return models.Event(**_values(code, event, fence))
 
 
 async def _set_apart(session: AsyncSession, rows: Sequence[models.Event]) -> None:
@@ -124,9 +144,9 @@ def _agencies(state: TaskState) -> list[tuple[str, Relation]]:
                and code not in state.overseers])
 
 
-def agency_rows(state: TaskState) -> list[models.TaskAgency]:
+def agency_rows(state: TaskState) -> list[dict[str, str]]:
     """The task's agencies (`_agencies`) as rows (db/models.py TaskAgency)."""
-    return [models.TaskAgency(task_code=state.code, agency=code, relation=relation.value)
+    return [{"task_code": state.code, "agency": code, "relation": relation.value}
             for code, relation in _agencies(state)]
 
 
@@ -171,27 +191,27 @@ def _placement(state: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def _project_task(session: AsyncSession, state: TaskState, fence: int, force: bool = False) -> None:
-    row = await session.get(models.Task, state.code)
-    if row is not None and not force and (row.fence, row.seq) > (fence, state.seq):
+    tasks = _TASKS
+    held = (await session.execute(select(tasks.c.fence, tasks.c.seq, tasks.c.search, tasks.c.state)
+                                  .where(tasks.c.code == state.code))).first()
+    if held is not None and not force and (held.fence, held.seq) > (fence, state.seq):
         return  # a later recording already projected a newer state
-    before = None if row is None or row.search is None else row.state  # what the row's children follow
-    if row is None:
-        row = models.Task(code=state.code, created_at=state.created_at)
-        session.add(row)
-    for name, value in columns(state).items():
-        setattr(row, name, value)
-    row.fence = max(fence, row.fence or 0)
-    row.recorded_at = datetime.now(UTC)
-    placed = before is None or _placement(before) != _placement(row.state)
+    values = columns(state) | {"fence": max(fence, held.fence or 0) if held else fence,
+                               "recorded_at": datetime.now(UTC)}
+    # What the row's children follow: rewritten only when it changed (most actions move the stage,
+    # few move the agencies).
+    placed = held is None or held.search is None or _placement(held.state) != _placement(values["state"])
     if placed:
-        row.search = await _search_text(session, state)
-    await session.flush()
-    # Only what changed is rewritten: most actions move the stage, few move the agencies.
+        values["search"] = await _search_text(session, state)
+    if held is None:
+        await session.execute(insert(tasks).values(code=state.code, created_at=state.created_at, **values))
+    else:
+        await session.execute(update(tasks).where(tasks.c.code == state.code).values(**values))
     await _write_inbox_rows(session, state)
     if not placed:
         return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
-    session.add_all(agency_rows(state))
+    await session.execute(insert(_TASK_AGENCIES).values(agency_rows(state)))
 
 
 async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:

@@ -22,6 +22,7 @@ from services.security import (
     read_token,
     require_strong_password,
 )
+from services.signed_in_cache import Standing
 from services.views import (
     AGENCY_KINDS,
     AgencyGroupOut,
@@ -61,6 +62,7 @@ async def log_out(ctx: Context, username: str) -> None:
     """Every token issued to the user so far stops working (its version is left behind)."""
     async with ctx.sessions() as session:
         await _end_sessions(session, username)
+    ctx.signed_in.forget(username)
 
 
 async def _end_sessions(session: AsyncSession, username: str) -> None:
@@ -75,15 +77,22 @@ async def signed_in(ctx: Context, token: str | None) -> Actor | None:
     claims = read_token(token, ctx.settings.token_secret) if token else None
     if claims is None:
         return None
-    async with ctx.sessions() as session:
-        user = await session.get(models.User, claims.username)
-    if user is None or user.disabled or user.token_version != claims.version:
+    user = ctx.signed_in.get(claims.username)
+    if user is None:
+        async with ctx.sessions() as session:
+            row = await session.get(models.User, claims.username)
+        if row is None:
+            return None
+        user = Standing(username=row.username, agency=row.agency, disabled=row.disabled,
+                        token_version=row.token_version)
+        ctx.signed_in.put(user)
+    if user.disabled or user.token_version != claims.version:
         return None
     logs.bind(actor=user.username)
     return await _actor(ctx.enforcer, user)
 
 
-async def _actor(enforcer: AsyncEnforcer, user: models.User) -> Actor:
+async def _actor(enforcer: AsyncEnforcer, user: models.User | Standing) -> Actor:
     return Actor(username=user.username, agency=user.agency, roles=await roles_of(enforcer, user.username))
 
 
@@ -260,6 +269,7 @@ async def update_user(ctx: Context, actor: Actor, username: str, body: UserPatch
         await session.commit()
         if newly_disabled:
             await _end_sessions(session, username)
+    ctx.signed_in.forget(username)
     if body.roles is not None:
         await take_roles(ctx.enforcer, username)
         await give_roles(ctx.enforcer, username, [role.value for role in body.roles])
@@ -276,6 +286,7 @@ async def reset_password(ctx: Context, actor: Actor, username: str, password: st
         account.password_hash = password_hash
         await session.commit()
         await _end_sessions(session, username)
+    ctx.signed_in.forget(username)
     await ctx.login_throttle.succeeded(username)
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 import services.security
 from db import models
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer, roles_of
+from services.signed_in_cache import KEPT_AT_MOST, SIGNED_IN_FOR, SignedInCache, Standing
 from tests.helpers import ADMIN_PASSWORD, DEMO_PASSWORD, Stack, app_of, client_at
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -182,6 +184,44 @@ async def test_logout_ends_the_token(stack: Stack) -> None:
         assert (await client.get("/api/v1/me", headers=other_session)).status_code == 401  # all sessions end
         assert (await client.post("/api/v1/auth/logout", headers=token)).status_code == 401
         assert (await client.get("/api/v1/me", headers=_bearer(await _token(client, username)))).status_code == 200
+
+
+async def test_a_change_made_by_another_process_ends_the_token_within_a_second(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process remembers whom a token speaks for a moment (services/signed_in_cache.py): a
+    logout written by another process (here straight to the database, as the CLI would) is obeyed
+    once SIGNED_IN_FOR has passed; the process's own changes are obeyed at once (the tests above)."""
+    now = [time.monotonic()]
+    monkeypatch.setattr(app_of(stack).state.ctx.signed_in, "_clock", lambda: now[0])
+    username = await _new_user(stack)
+    async with client_at(stack, _address()) as client:
+        token = _bearer(await _token(client, username))
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 200
+        async with stack.sessions() as session, session.begin():
+            await session.execute(update(models.User).where(models.User.username == username)
+                                  .values(token_version=models.User.token_version + 1))
+        now[0] += SIGNED_IN_FOR - 0.01
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 200  # remembered, not read again
+        now[0] += 0.01
+        assert (await client.get("/api/v1/me", headers=token)).status_code == 401
+
+
+def test_whom_a_token_speaks_for_is_remembered_for_a_moment_and_for_few_accounts() -> None:
+    now = [0.0]
+    remembered = SignedInCache(clock=lambda: now[0])
+    standing = Standing(username="a", agency="HNI", disabled=False, token_version=3)
+    remembered.put(standing)
+    now[0] = SIGNED_IN_FOR - 0.001
+    assert remembered.get("a") == standing
+    now[0] = SIGNED_IN_FOR
+    assert remembered.get("a") is None
+    remembered.put(standing)
+    remembered.forget("a")
+    assert remembered.get("a") is None
+    for n in range(KEPT_AT_MOST + 1):
+        remembered.put(Standing(username=f"u{n}", agency=None, disabled=False, token_version=0))
+    assert remembered.get("u0") is None and remembered.get(f"u{KEPT_AT_MOST}") is not None
+    assert len(remembered._known) <= KEPT_AT_MOST
 
 
 async def test_an_administrator_reads_and_changes_a_user(stack: Stack) -> None:
