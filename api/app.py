@@ -96,12 +96,13 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     hardening.install(app, settings)
     app.add_middleware(observe.Observe)  # the last added runs first: every answer is timed and carries its id
     app.add_exception_handler(Exception, observe.unexpected)
+    # The API's routes first: its requests are the many, and routes are tried in order.
+    for module in (tasks, actions, inbox, health, observe, auth, admin, policy, notifications, reports, publications,
+                   audit, public):
+        app.include_router(module.router)
     app.include_router(office_pages.router)  # before pages' GET /tasks/{code}
     app.include_router(admin_pages.router)
     pages.install(app)
-    for module in (observe, health, auth, admin, policy, tasks, actions, inbox, notifications, reports, publications,
-                   audit, public):
-        app.include_router(module.router)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -4,10 +4,11 @@ tokens (JWT, HS256, carrying the user's token version so a logout or a lock ends
 import asyncio
 import os
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -96,11 +97,21 @@ def create_token(username: str, secret: str, minutes: int, version: int = 0) -> 
 
 def read_token(token: str, secret: str) -> TokenClaims | None:
     """What a validly signed, unexpired token says; None for anything else."""
+    signed = _signed(token, secret)
+    if signed is None or signed[1] <= time.time():
+        return None
+    return signed[0]
+
+
+@lru_cache(maxsize=4096)
+def _signed(token: str, secret: str) -> tuple[TokenClaims, float] | None:
+    """A token's claims and expiry, if it is validly signed: checked once per token and process
+    (the signature of the same text does not change; its expiry is compared at every use)."""
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
     except jwt.PyJWTError:
         return None
-    version = claims.get("ver", 0)
-    if not isinstance(claims["sub"], str) or not isinstance(version, int):
+    version, expires = claims.get("ver", 0), claims["exp"]
+    if not isinstance(claims["sub"], str) or not isinstance(version, int) or not isinstance(expires, int | float):
         return None
-    return TokenClaims(username=claims["sub"], version=version)
+    return TokenClaims(username=claims["sub"], version=version), float(expires)

@@ -206,6 +206,18 @@ async def test_a_change_made_by_another_process_ends_the_token_within_a_second(
         assert (await client.get("/api/v1/me", headers=token)).status_code == 401
 
 
+def test_a_token_whose_signature_was_checked_before_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each token's signature is checked once per process (services/security.read_token); its expiry
+    at every use."""
+    secret = "s" * 48
+    token = services.security.create_token("office", secret, 5)
+    assert services.security.read_token(token, secret) == services.security.TokenClaims("office", 0)
+    expires = time.time() + 5 * 60
+    monkeypatch.setattr(services.security.time, "time", lambda: expires + 1)
+    assert services.security.read_token(token, secret) is None
+    assert services.security.read_token(token, "another-secret-" + "x" * 40) is None
+
+
 def test_whom_a_token_speaks_for_is_remembered_for_a_moment_and_for_few_accounts() -> None:
     now = [0.0]
     remembered = SignedInCache(clock=lambda: now[0])
