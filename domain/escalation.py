@@ -272,10 +272,13 @@ def open_deadlines(state: TaskState) -> list[OpenDeadline]:
     return found + _held_by_others(state)
 
 
-def running_for(state: TaskState, owners: set[Owner]) -> OpenDeadline | None:
+def running_for(state: TaskState, owners: set[Owner], deadlines: list[OpenDeadline] | None = None
+                ) -> OpenDeadline | None:
     """The deadline running for whoever holds these parts of the task (a reviewer: the review; the
-    lead: acceptance, budget, rework or the deadline itself…): the earliest of theirs still open."""
-    mine = [d for d in open_deadlines(state) if owner_of(d.kind) in owners and d.kind not in OFFICES_OWN]
+    lead: acceptance, budget, rework or the deadline itself…): the earliest of theirs still open.
+    `deadlines`: the task's `open_deadlines`, when the caller has them."""
+    found = open_deadlines(state) if deadlines is None else deadlines
+    mine = [d for d in found if owner_of(d.kind) in owners and d.kind not in OFFICES_OWN]
     return min(mine, key=lambda d: d.due, default=None)
 
 

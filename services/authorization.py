@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, exists, fals
 
 from db import models
 from db.projection import ANYONE
+from db.states import ByState
 from domain.actors import Actor, Relation, relation_of
 from domain.commands import Action
 from domain.lifecycle import ACTION_STAGES, AWAITABLE, FORWARD_ACTIONS, available_actions, check_stage
@@ -80,10 +81,11 @@ def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -
     """The actions this person may take on this task now: the lifecycle's and the policy's answer
     together, so pages and inboxes never keep a second copy of either."""
     found = relation(actor, state)
-    return [action for action in available_actions(state)
+    return [action for action in _available(state)
             if allows(enforcer, actor.username, found, state.stage, action)]
 
 
+_available = ByState(available_actions)
 _AGENCY_RELATIONS = (Relation.LEAD, Relation.COORDINATING, Relation.ABOVE, Relation.DIRECTING)
 
 

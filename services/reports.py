@@ -39,6 +39,7 @@ from services.views import (
 )
 
 INBOX_LIMIT = 200  # the most urgent first; the rest wait their turn
+_open_deadlines = states.ByState(open_deadlines)
 
 # --- a person's own -------------------------------------------------------------------------------
 
@@ -65,7 +66,7 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
         to_do = [action for action in actions if action in awaited_actions(state)]
         # Readable, as any task shown (a policy that lets one act on a task it hides shows it not).
         if (to_do or state.code in unread) and authorization.reads(ctx.enforcer, actor, state):
-            running = running_for(state, _owners(actor, state))
+            running = running_for(state, _owners(actor, state), _open_deadlines(state))
             items.append(InboxItem.of(
                 state, actions=actions, to_do=to_do,
                 notifications=unread.get(state.code, []), returned=InboxItem.returned_of(state),

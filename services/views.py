@@ -2,10 +2,11 @@
 spec models: the read models the JSON API and the pages both show."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from db.states import ByState
 from domain import limits
 from domain.actors import Role
 from domain.agency_index import AgencyRow
@@ -242,9 +243,17 @@ class TaskView(BaseModel):
 
     @classmethod
     def of(cls, state: TaskState, rollup: SubtaskRollup | None = None, **more: Any) -> Self:
-        """The task as answers show it; `more`: the fields a view built on this one adds (InboxItem)."""
+        """The task as answers show it; `more`: the fields a view built on this one adds (InboxItem),
+        as valid as the fields they name (they are not checked again)."""
+        view = _VIEWS(state)
+        if cls is TaskView and rollup is None and not more:
+            return cast(Self, view)
+        return cast(Self, cls.model_construct(**{**view.__dict__, "subtask_rollup": rollup, **more}))
+
+    @staticmethod
+    def _built(state: TaskState) -> "TaskView":
         spec = state.spec
-        return cls(**more,
+        return TaskView(
             code=spec.code, title=spec.title, description=spec.description, lead_agency=state.lead_agency,
             coordinating_agencies=state.coordinating_agencies, stage=state.stage, kind=state.kind,
             deadline=state.deadline, deadline_text=state.deadline_text,
@@ -261,9 +270,12 @@ class TaskView(BaseModel):
             accountable=state.accountable_person, accountable_history=state.accountable, outcome=state.outcome,
             usable=state.usable, confirmed_results=state.confirmed_results, achievement=state.achievement,
             source=spec.source, directing_agency=spec.directing_agency,
-            parent=state.parent, subtasks=state.subtasks, subtask_rollup=rollup,
+            parent=state.parent, subtasks=state.subtasks,
             created_at=state.created_at, updated_at=state.updated_at,
         )
+
+
+_VIEWS = ByState(TaskView._built)
 
 
 class TaskPage(BaseModel):
