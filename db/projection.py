@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import Row, Select, String, Text, and_, bindparam, cast, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
+from db.states import parsed
 from domain.actors import Relation
 from domain.audit import GENESIS
 from domain.events import RecordedEvent
@@ -35,28 +36,45 @@ _EVENTS, _TASKS, _TASK_AGENCIES = (models.Base.metadata.tables[name] for name in
 async def record_event(session: AsyncSession, state: TaskState, event: RecordedEvent, fence: int) -> bool:
     """Put the event in its place and bring the task row up to it. True when the row before it is
     the event this one chains to (the projection is in step with the workflow's log). Every
-    recording runs this: plain statements on the columns it compares, no ORM objects (a whole event
-    row is read only when one is set apart)."""
+    recording runs this: one statement reads what it compares (`_held`), plain ones write, no ORM
+    objects (a whole event row is read only when one is set apart)."""
     code = state.code
-    events = _EVENTS
-    rows = {row.seq: row for row in (await session.execute(
-        select(events.c.seq, events.c.hash, events.c.prev_hash, events.c.request_id, events.c.fence)
-        .where(events.c.task_code == code, events.c.seq >= event.seq - 1))).all()}
+    found = (await session.execute(_HELD_WITH_EVENTS, {"code": code, "since": event.seq - 1})).all()
+    row = found[0] if found[0].code is not None else None  # the task's row, the same on every line
+    rows = {line.seq: line for line in found if line.seq is not None}
     here = rows.get(event.seq)
     displaced = False
     if here is None or not _same(here, event):
-        later = [row for seq, row in rows.items() if seq >= event.seq]
-        if any(row.fence > fence for row in later):
+        later = [line for seq, line in rows.items() if seq >= event.seq]
+        if any(line.fence > fence for line in later):
             return True  # a newer attempt stands here: this one will never be durable
         if later:
             await _set_apart(session, list(await session.scalars(
                 select(models.Event).where(models.Event.task_code == code, models.Event.seq >= event.seq))))
             displaced = True
-        await session.execute(insert(events).values(_values(code, event, fence)))
+        await session.execute(insert(_EVENTS).values(_values(code, event, fence)))
     before = rows.get(event.seq - 1)
     in_step = before.hash == event.prev_hash if before is not None else event.prev_hash == GENESIS
-    await _project_task(session, state, fence, force=displaced)  # a displaced row's state goes too
+    await _project_task(session, state, fence, row, force=displaced)  # a displaced row's state goes too
     return in_step
+
+
+def _held(events: bool) -> Select[Any]:
+    """The task's row `:code`, what a recording compares of it (`code` NULL: there is none), on each
+    of its events from `:since` on (or on one line of NULLs) when `events`: both in one statement."""
+    key = select(cast(bindparam("code"), String).label("code")).subquery()
+    task, event = _TASKS.c, _EVENTS.c
+    held = key.outerjoin(_TASKS, task.code == key.c.code)
+    columns = [task.code, task.fence.label("task_fence"), task.seq.label("task_seq"), task.search,
+               cast(task.state, Text).label("state")]
+    if not events:
+        return select(*columns).select_from(held)
+    return (select(*columns, event.seq, event.hash, event.prev_hash, event.request_id, event.fence)
+            .select_from(held.outerjoin(_EVENTS, and_(event.task_code == key.c.code,
+                                                      event.seq >= bindparam("since")))))
+
+
+_HELD_WITH_EVENTS, _HELD = _held(True), _held(False)  # built once: every recording asks
 
 
 async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[RecordedEvent], fence: int) -> int:
@@ -73,7 +91,8 @@ async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[Reco
     await _set_apart(session, wrong)
     missing = [event for event in wanted.values() if event.seq not in rows or rows[event.seq] in wrong]
     session.add_all(_row(code, event, fence) for event in missing)
-    await _project_task(session, state, fence, force=True)
+    row = (await session.execute(_HELD, {"code": code})).one()
+    await _project_task(session, state, fence, row if row.code is not None else None, force=True)
     return len(wrong) + len(missing)
 
 
@@ -168,14 +187,19 @@ def inbox_rows(state: TaskState) -> list[dict[str, Any]]:
 _INBOX_COLUMNS = ("action", "holder", "relation", "stage", "overdue", "escalation_level", "deadline")
 
 
-async def _write_inbox_rows(session: AsyncSession, state: TaskState) -> bool:
+async def _write_inbox_rows(session: AsyncSession, state: TaskState,
+                            were: list[dict[str, Any]] | None = None) -> bool:
     """The task's inbox rows, rewritten only when they changed (most actions move the stage, an
-    escalation its level); whether they did. Plain rows, not ORM objects: every recording writes them."""
+    escalation its level); whether they did. `were`: the rows of the state the task's row held (they
+    were written with it), else the rows are read. Plain rows, not ORM objects."""
     rows = inbox_rows(state)
     row = models.InboxRow
-    held = (await session.execute(select(*(getattr(row, name) for name in _INBOX_COLUMNS))
-                                  .where(row.task_code == state.code))).all()
-    if sorted(map(tuple, held)) == sorted(tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in rows):
+    if were is None:
+        held = [tuple(line) for line in (await session.execute(select(*(getattr(row, name) for name in _INBOX_COLUMNS))
+                                                               .where(row.task_code == state.code))).all()]
+    else:
+        held = [tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in were]
+    if sorted(held) == sorted(tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in rows):
         return False
     await session.execute(delete(row).where(row.task_code == state.code))
     if rows:
@@ -183,31 +207,32 @@ async def _write_inbox_rows(session: AsyncSession, state: TaskState) -> bool:
     return True
 
 
-def _placement(state: dict[str, Any]) -> tuple[Any, ...]:
-    """What a task's search text and agency rows are made of (of its state as JSON)."""
-    spec = state["spec"]
-    return (spec["title"], spec.get("product"), spec.get("directing_agency"), state["lead_agency"],
-            state["coordinating_agencies"], state.get("overseers"))
+def _placement(state: TaskState) -> tuple[Any, ...]:
+    """What a task's search text and agency rows are made of."""
+    spec = state.spec
+    return (spec.title, spec.product, spec.directing_agency, state.lead_agency, state.coordinating_agencies,
+            state.overseers)
 
 
-async def _project_task(session: AsyncSession, state: TaskState, fence: int, force: bool = False) -> None:
-    tasks = _TASKS
-    held = (await session.execute(select(tasks.c.fence, tasks.c.seq, tasks.c.search, tasks.c.state)
-                                  .where(tasks.c.code == state.code))).first()
-    if held is not None and not force and (held.fence, held.seq) > (fence, state.seq):
+async def _project_task(session: AsyncSession, state: TaskState, fence: int, held: Row[Any] | None,
+                        force: bool = False) -> None:
+    """The task's row brought to `state`, and its children (inbox and agency rows, search text) where
+    they change. `held`: what `_held` read of the row (None: there is none yet)."""
+    if held is not None and not force and (held.task_fence, held.task_seq) > (fence, state.seq):
         return  # a later recording already projected a newer state
-    values = columns(state) | {"fence": max(fence, held.fence or 0) if held else fence,
+    values = columns(state) | {"fence": max(fence, held.task_fence or 0) if held else fence,
                                "recorded_at": datetime.now(UTC)}
+    before = parsed(held.state) if held is not None else None
     # What the row's children follow: rewritten only when it changed (most actions move the stage,
     # few move the agencies).
-    placed = held is None or held.search is None or _placement(held.state) != _placement(values["state"])
+    placed = before is None or held is None or held.search is None or _placement(before) != _placement(state)
     if placed:
         values["search"] = await _search_text(session, state)
     if held is None:
-        await session.execute(insert(tasks).values(code=state.code, created_at=state.created_at, **values))
+        await session.execute(insert(_TASKS).values(code=state.code, created_at=state.created_at, **values))
     else:
-        await session.execute(update(tasks).where(tasks.c.code == state.code).values(**values))
-    await _write_inbox_rows(session, state)
+        await session.execute(update(_TASKS).where(_TASKS.c.code == state.code).values(**values))
+    await _write_inbox_rows(session, state, were=inbox_rows(before) if before is not None and not force else None)
     if not placed:
         return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
