@@ -174,7 +174,10 @@ ANYONE = ""
 
 
 def inbox_rows(state: TaskState) -> list[dict[str, Any]]:
-    """What the task waits for now and from which of its holders: the rows of db/models.py InboxRow."""
+    """What the task waits for now and from which of its holders: the rows of db/models.py InboxRow.
+    A recording rewrites them when the rows of its state differ from those of the state before
+    (`_project_task`): a release that changes what they are made of (`awaiting`, `_agencies`) comes
+    with a migration that empties the table, for `fill_in` to write them all again at start."""
     holders = [*_agencies(state), *([(state.reviewer, Relation.REVIEWER)] if state.reviewer else []),
                (ANYONE, Relation.OTHER)]
     urgency = {"overdue": state.overdue, "escalation_level": state.escalation_level,
@@ -232,7 +235,10 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
         await session.execute(insert(_TASKS).values(code=state.code, created_at=state.created_at, **values))
     else:
         await session.execute(update(_TASKS).where(_TASKS.c.code == state.code).values(**values))
-    await _write_inbox_rows(session, state, were=inbox_rows(before) if before is not None and not force else None)
+    # The rows written with the state the row held tell whether they change; not for a row whose
+    # children are still to be filled in (`search` NULL: fill_in's) or one rewritten whole: read them.
+    compared = before is not None and held is not None and held.search is not None and not force
+    await _write_inbox_rows(session, state, were=inbox_rows(before) if compared and before else None)
     if not placed:
         return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
@@ -265,7 +271,10 @@ async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
     before their inbox rows were: filled in from the state they hold, a batch at a time; how many.
     Run at start; a row a recording rewrites is filled by that recording anyway."""
     done = 0
-    while rows := list(await session.scalars(select(models.Task).where(models.Task.search.is_(None)).limit(batch))):
+    # Each batch's rows locked (PostgreSQL; SQLite's writers take turns): a recording of one of them
+    # waits, so the rows filled in here are never those of a state it has just replaced.
+    while rows := list(await session.scalars(select(models.Task).where(models.Task.search.is_(None))
+                                             .limit(batch).with_for_update())):
         for row in rows:
             state = TaskState.model_validate(row.state)
             row.search = await _search_text(session, state)
@@ -275,7 +284,8 @@ async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
     after = ""  # by code: an open task that awaits nothing has no rows, and is looked at once
     while rows := list(await session.scalars(select(models.Task).where(
             models.Task.code > after, models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
-            ~exists().where(models.InboxRow.task_code == models.Task.code)).order_by(models.Task.code).limit(batch))):
+            ~exists().where(models.InboxRow.task_code == models.Task.code)).order_by(models.Task.code).limit(batch)
+            .with_for_update())):
         for row in rows:
             done += await _write_inbox_rows(session, TaskState.model_validate(row.state))
         after = rows[-1].code

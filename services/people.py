@@ -79,13 +79,14 @@ async def signed_in(ctx: Context, token: str | None) -> Actor | None:
         return None
     user = ctx.signed_in.get(claims.username)
     if user is None:
+        reading = ctx.signed_in.reading()
         async with ctx.sessions() as session:
             row = await session.get(models.User, claims.username)
         if row is None:
             return None
         user = Standing(username=row.username, agency=row.agency, disabled=row.disabled,
                         token_version=row.token_version)
-        ctx.signed_in.put(user)
+        ctx.signed_in.put(user, reading)
     if user.disabled or user.token_version != claims.version:
         return None
     logs.bind(actor=user.username)

@@ -97,21 +97,20 @@ def create_token(username: str, secret: str, minutes: int, version: int = 0) -> 
 
 def read_token(token: str, secret: str) -> TokenClaims | None:
     """What a validly signed, unexpired token says; None for anything else."""
-    signed = _signed(token, secret)
-    if signed is None or signed[1] <= time.time():
+    try:
+        claims, expires = _signed(token, secret)
+    except jwt.PyJWTError:
         return None
-    return signed[0]
+    return claims if expires > int(time.time()) else None  # as PyJWT compares them
 
 
 @lru_cache(maxsize=4096)
-def _signed(token: str, secret: str) -> tuple[TokenClaims, float] | None:
-    """A token's claims and expiry, if it is validly signed: checked once per token and process
-    (the signature of the same text does not change; its expiry is compared at every use)."""
-    try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
-    except jwt.PyJWTError:
-        return None
-    version, expires = claims.get("ver", 0), claims["exp"]
-    if not isinstance(claims["sub"], str) or not isinstance(version, int) or not isinstance(expires, int | float):
-        return None
-    return TokenClaims(username=claims["sub"], version=version), float(expires)
+def _signed(token: str, secret: str) -> tuple[TokenClaims, int]:
+    """A validly signed token's claims and expiry: checked once per token and process (the signature
+    of the same text does not change; its expiry is compared at every use). A refusal raises, and is
+    not remembered: a token refused now (issued a moment ahead of this clock) may be good later."""
+    claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+    version = claims.get("ver", 0)
+    if not isinstance(claims["sub"], str) or not isinstance(version, int):
+        raise jwt.InvalidTokenError("sub or ver of the wrong type")
+    return TokenClaims(username=claims["sub"], version=version), int(claims["exp"])

@@ -26,6 +26,7 @@ class SignedInCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._known: dict[str, tuple[float, Standing]] = {}
+        self._forgotten = 0  # how many times anyone was forgotten: a read begun before is not kept
 
     def get(self, username: str) -> Standing | None:
         """The account's standing as read less than SIGNED_IN_FOR seconds ago, else None."""
@@ -34,7 +35,15 @@ class SignedInCache:
             return None
         return found[1]
 
-    def put(self, standing: Standing) -> None:
+    def reading(self) -> int:
+        """Said before the account's row is read; handed back to `put` with what was read."""
+        return self._forgotten
+
+    def put(self, standing: Standing, reading: int) -> None:
+        """Remember what was read, unless someone was forgotten since the read began: a logout that
+        committed while the row was being read must not be undone by the older row."""
+        if reading != self._forgotten:
+            return
         if len(self._known) >= KEPT_AT_MOST:
             for username in list(self._known)[: KEPT_AT_MOST // 2]:  # the oldest: dicts keep their order
                 del self._known[username]
@@ -42,4 +51,5 @@ class SignedInCache:
         self._known[standing.username] = (self._clock(), standing)
 
     def forget(self, username: str) -> None:
+        self._forgotten += 1
         self._known.pop(username, None)

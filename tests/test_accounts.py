@@ -191,7 +191,7 @@ async def test_a_change_made_by_another_process_ends_the_token_within_a_second(
     """Each process remembers whom a token speaks for a moment (services/signed_in_cache.py): a
     logout written by another process (here straight to the database, as the CLI would) is obeyed
     once SIGNED_IN_FOR has passed; the process's own changes are obeyed at once (the tests above)."""
-    now = [time.monotonic()]
+    now = [0.0]  # steps a float holds exactly: the second is over exactly when the test says
     monkeypatch.setattr(app_of(stack).state.ctx.signed_in, "_clock", lambda: now[0])
     username = await _new_user(stack)
     async with client_at(stack, _address()) as client:
@@ -200,9 +200,9 @@ async def test_a_change_made_by_another_process_ends_the_token_within_a_second(
         async with stack.sessions() as session, session.begin():
             await session.execute(update(models.User).where(models.User.username == username)
                                   .values(token_version=models.User.token_version + 1))
-        now[0] += SIGNED_IN_FOR - 0.01
+        now[0] += SIGNED_IN_FOR - 0.25
         assert (await client.get("/api/v1/me", headers=token)).status_code == 200  # remembered, not read again
-        now[0] += 0.01
+        now[0] += 0.25
         assert (await client.get("/api/v1/me", headers=token)).status_code == 401
 
 
@@ -218,20 +218,39 @@ def test_a_token_whose_signature_was_checked_before_still_expires(monkeypatch: p
     assert services.security.read_token(token, "another-secret-" + "x" * 40) is None
 
 
+def test_an_account_read_while_it_was_logged_out_is_not_remembered() -> None:
+    """A request reads the row; meanwhile a logout commits and forgets the account; the older row the
+    request read must not be remembered (it would accept the ended token for a second)."""
+    remembered = SignedInCache(clock=lambda: 0.0)
+    reading = remembered.reading()  # the request begins to read the row
+    remembered.forget("a")  # the logout commits
+    remembered.put(Standing(username="a", agency="HNI", disabled=False, token_version=3), reading)
+    assert remembered.get("a") is None
+
+
+def test_a_refused_token_is_not_remembered() -> None:
+    """Only a token whose signature held is remembered: one refused now (say, issued a moment ahead of
+    this clock) is checked afresh next time, and junk fills nothing."""
+    before = services.security._signed.cache_info().currsize
+    for n in range(20):
+        assert services.security.read_token(f"khong.phai.{n}", "s" * 48) is None
+    assert services.security._signed.cache_info().currsize == before
+
+
 def test_whom_a_token_speaks_for_is_remembered_for_a_moment_and_for_few_accounts() -> None:
     now = [0.0]
     remembered = SignedInCache(clock=lambda: now[0])
     standing = Standing(username="a", agency="HNI", disabled=False, token_version=3)
-    remembered.put(standing)
-    now[0] = SIGNED_IN_FOR - 0.001
+    remembered.put(standing, remembered.reading())
+    now[0] = SIGNED_IN_FOR - 0.25
     assert remembered.get("a") == standing
     now[0] = SIGNED_IN_FOR
     assert remembered.get("a") is None
-    remembered.put(standing)
+    remembered.put(standing, remembered.reading())
     remembered.forget("a")
     assert remembered.get("a") is None
     for n in range(KEPT_AT_MOST + 1):
-        remembered.put(Standing(username=f"u{n}", agency=None, disabled=False, token_version=0))
+        remembered.put(Standing(username=f"u{n}", agency=None, disabled=False, token_version=0), remembered.reading())
     assert remembered.get("u0") is None and remembered.get(f"u{KEPT_AT_MOST}") is not None
     assert len(remembered._known) <= KEPT_AT_MOST
 

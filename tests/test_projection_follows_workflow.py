@@ -86,6 +86,38 @@ async def test_the_same_event_recorded_again_is_written_once(sessions: async_ses
     assert await _rows(sessions, models.SupersededEvent) == []
 
 
+async def _inbox(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str]]:
+    async with sessions() as session:
+        return sorted((row.action, row.relation) for row in await session.scalars(select(models.InboxRow)))
+
+
+async def test_a_recording_that_changes_no_inbox_row_writes_none(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Whether the inbox rows change is told from the state they were written with: a comment leaves
+    them as they are (a row changed behind the projection's back is not put right by it)."""
+    created, comment = _chain("created", "comment")
+    await _record(sessions, created, 10)
+    wanted = await _inbox(sessions)
+    assert wanted  # an assigned task awaits its acceptance
+    async with sessions() as session, session.begin():
+        await session.execute(update(models.InboxRow).values(relation="other"))
+    await _record(sessions, comment, 20)
+    assert await _inbox(sessions) != wanted
+
+
+async def test_a_row_whose_children_are_still_to_be_filled_in_gets_its_inbox_rows(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A row from before the inbox rows (its search text not written yet, `fill_in`'s to do) has none
+    to compare with: the next recording writes them, whatever the state before."""
+    created, comment = _chain("created", "comment")
+    await _record(sessions, created, 10)
+    wanted = await _inbox(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(delete(models.InboxRow))
+        await session.execute(update(models.Task).values(search=None))
+    await _record(sessions, comment, 20)
+    assert await _inbox(sessions) == wanted
+
+
 async def test_a_row_of_an_attempt_that_never_became_durable_is_replaced_and_kept_apart(
         sessions: async_sessionmaker[AsyncSession]) -> None:
     created, lost = _chain("created", "comment")
