@@ -39,9 +39,7 @@ async def record_event(session: AsyncSession, state: TaskState, event: RecordedE
     recording runs this: one statement reads what it compares (`_held`), plain ones write, no ORM
     objects (a whole event row is read only when one is set apart)."""
     code = state.code
-    found = (await session.execute(_HELD_WITH_EVENTS, {"code": code, "since": event.seq - 1})).all()
-    row = found[0] if found[0].code is not None else None  # the task's row, the same on every line
-    rows = {line.seq: line for line in found if line.seq is not None}
+    row, rows = await _read_held(session, code, since=event.seq - 1)
     here = rows.get(event.seq)
     displaced = False
     if here is None or not _same(here, event):
@@ -77,6 +75,18 @@ def _held(events: bool) -> Select[Any]:
 _HELD_WITH_EVENTS, _HELD = _held(True), _held(False)  # built once: every recording asks
 
 
+async def _read_held(session: AsyncSession, code: str, since: int | None = None
+                     ) -> tuple[Row[Any] | None, dict[int, Row[Any]]]:
+    """The task's row as `_held` reads it (None: there is none), and its events from `since` on by seq
+    (none asked when `since` is None)."""
+    if since is None:
+        found = (await session.execute(_HELD, {"code": code})).all()
+    else:
+        found = (await session.execute(_HELD_WITH_EVENTS, {"code": code, "since": since})).all()
+    row = found[0] if found[0].code is not None else None  # the task's row, the same on every line
+    return row, {line.seq: line for line in found if since is not None and line.seq is not None}
+
+
 async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[RecordedEvent], fence: int) -> int:
     """Make the task's rows exactly the workflow's events; the number of rows written or set apart."""
     code = state.code
@@ -91,8 +101,7 @@ async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[Reco
     await _set_apart(session, wrong)
     missing = [event for event in wanted.values() if event.seq not in rows or rows[event.seq] in wrong]
     session.add_all(_row(code, event, fence) for event in missing)
-    row = (await session.execute(_HELD, {"code": code})).one()
-    await _project_task(session, state, fence, row if row.code is not None else None, force=True)
+    await _project_task(session, state, fence, (await _read_held(session, code))[0], force=True)
     return len(wrong) + len(missing)
 
 
@@ -225,20 +234,19 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
         return  # a later recording already projected a newer state
     values = columns(state) | {"fence": max(fence, held.task_fence or 0) if held else fence,
                                "recorded_at": datetime.now(UTC)}
-    before = parsed(held.state) if held is not None else None
-    # What the row's children follow: rewritten only when it changed (most actions move the stage,
-    # few move the agencies).
-    placed = before is None or held is None or held.search is None or _placement(before) != _placement(state)
+    # The state the row's children were written with; None when there are none yet (no row, or
+    # `search` NULL: fill_in's to do). They are rewritten only when they change (most actions move
+    # the stage, few move the agencies).
+    before = None if held is None or held.search is None else parsed(held.state)
+    placed = before is None or _placement(before) != _placement(state)
     if placed:
         values["search"] = await _search_text(session, state)
     if held is None:
         await session.execute(insert(_TASKS).values(code=state.code, created_at=state.created_at, **values))
     else:
         await session.execute(update(_TASKS).where(_TASKS.c.code == state.code).values(**values))
-    # The rows written with the state the row held tell whether they change; not for a row whose
-    # children are still to be filled in (`search` NULL: fill_in's) or one rewritten whole: read them.
-    compared = before is not None and held is not None and held.search is not None and not force
-    await _write_inbox_rows(session, state, were=inbox_rows(before) if compared and before else None)
+    # Whether the inbox rows change is told from `before`; a row rewritten whole reads them.
+    await _write_inbox_rows(session, state, were=inbox_rows(before) if before is not None and not force else None)
     if not placed:
         return
     await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
