@@ -95,16 +95,33 @@ class Enforcer(casbin.AsyncEnforcer):  # type: ignore[misc]  # pycasbin ships no
                 await connection.execute(update(PolicyVersion).where(PolicyVersion.id == ONLY_ROW)
                                          .values(version=PolicyVersion.version + 1))
 
+    @contextlib.asynccontextmanager
+    async def alone(self) -> Any:
+        """One change or reading again of the policy at a time in this process: a reading of the
+        stored rules that began before a change was stored would otherwise put back, once read, what
+        the change took away. A change made within one (a funnel calling another) goes on."""
+        me = asyncio.current_task()
+        if self.__dict__.get("_changing_in") is me:
+            yield
+            return
+        async with self.__dict__.setdefault("_changing", asyncio.Lock()):
+            self.__dict__["_changing_in"] = me
+            try:
+                yield
+            finally:
+                self.__dict__["_changing_in"] = None
+
     async def catch_up(self) -> bool:
         """The policy read again if it changed since this process read it (in another process, or
         here); whether it was."""
         if self.engine is None:
             return False
-        stored = await _stored_version(self.engine)
-        if stored == self.version:
-            return False
-        await self.load_policy()
-        self.version = stored
+        async with self.alone():
+            stored = await _stored_version(self.engine)
+            if stored == self.version:
+                return False
+            await self.load_policy()
+            self.version = stored
         return True
 
     async def follow(self) -> None:
@@ -135,12 +152,13 @@ async def _stored_version(engine: AsyncEngine) -> int:
 def _forgetting(name: str) -> Any:
     """pycasbin's funnel `name`, forgetting the remembered decisions before it changes the policy."""
     async def changed(self: Enforcer, *args: Any) -> Any:
-        self.forget_decisions()
-        try:
-            return await getattr(super(Enforcer, self), name)(*args)
-        finally:
-            self.forget_decisions()  # a question asked while the change was being stored
-            await self._moved_on()  # the others read it again
+        async with self.alone():
+            self.forget_decisions()
+            try:
+                return await getattr(super(Enforcer, self), name)(*args)
+            finally:
+                self.forget_decisions()  # a question asked while the change was being stored
+                await self._moved_on()  # the others read it again
     changed.__name__ = name
     return changed
 

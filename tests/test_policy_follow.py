@@ -68,3 +68,29 @@ async def test_a_following_process_sees_the_change_by_itself(tmp_path: Path) -> 
                              what="the other process refuses what the policy no longer allows", seconds=10)
         finally:
             following.cancel()
+
+
+async def test_a_reading_of_the_policy_under_way_never_puts_back_a_rule_removed_meanwhile(tmp_path: Path) -> None:
+    """The follower reads the stored rules again (after a change of this very process) while a
+    request removes a rule: the removal waits for the reading, so the rule read before it was
+    removed is not put back (the API answered 200 for a moment after a 204 that removed the rule)."""
+    async with _two_processes(tmp_path) as (first, _):
+        await first.add_policy("auditor", "none", "*", "task.import")  # moves the version on: a reading is due
+        read, go_on = asyncio.Event(), asyncio.Event()
+        reading = first.adapter.load_policy
+
+        async def slow_reading(model: object) -> None:
+            await reading(model)  # the rules as stored now, the rule still among them
+            read.set()
+            await go_on.wait()
+
+        first.adapter.load_policy = slow_reading
+        following = asyncio.create_task(first.catch_up())
+        await read.wait()
+        removing = asyncio.create_task(first.remove_policy(*CREATE))
+        await asyncio.wait([removing], timeout=0.2)  # without waiting its turn, the removal ends here
+        go_on.set()
+        assert await following is True
+        assert await removing is True
+        first.adapter.load_policy = reading
+        assert not _creates(first, "office")
