@@ -99,26 +99,53 @@ def _relations(actor: Actor, walk: bool = False) -> dict[Relation, ColumnElement
     return {held: _standing(actor, [held], walk) for held in _held(actor)}
 
 
+def _reading(enforcer: AsyncEnforcer, actor: Actor) -> dict[frozenset[Stage], list[Relation]]:
+    """The relations in which the person reads a task, grouped by the stages at which they read."""
+    groups: dict[frozenset[Stage], list[Relation]] = {}
+    for relation_held in _held(actor):
+        stages = frozenset(stage for stage in Stage if allows(enforcer, actor.username, relation_held, stage,
+                                                               "task.read"))
+        if stages:
+            groups.setdefault(stages, []).append(relation_held)
+    return groups
+
+
 def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) -> Select[models.Task]:
     """The tasks this person may read, as `may_read` decides one task, in SQL: the relations that read
     at the same stages taken together (one index lookup of the agency's rows for all of them, not one
     per relation), each group at its stages. `walk`: the codes are only checked, never looked up
     (`among`)."""
-    held = _held(actor)
-    groups: dict[frozenset[Stage], list[Relation]] = {}
-    for relation_held in held:
-        stages = frozenset(stage for stage in Stage if allows(enforcer, actor.username, relation_held, stage,
-                                                               "task.read"))
-        if stages:
-            groups.setdefault(stages, []).append(relation_held)
+    groups = _reading(enforcer, actor)
     everywhere = frozenset(Stage)
     query = select(models.Task)
-    if groups.get(everywhere, []) == list(held):  # every task, whatever the relation
+    if _every_task(actor, groups):
         return query
     ways = [_standing(actor, relations, walk) if stages == everywhere else
             and_(_standing(actor, relations, walk), models.Task.stage.in_(sorted(stage.value for stage in stages)))
             for stages, relations in groups.items()]
     return query.where(or_(*ways)) if ways else query.where(false())
+
+
+def _every_task(actor: Actor, groups: dict[frozenset[Stage], list[Relation]]) -> bool:
+    """Whether the person reads every task, whatever their relation to it."""
+    return groups.get(frozenset(Stage), []) == list(_held(actor))
+
+
+def reads_every_task(enforcer: AsyncEnforcer, actor: Actor) -> bool:
+    return _every_task(actor, _reading(enforcer, actor))
+
+
+def readable_codes(enforcer: AsyncEnforcer, actor: Actor) -> CompoundSelect[Any] | None:
+    """The codes of the tasks this person may read, where that is all their reading is: the tasks of
+    their agency's rows and those they review, at every stage (an agency's people, by the default
+    policy). Such codes are counted without reading a task's row (services/tasks.py `page`). A code may
+    come twice (the agency's task they review). None where their reading needs a task's own columns
+    (some stages only, tasks no agency of theirs stands to) or where they read every task."""
+    groups = _reading(enforcer, actor)
+    relations = groups.get(frozenset(Stage), [])
+    if len(groups) != 1 or not actor.agency or Relation.REVIEWER not in relations or Relation.OTHER in relations:
+        return None
+    return _agency_and_reviewed(actor, [held.value for held in _AGENCY_RELATIONS if held in relations])
 
 
 def among(codes: Select[Any] | CompoundSelect[Any], walk: bool) -> ColumnElement[bool]:
@@ -137,22 +164,31 @@ def _standing(actor: Actor, relations: list[Relation], walk: bool = False) -> Co
     not when the reviewer is among these relations: then the codes the person reviews and those of the
     agency's rows are one set, which the tasks' own code index finds without reading a row."""
     reviewing = Relation.REVIEWER in relations
-    reviews = models.Task.reviewer == actor.username
     not_reviewing = models.Task.reviewer.is_distinct_from(actor.username)  # NULL too: nobody reviews it
     agency = [held.value for held in _AGENCY_RELATIONS if held in relations]
     ways: list[ColumnElement[bool]] = []
     if agency and actor.agency:
-        rows = select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency,
-                                                         models.TaskAgency.relation.in_(agency))
-        ways.append(among(union_all(select(models.Task.code).where(reviews), rows), walk) if reviewing
-                    else and_(not_reviewing, among(rows, walk)))
+        ways.append(among(_agency_and_reviewed(actor, agency), walk) if reviewing
+                    else and_(not_reviewing, among(_agency_rows(actor, agency), walk)))
     elif reviewing:
-        ways.append(reviews)
+        ways.append(models.Task.reviewer == actor.username)
     if Relation.OTHER in relations:
         outside = models.Task.code.not_in(select(models.TaskAgency.task_code).where(
             models.TaskAgency.agency == actor.agency)) if actor.agency else true()
         ways.append(outside if reviewing else and_(not_reviewing, outside))
     return or_(false(), *ways)
+
+
+def _agency_rows(actor: Actor, relations: list[str]) -> Select[str]:
+    """The codes of the tasks to which the person's agency stands in one of these relations."""
+    return select(models.TaskAgency.task_code).where(models.TaskAgency.agency == actor.agency,
+                                                     models.TaskAgency.relation.in_(relations))
+
+
+def _agency_and_reviewed(actor: Actor, relations: list[str]) -> CompoundSelect[Any]:
+    """`_agency_rows` and the codes of the tasks the person reviews (some may come twice)."""
+    return union_all(select(models.Task.code).where(models.Task.reviewer == actor.username),
+                     _agency_rows(actor, relations))
 
 
 def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, list[tuple[Stage, Action]]]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, case, func, select, text
+from sqlalchemy import Select, case, distinct, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
@@ -675,8 +675,37 @@ async def _walked(session: AsyncSession, chosen: TaskFilter, total: int, codes: 
     return codes is None and chosen.sort == "deadline" and await walks(session, total)
 
 
-async def _total(session: AsyncSession, query: Any, chosen: TaskFilter) -> tuple[int, bool]:
-    """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED)."""
+def _code_sets(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[Any] | None:
+    """The selection as the sets of codes it is the common part of, where nothing else selects (no
+    stage, lateness, words, document or codes chosen): the tasks the person reads, where that is a set
+    of codes (authorization.readable_codes), and an agency's. Their total is then counted off the
+    agencies' and reviewers' indexes with no task's row read (an agency's 2,400 tasks of 100,000: about
+    1 ms against 4 on PostgreSQL). None otherwise, and for every task unfiltered (no set to count)."""
+    if (chosen.stage is not None or chosen.overdue is not None or chosen.document or chosen.codes
+            or (chosen.q and chosen.q.strip())):
+        return None
+    sets: list[Any] = [of_agency(chosen.agency, chosen.relation)] if chosen.agency else []
+    if not authorization.reads_every_task(ctx.enforcer, actor):
+        readable = authorization.readable_codes(ctx.enforcer, actor)
+        if readable is None:
+            return None
+        sets.insert(0, readable)
+    return sets or None
+
+
+def _counted(sets: list[Any]) -> Any:
+    """How many codes are in every one of these sets (each may name a code twice)."""
+    first = sets[0].subquery()
+    code = next(iter(first.c))
+    return select(func.count(distinct(code))).where(*(code.in_(other) for other in sets[1:]))
+
+
+async def _total(session: AsyncSession, query: Any, chosen: TaskFilter,
+                 sets: list[Any] | None = None) -> tuple[int, bool]:
+    """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED); counted
+    off the code sets it is made of, when it is (`_code_sets`)."""
+    if sets:
+        return await session.scalar(_counted(sets)) or 0, True
     bound = SEARCH_COUNTED + 1 if chosen.q and chosen.q.strip() else None
     total = await session.scalar(counting(query, bound)) or 0
     return (SEARCH_COUNTED, False) if bound is not None and total >= bound else (total, True)
@@ -691,7 +720,7 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         codes = await _rare(session, chosen)
         query = _among(selection(ctx, actor, chosen), codes)
         if not grouped:
-            total, exact = await _total(session, query, chosen)
+            total, exact = await _total(session, query, chosen, _code_sets(ctx, actor, chosen))
             if await _walked(session, chosen, total, codes):
                 query = selection(ctx, actor, chosen, walk=True)
             found = await states.read(session, query.limit(limit).offset(offset))

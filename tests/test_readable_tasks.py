@@ -8,10 +8,10 @@ from sqlalchemy import select
 from db import models
 from domain.refusals import Refusal
 from domain.task import TaskState
-from services import authorization, people
+from services import authorization, people, tasks
 from services.tasks import selection
 from services.views import TaskFilter
-from tests.helpers import Stack, app_of, ok, unique_code
+from tests.helpers import Stack, act, app_of, ok, unique_code
 from tests.test_api_cascade import _in_execution, _split
 from tests.test_api_results import MET, in_review
 
@@ -62,3 +62,36 @@ async def test_a_page_walked_in_order_is_the_page_looked_up(stack: Stack) -> Non
             async with stack.sessions() as session:
                 pages.append([list(await session.scalars(query.limit(3).offset(offset))) for offset in (0, 3, 6)])
         assert pages[0] == pages[1] and pages[0][0] and pages[0][1], (username, chosen)
+
+
+async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected(stack: Stack) -> None:
+    """A list's total counted from the agencies' and reviewers' codes alone (services/tasks.py
+    `_code_sets`) is the number of tasks its query selects: for each person, unfiltered and by agency
+    — a task the person reviews and their agency stands to (directing) counted once."""
+    code = unique_code("DIR")
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+        "code": code, "title": "Nhiệm vụ do TP Hồ Chí Minh chỉ đạo", "lead_agency": "BKHCN",
+        "directing_agency": "HCM", "deadline": "31/12/2027"}), 201)
+    await act(stack, "bkhcn.head", code, "accept", {})
+    ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login("bkhcn.head"),
+                             files=[("files", ("ket-qua.pdf", b"%PDF-1.4 ket qua", "application/pdf"))],
+                             data={"summary": "Đã xong"}))
+    await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})  # HCM's, as HCM directs it
+    ctx = app_of(stack).state.ctx
+    counted_off_sets = []
+    for username in ("office", "committee", "reviewer", "hni.head", "hni.officer", "bkhcn.head", "hcm.head",
+                     "auditor"):
+        actor = await people.person(ctx, username)
+        if actor is None:
+            continue
+        for chosen in (TaskFilter(), TaskFilter(agency="HNI"), TaskFilter(agency="BKHCN", relation="lead"),
+                       TaskFilter(agency="HCM")):
+            sets = tasks._code_sets(ctx, actor, chosen)
+            async with stack.sessions() as session:
+                selected = len(list(await session.scalars(selection(ctx, actor, chosen).with_only_columns(
+                    models.Task.code))))
+                total = await tasks._total(session, selection(ctx, actor, chosen), chosen, sets)
+            assert total == (selected, True), (username, chosen)
+            if sets:
+                counted_off_sets.append((username, chosen.agency))
+    assert {("hni.head", None), ("reviewer", None), ("office", "HNI")} <= set(counted_off_sets), counted_off_sets
