@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
@@ -70,7 +71,7 @@ STATUS: dict[Code, int] = {
     Code.PERIOD_NOT_ENDED: 422, Code.GROUP_NOT_FOUND: 404,
     # the system's own limits
     Code.TOO_MANY_ACTIONS: 429,
-    Code.WORKFLOW_UNAVAILABLE: 503, Code.DATABASE_BUSY: 503, Code.TEMPORAL_UNAVAILABLE: 503,
+    Code.WORKFLOW_UNAVAILABLE: 503, Code.DATABASE_BUSY: 503, Code.DATABASE_LOST: 503, Code.TEMPORAL_UNAVAILABLE: 503,
 }
 RETRY_AFTER = 5  # seconds, when the system itself is busy (database, Temporal)
 
@@ -132,6 +133,15 @@ def install(app: FastAPI) -> None:
     async def _database_busy(_: Request, error: SQLAlchemyTimeoutError) -> JSONResponse:
         return JSONResponse(status_code=STATUS[Code.DATABASE_BUSY], headers={"Retry-After": str(RETRY_AFTER)},
                             content={"detail": say(Code.DATABASE_BUSY), "code": Code.DATABASE_BUSY.value})
+
+    @app.exception_handler(DBAPIError)
+    async def _database_lost(_: Request, error: DBAPIError) -> JSONResponse:
+        """A connection the database dropped (it restarted): the pool has replaced it and those made
+        before it (db/session.py), so the request may be sent again. Any other database error is a fault."""
+        if not error.connection_invalidated:
+            raise error
+        return JSONResponse(status_code=STATUS[Code.DATABASE_LOST], headers={"Retry-After": str(RETRY_AFTER)},
+                            content={"detail": say(Code.DATABASE_LOST), "code": Code.DATABASE_LOST.value})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

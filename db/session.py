@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from db import word_index
@@ -37,7 +39,35 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20, pool_time
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **pool)
+    engine = create_async_engine(url, **pool)
+    _check_after_rest(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection that rested this long is checked before it is handed out (the
+# database may have restarted meanwhile): a check is three round trips, as many as the rest of a
+# task's read, so a connection in steady use is not checked every time. One lost all the same (the
+# database restarted within the second) fails its request with 503 and Retry-After
+# (api/errors.py), and every connection pooled before it is replaced.
+CHECK_AFTER_REST = 1.0  # seconds
+clock: Callable[[], float] = time.monotonic
+_RETURNED = "nq57_returned_at"
+
+
+def _check_after_rest(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = clock()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _rested(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)  # none yet: a connection just made
+        if returned is None or clock() - returned < CHECK_AFTER_REST:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # gone: the pool replaces it and those pooled before it
+            raise DisconnectionError(str(error)) from error
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -69,6 +69,7 @@ class Code(StrEnum):
     TOO_MANY_ACTIONS = "too_many_actions"
     WORKFLOW_UNAVAILABLE = "workflow_unavailable"
     DATABASE_BUSY = "database_busy"
+    DATABASE_LOST = "database_lost"
     # added for the application layer (services/)
     NOT_PERMITTED = "not_permitted"
     NOTIFICATION_NOT_FOUND = "notification_not_found"
