@@ -5,7 +5,7 @@ The order of the checks is the design's: the task's stage first (409: nobody may
 the policy (403: someone may, not you)."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from casbin import AsyncEnforcer
 from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, exists, false, or_, select, true, union_all
@@ -114,7 +114,12 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) ->
     """The tasks this person may read, as `may_read` decides one task, in SQL: the relations that read
     at the same stages taken together (one index lookup of the agency's rows for all of them, not one
     per relation), each group at its stages. `walk`: the codes are only checked, never looked up
-    (`among`)."""
+    (`among`). Built once per person while the policy stays as it is."""
+    return cast(Select[models.Task], enforcer.remembered(("readable_tasks", actor.username, actor.agency, walk),
+                                                         lambda: _readable_tasks(enforcer, actor, walk)))
+
+
+def _readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool) -> Select[models.Task]:
     groups = _reading(enforcer, actor)
     everywhere = frozenset(Stage)
     query = select(models.Task)
@@ -211,7 +216,12 @@ def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[s
     reviewer, by anyone else) — each an ordered range of one index, at most `at_most` of it — where
     that relation is indeed theirs (`relation_of`'s precedence: the reviewer first; anyone else is
     no agency of theirs). Rows (code, overdue, level, deadline); a task awaiting two such actions
-    comes twice."""
+    comes twice. Built once per person while the policy stays as it is."""
+    return cast(Select[str, bool, int, datetime], enforcer.remembered(
+        ("awaiting_me", actor.username, actor.agency, at_most), lambda: _awaiting_me(enforcer, actor, at_most)))
+
+
+def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime]:
     row = models.InboxRow
     reviews = exists().where(models.Task.code == row.task_code, models.Task.reviewer == actor.username)
     ranges = []

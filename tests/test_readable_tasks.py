@@ -95,3 +95,24 @@ async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected
             if sets:
                 counted_off_sets.append((username, chosen.agency))
     assert {("hni.head", None), ("reviewer", None), ("office", "HNI")} <= set(counted_off_sets), counted_off_sets
+
+
+async def test_a_persons_queries_are_built_once_while_the_policy_stays_and_afresh_once_it_changes(
+        stack: Stack) -> None:
+    """What one reads and what awaits one (authorization.readable_tasks, awaiting_me) are kept per
+    person beside the policy's decisions, and forgotten with them when a rule changes."""
+    ctx = app_of(stack).state.ctx
+    enforcer, actor = ctx.enforcer, await people.person(ctx, "hni.head")
+    assert actor is not None
+    reads, awaits = authorization.readable_tasks(enforcer, actor), authorization.awaiting_me(enforcer, actor, 10)
+    assert authorization.readable_tasks(enforcer, actor) is reads
+    assert authorization.awaiting_me(enforcer, actor, 10) is awaits
+    rule = ["agency_head", "lead", "assigned", "accept"]
+    assert await enforcer.remove_policy(*rule)
+    try:
+        without = authorization.awaiting_me(enforcer, actor, 10)
+        assert without is not awaits and str(without) != str(awaits)  # no `accept` range any more
+        assert authorization.readable_tasks(enforcer, actor) is not reads
+    finally:
+        assert await enforcer.add_policy(*rule)
+    assert str(authorization.awaiting_me(enforcer, actor, 10)) == str(awaits)
