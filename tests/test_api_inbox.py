@@ -2,6 +2,7 @@
 person (their own: the review for the reviewer, the rework for the lead…) and, when work came back,
 the decision that returned it with its findings. On SQLite and PostgreSQL."""
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 from sqlalchemy import select
 
 from db import models
+from domain.actors import Actor
 from domain.lifecycle import awaited_actions
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from services import authorization, people, reports
 from tests.helpers import ORIGIN, Stack, act, app_of, browser_at, csrf_of, ok, unique_code, web_login
-from tests.test_api_results import MET, in_review
+from tests.test_api_results import MET, executing, in_review
 
 
 async def inbox_item(stack: Stack, user: str, code: str) -> dict[str, Any]:
@@ -112,8 +114,44 @@ async def test_the_inbox_query_finds_exactly_the_tasks_the_policy_says_wait_for_
                     if set(authorization.permitted_actions(ctx.enforcer, actor, state)) & awaited_actions(state)}
         found = {item.code for item in await reports.inbox(ctx, actor, limit=100_000) if item.to_do}
         assert found == expected, username
+        async with stack.sessions() as session:  # the query itself, before the inbox checks each task again
+            queried = set(await session.scalars(authorization.awaiting_me(ctx.enforcer, actor, 100_000)))
+        assert queried == expected, (username, sorted(queried ^ expected)[:5])
         if username == "reviewer":
             assert expected, "the task waiting for the reviewer is found at all"
+
+
+async def test_a_step_taken_as_an_outsider_leaves_out_the_tasks_one_stands_to_otherwise(stack: Stack) -> None:
+    """The Office approves an extension as an outsider or a coordinating agency, never for a task its
+    agency leads or it reviews (the policy's relations): the inbox's one range of such steps over every
+    task (authorization._rows_held) leaves those out, as asking the policy task by task does. One
+    person holds the Office's role and the cross-checker's; another stands for the Office's people
+    seen as of BKHCN, the lead."""
+    both = f"xo-{unique_code('R').lower()}"
+    ok(await stack.http.post("/api/v1/users", headers=await stack.login("admin"), json={
+        "username": both, "password": "Sen-vang-2026-ha-noi", "full_name": "Kiểm tra chéo kiêm Văn phòng",
+        "agency": "HCM", "roles": ["steering_office", "cross_check_reviewer"]}), 201)
+    code = await executing(stack)  # BKHCN's
+    ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login("bkhcn.head"),
+                             files=[("files", ("ket-qua.pdf", b"%PDF-1.4 ket qua", "application/pdf"))],
+                             data={"summary": "Đã xong", "kpi_results": json.dumps(MET, ensure_ascii=False)}))
+    await act(stack, "office", code, "review.assign", {"reviewer": both})
+    await act(stack, await stack.login(both, "Sen-vang-2026-ha-noi"), code, "review.reject",
+              {"reason": "Chưa đạt", "findings": ["Thiếu biên bản"]})
+    await act(stack, "bkhcn.head", code, "extension.request", {"new_deadline": "2028-06", "reason": "Làm lại"})
+    ctx = app_of(stack).state.ctx
+    async with stack.sessions() as session:
+        state = TaskState.model_validate((await session.get(models.Task, code)).state)
+    assert state.reviewer == both and state.extension_request is not None
+    reviewer = await people.person(ctx, both)
+    assert reviewer is not None
+    as_lead, as_outsider = (Actor(username="office", agency=agency, roles=["steering_office"])
+                            for agency in ("BKHCN", "HNI"))
+    for actor, waits in ((reviewer, False), (as_lead, False), (as_outsider, True)):
+        assert ("extension.approve" in authorization.permitted_actions(ctx.enforcer, actor, state)) is waits, actor
+        async with stack.sessions() as session:
+            queried = set(await session.scalars(authorization.awaiting_me(ctx.enforcer, actor, 100_000)))
+        assert (code in queried) is waits, actor
 
 
 async def test_a_shorter_inbox_is_the_start_of_the_longer_one_most_urgent_first(stack: Stack) -> None:
