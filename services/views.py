@@ -248,7 +248,17 @@ class TaskView(BaseModel):
         view = _VIEWS(state)
         if cls is TaskView and rollup is None and not more:
             return cast(Self, view)
-        return cast(Self, cls.model_construct(**{**view.__dict__, "subtask_rollup": rollup, **more}))
+        given = {**view.__dict__, "subtask_rollup": rollup, **more}
+        if len(given) != len(cls.__pydantic_fields__):  # some left to their default
+            return cast(Self, cls.model_construct(**given))
+        values = {name: given[name] for name in cls.__pydantic_fields__}  # in their order, as answers show them
+        # Every field named: the instance `model_construct` makes, without its walk over each field's
+        # aliases and default (12 µs of an inbox item's 20; an inbox holds 200).
+        made = cls.__new__(cls)
+        for name, value in (("__dict__", values), ("__pydantic_fields_set__", set(values)),
+                            ("__pydantic_extra__", None), ("__pydantic_private__", None)):
+            object.__setattr__(made, name, value)
+        return made
 
     @staticmethod
     def _built(state: TaskState) -> "TaskView":
