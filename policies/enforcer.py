@@ -74,15 +74,15 @@ class Enforcer(casbin.AsyncEnforcer):  # type: ignore[misc]  # pycasbin ships no
             found = decisions[rvals] = bool(super().enforce(*rvals))
         return found
 
-    # What is built from the policy for one person (the queries of what they read and what awaits
-    # them: about 1 and 3 ms to build, at every list and inbox) is kept beside the decisions and
-    # forgotten with them.
-    BUILT_KEPT = 500
+    # What is built from the policy, kept beside the decisions and forgotten with them, per kind: the
+    # queries of what a person reads and what awaits them (about 1 and 3 ms to build, at every list and
+    # inbox; some KiB each) and the actions a relation may take at a stage (an inbox asks it per task).
+    KEPT = {"query": 500, "actions": 100_000}
 
-    def remembered(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
-        built: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_built", {})
+    def remembered(self, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        built: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_built", {}).setdefault(kind, {})
         if key not in built:
-            if len(built) >= self.BUILT_KEPT:
+            if len(built) >= self.KEPT[kind]:
                 built.clear()
             built[key] = build()
         return cast(T, built[key])

@@ -80,9 +80,9 @@ def may_read(enforcer: AsyncEnforcer, actor: Actor, state: TaskState, action: st
 def permitted_actions(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> list[str]:
     """The actions this person may take on this task now: the lifecycle's and the policy's answer
     together, so pages and inboxes never keep a second copy of either."""
-    found = relation(actor, state)
-    return [action for action in _available(state)
-            if allows(enforcer, actor.username, found, state.stage, action)]
+    found, available = relation(actor, state), _available(state)
+    return list(enforcer.remembered("actions", (actor.username, found, state.stage, *available), lambda: [
+        action for action in available if allows(enforcer, actor.username, found, state.stage, action)]))
 
 
 _available = ByState(available_actions)
@@ -115,8 +115,9 @@ def readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool = False) ->
     at the same stages taken together (one index lookup of the agency's rows for all of them, not one
     per relation), each group at its stages. `walk`: the codes are only checked, never looked up
     (`among`). Built once per person while the policy stays as it is."""
-    return cast(Select[models.Task], enforcer.remembered(("readable_tasks", actor.username, actor.agency, walk),
-                                                         lambda: _readable_tasks(enforcer, actor, walk)))
+    return cast(Select[models.Task], enforcer.remembered(
+        "query", ("readable_tasks", actor.username, actor.agency, walk),
+        lambda: _readable_tasks(enforcer, actor, walk)))
 
 
 def _readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool) -> Select[models.Task]:
@@ -218,7 +219,8 @@ def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[s
     no agency of theirs). Rows (code, overdue, level, deadline); a task awaiting two such actions
     comes twice. Built once per person while the policy stays as it is."""
     return cast(Select[str, bool, int, datetime], enforcer.remembered(
-        ("awaiting_me", actor.username, actor.agency, at_most), lambda: _awaiting_me(enforcer, actor, at_most)))
+        "query", ("awaiting_me", actor.username, actor.agency, at_most),
+        lambda: _awaiting_me(enforcer, actor, at_most)))
 
 
 def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime]:

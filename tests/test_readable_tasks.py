@@ -99,11 +99,18 @@ async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected
 
 async def test_a_persons_queries_are_built_once_while_the_policy_stays_and_afresh_once_it_changes(
         stack: Stack) -> None:
-    """What one reads and what awaits one (authorization.readable_tasks, awaiting_me) are kept per
-    person beside the policy's decisions, and forgotten with them when a rule changes."""
+    """What one reads, what awaits one and what one may do at a stage (authorization.readable_tasks,
+    awaiting_me, permitted_actions) are kept beside the policy's decisions, and forgotten with them
+    when a rule changes."""
+    code = unique_code("KEPT")
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+        "code": code, "title": "Nhiệm vụ của Hà Nội", "lead_agency": "HNI", "deadline": "31/12/2027"}), 201)
     ctx = app_of(stack).state.ctx
     enforcer, actor = ctx.enforcer, await people.person(ctx, "hni.head")
     assert actor is not None
+    async with stack.sessions() as session:
+        state = TaskState.model_validate((await session.get(models.Task, code)).state)
+    assert "accept" in authorization.permitted_actions(enforcer, actor, state)
     reads, awaits = authorization.readable_tasks(enforcer, actor), authorization.awaiting_me(enforcer, actor, 10)
     assert authorization.readable_tasks(enforcer, actor) is reads
     assert authorization.awaiting_me(enforcer, actor, 10) is awaits
@@ -113,6 +120,8 @@ async def test_a_persons_queries_are_built_once_while_the_policy_stays_and_afres
         without = authorization.awaiting_me(enforcer, actor, 10)
         assert without is not awaits and str(without) != str(awaits)  # no `accept` range any more
         assert authorization.readable_tasks(enforcer, actor) is not reads
+        assert "accept" not in authorization.permitted_actions(enforcer, actor, state)
     finally:
         assert await enforcer.add_policy(*rule)
+    assert "accept" in authorization.permitted_actions(enforcer, actor, state)
     assert str(authorization.awaiting_me(enforcer, actor, 10)) == str(awaits)
