@@ -133,6 +133,9 @@ async def test_a_new_policy_is_the_default_and_is_not_reported_as_an_upgrade(
     try:
         with caplog.at_level(logging.INFO, logger="nq57.policy"):
             enforcer = await load_enforcer(engine)
-        assert enforcer.get_policy() and not [r for r in caplog.records if r.name == "nq57.policy"]
+        # The upgrade's own line only: the session's stack, following its policy beside this test, may
+        # say it read a changed policy again (another test changed it).
+        upgrades = [r for r in caplog.records if r.name == "nq57.policy" and r.msg.startswith("Chính sách: thêm")]
+        assert enforcer.get_policy() and not upgrades
     finally:
         await engine.dispose()
