@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from db import word_index
@@ -66,8 +66,10 @@ def _check_after_rest(engine: AsyncEngine) -> None:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
-        except Exception as error:  # gone: the pool replaces it and those pooled before it
-            raise DisconnectionError(str(error)) from error
+        except engine.dialect.loaded_dbapi.Error as error:
+            if not engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise  # not a lost connection: a fault, said as one
+            raise InvalidatePoolError(str(error)) from error  # replaced, with every one pooled before it
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

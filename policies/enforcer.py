@@ -186,6 +186,23 @@ for _funnel in ("_add_policy", "_add_policies", "_update_policy", "_update_polic
     setattr(Enforcer, _funnel, _forgetting(_funnel))
 
 
+def _forgetting_after(name: str) -> Any:
+    """pycasbin's change of roles `name`: it links the roles anew only after its funnel has stored the
+    change (and awaited the version's move on), so what was decided meanwhile is forgotten once more."""
+    async def changed(self: Enforcer, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await getattr(super(Enforcer, self), name)(*args, **kwargs)
+        finally:
+            self.forget_decisions()
+    changed.__name__ = name
+    return changed
+
+
+for _roles_change in ("add_named_grouping_policy", "add_named_grouping_policies", "remove_named_grouping_policy",
+                      "remove_named_grouping_policies", "remove_filtered_named_grouping_policy"):
+    setattr(Enforcer, _roles_change, _forgetting_after(_roles_change))
+
+
 @cache
 def _matcher(expr: str) -> tuple[str, Any]:
     """The matcher as pycasbin rewrites it (`&&`, `||`, `!` as Python), and its parsed expression

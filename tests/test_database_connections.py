@@ -83,6 +83,29 @@ async def test_a_dropped_connection_used_a_moment_ago_fails_once_then_the_pool_r
     assert await _backend(engine) != before
 
 
+@needs_postgres
+async def test_a_dropped_connection_found_on_checkout_has_every_one_pooled_before_it_replaced(clock: Clock) -> None:
+    """A restart drops both pooled connections; the one that rested is checked and found gone, and the
+    one returned a moment ago (not checked) is replaced with it, not handed out dead."""
+    url = (await postgres_database()).replace("postgresql://", "postgresql+asyncpg://", 1)
+    engine = make_engine(url, pool_size=2, max_overflow=0)
+    try:
+        async with engine.connect() as rested, engine.connect() as recent:
+            pids = [int(await rested.scalar(text("SELECT pg_backend_pid()")) or 0),
+                    int(await recent.scalar(text("SELECT pg_backend_pid()")) or 0)]
+            await rested.close()  # returned first: it will have rested
+            clock.now += db_session.CHECK_AFTER_REST * 0.6
+        for pid in pids:
+            await _drop(pid)
+        clock.now += db_session.CHECK_AFTER_REST * 0.6  # the first rested 1.2, the second 0.6
+        async with engine.connect() as first, engine.connect() as second:
+            found = {int(await first.scalar(text("SELECT pg_backend_pid()")) or 0),
+                     int(await second.scalar(text("SELECT pg_backend_pid()")) or 0)}
+        assert not found & set(pids)
+    finally:
+        await engine.dispose()
+
+
 def _failing_app(error: Exception) -> FastAPI:
     app = FastAPI()
     errors.install(app)

@@ -94,3 +94,17 @@ async def test_a_reading_of_the_policy_under_way_never_puts_back_a_rule_removed_
         assert await removing is True
         first.adapter.load_policy = reading
         assert not _creates(first, "office")
+
+
+async def test_a_decision_asked_while_roles_change_is_not_kept_past_the_change(tmp_path: Path) -> None:
+    """pycasbin links the roles anew only after the change is stored: a question asked meanwhile (here,
+    while the version moves on) is answered with the old roles, and must not be remembered past it."""
+    async with _two_processes(tmp_path) as (first, _):
+        moving_on = first._moved_on
+
+        async def asked_meanwhile() -> None:
+            _creates(first, "newcomer")  # still without the role
+            await moving_on()
+        first._moved_on = asked_meanwhile  # type: ignore[method-assign]
+        await give_roles(first, "newcomer", ["steering_office"])
+        assert _creates(first, "newcomer")
