@@ -94,11 +94,6 @@ def _held(actor: Actor) -> tuple[Relation, ...]:
     return (Relation.REVIEWER, *(_AGENCY_RELATIONS if actor.agency else ()), Relation.OTHER)
 
 
-def _relations(actor: Actor, walk: bool = False) -> dict[Relation, ColumnElement[bool]]:
-    """The person's relation to each task, as one SQL condition on the task per relation."""
-    return {held: _standing(actor, [held], walk) for held in _held(actor)}
-
-
 def _reading(enforcer: AsyncEnforcer, actor: Actor) -> dict[frozenset[Stage], list[Relation]]:
     """The relations in which the person reads a task, grouped by the stages at which they read."""
     groups: dict[frozenset[Stage], list[Relation]] = {}
@@ -124,7 +119,7 @@ def _readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool) -> Select
     groups = _reading(enforcer, actor)
     everywhere = frozenset(Stage)
     query = select(models.Task)
-    if _every_task(actor, groups):
+    if groups.get(everywhere, []) == list(_held(actor)):  # every task, whatever the relation
         return query
     ways = [_standing(actor, relations, walk) if stages == everywhere else
             and_(_standing(actor, relations, walk), models.Task.stage.in_(sorted(stage.value for stage in stages)))
@@ -132,13 +127,9 @@ def _readable_tasks(enforcer: AsyncEnforcer, actor: Actor, walk: bool) -> Select
     return query.where(or_(*ways)) if ways else query.where(false())
 
 
-def _every_task(actor: Actor, groups: dict[frozenset[Stage], list[Relation]]) -> bool:
-    """Whether the person reads every task, whatever their relation to it."""
-    return groups.get(frozenset(Stage), []) == list(_held(actor))
-
-
 def reads_every_task(enforcer: AsyncEnforcer, actor: Actor) -> bool:
-    return _every_task(actor, _reading(enforcer, actor))
+    """Whether the person reads every task, whatever their relation to it: their query has no condition."""
+    return readable_tasks(enforcer, actor).whereclause is None
 
 
 def readable_codes(enforcer: AsyncEnforcer, actor: Actor) -> CompoundSelect[Any] | None:

@@ -2,7 +2,6 @@
 person (their own: the review for the reviewer, the rework for the lead…) and, when work came back,
 the decision that returned it with its findings. On SQLite and PostgreSQL."""
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from services import authorization, people, reports
 from tests.helpers import ORIGIN, Stack, act, app_of, browser_at, csrf_of, ok, unique_code, web_login
-from tests.test_api_results import MET, executing, in_review
+from tests.test_api_results import MET, in_review
 
 
 async def inbox_item(stack: Stack, user: str, code: str) -> dict[str, Any]:
@@ -131,11 +130,7 @@ async def test_a_step_taken_as_an_outsider_leaves_out_the_tasks_one_stands_to_ot
     ok(await stack.http.post("/api/v1/users", headers=await stack.login("admin"), json={
         "username": both, "password": "Sen-vang-2026-ha-noi", "full_name": "Kiểm tra chéo kiêm Văn phòng",
         "agency": "HCM", "roles": ["steering_office", "cross_check_reviewer"]}), 201)
-    code = await executing(stack)  # BKHCN's
-    ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login("bkhcn.head"),
-                             files=[("files", ("ket-qua.pdf", b"%PDF-1.4 ket qua", "application/pdf"))],
-                             data={"summary": "Đã xong", "kpi_results": json.dumps(MET, ensure_ascii=False)}))
-    await act(stack, "office", code, "review.assign", {"reviewer": both})
+    code = await in_review(stack, MET, reviewer=both)  # BKHCN's
     await act(stack, await stack.login(both, "Sen-vang-2026-ha-noi"), code, "review.reject",
               {"reason": "Chưa đạt", "findings": ["Thiếu biên bản"]})
     await act(stack, "bkhcn.head", code, "extension.request", {"new_deadline": "2028-06", "reason": "Làm lại"})

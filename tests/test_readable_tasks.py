@@ -13,7 +13,7 @@ from services.tasks import selection
 from services.views import TaskFilter
 from tests.helpers import Stack, act, app_of, ok, unique_code
 from tests.test_api_cascade import _in_execution, _split
-from tests.test_api_results import MET, in_review
+from tests.test_api_results import MET, in_review, submit_evidence
 
 
 async def test_the_list_query_finds_exactly_the_tasks_the_policy_lets_each_person_read(stack: Stack) -> None:
@@ -73,17 +73,13 @@ async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected
         "code": code, "title": "Nhiệm vụ do TP Hồ Chí Minh chỉ đạo", "lead_agency": "BKHCN",
         "directing_agency": "HCM", "deadline": "31/12/2027"}), 201)
     await act(stack, "bkhcn.head", code, "accept", {})
-    ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/evidence.submit", headers=await stack.login("bkhcn.head"),
-                             files=[("files", ("ket-qua.pdf", b"%PDF-1.4 ket qua", "application/pdf"))],
-                             data={"summary": "Đã xong"}))
+    await submit_evidence(stack, code, summary="Đã xong")
     await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})  # HCM's, as HCM directs it
     ctx = app_of(stack).state.ctx
     counted_off_sets = []
-    for username in ("office", "committee", "reviewer", "hni.head", "hni.officer", "bkhcn.head", "hcm.head",
-                     "auditor"):
+    for username in ("office", "committee", "reviewer", "hni.head", "hni.officer", "bkhcn.head", "auditor"):
         actor = await people.person(ctx, username)
-        if actor is None:
-            continue
+        assert actor is not None, username
         for chosen in (TaskFilter(), TaskFilter(agency="HNI"), TaskFilter(agency="BKHCN", relation="lead"),
                        TaskFilter(agency="HCM")):
             sets = tasks._code_sets(ctx, actor, chosen)
