@@ -234,7 +234,8 @@ def test_the_worker_runs_inside_the_api_when_asked(server: Server) -> None:
 def test_several_api_processes_serve_one_port_and_answer_metrics_for_all(server: Server) -> None:
     server.env["NQ57_API_PROCESSES"] = "2"
     server.start()
-    server.wait_ready()
+    server.wait_ready()  # the first answers; server.py starts the second only then
+    wait_until(lambda: len(api_pids(server)) == 2, 30, "server.py starts the second API process")
     first, second = api_pids(server)
     base = f"http://127.0.0.1:{server.port}"
     os.kill(second, signal.SIGSTOP)  # the first alone accepts
