@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -33,7 +34,7 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20, pool_time
         def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:  # a DB-API connection
             # The API and separate worker processes write the same file: WAL lets readers go on.
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            write_ahead(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
@@ -70,6 +71,27 @@ def _check_after_rest(engine: AsyncEngine) -> None:
             if not engine.dialect.is_disconnect(error, dbapi_connection, None):
                 raise  # not a lost connection: a fault, said as one
             raise InvalidatePoolError(str(error)) from error  # replaced, with every one pooled before it
+
+
+def write_ahead(cursor: Any) -> None:
+    """The file in WAL mode, its own once set. Two connections switching a new file at once both need
+    it alone, and SQLite refuses one of them at once ("database is locked", its busy wait skipped so
+    that they do not deadlock): that one looks again after a moment (two services starting together on
+    a new file met it about one time in six)."""
+    for attempt in range(WAL_TRIES):
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
+WAL_TRIES = 20
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

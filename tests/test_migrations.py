@@ -6,6 +6,7 @@ tasks in it) upgrades with every task, event and person intact."""
 import asyncio
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db import models
 from db.projection import fill_in
-from db.session import MIGRATIONS, create_schema, make_engine, make_sessions, migrated
+from db.session import MIGRATIONS, create_schema, make_engine, make_sessions, migrated, write_ahead
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from settings import Settings
@@ -122,6 +123,31 @@ async def test_two_services_starting_together_on_sqlite_migrate_it_once(tmp_path
         assert await _version(first) == _head()
         async with first.connect() as connection:
             assert await connection.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+
+
+def test_connections_switching_a_new_sqlite_file_to_wal_at_once_both_get_it(tmp_path: Path) -> None:
+    """Two connections switching a new file at once: SQLite refuses one at once ("database is locked",
+    no busy wait); `write_ahead` has it look again (two services starting together met it)."""
+    def switch(path: Path, start: threading.Barrier, refused: list[str]) -> None:
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        start.wait()
+        try:
+            write_ahead(connection.cursor())
+        except sqlite3.OperationalError as error:
+            refused.append(str(error))
+        finally:
+            connection.close()
+
+    refused: list[str] = []
+    for number in range(100):
+        start = threading.Barrier(2)
+        both = [threading.Thread(target=switch, args=(tmp_path / f"{number}.db", start, refused)) for _ in range(2)]
+        for thread in both:
+            thread.start()
+        for thread in both:
+            thread.join()
+        assert sqlite3.connect(tmp_path / f"{number}.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert refused == []
 
 
 async def test_the_release_before_migrations_upgrades_with_every_task_event_and_person_intact(tmp_path: Path) -> None:
