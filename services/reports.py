@@ -3,6 +3,7 @@ overdue list, the agency index and its published snapshots, the public's view ("
 
 from datetime import UTC, datetime
 
+from casbin import AsyncEnforcer
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,17 +63,28 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
             models.Task.overdue.desc(), models.Task.escalation_level.desc(), models.Task.deadline, models.Task.code))
     items = []
     for state in [state for state in found if state.stage in OPEN_STAGES][:limit]:
-        actions = authorization.permitted_actions(ctx.enforcer, actor, state)
-        to_do = [action for action in actions if action in awaited_actions(state)]
-        # Readable, as any task shown (a policy that lets one act on a task it hides shows it not).
-        if (to_do or state.code in unread) and authorization.reads(ctx.enforcer, actor, state):
-            running = running_for(state, _owners(actor, state), _open_deadlines(state))
-            items.append(InboxItem.of(
-                state, actions=actions, to_do=to_do,
-                notifications=unread.get(state.code, []), returned=InboxItem.returned_of(state),
-                running=DeadlineView(kind=running.kind, due=running.due, level=state.ladders.get(running.key, 0),
-                                     owner=owner_of(running.kind)) if running else None))
+        item, alerts = inbox_item(ctx.enforcer, actor, state), unread.get(state.code, [])
+        if item is not None and (item.to_do or alerts):
+            items.append(item.model_copy(update={"notifications": alerts}) if alerts else item)
     return items
+
+
+def inbox_item(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> InboxItem | None:
+    """The task as this person's inbox shows it (its alerts aside), or None where they may not read it
+    (a policy that lets one act on a task it hides shows it not). Made once per state and person while
+    the policy stays: an inbox read again makes it only for the tasks that moved."""
+    def made() -> tuple[TaskState, InboxItem | None]:
+        if not authorization.reads(enforcer, actor, state):
+            return state, None
+        actions = authorization.permitted_actions(enforcer, actor, state)
+        running = running_for(state, _owners(actor, state), _open_deadlines(state))
+        return state, InboxItem.of(
+            state, actions=actions, to_do=[action for action in actions if action in awaited_actions(state)],
+            notifications=[], returned=InboxItem.returned_of(state),
+            running=DeadlineView(kind=running.kind, due=running.due, level=state.ladders.get(running.key, 0),
+                                 owner=owner_of(running.kind)) if running else None)
+    # The state is kept beside its item, so its id is not another's while the item is remembered.
+    return enforcer.remembered("inbox", (id(state), actor.username, actor.agency, *actor.roles), made)[1]
 
 
 def _owners(actor: Actor, state: TaskState) -> set[Owner]:

@@ -1,14 +1,18 @@
 """What is made of a task's state is made once per state read (db/states.py `parsed`, `ByState`):
 a list, an inbox or a page read again parses and builds only what changed (issue 14, the inbox's
-cost per item). One rule per test."""
+cost per item), and an inbox item once per state and person while the policy stays. One rule per
+test."""
 
 from datetime import UTC, datetime
 
 from db import states
 from db.states import STATES_REMEMBERED, ByState, parsed
+from domain.actors import Actor
 from domain.deadlines import parse_deadline
 from domain.stages import Stage
 from domain.task import TaskSpec, TaskState
+from policies.enforcer import MODEL_PATH, Enforcer, give_roles
+from services.reports import inbox_item
 from services.views import DeadlineView, InboxItem, TaskView
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -72,3 +76,35 @@ def test_an_inbox_item_is_its_task_view_with_its_own_fields_as_if_validated_whol
     validated = InboxItem.model_validate({**TaskView.of(state).model_dump(), **mine})
     assert item.model_dump_json() == validated.model_dump_json()
     assert TaskView.of(state).model_dump_json() == TaskView._built(state).model_dump_json()
+
+
+async def _head_may_submit() -> Enforcer:
+    enforcer = Enforcer(str(MODEL_PATH))
+    await enforcer.add_policies([["agency_head", "lead", "*", "task.read"],
+                                 ["agency_head", "lead", "in_progress", "evidence.submit"]])
+    await give_roles(enforcer, "hni.head", ["agency_head"])
+    await give_roles(enforcer, "btc.head", ["agency_head"])
+    return enforcer
+
+
+HEAD = Actor(username="hni.head", agency="HNI", roles=["agency_head"])
+
+
+async def test_an_inbox_item_is_made_once_per_state_and_person() -> None:
+    enforcer, state = await _head_may_submit(), _state()
+    item = inbox_item(enforcer, HEAD, state)
+    assert item is not None and item.to_do == ["evidence.submit"]
+    assert inbox_item(enforcer, HEAD, state) is item
+    assert inbox_item(enforcer, HEAD, _state()) is not item  # another state object: made afresh
+    # Another person, of the coordinating agency, with the same role: their own (and here none to read).
+    assert inbox_item(enforcer, Actor(username="btc.head", agency="BTC", roles=["agency_head"]), state) is None
+
+
+async def test_an_inbox_item_is_made_again_once_the_policy_changes() -> None:
+    enforcer, state = await _head_may_submit(), _state()
+    assert inbox_item(enforcer, HEAD, state) is not None
+    await enforcer.remove_policy("agency_head", "lead", "in_progress", "evidence.submit")
+    item = inbox_item(enforcer, HEAD, state)
+    assert item is not None and item.actions == [] and item.to_do == []
+    await enforcer.remove_policy("agency_head", "lead", "*", "task.read")
+    assert inbox_item(enforcer, HEAD, state) is None
