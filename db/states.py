@@ -54,6 +54,12 @@ async def read(session: AsyncSession, query: Select[Any]) -> list[TaskState]:
     return [parsed(text) for text in await session.scalars(query.with_only_columns(TEXT))]
 
 
+async def read_kept(session: AsyncSession, query: Select[str], parameters: dict[str, Any]) -> list[TaskState]:
+    """`read` for a query of `TEXT` built once and kept (services/reports.py `_waiting`): run as it is,
+    with these parameters, no statement made per read."""
+    return [parsed(text) for text in await session.scalars(query, parameters)]
+
+
 async def stream(session: AsyncSession, query: Select[Any], rows_at_once: int) -> AsyncIterator[TaskState]:
     """`read` for more tasks than are held at once: `rows_at_once` rows fetched at a time."""
     found = await session.stream_scalars(query.with_only_columns(TEXT).execution_options(yield_per=rows_at_once))

@@ -207,8 +207,9 @@ def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[s
     relation of theirs take, the inbox rows held in that relation (by their agency, by them as the
     reviewer, by anyone else) — each an ordered range of one index, at most `at_most` of it — where
     that relation is indeed theirs (`relation_of`'s precedence: the reviewer first; anyone else is
-    no agency of theirs). Rows (code, overdue, level, deadline); a task awaiting two such actions
-    comes twice. Built once per person while the policy stays as it is."""
+    no agency of theirs) — then the `at_most` most urgent of them, each task once (a task's rows
+    share its urgency). Rows (code, overdue, level, deadline). Built once per person while the
+    policy stays as it is."""
     return cast(Select[str, bool, int, datetime], enforcer.remembered(
         "query", ("awaiting_me", actor.username, actor.agency, at_most),
         lambda: _awaiting_me(enforcer, actor, at_most)))
@@ -227,8 +228,8 @@ def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[
     if not ranges:
         return select(*_INBOX_COLUMNS).where(false())
     together = union_all(*(select(*found.c) for found in ranges)).subquery()
-    return select(*together.c).order_by(together.c.overdue.desc(), together.c.escalation_level.desc(),
-                                        together.c.deadline, together.c.task_code)
+    return select(*together.c).distinct().order_by(together.c.overdue.desc(), together.c.escalation_level.desc(),
+                                                   together.c.deadline, together.c.task_code).limit(at_most)
 
 
 _INBOX_COLUMNS = (models.InboxRow.task_code, models.InboxRow.overdue, models.InboxRow.escalation_level,
@@ -241,7 +242,8 @@ def _rows_held(actor: Actor, relations: frozenset[Relation]) -> list[Select[str,
     query of the rows anyone holds, less the tasks they stand to otherwise (the Office's inbox: 11
     ranges, not 44, and PostgreSQL plans each one)."""
     row = models.InboxRow
-    reviews = exists().where(models.Task.code == row.task_code, models.Task.reviewer == actor.username)
+    # The tasks they review, looked up once (by the reviewer's index), not the task's row per inbox row.
+    reviews = row.task_code.in_(select(models.Task.code).where(models.Task.reviewer == actor.username))
     if Relation.OTHER in relations:
         apart = [held.value for held in _held(actor) if held in _AGENCY_RELATIONS and held not in relations]
         not_apart = ~exists().where(models.TaskAgency.task_code == row.task_code,

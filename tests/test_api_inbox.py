@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from db import models
@@ -14,6 +15,7 @@ from domain.lifecycle import awaited_actions
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from services import authorization, people, reports
+from services.views import InboxItem
 from tests.helpers import ORIGIN, Stack, act, app_of, browser_at, csrf_of, ok, unique_code, web_login
 from tests.test_api_results import MET, in_review
 
@@ -89,6 +91,26 @@ async def test_nobody_marks_someone_elses_alert_read(stack: Stack) -> None:
     alerts = ok(await stack.http.get("/api/v1/notifications", params={"unread": True},
                                      headers=await stack.login("btc.head")))
     assert theirs in [note["id"] for note in alerts]
+
+
+async def test_the_inbox_answers_its_items_as_the_response_model_writes_them(stack: Stack) -> None:
+    """Each item's JSON is made once with the item (services/reports.inbox_json): the answer is, byte
+    for byte, what FastAPI writes for the items; an item with an alert carries it, and once it is read
+    the item is as before."""
+    code = await in_review(stack, MET)
+    headers, ctx = await stack.login("reviewer"), app_of(stack).state.ctx
+    actor = await people.person(ctx, "reviewer")
+    assert actor is not None
+    written = TypeAdapter(list[InboxItem])
+    before = await stack.http.get("/api/v1/inbox", headers=headers)
+    assert before.content == written.dump_json(await reports.inbox(ctx, actor), by_alias=True)
+    note = await _alert(stack, "reviewer", code, 1)
+    alerted = await stack.http.get("/api/v1/inbox", headers=headers)
+    assert alerted.content == written.dump_json(await reports.inbox(ctx, actor), by_alias=True)
+    assert [alert["id"] for alert in next(item for item in alerted.json() if item["code"] == code)
+            ["notifications"]] == [note]
+    ok(await stack.http.post(f"/api/v1/notifications/{note}/read", headers=headers))
+    assert (await stack.http.get("/api/v1/inbox", headers=headers)).content == before.content
 
 
 def _unread_in_header(page: str) -> int:

@@ -93,7 +93,7 @@ HEAD = Actor(username="hni.head", agency="HNI", roles=["agency_head"])
 async def test_an_inbox_item_is_made_once_per_state_and_person() -> None:
     enforcer, state = await _head_may_submit(), _state()
     item = inbox_item(enforcer, HEAD, state)
-    assert item is not None and item.to_do == ["evidence.submit"]
+    assert item is not None and item[0].to_do == ["evidence.submit"]
     assert inbox_item(enforcer, HEAD, state) is item
     assert inbox_item(enforcer, HEAD, _state()) is not item  # another state object: made afresh
     # Another person, of the coordinating agency, with the same role: their own (and here none to read).
@@ -105,6 +105,6 @@ async def test_an_inbox_item_is_made_again_once_the_policy_changes() -> None:
     assert inbox_item(enforcer, HEAD, state) is not None
     await enforcer.remove_policy("agency_head", "lead", "in_progress", "evidence.submit")
     item = inbox_item(enforcer, HEAD, state)
-    assert item is not None and item.actions == [] and item.to_do == []
+    assert item is not None and item[0].actions == [] and item[0].to_do == []
     await enforcer.remove_policy("agency_head", "lead", "*", "task.read")
     assert inbox_item(enforcer, HEAD, state) is None

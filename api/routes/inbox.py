@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import ContextDep, CurrentUser
 from api.errors import responses
@@ -12,10 +12,10 @@ from services.views import InboxItem
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 
-@router.get("/inbox", responses=responses(401, 422))
+@router.get("/inbox", response_model=list[InboxItem], responses=responses(401, 422))
 async def inbox(actor: CurrentUser, ctx: ContextDep,
                 limit: Annotated[int, Query(ge=1, le=500, description="the most urgent first, at most this many")
-                                 ] = reports.INBOX_LIMIT) -> list[InboxItem]:
+                                 ] = reports.INBOX_LIMIT) -> Response:
     """Tasks that wait for an action of mine, and open tasks I was alerted about (an escalation
     addressed to me and not yet read: chasing it is my job)."""
-    return await reports.inbox(ctx, actor, limit)
+    return Response(await reports.inbox_json(ctx, actor, limit), media_type="application/json")
