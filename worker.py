@@ -103,7 +103,8 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust", "services.logs")),
         activities=[projection.record_event, projection.rebuild_projection, projection.chain_head,
-                    notifications.notify_in_app, notifications.tell_in_app, notifications.send_mail,
+                    notifications.notify_in_app, notifications.tell_in_app, notifications.record_and_tell,
+                    notifications.send_mail,
                     notifications.post_webhook, closure_proven],
     )
 

@@ -27,6 +27,16 @@ class Rebuild(BaseModel):
     fence: int = 0
 
 
+async def recorded(session: AsyncSession, record: EventRecord) -> bool:
+    """The event and the task's new state written in this transaction (db/projection.py); True when
+    the projection holds the task's chain up to this event."""
+    in_step = await record_event(session, record.state, record.event, record.fence)
+    event = record.event
+    log.info("Đã ghi sự kiện %d (%s) của nhiệm vụ %s", event.seq, event.type, record.state.code,
+             extra={"actor": event.actor, "task": record.state.code, "seq": event.seq, "event": event.type})
+    return in_step
+
+
 class ProjectionActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
@@ -35,11 +45,7 @@ class ProjectionActivities:
     async def record_event(self, record: EventRecord) -> bool:
         """True when the projection holds the task's chain up to this event."""
         async with transaction(self.sessions) as session:
-            in_step = await record_event(session, record.state, record.event, record.fence)
-        event = record.event
-        log.info("Đã ghi sự kiện %d (%s) của nhiệm vụ %s", event.seq, event.type, record.state.code,
-                 extra={"actor": event.actor, "task": record.state.code, "seq": event.seq, "event": event.type})
-        return in_step
+            return await recorded(session, record)
 
     @activity.defn(name="rebuild_projection")
     async def rebuild_projection(self, task: Rebuild) -> int:

@@ -162,6 +162,8 @@ BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
     "escalate": (escalate, timedelta(minutes=1), {}),
     # The same, since a notice starts only the deliveries configured (TOLD_PATCH): none here.
     "escalate_told": (escalate, timedelta(minutes=1), {}),
+    # The same, since an escalation's event and its notices are written by one activity (RECORD_AND_TELL_PATCH).
+    "escalate_together": (escalate, timedelta(minutes=1), {}),
     "extension": (extension, timedelta(minutes=1), {}),
     "cancel": (cancel, timedelta(days=365), {}),
     "subtask": (subtask, timedelta(days=365 * 70), {"budget_required": False, "reporting": "none"}),
@@ -169,10 +171,12 @@ BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
     "deadline_pending": (deadline_pending, None, {"kind": "deadline_pending", "deadline": "khẩn trương",
                                                   "budget_required": False, "reporting": "none"}),
     "owners_and_reminders": (owners_and_reminders, timedelta(hours=5), {"budget_required": False, "reporting": "none"}),
+    "owners_and_reminders_together": (owners_and_reminders, timedelta(hours=5),  # as escalate_together
+                                      {"budget_required": False, "reporting": "none"}),
     "results": (results, timedelta(days=365), {"reporting": "none"}),
 }
 # The settings a branch's task starts with, when not STEPS.
-SETTINGS: dict[str, LifecycleSettings] = {"owners_and_reminders": OWNED}
+SETTINGS: dict[str, LifecycleSettings] = {"owners_and_reminders": OWNED, "owners_and_reminders_together": OWNED}
 
 
 async def record(target: Path = HISTORIES, only: list[str] | None = None) -> list[Path]:

@@ -9,6 +9,7 @@ workflow whose worker is gone holds that clock back (see conftest `close_open_wo
 test starts is terminated when it ends, and what earlier modules left open is terminated first."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -257,6 +258,21 @@ async def test_with_neither_mail_nor_webhook_configured_an_escalation_starts_no_
     await check_notified(world, handle, rows)
     history = await handle.fetch_history()
     assert not [event for event in history.events if event.HasField("activity_task_scheduled_event_attributes")]
+
+
+async def test_an_escalation_is_recorded_and_told_by_one_activity(world: World) -> None:
+    """Its event and its in-app notices are written together, by one local activity in one
+    transaction (RECORD_AND_TELL_PATCH), not one to record and one to tell."""
+    deadline = await world.now() + HOUR
+    handle = await world.start(deadline=deadline)
+    await act(handle, HEAD, c.Accept(officer="hni.officer"))
+    await world.env.sleep(HOUR + MINUTE)
+    await check_notified(world, handle, await escalated_rows(world, handle, 1))
+    steps = [json.loads(payload.data)["activity_type"] for event in (await handle.fetch_history()).events
+             if event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+             for payload in event.marker_recorded_event_attributes.details["data"].payloads]
+    assert steps.count("record_and_tell") == 1 and "tell_in_app" not in steps
+    assert steps.count("record_event") == 2  # its creation and its acceptance
 
 
 async def test_unaccepted_task_escalates_the_accept_sla_to_the_heads_and_acceptance_clears_it(

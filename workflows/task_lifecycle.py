@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlread
 
 with workflow.unsafe.imports_passed_through():
     from activities.closures import closure_proven
-    from activities.notifications import Mail, Notice, NotificationActivities, Told
+    from activities.notifications import Mail, Notice, NotificationActivities, RecordAndTell, Told
     from activities.projection import EventRecord, ProjectionActivities, Rebuild
     from domain.actors import Actor
     from domain.audit import GENESIS, chained
@@ -47,6 +47,9 @@ OWNERS_PATCH = "deadline-owners"
 # The change that starts a mail or webhook delivery only when one is configured (`Told`): 10,000
 # deadlines lapsing together no longer run 10,000 webhook activities that have nowhere to post.
 TOLD_PATCH = "deliveries-when-configured"
+# The change that records an escalation's (or a reminder's) event and writes its in-app notices in
+# one activity, not two (`_record_and_tell`).
+RECORD_AND_TELL_PATCH = "record-and-tell-together"
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Mail and webhooks keep trying for days at a slow pace: a server that is down only delays them.
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30))
@@ -67,6 +70,15 @@ def _update_id() -> str:
     info = workflow.current_update_info()
     assert info is not None, "asked only inside an update's handler or validator"
     return info.id
+
+
+def _notice(state: TaskState, event: Event, what: Escalation | Reminder, subject: str, body: str) -> Notice:
+    """What telling an escalation or a reminder (`event`, which brought the task to `state`) says, and
+    to whom. A reminder is told at level 0: it is no escalation."""
+    return Notice(task_code=state.code, event_seq=event.seq, level=what.level if isinstance(what, Escalation) else 0,
+                  audience=what.audience, reviewer=state.reviewer, lead_agency=state.lead_agency,
+                  officer=state.officer, directing_agency=state.spec.directing_agency,
+                  subject=subject, body=body, data=event.data)
 
 
 def rule_error(error: TaskRuleError) -> ApplicationError:
@@ -258,24 +270,34 @@ class TaskLifecycleWorkflow:
             if rise.retold and not workflow.patched(OWNERS_PATCH):
                 rise = rise.model_copy(update={"before_owners": True})  # replaying a history recorded before
             new_state, event = escalate(self.state, rise, workflow.now())
-            await self._record(new_state, event, None)
-            self.state = new_state
-            await self._tell(rise, event, *notice_text(self.state, rise))
+            await self._record_and_tell(new_state, event, rise, *notice_text(new_state, rise))
         for reminder in due_reminders(self.state, workflow.now()):
             new_state, event = remind(self.state, reminder, workflow.now())
-            await self._record(new_state, event, None)
-            self.state = new_state
-            await self._tell(reminder, event, *reminder_text(self.state, reminder, workflow.now()))
+            await self._record_and_tell(new_state, event, reminder,
+                                        *reminder_text(new_state, reminder, workflow.now()))
 
-    async def _tell(self, what: Escalation | Reminder, event: Event, subject: str, body: str) -> None:
+    async def _record_and_tell(self, state: TaskState, event: Event, what: Escalation | Reminder, subject: str,
+                               body: str) -> None:
+        """The event recorded and its notice's in-app rows written by one activity, in one transaction;
+        mail and webhook, where configured, in the background, never awaited."""
+        notice = _notice(state, event, what, subject, body)
+        if not workflow.patched(RECORD_AND_TELL_PATCH):  # a history recorded before: two activities
+            await self._record(state, event, None)
+            self.state = state
+            await self._tell(notice)
+            return
+        recorded, fence = self._chained(state, event, None)
+        done = await workflow.execute_local_activity_method(
+            NotificationActivities.record_and_tell, RecordAndTell(
+                record=EventRecord(state=state, event=recorded, fence=fence), notice=notice),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+        await self._after_recording(state, recorded, fence, done.in_step)
+        self.state = state
+        self._deliver_what_is_left(done.told, notice)
+
+    async def _tell(self, notice: Notice) -> None:
         """In-app rows now (the inbox shows them); mail and webhook, where configured, in the
-        background, never awaited. A reminder is told at level 0: it is no escalation."""
-        notice = Notice(task_code=self.state.code, event_seq=event.seq,
-                        level=what.level if isinstance(what, Escalation) else 0,
-                        audience=what.audience, reviewer=self.state.reviewer,
-                        lead_agency=self.state.lead_agency, officer=self.state.officer,
-                        directing_agency=self.state.spec.directing_agency,
-                        subject=subject, body=body, data=event.data)
+        background, never awaited."""
         if workflow.patched(TOLD_PATCH):
             told = await workflow.execute_local_activity_method(
                 NotificationActivities.tell_in_app, notice,
@@ -285,8 +307,11 @@ class TaskLifecycleWorkflow:
                 NotificationActivities.notify_in_app, notice,
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
             told = Told(mail_to=emails, webhook=True)
+        self._deliver_what_is_left(told, notice)
+
+    def _deliver_what_is_left(self, told: Told, notice: Notice) -> None:
         if told.mail_to:
-            self._deliver(Delivery(mail=Mail(to=told.mail_to, subject=subject, body=body)))
+            self._deliver(Delivery(mail=Mail(to=told.mail_to, subject=notice.subject, body=notice.body)))
         if told.webhook:
             self._deliver(Delivery(notice=notice))
 
@@ -322,14 +347,23 @@ class TaskLifecycleWorkflow:
         The row may already hold an attempt that never became durable (its workflow task was lost
         with a crash): the projection replaces it, the fence telling a newer attempt from a stale
         one. When the rows below this one do not match the log, they are rewritten from it."""
-        recorded = chained(self.log[-1].hash if self.log else GENESIS, state.code, event, request_id, fingerprint)
-        fence = self._fence()
+        recorded, fence = self._chained(state, event, request_id, fingerprint)
         in_step = await workflow.execute_local_activity_method(
             ProjectionActivities.record_event,
             EventRecord(state=state, event=recorded, fence=fence),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
         )
+        await self._after_recording(state, recorded, fence, in_step)
+
+    def _chained(self, state: TaskState, event: Event, request_id: str | None,
+                 fingerprint: str = "") -> tuple[RecordedEvent, int]:
+        """The event as the log keeps it (chained to the one before), and this attempt's fence."""
+        return (chained(self.log[-1].hash if self.log else GENESIS, state.code, event, request_id, fingerprint),
+                self._fence())
+
+    async def _after_recording(self, state: TaskState, recorded: RecordedEvent, fence: int, in_step: bool) -> None:
+        """The event in the log; the projection rewritten from the log when its rows did not lead up to it."""
         self.log.append(recorded)
         if not in_step and workflow.patched("projection-rebuilt-from-log"):
             await self._rewrite_projection(state, fence)
