@@ -71,9 +71,12 @@ async def _inbox(ctx: Context, actor: Actor, limit: int) -> list[tuple[InboxItem
     shown = []
     for state in [state for state in found if state.stage in OPEN_STAGES][:limit]:
         made, alerts = inbox_item(ctx.enforcer, actor, state), unread.get(state.code, [])
-        if made is not None and (made[0].to_do or alerts):
-            item = made[0].model_copy(update={"notifications": alerts}) if alerts else made[0]
-            shown.append((item, _text(item) if alerts else made[1]))
+        if made is None or not (made[0].to_do or alerts):
+            continue
+        if alerts:  # an item of its own, with its alerts
+            alerted = made[0].model_copy(update={"notifications": alerts})
+            made = alerted, _text(alerted)
+        shown.append(made)
     return shown
 
 
