@@ -94,21 +94,25 @@ def listed_agencies(lead: str) -> list[str] | None:
     return None if len(listed) == 1 else listed  # "BTC;" (a spreadsheet's trailing separator) is BTC
 
 
-async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState | GroupView:
+async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None,
+                 known: "Known | None" = None) -> TaskState | GroupView:
     """A lead that lists agencies or names a group is a group directive; any other lead starts one
-    task, its spec held to TaskSpec's own bounds (only a list may be longer than an agency's code)."""
+    task, its spec held to TaskSpec's own bounds (only a list may be longer than an agency's code).
+    `known`: what the database holds about the names in this spec, read with other specs' (an
+    import's file); read here when not given."""
     if (listed := listed_agencies(spec.lead_agency)) is not None:
         if not listed:
             raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
         written = spec.model_copy(update={"lead_agency": ";".join(listed)})  # a retry reads the same
         return await assign_group(ctx, written, LISTED, listed, by, idempotency_key)
-    async with ctx.sessions() as session:
-        group = await session.get(models.AgencyGroup, spec.lead_agency)
-    if group is not None:
-        return await assign_group(ctx, spec, group.code, group.members, by, idempotency_key)
+    if known is None:
+        async with ctx.sessions() as session:
+            known = await _known(session, [spec])
+    if (members := known.groups.get(spec.lead_agency)) is not None:
+        return await assign_group(ctx, spec, spec.lead_agency, members, by, idempotency_key)
     lead = spec.lead_agency.strip().strip(";").strip()
     return await start(ctx, TaskSpec.model_validate({**spec.model_dump(mode="json"), "lead_agency": lead}), by,
-                       idempotency_key)
+                       idempotency_key, known)
 
 
 async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[str], by: str,
@@ -126,10 +130,11 @@ async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[s
                                           "coordinating_agencies": [c for c in spec.coordinating_agencies
                                                                     if c != member]})
                  for member, child in zip(members, children, strict=True)]
-        if unknown := await people.missing(session, members):  # every stranger named at once
-            raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency", agencies=", ".join(f"'{c}'" for c in unknown))
-        for child_spec in specs:
-            await _check(session, child_spec)
+        known = await _known(session, specs)
+    if unknown := [member for member in members if member not in known.agencies]:  # every stranger at once
+        raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency", agencies=", ".join(f"'{c}'" for c in unknown))
+    for child_spec in specs:
+        _check(known, child_spec)
     async with ctx.sessions() as session:
         if await session.get(models.TaskGroup, spec.code) is None:
             session.add(models.TaskGroup(code=spec.code, agency_group=group, spec=spec.model_dump(mode="json"),
@@ -142,7 +147,7 @@ async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[s
         raise Refusal(Code.TASK_EXISTS, task=spec.code)
     for child_spec in specs:
         try:
-            await start(ctx, child_spec, by, idempotency_key)
+            await start(ctx, child_spec, by, idempotency_key, known)
         except Refusal as refusal:
             if refusal.code != Code.TASK_EXISTS:
                 raise
@@ -208,32 +213,65 @@ async def read_group(ctx: Context, actor: Actor, code: str) -> GroupView:
     return (await group_detail(ctx, actor, code)).group
 
 
-async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None) -> TaskState:
+async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None,
+                known: "Known | None" = None) -> TaskState:
     """Start the task's workflow once its agencies check out. Whether the code is new is Temporal's
     to say (one workflow per code), not the projection's."""
-    async with ctx.sessions() as session:  # closed before Temporal is asked
-        await _check(session, spec)
+    if known is None:
+        async with ctx.sessions() as session:  # closed before Temporal is asked
+            known = await _known(session, [spec])
+    _check(known, spec)
     settings = ctx.settings
     begin = TaskStart(spec=spec, deadline=due_of(spec.deadline, settings.timezone), created_by=by,
                       settings=settings.lifecycle, request_id=idempotency_key)
     return await start_task(ctx.temporal, settings.task_queue, begin, settings.action_timeout)
 
 
-async def _check(session: AsyncSession, spec: TaskSpec) -> None:
+@dataclass(frozen=True)
+class Known:
+    """What the checks before a start read from the database, for many specs at once (a program
+    file's rows): which of the agencies they name exist, the agency groups among their leads (with
+    their members), and which of their codes are group directives'."""
+
+    agencies: frozenset[str]
+    groups: dict[str, list[str]]
+    directives: frozenset[str]
+
+
+KNOWN_AT_ONCE = 500  # codes in one IN of _known's reads (SQLite binds each as a variable)
+
+
+async def _known(session: AsyncSession, specs: Sequence[TaskSpec]) -> Known:
+    """Three reads for any number of specs (each IN in chunks of KNOWN_AT_ONCE)."""
+    leads = {spec.lead_agency for spec in specs} | {spec.lead_agency.strip().strip(";").strip() for spec in specs}
+    named = leads | {code for spec in specs for code in spec.coordinating_agencies} | {
+        spec.directing_agency for spec in specs if spec.directing_agency}
+
+    async def among(what: Any, column: Any, codes: set[str]) -> list[Any]:
+        ordered = sorted(codes)
+        return [found for first in range(0, len(ordered), KNOWN_AT_ONCE)
+                for found in await session.scalars(select(what).where(
+                    column.in_(ordered[first:first + KNOWN_AT_ONCE])))]
+
+    groups = await among(models.AgencyGroup, models.AgencyGroup.code, leads)
+    return Known(agencies=frozenset(await among(models.Agency.code, models.Agency.code, named)),
+                 groups={group.code: group.members for group in groups},
+                 directives=frozenset(await among(models.TaskGroup.code, models.TaskGroup.code,
+                                                  {spec.code for spec in specs})))
+
+
+def _check(known: Known, spec: TaskSpec) -> None:
     """A task's agencies exist and stand apart, and its code is no group directive's."""
-    named = [spec.lead_agency, *spec.coordinating_agencies, *([spec.directing_agency] if spec.directing_agency else [])]
-    unknown = set(await people.missing(session, named))
-    taken_by_a_group = await session.get(models.TaskGroup, spec.code) is not None
-    if spec.lead_agency in unknown:
+    if spec.lead_agency not in known.agencies:
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
-    if taken_by_a_group:  # a group directive's code
+    if spec.code in known.directives:  # a group directive's code
         raise Refusal(Code.TASK_EXISTS, task=spec.code)
-    if strangers := [code for code in spec.coordinating_agencies if code in unknown]:
+    if strangers := [code for code in spec.coordinating_agencies if code not in known.agencies]:
         raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
                       agencies=", ".join(f"'{c}'" for c in strangers))
     if spec.directing_agency == spec.lead_agency:
         raise Refusal(Code.DIRECTING_IS_LEAD, field="directing_agency", agency=spec.directing_agency)
-    if spec.directing_agency in unknown:
+    if spec.directing_agency is not None and spec.directing_agency not in known.agencies:
         raise Refusal(Code.UNKNOWN_AGENCY, field="directing_agency", agency=spec.directing_agency)
     if spec.lead_agency in spec.coordinating_agencies:
         raise Refusal(Code.LEAD_ALSO_COORDINATES, field="coordinating_agencies", agency=spec.lead_agency)
@@ -248,11 +286,23 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
     result = ImportResult(created=[], skipped=[], errors=[])
     gate = asyncio.Semaphore(IMPORT_AT_ONCE)
 
-    async def one(number: int, row: dict[str, str]) -> ImportResult:
+    rows = [(number, row) for number, row in enumerate(read_rows(content, filename), start=2) if any(row.values())]
+    specs: list[TaskSpec | ValidationError | Refusal] = []  # each row read, or why it cannot be
+    for _, row in rows:
+        try:
+            specs.append(spec_from_row(row, Directive))
+        except (ValidationError, Refusal) as error:
+            specs.append(error)
+    async with ctx.sessions() as session:  # what every row's checks read, read once for the file
+        known = await _known(session, [spec for spec in specs if isinstance(spec, TaskSpec)])
+
+    async def one(number: int, row: dict[str, str], spec: TaskSpec | ValidationError | Refusal) -> ImportResult:
         """One row's part of the answer (the rows start together, a few at a time; the answer keeps their order)."""
         async with gate:
             try:
-                made = await assign(ctx, spec_from_row(row, Directive), actor.username)
+                if not isinstance(spec, TaskSpec):
+                    raise spec
+                made = await assign(ctx, spec, actor.username, known=known)
                 return ImportResult(created=made.children if isinstance(made, GroupView) else [made.code],
                                     skipped=[], errors=[])
             except ValidationError as error:
@@ -267,12 +317,11 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
     async def again(code: str) -> ImportResult:  # a code an earlier row of the file has: that row's task
         return ImportResult(created=[], skipped=[code], errors=[])
 
-    rows = [(number, row) for number, row in enumerate(read_rows(content, filename), start=2) if any(row.values())]
     seen: set[str] = set()
     parts = []
-    for number, row in rows:
+    for (number, row), spec in zip(rows, specs, strict=True):
         code = (row.get("code") or "").strip()
-        parts.append(again(code) if code and code in seen else one(number, row))
+        parts.append(again(code) if code and code in seen else one(number, row, spec))
         seen.add(code)
     for part in await asyncio.gather(*parts):
         result.created += part.created
@@ -315,7 +364,8 @@ async def preview_program(ctx: Context, actor: Actor, content: bytes, filename: 
                 group = await session.get(models.AgencyGroup, spec.lead_agency)
                 members = listed_agencies(spec.lead_agency) or (group.members if group else None)
                 if members is None:
-                    await _check(session, TaskSpec.model_validate(spec.model_dump(mode="json")))
+                    plain = TaskSpec.model_validate(spec.model_dump(mode="json"))
+                    _check(await _known(session, [plain]), plain)
                 elif unknown := await people.missing(session, members):
                     raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency",
                                   agencies=", ".join(f"'{c}'" for c in unknown))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from db import models
 from domain.deadlines import parse_deadline
@@ -243,6 +243,30 @@ async def test_a_bad_row_is_reported_by_number_and_the_good_rows_are_created(sta
     assert ok(await stack.http.get(f"/api/v1/tasks/{good_2}", headers=office))["reporting"] == "quarterly"
     for code in bad.values():
         assert (await stack.http.get(f"/api/v1/tasks/{code}", headers=office)).status_code == 404
+
+
+async def test_a_program_file_reads_its_agencies_and_codes_once_not_once_a_row(stack: Stack) -> None:
+    """What every row's checks need (which agencies exist, which leads are groups, which codes are
+    group directives') is read once for the file: a file of 30 rows reads the agencies once."""
+    leads = ["HNI", "BCA", "BTC", "BKHCN", "BYT"]
+    codes = [unique_code("ONCE") for _ in range(30)]
+    content = _csv([[code, "Nhiệm vụ đọc một lần", leads[n % len(leads)], leads[(n + 1) % len(leads)], "2027-Q4",
+                     "", "", "no", "none"] for n, code in enumerate(codes)])
+    engine = stack.sessions.kw["bind"].sync_engine
+    read: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        read.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = await _import(stack, "chuong-trinh.csv", content)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert result == {"created": codes, "skipped": [], "errors": []}
+    checks = [statement for statement in read if statement.startswith((
+        "SELECT agencies.code FROM agencies ", "SELECT agency_groups.code, ", "SELECT task_groups.code FROM "))]
+    assert len(checks) == 3, checks  # before: a read of each kind for every row (90)
 
 
 async def test_an_xlsx_program_is_imported(stack: Stack) -> None:
