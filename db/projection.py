@@ -213,7 +213,8 @@ async def _write_inbox_rows(session: AsyncSession, state: TaskState,
         held = [tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in were]
     if sorted(held) == sorted(tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in rows):
         return False
-    await session.execute(delete(row).where(row.task_code == state.code))
+    if held:
+        await session.execute(delete(row).where(row.task_code == state.code))
     if rows:
         await session.execute(insert(row), rows)
     return True
@@ -245,11 +246,14 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
         await session.execute(insert(_TASKS).values(code=state.code, created_at=state.created_at, **values))
     else:
         await session.execute(update(_TASKS).where(_TASKS.c.code == state.code).values(**values))
-    # Whether the inbox rows change is told from `before`; a row rewritten whole reads them.
-    await _write_inbox_rows(session, state, were=inbox_rows(before) if before is not None and not force else None)
+    # Whether the inbox rows change is told from `before`; a row rewritten whole reads them. A new row
+    # has no children yet: they hang on it (foreign keys, ON DELETE CASCADE), so none are read or deleted.
+    were = [] if held is None else inbox_rows(before) if before is not None and not force else None
+    await _write_inbox_rows(session, state, were=were)
     if not placed:
         return
-    await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
+    if held is not None:
+        await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
     await session.execute(insert(_TASK_AGENCIES).values(agency_rows(state)))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import event as sql_events
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import models
@@ -102,6 +103,30 @@ async def test_a_recording_that_changes_no_inbox_row_writes_none(sessions: async
         await session.execute(update(models.InboxRow).values(relation="other"))
     await _record(sessions, comment, 20)
     assert await _inbox(sessions) != wanted
+
+
+async def test_a_new_task_s_row_is_written_without_reading_or_deleting_children_it_cannot_have(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A task's inbox and agency rows hang on its row (ON DELETE CASCADE): recording its creation
+    writes them without first reading or deleting any; the next recording compares as before."""
+    engine = sessions.kw["bind"].sync_engine
+    said: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        said.append(" ".join(statement.split()))
+
+    created, accept = _chain("created", "accept")
+    sql_events.listen(engine, "before_cursor_execute", seen)
+    try:
+        await _record(sessions, created, 10)
+    finally:
+        sql_events.remove(engine, "before_cursor_execute", seen)
+    children = [line for line in said if "inbox_rows" in line or "task_agencies" in line]
+    assert [line.split()[0] for line in children] == ["INSERT", "INSERT"], children
+    assigned = await _inbox(sessions)
+    assert ("accept", "lead") in assigned  # an assigned task awaits its acceptance
+    await _record(sessions, accept, 20, Stage.IN_PROGRESS)
+    assert {action for action, _ in await _inbox(sessions)}.isdisjoint({"accept"})  # rewritten, not added to
 
 
 async def test_a_row_whose_children_are_still_to_be_filled_in_gets_its_inbox_rows(
