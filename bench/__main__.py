@@ -4,7 +4,8 @@ floor, its ratio and the goal, met or missed and by how much, with the load aver
 end; writes the same to bench/results-<database>-<time>.json. bench/README.md says what each means.
 
 Parts (`--only`, comma-separated; all by default):
-  floor       the bare-Temporal floor: lifecycles of updates, and deadlines lapsing together
+  floor       the bare-Temporal floor: lifecycles of updates, deadlines lapsing together, and (with
+              sizes) tasks created as an import creates them
   lifecycles  tasks created and taken to completion over HTTP by --clients clients at once
   sizes       the program filled by import to each of --sizes, then detail, lists and inboxes read,
               and the API+worker's and the dev server's RSS, at each size (`--fill rows`: filled by
@@ -29,11 +30,13 @@ from bench.measure import ACTIONS, Calls
 from bench.report import Row, against, table, write
 from bench.rows import fill as fill_rows
 from bench.stack import Stack, analyze, create_database, drop_database, postgres_url
+from services.tasks import IMPORT_AT_ONCE  # the import's rows started at once: the floor's creations too
 
 PARTS = ("floor", "lifecycles", "sizes", "lapse", "policy")
 LIST_GOAL_MS = 100  # list and inbox p95 below this at every size
 GROWTH_GOAL = 2  # and at most this many times their p95 at the smallest size
 RSS_GOAL_MIB = 1024  # API + worker with 100,000 open tasks
+IMPORT_GOAL = 100  # tasks/s
 
 
 def arguments() -> argparse.Namespace:
@@ -44,6 +47,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--lifecycles", type=int, default=100, help="lifecycles, on the stack and the floor")
     parser.add_argument("--clients", type=int, default=10, help="clients at once for lifecycles and detail")
     parser.add_argument("--api-processes", type=int, default=1, help="NQ57_API_PROCESSES of the stack")
+    parser.add_argument("--creations", type=int, default=1000,
+                        help="the import's floor: workflows created as the import creates tasks")
     parser.add_argument("--lapsing", type=int, default=1000, help="deadlines lapsing together (0: none)")
     parser.add_argument("--reads", type=int, default=100, help="requests per read figure and client")
     parser.add_argument("--policy-users", default="1000,10000,100000", help="accounts in the policy")
@@ -66,17 +71,19 @@ def say(text: str) -> None:
 
 
 async def run_floor(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    parts = {"lifecycles", "deadlines"} if "floor" in args.only else set()
+    parts = {"lifecycles", "deadlines", "creations"} if "floor" in args.only else set()
     if "lifecycles" not in args.only:
         parts.discard("lifecycles")
     if "lapse" not in args.only:
         parts.discard("deadlines")
+    if "sizes" not in args.only:  # where the import is measured
+        parts.discard("creations")
     if not parts:
         return
     say(f"Floor: {args.lifecycles} lifecycles of a start and {len(ACTIONS)} updates at {args.clients} clients; "
-        f"{args.lapsing} timers lapsing together…")
+        f"{args.lapsing} timers lapsing together; {args.creations} creations, {IMPORT_AT_ONCE} at once…")
     results["floor"] = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), args.lapsing, args.seconds,
-                                          parts)
+                                          parts, args.creations, IMPORT_AT_ONCE)
 
 
 async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: list[Row]) -> None:
@@ -153,7 +160,7 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
                 imported = await measure.import_tasks(calls, imported_codes, "31/12/2027", args.seconds * 10)
                 imported["to"] = size
                 results["imports"].append(imported)
-                rows.append(against(f"import to {size:,}", imported["tasks_per_s"], "/s", 100, True))
+                rows.append(import_row(size, imported["tasks_per_s"], results))
                 detail_codes += imported_codes[:: max(1, len(imported_codes) // 500)]
             if args.fill == "rows":
                 await fill_rows(stack.async_database_url, detail_codes[0], codes[len(imported_codes):],
@@ -189,6 +196,16 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
             if low[name]["items"] != high[name]["items"]:  # a longer answer, not only a larger program
                 row.verdict += f" (answers {low[name]['items']} → {high[name]['items']} items)"
             rows.append(row)
+
+
+def import_row(size: int, rate: float, results: dict[str, Any]) -> Row:
+    """The import's rate against its goal; beside it the floor's creations at as many at once (what
+    Temporal alone makes of creating tasks as the import does, on this machine)."""
+    floor = results.get("floor", {}).get("creations", {}).get("per_s")
+    row = against(f"import to {size:,}", rate, "/s", IMPORT_GOAL, True, floor)
+    if floor is not None and floor < IMPORT_GOAL:
+        row.verdict += f" (the floor itself: {floor:.0f}/s)"
+    return row
 
 
 def lapse_rows(results: dict[str, Any], rows: list[Row]) -> None:

@@ -6,7 +6,9 @@ the workflows of bench/floor_workflows.py.
   by C clients at once: lifecycles/s, update p50/p99, CPU per lifecycle (this process: worker and
   clients; and the dev server);
 - deadlines: M workflows whose timers lapse at one instant, each then running one local activity:
-  how fast they all ran (timers+activities per second after the instant)."""
+  how fast they all ran (timers+activities per second after the instant);
+- creations: K workflows created as an import creates tasks (update-with-start answered once the
+  creation is recorded, as many at once as the import starts): creations/s, the import's floor."""
 
 import asyncio
 import shutil
@@ -18,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from bench.common import Run, cpu_seconds, pct, rss_mib, run_clients, stop_group
-from bench.floor_workflows import FloorDeadlineWorkflow, FloorWorkflow, record, stamp
+from bench.floor_workflows import FloorCreationWorkflow, FloorDeadlineWorkflow, FloorWorkflow, record, stamp
 from tests.helpers import free_port  # the ports the tests choose, for the same dev server
 
 QUEUE = "bench-floor"
@@ -134,19 +137,40 @@ async def deadlines(client: Client, count: int, seconds: float) -> dict[str, Any
             "per_s": count / max(after[-1], 1e-3)}
 
 
+async def creations(client: Client, total: int, at_once: int, seconds: float, server_pid: int) -> dict[str, Any]:
+    """`total` workflows created `at_once` at a time, each answered once its creation is recorded."""
+
+    async def one(run: Run) -> None:
+        operation = WithStartWorkflowOperation(FloorCreationWorkflow.run, 365, id=f"create-{uuid.uuid4().hex}",
+                                               task_queue=QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+        await client.execute_update_with_start_workflow(FloorCreationWorkflow.created,
+                                                        start_workflow_operation=operation)
+
+    cpu, server_cpu = time.process_time(), cpu_seconds(server_pid)
+    run = await run_clients(total, at_once, one, seconds)
+    cpu, server_cpu = time.process_time() - cpu, cpu_seconds(server_pid) - server_cpu
+    return {"done": run.done, "cut_short": run.cut_short, "seconds": run.seconds, "per_s": run.rate,
+            "at_once": at_once, "cpu_s_per_creation": cpu / max(run.done, 1),
+            "dev_server_cpu_s_per_creation": server_cpu / max(run.done, 1)}
+
+
 async def measure(total: int, clients: int, actions: int, lapsing: int, seconds: float,
-                  which: set[str]) -> dict[str, Any]:
-    """The floor's figures; `which` names the parts to run (`lifecycles`, `deadlines`)."""
+                  which: set[str], creating: int = 0, at_once: int = 16) -> dict[str, Any]:
+    """The floor's figures; `which` names the parts to run (`lifecycles`, `deadlines`, `creations`:
+    `creating` of them, `at_once` at a time). Creations run last: their workflows stay, sleeping."""
     server = FloorServer()
     found: dict[str, Any] = {}
     try:
         client = await server.client()
-        async with Worker(client, task_queue=QUEUE, workflows=[FloorWorkflow, FloorDeadlineWorkflow],
+        async with Worker(client, task_queue=QUEUE,
+                          workflows=[FloorWorkflow, FloorDeadlineWorkflow, FloorCreationWorkflow],
                           activities=[record, stamp]):
             if "lifecycles" in which:
                 found["lifecycles"] = await lifecycles(client, total, clients, actions, seconds, server.process.pid)
             if "deadlines" in which and lapsing:
                 found["deadlines"] = await deadlines(client, lapsing, seconds)
+            if "creations" in which and creating:
+                found["creations"] = await creations(client, creating, at_once, seconds, server.process.pid)
         found["dev_server_rss_mib"] = rss_mib(server.process.pid)
     finally:
         server.stop()

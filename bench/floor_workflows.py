@@ -1,7 +1,8 @@
 """The floor's workflows: the least a Temporal workflow with role-based actions and deadlines could
 cost on this machine. Each action is an update recorded by a local activity (as NQ57's recording
 step is); each deadline is a timer followed by a local activity (as NQ57's escalation records and
-tells). No policy, no database, no HTTP.
+tells); each creation is a start whose update answers once a local activity recorded it, the
+workflow then waiting for its deadline (as an imported task's is). No policy, no database, no HTTP.
 
 Kept apart from the runner (bench/floor.py): the worker's sandbox re-imports this module for every
 workflow instance, so it imports nothing but temporalio."""
@@ -59,3 +60,23 @@ class FloorDeadlineWorkflow:
         if wait > 0:
             await workflow.sleep(wait)
         return await workflow.execute_local_activity(stamp, 1, start_to_close_timeout=RECORD_TIMEOUT)
+
+
+@workflow.defn
+class FloorCreationWorkflow:
+    """A task created as NQ57 creates one (update-with-start: `created` answers once the creation is
+    recorded by a local activity), then waiting on a timer for its deadline, `days` ahead."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+    @workflow.run
+    async def run(self, days: int) -> int:
+        self.seq = await workflow.execute_local_activity(record, 1, start_to_close_timeout=RECORD_TIMEOUT)
+        await workflow.sleep(timedelta(days=days))
+        return self.seq
+
+    @workflow.update
+    async def created(self) -> int:
+        await workflow.wait_condition(lambda: self.seq > 0)
+        return self.seq
