@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, case, distinct, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.datastructures import UploadFile
 
 import messages
@@ -242,22 +243,23 @@ KNOWN_AT_ONCE = 500  # codes in one IN of _known's reads (SQLite binds each as a
 
 
 async def _known(session: AsyncSession, specs: Sequence[TaskSpec]) -> Known:
-    """Three reads for any number of specs (each IN in chunks of KNOWN_AT_ONCE)."""
+    """Three reads for any number of specs (each IN in chunks of KNOWN_AT_ONCE). The agencies read
+    are all those the specs name, the members of a lead that lists them and of a group among the leads too."""
     leads = {spec.lead_agency for spec in specs} | {spec.lead_agency.strip().strip(";").strip() for spec in specs}
+    groups = {group.code: group.members for group in await _with_codes(session, models.AgencyGroup, leads)}
     named = leads | {code for spec in specs for code in spec.coordinating_agencies} | {
-        spec.directing_agency for spec in specs if spec.directing_agency}
+        spec.directing_agency for spec in specs if spec.directing_agency} | {
+        code for lead in leads for code in listed_agencies(lead) or groups.get(lead, [])}
+    return Known(agencies=frozenset(await _with_codes(session, models.Agency.code, named)), groups=groups,
+                 directives=frozenset(await _with_codes(session, models.TaskGroup.code, {spec.code for spec in specs})))
 
-    async def among(what: Any, column: Any, codes: set[str]) -> list[Any]:
-        ordered = sorted(codes)
-        return [found for first in range(0, len(ordered), KNOWN_AT_ONCE)
-                for found in await session.scalars(select(what).where(
-                    column.in_(ordered[first:first + KNOWN_AT_ONCE])))]
 
-    groups = await among(models.AgencyGroup, models.AgencyGroup.code, leads)
-    return Known(agencies=frozenset(await among(models.Agency.code, models.Agency.code, named)),
-                 groups={group.code: group.members for group in groups},
-                 directives=frozenset(await among(models.TaskGroup.code, models.TaskGroup.code,
-                                                  {spec.code for spec in specs})))
+async def _with_codes(session: AsyncSession, what: Any, codes: set[str]) -> list[Any]:
+    """`what` (a model, or its `code` column) where its code is one of `codes`."""
+    column = what if isinstance(what, InstrumentedAttribute) else what.code
+    ordered = sorted(codes)
+    return [found for first in range(0, len(ordered), KNOWN_AT_ONCE)
+            for found in await session.scalars(select(what).where(column.in_(ordered[first:first + KNOWN_AT_ONCE])))]
 
 
 def _check(known: Known, spec: TaskSpec) -> None:
@@ -277,6 +279,22 @@ def _check(known: Known, spec: TaskSpec) -> None:
         raise Refusal(Code.LEAD_ALSO_COORDINATES, field="coordinating_agencies", agency=spec.lead_agency)
 
 
+ProgramRow = tuple[int, dict[str, str], TaskSpec | ValidationError | Refusal]  # number, cells, what it reads as
+
+
+def _program_rows(content: bytes, filename: str) -> list[ProgramRow]:
+    """A program file's rows that are not blank, each with its number (the header is row 1) and what
+    it reads as: a directive, or why it cannot be one."""
+    rows: list[ProgramRow] = []
+    for number, row in enumerate(read_rows(content, filename), start=2):
+        if any(row.values()):
+            try:
+                rows.append((number, row, spec_from_row(row, Directive)))
+            except (ValidationError, Refusal) as error:
+                rows.append((number, row, error))
+    return rows
+
+
 async def import_program(ctx: Context, actor: Actor, content: bytes, filename: str) -> ImportResult:
     """Every row of a program file (.csv or .xlsx) becomes a task; a code already assigned is
     skipped, a row that breaks a rule is reported with its number and the sentence."""
@@ -286,15 +304,9 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
     result = ImportResult(created=[], skipped=[], errors=[])
     gate = asyncio.Semaphore(IMPORT_AT_ONCE)
 
-    rows = [(number, row) for number, row in enumerate(read_rows(content, filename), start=2) if any(row.values())]
-    specs: list[TaskSpec | ValidationError | Refusal] = []  # each row read, or why it cannot be
-    for _, row in rows:
-        try:
-            specs.append(spec_from_row(row, Directive))
-        except (ValidationError, Refusal) as error:
-            specs.append(error)
+    rows = _program_rows(content, filename)
     async with ctx.sessions() as session:  # what every row's checks read, read once for the file
-        known = await _known(session, [spec for spec in specs if isinstance(spec, TaskSpec)])
+        known = await _known(session, [spec for _, _, spec in rows if isinstance(spec, TaskSpec)])
 
     async def one(number: int, row: dict[str, str], spec: TaskSpec | ValidationError | Refusal) -> ImportResult:
         """One row's part of the answer (the rows start together, a few at a time; the answer keeps their order)."""
@@ -319,7 +331,7 @@ async def import_program(ctx: Context, actor: Actor, content: bytes, filename: s
 
     seen: set[str] = set()
     parts = []
-    for (number, row), spec in zip(rows, specs, strict=True):
+    for number, row, spec in rows:
         code = (row.get("code") or "").strip()
         parts.append(again(code) if code and code in seen else one(number, row, spec))
         seen.add(code)
@@ -350,25 +362,25 @@ async def preview_program(ctx: Context, actor: Actor, content: bytes, filename: 
     authorization.require(ctx.enforcer, actor, "task.import")
     if len(content) > MAX_IMPORT_BYTES:
         raise Refusal(Code.IMPORT_TOO_LARGE, max_mb=MAX_IMPORT_BYTES // (1024 * 1024))
+    lines = _program_rows(content, filename)
+    read = [spec for _, _, spec in lines if isinstance(spec, TaskSpec)]
+    async with ctx.sessions() as session:  # what every row's checks read, read once for the file
+        known = await _known(session, read)
+        assigned = set(await _with_codes(session, models.Task.code, {spec.code for spec in read}))
     rows: list[PreviewRow] = []
-    for number, row in enumerate(read_rows(content, filename), start=2):
-        if not any(row.values()):
-            continue
+    for number, row, spec in lines:
         code = row.get("code", "")
         try:
-            spec = spec_from_row(row, Directive)
-            async with ctx.sessions() as session:
-                task = await session.get(models.Task, spec.code)
-                if task is not None or await session.get(models.TaskGroup, spec.code) is not None:
-                    raise Refusal(Code.TASK_EXISTS, task=spec.code)
-                group = await session.get(models.AgencyGroup, spec.lead_agency)
-                members = listed_agencies(spec.lead_agency) or (group.members if group else None)
-                if members is None:
-                    plain = TaskSpec.model_validate(spec.model_dump(mode="json"))
-                    _check(await _known(session, [plain]), plain)
-                elif unknown := await people.missing(session, members):
-                    raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency",
-                                  agencies=", ".join(f"'{c}'" for c in unknown))
+            if not isinstance(spec, TaskSpec):
+                raise spec
+            if spec.code in assigned or spec.code in known.directives:
+                raise Refusal(Code.TASK_EXISTS, task=spec.code)
+            members = listed_agencies(spec.lead_agency) or known.groups.get(spec.lead_agency)
+            if members is None:
+                _check(known, TaskSpec.model_validate(spec.model_dump(mode="json")))
+            elif unknown := [member for member in members if member not in known.agencies]:
+                raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency",
+                              agencies=", ".join(f"'{c}'" for c in unknown))
             rows.append(PreviewRow(row=number, status="new", code=spec.code, spec=spec,
                                    deadline=due_of(spec.deadline, ctx.settings.timezone)))
         except ValidationError as error:

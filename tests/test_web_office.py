@@ -4,8 +4,10 @@ previewed (nothing created) before it is imported."""
 
 import io
 import re
+from typing import Any
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl ships no type hints
+from sqlalchemy import event as sql_events
 
 from api.exports import XLSX_TYPE
 from tests.helpers import ORIGIN, Stack, browser_at, csrf_of, get_task, unique_code, web_login
@@ -73,6 +75,42 @@ async def test_a_program_preview_shows_the_bad_row_and_creates_nothing(stack: St
     assert "31/12/2027" in page.text and "30/06/2027" in page.text  # the deadline as written, and its day
     answer = await stack.http.get(f"/api/v1/tasks/{good}-1", headers=await stack.login("office"))
     assert answer.status_code == 404
+
+
+async def test_a_program_preview_reads_what_its_checks_need_once_for_the_file(stack: Stack) -> None:
+    """Ten rows, one of them to a list of agencies: the agencies, the groups, the group directives'
+    codes and the tasks' are each read once, not once a row."""
+    good = unique_code("IMP")
+    rows = "".join(f"{good}-{n},Nhiệm vụ {n},{'HNI;BTC' if n == 3 else 'HNI'},31/12/2027,\n" for n in range(10))
+    engine = stack.sessions.kw["bind"].sync_engine
+    said: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        said.append(" ".join(statement.split()))
+
+    sql_events.listen(engine, "before_cursor_execute", seen)
+    try:
+        page = await _preview(stack, f"code,title,lead_agency,deadline\n{rows}".encode())
+    finally:
+        sql_events.remove(engine, "before_cursor_execute", seen)
+    assert page.count('data-row="') >= 10 and "import-error" not in page, page
+    reads = [line.split(" WHERE ")[0] for line in said if " WHERE " in line and (
+        "FROM agencies " in line or "FROM agency_groups " in line or "FROM task_groups " in line
+        or "FROM tasks " in line)]
+    assert sorted(reads) == sorted(["SELECT agencies.code FROM agencies",
+                                    "SELECT agency_groups.code, agency_groups.name, agency_groups.members "
+                                    "FROM agency_groups", "SELECT task_groups.code FROM task_groups",
+                                    "SELECT tasks.code FROM tasks"]), reads
+
+
+async def _preview(stack: Stack, content: bytes) -> str:
+    async with browser_at(stack) as browser:
+        await web_login(browser, "office")
+        token = csrf_of(await browser.get("/tasks/import"))
+        page = await browser.post("/tasks/import/preview", data={"csrf_token": token}, headers={"Origin": ORIGIN},
+                                  files={"file": ("chuong-trinh.csv", content, "text/csv")})
+    assert page.status_code == 200, page.text
+    return page.text
 
 
 async def test_confirming_a_preview_creates_the_good_rows_only(stack: Stack) -> None:
