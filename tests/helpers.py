@@ -12,13 +12,14 @@ import random
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy import event as sql_events
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowHandle
@@ -136,6 +137,22 @@ class Stack:
         self.tokens[(username, password)] = {"Authorization": f"Bearer {answer.json()['access_token']}"}
         return dict(self.tokens[(username, password)])
 
+
+
+@contextlib.contextmanager
+def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
+    """The SQL statements run on the sessions' engine while inside (whoever runs them), each on one line."""
+    engine = sessions.kw["bind"].sync_engine
+    said: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        said.append(" ".join(statement.split()))
+
+    sql_events.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield said
+    finally:
+        sql_events.remove(engine, "before_cursor_execute", seen)
 
 ORIGIN = "http://nq57.test"  # where the stack's clients say they are
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from db import models
 from domain.deadlines import parse_deadline
-from tests.helpers import Stack, ok, post_action, unique_code
+from tests.helpers import Stack, ok, post_action, statements, unique_code
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "reference" / "program-sample.csv"
 HEADER = ["code", "title", "lead_agency", "coordinating_agencies", "deadline", "product", "kpis",
@@ -252,17 +252,8 @@ async def test_a_program_file_reads_its_agencies_and_codes_once_not_once_a_row(s
     codes = [unique_code("ONCE") for _ in range(30)]
     content = _csv([[code, "Nhiệm vụ đọc một lần", leads[n % len(leads)], leads[(n + 1) % len(leads)], "2027-Q4",
                      "", "", "no", "none"] for n, code in enumerate(codes)])
-    engine = stack.sessions.kw["bind"].sync_engine
-    read: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        read.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(stack.sessions) as read:
         result = await _import(stack, "chuong-trinh.csv", content)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert result == {"created": codes, "skipped": [], "errors": []}
     checks = [statement for statement in read if statement.startswith((
         "SELECT agencies.code FROM agencies ", "SELECT agency_groups.code, ", "SELECT task_groups.code FROM "))]

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, update
-from sqlalchemy import event as sql_events
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import models
@@ -25,7 +24,7 @@ from domain.deadlines import parse_deadline
 from domain.events import Event, RecordedEvent
 from domain.stages import Stage
 from domain.task import TaskSpec, TaskState
-from tests.helpers import Stack, ok, post_action, unique_code
+from tests.helpers import Stack, ok, post_action, statements, unique_code
 from workflows.start import TaskStart
 from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
 
@@ -109,18 +108,9 @@ async def test_a_new_task_s_row_is_written_without_reading_or_deleting_children_
         sessions: async_sessionmaker[AsyncSession]) -> None:
     """A task's inbox and agency rows hang on its row (ON DELETE CASCADE): recording its creation
     writes them without first reading or deleting any; the next recording compares as before."""
-    engine = sessions.kw["bind"].sync_engine
-    said: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        said.append(" ".join(statement.split()))
-
     created, accept = _chain("created", "accept")
-    sql_events.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(sessions) as said:
         await _record(sessions, created, 10)
-    finally:
-        sql_events.remove(engine, "before_cursor_execute", seen)
     children = [line for line in said if "inbox_rows" in line or "task_agencies" in line]
     assert [line.split()[0] for line in children] == ["INSERT", "INSERT"], children
     assigned = await _inbox(sessions)

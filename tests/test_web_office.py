@@ -4,13 +4,11 @@ previewed (nothing created) before it is imported."""
 
 import io
 import re
-from typing import Any
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl ships no type hints
-from sqlalchemy import event as sql_events
 
 from api.exports import XLSX_TYPE
-from tests.helpers import ORIGIN, Stack, browser_at, csrf_of, get_task, unique_code, web_login
+from tests.helpers import ORIGIN, Stack, browser_at, csrf_of, get_task, statements, unique_code, web_login
 
 
 async def _post_new(stack: Stack, username: str, form: dict[str, str | list[str]]) -> tuple[int, str, str]:
@@ -82,17 +80,8 @@ async def test_a_program_preview_reads_what_its_checks_need_once_for_the_file(st
     codes and the tasks' are each read once, not once a row."""
     good = unique_code("IMP")
     rows = "".join(f"{good}-{n},Nhiệm vụ {n},{'HNI;BTC' if n == 3 else 'HNI'},31/12/2027,\n" for n in range(10))
-    engine = stack.sessions.kw["bind"].sync_engine
-    said: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        said.append(" ".join(statement.split()))
-
-    sql_events.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(stack.sessions) as said:
         page = await _preview(stack, f"code,title,lead_agency,deadline\n{rows}".encode())
-    finally:
-        sql_events.remove(engine, "before_cursor_execute", seen)
     assert page.count('data-row="') >= 10 and "import-error" not in page, page
     reads = [line.split(" WHERE ")[0] for line in said if " WHERE " in line and (
         "FROM agencies " in line or "FROM agency_groups " in line or "FROM task_groups " in line
