@@ -145,8 +145,12 @@ READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
 
 async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float) -> dict[str, Any]:
     """At the program's current size: task detail by one client and by `clients` at once (over
-    `codes`, in turn), then each list and inbox of READS `repeat` times by one client."""
+    `codes`, in turn), then each list and inbox of READS `repeat` times by one client. Each code is read
+    once, untimed, first: every size then reads its tasks alike (the first size read them cold, the
+    later ones found them parsed already, `db/states.py`, and looked faster for it)."""
     found: dict[str, Any] = {}
+    for code in codes:
+        await calls.get("office", f"/tasks/{code}")
     for name, at_once in (("detail (1 client)", 1), (f"detail ({clients} clients)", clients)):
         async def one(run: Run) -> None:
             took, _ = await calls.get("office", f"/tasks/{codes[run.done % len(codes)]}")
