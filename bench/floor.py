@@ -155,7 +155,7 @@ async def creations(client: Client, total: int, at_once: int, seconds: float, se
 
 
 async def measure(total: int, clients: int, actions: int, lapsing: int, seconds: float,
-                  which: set[str], creating: int = 0, at_once: int = 16) -> dict[str, Any]:
+                  which: set[str], creating: int, at_once: int) -> dict[str, Any]:
     """The floor's figures; `which` names the parts to run (`lifecycles`, `deadlines`, `creations`:
     `creating` of them, `at_once` at a time). Creations run last: their workflows stay, sleeping."""
     server = FloorServer()

@@ -95,8 +95,22 @@ def listed_agencies(lead: str) -> list[str] | None:
     return None if len(listed) == 1 else listed  # "BTC;" (a spreadsheet's trailing separator) is BTC
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the checks before a start read from the database, for many specs at once (a program
+    file's rows): which of the agencies they name exist, the agency groups among their leads (with
+    their members), and which of their codes are group directives'."""
+
+    agencies: frozenset[str]
+    groups: dict[str, list[str]]
+    directives: frozenset[str]
+
+
+KNOWN_AT_ONCE = 500  # codes in one IN of _known's reads (SQLite binds each as a variable)
+
+
 async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None,
-                 known: "Known | None" = None) -> TaskState | GroupView:
+                 known: Known | None = None) -> TaskState | GroupView:
     """A lead that lists agencies or names a group is a group directive; any other lead starts one
     task, its spec held to TaskSpec's own bounds (only a list may be longer than an agency's code).
     `known`: what the database holds about the names in this spec, read with other specs' (an
@@ -215,7 +229,7 @@ async def read_group(ctx: Context, actor: Actor, code: str) -> GroupView:
 
 
 async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | None = None,
-                known: "Known | None" = None) -> TaskState:
+                known: Known | None = None) -> TaskState:
     """Start the task's workflow once its agencies check out. Whether the code is new is Temporal's
     to say (one workflow per code), not the projection's."""
     if known is None:
@@ -226,20 +240,6 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
     begin = TaskStart(spec=spec, deadline=due_of(spec.deadline, settings.timezone), created_by=by,
                       settings=settings.lifecycle, request_id=idempotency_key)
     return await start_task(ctx.temporal, settings.task_queue, begin, settings.action_timeout)
-
-
-@dataclass(frozen=True)
-class Known:
-    """What the checks before a start read from the database, for many specs at once (a program
-    file's rows): which of the agencies they name exist, the agency groups among their leads (with
-    their members), and which of their codes are group directives'."""
-
-    agencies: frozenset[str]
-    groups: dict[str, list[str]]
-    directives: frozenset[str]
-
-
-KNOWN_AT_ONCE = 500  # codes in one IN of _known's reads (SQLite binds each as a variable)
 
 
 async def _known(session: AsyncSession, specs: Sequence[TaskSpec]) -> Known:
