@@ -778,16 +778,12 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
     """A page of the tasks the filters select. `grouped` (a GroupedTaskPage): the children of group
     directives folded into their group's item, listed first, for whoever reads group directives —
     a group is listed when the filters select any of its children, and shows all of them."""
+    if not grouped:
+        found, total, exact = await _plain_page(ctx, actor, chosen, limit, offset)
+        return TaskPage(items=[TaskView.of(state) for state in found], total=total, total_exact=exact)
     async with ctx.sessions() as session:
         codes = await _rare(session, chosen)
         query = _among(selection(ctx, actor, chosen), codes)
-        if not grouped:
-            total, exact = await _total(session, query, chosen, _code_sets(ctx, actor, chosen))
-            if await _walked(session, chosen, total, codes):
-                query = selection(ctx, actor, chosen, walk=True)
-            found = await states.read(session, query.limit(limit).offset(offset))
-            return TaskPage(items=[TaskView.of(state) for state in found],
-                            total=total, total_exact=exact)
         items = list(await session.scalars(select(models.TaskGroup).order_by(models.TaskGroup.code))
                      ) if reads_groups(ctx, actor) else []
         children = [code for item in items for code in item.children]
@@ -803,6 +799,24 @@ async def page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offse
         return GroupedTaskPage(items=[TaskView.of(state) for state in found],
                                total=len(listed) + total, total_exact=exact,
                                groups=[view for view, _ in await _rolled_up(session, shown)])
+
+
+async def page_json(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int, offset: int) -> bytes:
+    """`page` (not grouped) as the API answers it: TaskPage's JSON, each task's text made with its
+    state, not the whole page's again at every read (services/views.py TaskPage.json_of)."""
+    return TaskPage.json_of(*await _plain_page(ctx, actor, chosen, limit, offset))
+
+
+async def _plain_page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int,
+                      offset: int) -> tuple[list[TaskState], int, bool]:
+    """The states of a page of the tasks the filters select, their total and whether it is exact."""
+    async with ctx.sessions() as session:
+        codes = await _rare(session, chosen)
+        query = _among(selection(ctx, actor, chosen), codes)
+        total, exact = await _total(session, query, chosen, _code_sets(ctx, actor, chosen))
+        if await _walked(session, chosen, total, codes):
+            query = selection(ctx, actor, chosen, walk=True)
+        return await states.read(session, query.limit(limit).offset(offset)), total, exact
 
 
 async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskView]:

@@ -286,6 +286,9 @@ class TaskView(BaseModel):
 
 
 _VIEWS = ByState(TaskView._built)
+# Each task's JSON as a list answers it (FastAPI writes a response model's by alias), remembered with its
+# state: a list read again writes only the tasks that moved.
+_VIEW_TEXTS = ByState(lambda state: TaskView.of(state).model_dump_json(by_alias=True).encode())
 
 
 class TaskPage(BaseModel):
@@ -294,6 +297,16 @@ class TaskPage(BaseModel):
                        "to SEARCH_COUNTED (services/tasks.py) and no further: then `total_exact` is false")
     total_exact: bool = Field(default=True, description="false when `total` is where counting stopped: "
                               "there are more")
+
+    @staticmethod
+    def json_of(states: list[TaskState], total: int, total_exact: bool) -> bytes:
+        """The page of these tasks as the model's JSON, each task's text the one remembered with its
+        state (`_VIEW_TEXTS`), not written again at every read (50 views: 0.4-0.6 ms of a list's answer).
+        The rest of the page is the model's own, written with no items and the items put in their place."""
+        empty = TaskPage(items=[], total=total, total_exact=total_exact).model_dump_json(by_alias=True).encode()
+        opening = b'{"items":['
+        assert empty.startswith(opening + b"]"), empty  # the model names `items` first
+        return opening + b",".join(_VIEW_TEXTS(state) for state in states) + empty[len(opening):]
 
 
 class HistoryEntry(BaseModel):

@@ -5,6 +5,8 @@ test."""
 
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
+
 from db import states
 from db.states import STATES_REMEMBERED, ByState, parsed
 from domain.actors import Actor
@@ -13,7 +15,7 @@ from domain.stages import Stage
 from domain.task import TaskSpec, TaskState
 from policies.enforcer import MODEL_PATH, Enforcer, give_roles
 from services.reports import inbox_item
-from services.views import DeadlineView, InboxItem, TaskView
+from services.views import _VIEW_TEXTS, DeadlineView, GroupedTaskPage, InboxItem, TaskPage, TaskView
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -76,6 +78,25 @@ def test_an_inbox_item_is_its_task_view_with_its_own_fields_as_if_validated_whol
     validated = InboxItem.model_validate({**TaskView.of(state).model_dump(), **mine})
     assert item.model_dump_json() == validated.model_dump_json()
     assert TaskView.of(state).model_dump_json() == TaskView._built(state).model_dump_json()
+
+
+def test_a_page_s_json_is_what_its_response_model_writes() -> None:
+    tasks = [_state("MEMO-1"), _state("MEMO-2", Stage.CROSS_CHECK)]
+    for shown, total, exact in ((tasks, 7, True), ([], 0, True), (tasks[:1], 1000, False)):
+        written = TypeAdapter(GroupedTaskPage | TaskPage).dump_json(  # the list route's response model
+            TaskPage(items=[TaskView.of(state) for state in shown], total=total, total_exact=exact), by_alias=True)
+        assert TaskPage.json_of(shown, total, exact) == written
+
+
+def test_a_page_writes_each_task_s_text_once_per_state() -> None:
+    state = _state()
+    TaskPage.json_of([state], 1, True)
+    assert _VIEW_TEXTS(state) is _VIEW_TEXTS(state)
+    made = len(_VIEW_TEXTS._known)
+    TaskPage.json_of([state, state], 2, True)
+    assert len(_VIEW_TEXTS._known) == made  # read again: nothing made
+    TaskPage.json_of([_state()], 1, True)  # another state object: its text made afresh
+    assert len(_VIEW_TEXTS._known) == made + 1
 
 
 async def _head_may_submit() -> Enforcer:

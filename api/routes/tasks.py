@@ -100,7 +100,9 @@ async def list_tasks(
     chosen = TaskFilter(stage=stage, agency=agency, relation=relation, overdue=overdue, q=q,
                         document=document, sort=sort, codes=code or [])
     if format == "json":
-        return await tasks.page(ctx, actor, chosen, limit, offset, grouped=groups)
+        if groups:
+            return await tasks.page(ctx, actor, chosen, limit, offset, grouped=True)
+        return Response(await tasks.page_json(ctx, actor, chosen, limit, offset), media_type="application/json")
     rows = [{**view.model_dump(), "percent": view.progress.percent, **_source_columns(view)}
             for view in await tasks.export(ctx, actor, chosen)]
     return table_response(TASK_COLUMNS, rows, format, "nhiem-vu")
