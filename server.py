@@ -34,6 +34,7 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import http_server
 from api.app import create_app
 from api.bootstrap import DEMO_PASSWORD
 from db.session import create_schema, make_sessions
@@ -415,7 +416,7 @@ async def serve_here(settings: Settings, dev_server: DevServer | None, workers_a
     if dev_server is not None:
         supervising.append(asyncio.create_task(dev_server.supervise(
             lambda: catch_up_after_restart(app.state, settings))))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None))
+    server = uvicorn.Server(http_server.config(app))
     serving = asyncio.create_task(server.serve(sockets=[listen(settings)]))
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no event
         await asyncio.sleep(0.1)
@@ -490,7 +491,7 @@ def listen(settings: Settings) -> socket.socket:
 
 async def serve_on(settings: Settings, fd: int) -> None:
     """One more API process (NQ57_API_PROCESSES), accepting on the socket server.py opened."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", log_config=None))
+    server = uvicorn.Server(http_server.config(create_app(settings)))
     await server.serve(sockets=[socket.socket(fileno=fd)])
 
 
