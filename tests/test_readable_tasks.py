@@ -64,10 +64,8 @@ async def test_a_page_walked_in_order_is_the_page_looked_up(stack: Stack) -> Non
         assert pages[0] == pages[1] and pages[0][0] and pages[0][1], (username, chosen)
 
 
-async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected(stack: Stack) -> None:
-    """A list's total counted from the agencies' and reviewers' codes alone (services/tasks.py
-    `_code_sets`) is the number of tasks its query selects: for each person, unfiltered and by agency
-    — a task the person reviews and their agency stands to (directing) counted once."""
+async def _reviewed_where_the_reviewers_agency_directs(stack: Stack) -> str:
+    """A task in cross-check whose reviewer ("reviewer", of HCM) is of the agency that directs it."""
     code = unique_code("DIR")
     ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
         "code": code, "title": "Nhiệm vụ do TP Hồ Chí Minh chỉ đạo", "lead_agency": "BKHCN",
@@ -75,6 +73,14 @@ async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected
     await act(stack, "bkhcn.head", code, "accept", {})
     await submit_evidence(stack, code, summary="Đã xong")
     await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})  # HCM's, as HCM directs it
+    return code
+
+
+async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected(stack: Stack) -> None:
+    """A list's total counted from the agencies' and reviewers' codes alone (services/tasks.py
+    `_code_sets`) is the number of tasks its query selects: for each person, unfiltered and by agency
+    — a task the person reviews and their agency stands to (directing) counted once."""
+    await _reviewed_where_the_reviewers_agency_directs(stack)
     ctx = app_of(stack).state.ctx
     counted_off_sets = []
     for username in ("office", "committee", "reviewer", "hni.head", "hni.officer", "bkhcn.head", "auditor"):
@@ -96,13 +102,7 @@ async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected
 async def test_the_codes_a_person_reads_name_each_task_once(stack: Stack) -> None:
     """A task the person reviews and their agency stands to (directing) is among their codes once,
     not once as reviewed and once as their agency's: a list's total counts the codes, unsorted."""
-    code = unique_code("ONCE")
-    ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
-        "code": code, "title": "Nhiệm vụ do TP Hồ Chí Minh chỉ đạo", "lead_agency": "BKHCN",
-        "directing_agency": "HCM", "deadline": "31/12/2027"}), 201)
-    await act(stack, "bkhcn.head", code, "accept", {})
-    await submit_evidence(stack, code, summary="Đã xong")
-    await act(stack, "office", code, "review.assign", {"reviewer": "reviewer"})  # HCM's, as HCM directs it
+    code = await _reviewed_where_the_reviewers_agency_directs(stack)
     ctx = app_of(stack).state.ctx
     reviewer = await people.person(ctx, "reviewer")
     assert reviewer is not None and reviewer.agency == "HCM"
