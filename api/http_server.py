@@ -18,8 +18,9 @@ HEAD_LIMIT = 16 * 1024
 class BoundedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing (400, the connection closed, as with h11) a request
     whose head is still not complete after HEAD_LIMIT bytes. Counted by what is received, a read at a
-    time, while a head is incomplete: what is held is bounded by HEAD_LIMIT and one read (asyncio's
-    reads are at most 256 KiB), and a body is never counted."""
+    time, while a head is incomplete (the read in which a request begins after another is not): what
+    is held is bounded by HEAD_LIMIT and two reads (asyncio's are at most 256 KiB each), and a body is
+    never counted."""
 
     _head = 0  # bytes received while a request's head is incomplete; -1: it is complete
 
