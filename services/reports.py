@@ -38,6 +38,7 @@ from services.views import (
     PublishedPeriod,
     RankingSnapshotOut,
     TaskView,
+    answer_text,
 )
 
 INBOX_LIMIT = 200  # the most urgent first; the rest wait their turn
@@ -75,7 +76,7 @@ async def _inbox(ctx: Context, actor: Actor, limit: int) -> list[tuple[InboxItem
             continue
         if alerts:  # an item of its own, with its alerts
             alerted = made[0].model_copy(update={"notifications": alerts})
-            made = alerted, _text(alerted)
+            made = alerted, answer_text(alerted)
         shown.append(made)
     return shown
 
@@ -109,15 +110,10 @@ def inbox_item(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> tuple
             notifications=[], returned=InboxItem.returned_of(state),
             running=DeadlineView(kind=running.kind, due=running.due, level=state.ladders.get(running.key, 0),
                                  owner=owner_of(running.kind)) if running else None)
-        return state, (item, _text(item))
+        return state, (item, answer_text(item))
     # The state is kept beside its item, so its id is not another's while the item is remembered.
     kept = enforcer.remembered("inbox", (id(state), actor.username, actor.agency, *actor.roles), made)
     return cast(tuple[InboxItem, bytes] | None, kept[1])
-
-
-def _text(item: InboxItem) -> bytes:
-    """An item's JSON as FastAPI writes a response model's (by alias)."""
-    return item.model_dump_json(by_alias=True).encode()
 
 
 def _owners(actor: Actor, state: TaskState) -> set[Owner]:

@@ -105,6 +105,20 @@ class Known:
     groups: dict[str, list[str]]
     directives: frozenset[str]
 
+    def missing(self, codes: Sequence[str]) -> list[str]:
+        """Those of these agencies' codes that no agency has, in their order."""
+        return [code for code in codes if code not in self.agencies]
+
+
+def _unknown_agencies(field: str, codes: Sequence[str]) -> Refusal:
+    """The refusal of a field naming agencies that do not exist: every stranger named at once."""
+    return Refusal(Code.UNKNOWN_AGENCIES, field=field, agencies=", ".join(f"'{code}'" for code in codes))
+
+
+def _one_lead(lead: str) -> str:
+    """A lead of one agency as it is started ("BTC;", a spreadsheet's trailing separator, is BTC)."""
+    return lead.strip().strip(";").strip()
+
 
 KNOWN_AT_ONCE = 500  # codes in one IN of _known's reads (SQLite binds each as a variable)
 
@@ -125,7 +139,7 @@ async def assign(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | N
             known = await _known(session, [spec])
     if (members := known.groups.get(spec.lead_agency)) is not None:
         return await assign_group(ctx, spec, spec.lead_agency, members, by, idempotency_key)
-    lead = spec.lead_agency.strip().strip(";").strip()
+    lead = _one_lead(spec.lead_agency)
     return await start(ctx, TaskSpec.model_validate({**spec.model_dump(mode="json"), "lead_agency": lead}), by,
                        idempotency_key, known)
 
@@ -146,8 +160,8 @@ async def assign_group(ctx: Context, spec: TaskSpec, group: str, members: list[s
                                                                     if c != member]})
                  for member, child in zip(members, children, strict=True)]
         known = await _known(session, specs)
-    if unknown := [member for member in members if member not in known.agencies]:  # every stranger at once
-        raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency", agencies=", ".join(f"'{c}'" for c in unknown))
+    if unknown := known.missing(members):
+        raise _unknown_agencies("lead_agency", unknown)
     for child_spec in specs:
         _check(known, child_spec)
     async with ctx.sessions() as session:
@@ -245,7 +259,7 @@ async def start(ctx: Context, spec: TaskSpec, by: str, idempotency_key: str | No
 async def _known(session: AsyncSession, specs: Sequence[TaskSpec]) -> Known:
     """Three reads for any number of specs (each IN in chunks of KNOWN_AT_ONCE). The agencies read
     are all those the specs name, the members of a lead that lists them and of a group among the leads too."""
-    leads = {spec.lead_agency for spec in specs} | {spec.lead_agency.strip().strip(";").strip() for spec in specs}
+    leads = {spec.lead_agency for spec in specs} | {_one_lead(spec.lead_agency) for spec in specs}
     groups = {group.code: group.members for group in await _with_codes(session, models.AgencyGroup, leads)}
     named = leads | {code for spec in specs for code in spec.coordinating_agencies} | {
         spec.directing_agency for spec in specs if spec.directing_agency} | {
@@ -268,9 +282,8 @@ def _check(known: Known, spec: TaskSpec) -> None:
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=spec.lead_agency)
     if spec.code in known.directives:  # a group directive's code
         raise Refusal(Code.TASK_EXISTS, task=spec.code)
-    if strangers := [code for code in spec.coordinating_agencies if code not in known.agencies]:
-        raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
-                      agencies=", ".join(f"'{c}'" for c in strangers))
+    if strangers := known.missing(spec.coordinating_agencies):
+        raise _unknown_agencies("coordinating_agencies", strangers)
     if spec.directing_agency == spec.lead_agency:
         raise Refusal(Code.DIRECTING_IS_LEAD, field="directing_agency", agency=spec.directing_agency)
     if spec.directing_agency is not None and spec.directing_agency not in known.agencies:
@@ -378,9 +391,8 @@ async def preview_program(ctx: Context, actor: Actor, content: bytes, filename: 
             members = listed_agencies(spec.lead_agency) or known.groups.get(spec.lead_agency)
             if members is None:
                 _check(known, TaskSpec.model_validate(spec.model_dump(mode="json")))
-            elif unknown := [member for member in members if member not in known.agencies]:
-                raise Refusal(Code.UNKNOWN_AGENCIES, field="lead_agency",
-                              agencies=", ".join(f"'{c}'" for c in unknown))
+            elif unknown := known.missing(members):
+                raise _unknown_agencies("lead_agency", unknown)
             rows.append(PreviewRow(row=number, status="new", code=spec.code, spec=spec,
                                    deadline=due_of(spec.deadline, ctx.settings.timezone)))
         except ValidationError as error:
@@ -530,8 +542,7 @@ async def _with_people(ctx: Context, command: Any, state: TaskState) -> Any:
                           agency=state.lead_agency)
     if command.action == "correct" and command.coordinating_agencies:
         if unknown := await people.missing_agencies(ctx, command.coordinating_agencies):
-            raise Refusal(Code.UNKNOWN_AGENCIES, field="coordinating_agencies",
-                          agencies=", ".join(f"'{c}'" for c in unknown))
+            raise _unknown_agencies("coordinating_agencies", unknown)
     moved_to = command.lead_agency if command.action == "reassign" else None
     if moved_to and await people.missing_agencies(ctx, [moved_to]):
         raise Refusal(Code.UNKNOWN_AGENCY, field="lead_agency", agency=command.lead_agency)

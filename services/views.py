@@ -286,9 +286,16 @@ class TaskView(BaseModel):
 
 
 _VIEWS = ByState(TaskView._built)
-# Each task's JSON as a list answers it (FastAPI writes a response model's by alias), remembered with its
-# state: a list read again writes only the tasks that moved.
-_VIEW_TEXTS = ByState(lambda state: TaskView.of(state).model_dump_json(by_alias=True).encode())
+
+
+def answer_text(model: BaseModel) -> bytes:
+    """A model's JSON as FastAPI writes a response model's (by alias): an answer made of parts kept."""
+    return model.model_dump_json(by_alias=True).encode()
+
+
+# Each task's JSON as a list answers it, remembered with its state: a list read again writes only the
+# tasks that moved.
+_VIEW_TEXTS = ByState(lambda state: answer_text(TaskView.of(state)))
 
 
 class TaskPage(BaseModel):
@@ -303,7 +310,7 @@ class TaskPage(BaseModel):
         """The page of these tasks as the model's JSON, each task's text the one remembered with its
         state (`_VIEW_TEXTS`), not written again at every read (50 views: 0.4-0.6 ms of a list's answer).
         The rest of the page is the model's own, written with no items and the items put in their place."""
-        empty = TaskPage(items=[], total=total, total_exact=total_exact).model_dump_json(by_alias=True).encode()
+        empty = answer_text(TaskPage(items=[], total=total, total_exact=total_exact))
         opening = b'{"items":['
         assert empty.startswith(opening + b"]"), empty  # the model names `items` first
         return opening + b",".join(_VIEW_TEXTS(state) for state in states) + empty[len(opening):]

@@ -138,7 +138,6 @@ class Stack:
         return dict(self.tokens[(username, password)])
 
 
-
 @contextlib.contextmanager
 def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
     """The SQL statements run on the sessions' engine while inside (whoever runs them), each on one line."""
@@ -153,6 +152,7 @@ def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]
         yield said
     finally:
         sql_events.remove(engine, "before_cursor_execute", seen)
+
 
 ORIGIN = "http://nq57.test"  # where the stack's clients say they are
 
