@@ -88,15 +88,15 @@ async def fresh_database(url: str) -> AsyncEngine:
     return engine
 
 
-async def postgres_database() -> str:
+async def postgres_database(own: str = "") -> str:
     """NQ57_TEST_POSTGRES_URL's database, or under pytest-xdist one database per test process on the
-    same server (`<name>_gw0`, ...), so that processes running side by side never share tables.
-    Created when missing."""
+    same server (`<name>_gw0`, ...), so that processes running side by side never share tables; `own`
+    names a database apart from those (`<name>_gw0_audit`). Created when missing."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    name = make_url(POSTGRES_URL).database
-    url = postgres_fault_url(POSTGRES_URL, f"{name}_{worker}" if worker else name)
+    name = "_".join(part for part in (make_url(POSTGRES_URL).database, worker, own) if part)
+    url = postgres_fault_url(POSTGRES_URL, name)
     await ensure_postgres_database(url)
-    return url if worker else POSTGRES_URL
+    return url if worker or own else POSTGRES_URL
 
 
 def _database_params() -> list:
@@ -128,8 +128,17 @@ async def stack(request: pytest.FixtureRequest, _stacks: Callable[[str], Awaitab
     return await _stacks(request.param)
 
 
+@pytest.fixture(scope="module", params=_database_params())
+async def own_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[Stack]:
+    """A stack for one test module alone, started empty: for tests that walk every task (the audit's
+    verify), whose walk would otherwise grow with every test that ran before them."""
+    async with _stack(request.param, tmp_path_factory, own=request.module.__name__.rpartition(".")[2]) as stack:
+        yield stack
+
+
 @asynccontextmanager
-async def _stack(database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def _stack(database: str, tmp_path_factory: pytest.TempPathFactory, own: str = "") -> AsyncIterator[Stack]:
     import httpx
 
     # The application is imported here, not at the top: the pure tests (domain, policy matrix)
@@ -141,8 +150,8 @@ async def _stack(database: str, tmp_path_factory: pytest.TempPathFactory) -> Asy
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter, port=free_port(),
     ) as dev_server:
-        data_dir = tmp_path_factory.mktemp(f"nq57-{database}")
-        url = await postgres_database() if database == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
+        data_dir = tmp_path_factory.mktemp(f"nq57-{database}{own and '-'}{own}")
+        url = await postgres_database(own) if database == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
         settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
                             secret_key=TEST_SECRET, escalation_steps=STACK_ESCALATION_STEPS,
                             admin_password=ADMIN_PASSWORD, max_upload_mb=1, demo=False,

@@ -2,8 +2,9 @@
 through the API (auditor, admin) and the `cli.py audit verify` command, before and after someone with
 database or disk access tampers with them.
 
-verify walks every task in the shared database, so each test tampers with its own new task and puts
-the original rows (or bytes) back before it ends, then checks that verify holds again."""
+verify walks every task in the database, so the module has a stack of its own (started empty, its walk
+stays short whatever ran before), each test tampers with its own new task and puts the original rows
+(or bytes) back before it ends, then checks that verify holds again."""
 
 import asyncio
 import json
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, select, update
 
 from db import models
@@ -23,6 +25,12 @@ from tests.helpers import Stack, act, ok, unique_code
 
 REPO = Path(__file__).resolve().parent.parent
 KPI = "Hệ thống vận hành"
+
+
+@pytest.fixture(scope="module")
+def stack(own_stack: Stack) -> Stack:
+    return own_stack
+
 
 async def _task_with_history(stack: Stack, prefix: str) -> tuple[str, str, bytes]:
     """A task with six events: created, accept, progress.report, comment, evidence.submit, review.assign.
