@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
-from api import errors, hardening, observe
+from api import compression, errors, hardening, observe
 from api.bootstrap import ensure_admin, load_demo
 from api.rate_limit import PublicRateLimit
 from api.routes import (
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     errors.install(app)
     hardening.install(app, settings)
+    app.add_middleware(compression.Compression)
     app.add_middleware(observe.Observe)  # the last added runs first: every answer is timed and carries its id
     app.add_exception_handler(Exception, observe.unexpected)
     # The API's routes first: its requests are the many, and routes are tried in order.
