@@ -1,10 +1,16 @@
 """Answers of the API come gzip-compressed to the clients that accept it (api/compression.py); pages,
-the token's answer and evidence files never are."""
+the token's answer, evidence files and small answers never are."""
 
 import json
 import uuid
 
-from api.compression import COMPRESSED
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from api.compression import COMPRESSED, SMALLEST, Compression
 from tests.helpers import Stack, act, assigned, ok
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -12,22 +18,23 @@ IDENTITY = {"Accept-Encoding": "identity"}
 
 
 async def test_a_list_of_tasks_comes_compressed_and_reads_as_the_plain_answer(stack: Stack) -> None:
-    for _ in range(3):
+    for _ in range(10):
         await assigned(stack, "GZ")
     office = await stack.login("office")
     compressed = await stack.http.get("/api/v1/tasks?limit=50", headers=office | GZIP)
     plain = await stack.http.get("/api/v1/tasks?limit=50", headers=office | IDENTITY)
+    assert len(plain.content) >= SMALLEST and "content-encoding" not in plain.headers
     assert compressed.headers["content-encoding"] == "gzip"
     assert "accept-encoding" in compressed.headers["vary"].lower()
     assert int(compressed.headers["content-length"]) < len(plain.content) / 3
-    assert "content-encoding" not in plain.headers
     assert ok(compressed) == ok(plain)
 
 
 async def test_an_evidence_file_is_sent_as_it_was_stored(stack: Stack) -> None:
     code = await assigned(stack, "GZ-FILE", kpis=[{"name": "Văn bản", "target": 1, "unit": ""}])
     await act(stack, "hni.head", code, "accept", {})
-    content = f"Biên bản {uuid.uuid4()}\n".encode() * 200  # 16 KB that compress well
+    content = f"Biên bản {uuid.uuid4()}\n".encode() * 400  # 18 KB that compress well
+    assert len(content) >= SMALLEST
     head = await stack.login("hni.head")
     task = ok(await stack.http.post(f"/api/v1/tasks/{code}/actions/evidence.submit", headers=head,
                                     files=[("files", ("bien-ban.txt", content, "text/plain"))],
@@ -38,9 +45,32 @@ async def test_an_evidence_file_is_sent_as_it_was_stored(stack: Stack) -> None:
     assert answer.content == content and int(answer.headers["content-length"]) == len(content)
 
 
-async def test_a_page_is_never_compressed(stack: Stack) -> None:
-    answer = await stack.http.get("/login", headers=GZIP)
-    assert answer.status_code == 200 and len(answer.content) >= 1024, len(answer.content)
+def _answering(size: int) -> Compression:
+    """Compression in front of an app that answers every path with `size` bytes, as a page under
+    /tasks and /public, as JSON elsewhere."""
+    async def any_path(request: Request) -> Response:
+        if request.url.path.startswith(("/tasks", "/public/")) and not request.url.path.startswith("/public/v1"):
+            return HTMLResponse("<p>" + "x" * size + "</p>")
+        return JSONResponse({"text": "x" * size})
+    return Compression(Starlette(routes=[Route("/{path:path}", any_path, methods=["GET", "POST"])]))
+
+
+async def _encoding(app: Compression, method: str, path: str) -> str | None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nq57.test") as client:
+        answer = await client.request(method, path, headers=GZIP)
+    assert answer.status_code == 200 and len(answer.content) >= SMALLEST
+    return answer.headers.get("content-encoding")
+
+
+async def test_pages_the_token_and_small_answers_are_never_compressed() -> None:
+    large, small = _answering(2 * SMALLEST), _answering(SMALLEST // 2)
+    assert await _encoding(large, "GET", "/tasks?q=tim") is None
+    assert await _encoding(large, "GET", "/public/tasks") is None
+    assert await _encoding(large, "POST", "/api/v1/auth/token") is None
+    assert await _encoding(large, "GET", "/api/v1/inbox") == "gzip"
+    assert await _encoding(large, "GET", "/public/v1/tasks") == "gzip"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=small), base_url="http://nq57.test") as client:
+        answer = await client.get("/api/v1/inbox", headers=GZIP)
     assert "content-encoding" not in answer.headers
 
 
