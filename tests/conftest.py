@@ -150,7 +150,7 @@ async def _stack(database: str, tmp_path_factory: pytest.TempPathFactory, own: s
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter, port=free_port(),
     ) as dev_server:
-        data_dir = tmp_path_factory.mktemp(f"nq57-{database}{own and '-'}{own}")
+        data_dir = tmp_path_factory.mktemp("-".join(part for part in ("nq57", database, own) if part))
         url = await postgres_database(own) if database == "postgres" else f"sqlite+aiosqlite:///{data_dir / 'nq57.db'}"
         settings = Settings(data_dir=data_dir, database_url=url, task_queue=f"nq57-test-{uuid.uuid4().hex[:8]}",
                             secret_key=TEST_SECRET, escalation_steps=STACK_ESCALATION_STEPS,

@@ -46,12 +46,12 @@ async def test_an_evidence_file_is_sent_as_it_was_stored(stack: Stack) -> None:
 
 
 def _answering(size: int) -> Compression:
-    """Compression in front of an app that answers every path with `size` bytes, as a page under
-    /tasks and /public, as JSON elsewhere."""
+    """Compression in front of an app that answers every path with `size` bytes: JSON under /api/ and
+    /public/v1/, a page elsewhere."""
     async def any_path(request: Request) -> Response:
-        if request.url.path.startswith(("/tasks", "/public/")) and not request.url.path.startswith("/public/v1"):
-            return HTMLResponse("<p>" + "x" * size + "</p>")
-        return JSONResponse({"text": "x" * size})
+        if request.url.path.startswith(("/api/", "/public/v1/")):
+            return JSONResponse({"text": "x" * size})
+        return HTMLResponse("<p>" + "x" * size + "</p>")
     return Compression(Starlette(routes=[Route("/{path:path}", any_path, methods=["GET", "POST"])]))
 
 
