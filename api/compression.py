@@ -1,10 +1,10 @@
 """The API's answers gzip-compressed for the clients that accept it: an inbox of 200 tasks is about
 250 KB of JSON, for officers on phones, and JSON of tasks shrinks about sevenfold (the demo's list of
-34 tasks: 49,996 bytes, 7,153 compressed). Starlette's GZipMiddleware at
-level 1 (about 0.3 ms for those 250 KB; level 6 saves a few percent more for three times the CPU), on
-answers of 8 KiB and more (a smaller one reaches a phone in the first round trip anyway: TCP's first
-window is ten packets, about 14 KB), in the event loop up to 1 MiB (handing 250 KB to a thread cost
-the inbox about 2 ms more, measured), under the API's paths alone:
+34 tasks: 49,996 bytes, 7,153 compressed). Starlette's GZipMiddleware at level 1 (0.4 ms for those
+250 KB; level 6 made them a fifth smaller again for three times the CPU), on answers of 8 KiB and
+more (a smaller one reaches a phone in the first round trip anyway: TCP's first window is ten
+packets, about 14 KB), in the event loop up to 1 MiB (handing 250 KB to a thread cost the inbox
+about 2 ms more, measured), under the API's paths alone:
 - not the pages (HTML): each carries a CSRF token beside what the request put in it (a search), which
   compression lets an onlooker guess byte by byte from the answers' lengths (BREACH);
 - not the token's answer (the same, with the name the request gave);
