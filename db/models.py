@@ -101,11 +101,14 @@ class TaskAgency(Base):
     """Which agencies stand in which relation to a task, for filters and inboxes."""
 
     __tablename__ = "task_agencies"
-    # "the tasks this agency leads (coordinates...)": every person's reads and inbox ask it.
-    __table_args__ = (Index("ix_task_agencies_agency_relation", "agency", "relation", "task_code"),)
+    # "the tasks this agency leads (coordinates...)": every person's reads and inbox ask it; and an
+    # agency's tasks in the lists' order, by deadline (services/tasks.py `selection`, `agency=`).
+    __table_args__ = (Index("ix_task_agencies_agency_relation", "agency", "relation", "task_code"),
+                      Index("ix_task_agencies_agency_deadline", "agency", "deadline", "task_code", "relation"))
     task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
     agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
     relation: Mapped[str] = mapped_column(String(16))
+    deadline: Mapped[datetime]  # the task's (Task.deadline), kept with it by the recording step
 
 
 class InboxRow(Base):

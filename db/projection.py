@@ -172,10 +172,10 @@ def _agencies(state: TaskState) -> list[tuple[str, Relation]]:
                and code not in state.overseers])
 
 
-def agency_rows(state: TaskState) -> list[dict[str, str]]:
+def agency_rows(state: TaskState) -> list[dict[str, Any]]:
     """The task's agencies (`_agencies`) as rows (db/models.py TaskAgency)."""
-    return [{"task_code": state.code, "agency": code, "relation": relation.value}
-            for code, relation in _agencies(state)]
+    return [{"task_code": state.code, "agency": code, "relation": relation.value,
+             "deadline": state.deadline or NO_DEADLINE} for code, relation in _agencies(state)]
 
 
 # Who holds no part of a task (InboxRow.holder): anyone else, in the relation `other`.
@@ -240,6 +240,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
     # the stage, few move the agencies).
     before = None if held is None or held.search is None else parsed(held.state)
     placed = before is None or _placement(before) != _placement(state)
+    moved = before is None or force or before.deadline != state.deadline  # an extension, a rework…
     if placed:
         values["search"] = await _search_text(session, state)
     if held is None:
@@ -250,11 +251,13 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
     # has no children yet: they hang on it (foreign keys, ON DELETE CASCADE), so none are read or deleted.
     were = [] if held is None else inbox_rows(before) if before is not None and not force else None
     await _write_inbox_rows(session, state, were=were)
-    if not placed:
-        return
-    if held is not None:
-        await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
-    await session.execute(insert(_TASK_AGENCIES).values(agency_rows(state)))
+    if placed:
+        if held is not None:
+            await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
+        await session.execute(insert(_TASK_AGENCIES).values(agency_rows(state)))
+    elif moved:  # the agency rows keep the task's deadline: an agency's list walks them in its order
+        await session.execute(update(_TASK_AGENCIES).where(_TASK_AGENCIES.c.task_code == state.code)
+                              .values(deadline=state.deadline or NO_DEADLINE))
 
 
 async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, case, func, select, text
+from sqlalchemy import Select, and_, case, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -683,7 +683,12 @@ def selection(ctx: Context, actor: Actor, chosen: TaskFilter, walk: bool = False
     query = authorization.readable_tasks(ctx.enforcer, actor, walk)
     if chosen.stage is not None:
         query = query.where(models.Task.stage == chosen.stage.value)
-    if chosen.agency:
+    ordered_by_agency = bool(chosen.agency) and chosen.sort == "deadline"
+    if ordered_by_agency:  # the agency's rows, read in the deadline order they keep (db/models.py TaskAgency)
+        held = models.TaskAgency
+        query = query.join(held, and_(held.task_code == models.Task.code, held.agency == chosen.agency,
+                                      held.relation.in_(RELATIONS[chosen.relation])))
+    elif chosen.agency:
         query = query.where(authorization.among(of_agency(chosen.agency, chosen.relation), walk))
     if chosen.overdue is not None:
         query = query.where(models.Task.overdue == chosen.overdue)
@@ -693,6 +698,8 @@ def selection(ctx: Context, actor: Actor, chosen: TaskFilter, walk: bool = False
         query = query.where(models.Task.code.in_(chosen.codes))
     if chosen.q and chosen.q.strip():
         query = query.where(matching(chosen.q.strip()))
+    if ordered_by_agency:  # the same order: an agency's row keeps its task's deadline
+        return query.order_by(models.TaskAgency.deadline, models.TaskAgency.task_code)
     column = _SORT_COLUMNS[chosen.sort.lstrip("-")]
     first = column.desc() if chosen.sort.startswith("-") else column.asc()
     # Ties by deadline, then code, each named once: the order the index (deadline, code) holds, so a

@@ -154,8 +154,11 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
     path = tmp_path / "old.db"
     old = sqlite3.connect(path)
     old.executescript(RELEASE_BEFORE.read_text(encoding="utf-8"))
-    before = {table: old.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608 (fixed names)
-              for table in ("tasks", "events", "task_agencies", "users", "agencies", "casbin_rule")}
+    tables = ("tasks", "events", "task_agencies", "users", "agencies", "casbin_rule")
+    named = {table: ", ".join(column for _, column, *_ in old.execute(f"PRAGMA table_info({table})"))
+             for table in tables}  # the columns it had: later revisions add some
+    before = {table: old.execute(f"SELECT {named[table]} FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608
+              for table in tables}  # (fixed names)
     old.close()
     assert len(before["tasks"]) == 4 and before["events"] and before["users"]
 
@@ -164,8 +167,13 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
         assert await _version(engine) == _head()
         async with engine.connect() as connection:
             for table, rows in before.items():
-                after = (await connection.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))).all()
+                after = (await connection.execute(text(f"SELECT {named[table]} FROM {table} ORDER BY 1, 2"))).all()
                 assert [tuple(row) for row in after] == rows, table
+            # An agency's rows keep their task's deadline (revision 0005), each its own task's.
+            unlike = await connection.scalar(text("SELECT count(*) FROM task_agencies JOIN tasks "
+                                                  "ON tasks.code = task_agencies.task_code "
+                                                  "WHERE task_agencies.deadline IS NOT tasks.deadline"))
+            assert unlike == 0 and before["task_agencies"]
             assert await connection.run_sync(_differences) == []
         async with make_sessions(engine)() as session:
             assert await fill_in(session) == 3  # the open tasks get their inbox rows

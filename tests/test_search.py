@@ -10,7 +10,7 @@ from sqlalchemy import delete, text, update
 
 from db import models
 from db.session import create_schema, make_engine, make_sessions
-from tests.helpers import Stack, browser_at, ok, unique_code, web_login
+from tests.helpers import Stack, act, browser_at, ok, unique_code, web_login
 
 
 async def _assign(stack: Stack, code: str, title: str, lead: str = "HNI", coordinating: list[str] | None = None,
@@ -83,6 +83,27 @@ async def test_a_list_sorts_by_the_column_chosen_either_way(stack: Stack) -> Non
     assert await _found(stack, q=token, sort="code") == sorted(codes)
     assert await _found(stack, q=token, sort="-code") == sorted(codes, reverse=True)
     assert await _found(stack, q=token, sort="title") == [codes[2], codes[0], codes[1]]
+
+
+async def test_an_agency_s_list_follows_a_deadline_an_extension_moved(stack: Stack) -> None:
+    """An agency's list is read in deadline order off its own rows (db/models.py TaskAgency keeps
+    the task's deadline): an approved extension moves its task behind the other, there as in the list
+    of every task."""
+    agency, token = unique_code("AG"), unique_code("HAN")
+    ok(await stack.http.post("/api/v1/agencies", headers=await stack.login("admin"), json={
+        "code": agency, "name": f"Sở thử {agency}", "kind": "other"}), 201)
+    first, second = f"{token}-1", f"{token}-2"
+    for code, deadline in ((first, "30/04/2027"), (second, "31/05/2027")):
+        ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+            "code": code, "title": "Nhiệm vụ phối hợp", "lead_agency": "HNI", "coordinating_agencies": [agency],
+            "deadline": deadline}), 201)
+    assert await _found(stack, agency=agency) == [first, second]
+    await act(stack, "hni.head", first, "accept", {})
+    await act(stack, "hni.head", first, "extension.request", {"new_deadline": "30/06/2027", "reason": "Chờ số liệu"})
+    await act(stack, "office", first, "extension.approve", {})
+    assert await _found(stack, agency=agency) == [second, first]
+    assert await _found(stack, agency=agency, relation="coordinating") == [second, first]
+    assert await _found(stack, q=token) == [second, first]
 
 
 async def test_an_unknown_sort_or_relation_is_refused_with_the_field_named(stack: Stack) -> None:
