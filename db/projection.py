@@ -151,10 +151,16 @@ def search_text(state: TaskState, names: Mapping[str, tuple[str, str]]) -> str:
                           *(name for code in agencies for name in names.get(code, ()))]))
 
 
+def deadline_of(state: TaskState) -> datetime:
+    """The task's deadline as its rows keep it (the task's, its agencies', its inbox rows'): one with
+    none sorts last."""
+    return state.deadline or NO_DEADLINE
+
+
 def columns(state: TaskState) -> dict[str, Any]:
     """The task row's columns for this state (but its search text and fence)."""
     return {"title": state.spec.title, "lead_agency": state.lead_agency, "stage": state.stage.value,
-            "deadline": state.deadline or NO_DEADLINE, "original_deadline": state.original_deadline or NO_DEADLINE,
+            "deadline": deadline_of(state), "original_deadline": state.original_deadline or NO_DEADLINE,
             "overdue": state.overdue, "late": state.late, "escalation_level": state.escalation_level,
             "reviewer": state.reviewer, "officer": state.officer, "seq": state.seq,
             "updated_at": state.updated_at, "state": state.model_dump(mode="json")}
@@ -175,7 +181,7 @@ def _agencies(state: TaskState) -> list[tuple[str, Relation]]:
 def agency_rows(state: TaskState) -> list[dict[str, Any]]:
     """The task's agencies (`_agencies`) as rows (db/models.py TaskAgency)."""
     return [{"task_code": state.code, "agency": code, "relation": relation.value,
-             "deadline": state.deadline or NO_DEADLINE} for code, relation in _agencies(state)]
+             "deadline": deadline_of(state)} for code, relation in _agencies(state)]
 
 
 # Who holds no part of a task (InboxRow.holder): anyone else, in the relation `other`.
@@ -190,7 +196,7 @@ def inbox_rows(state: TaskState) -> list[dict[str, Any]]:
     holders = [*_agencies(state), *([(state.reviewer, Relation.REVIEWER)] if state.reviewer else []),
                (ANYONE, Relation.OTHER)]
     urgency = {"overdue": state.overdue, "escalation_level": state.escalation_level,
-               "deadline": state.deadline or NO_DEADLINE}
+               "deadline": deadline_of(state)}
     return [{"task_code": state.code, "action": action.value, "holder": holder, "relation": relation.value,
              "stage": state.stage.value, **urgency}
             for action in awaiting(state) for holder, relation in holders]
@@ -257,7 +263,7 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
         await session.execute(insert(_TASK_AGENCIES).values(agency_rows(state)))
     elif moved:  # the agency rows keep the task's deadline: an agency's list walks them in its order
         await session.execute(update(_TASK_AGENCIES).where(_TASK_AGENCIES.c.task_code == state.code)
-                              .values(deadline=state.deadline or NO_DEADLINE))
+                              .values(deadline=deadline_of(state)))
 
 
 async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:

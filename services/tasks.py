@@ -658,10 +658,14 @@ RELATIONS: dict[str, tuple[str, ...]] = {
 task or overseeing a part of it is not having it."""
 
 
+def _held_by(agency: str, relation: AgencyRelation) -> Any:
+    """An agency's row (db/models.py TaskAgency) of a task it stands to in that relation."""
+    return and_(models.TaskAgency.agency == agency, models.TaskAgency.relation.in_(RELATIONS[relation]))
+
+
 def of_agency(agency: str, relation: AgencyRelation = "any") -> Select[str]:
     """The codes of the tasks the agency stands to in that relation."""
-    return select(models.TaskAgency.task_code).where(
-        models.TaskAgency.agency == agency, models.TaskAgency.relation.in_(RELATIONS[relation]))
+    return select(models.TaskAgency.task_code).where(_held_by(agency, relation))
 
 
 _STAGE_ORDER = case({stage.value: number for number, stage in enumerate(Stage)}, value=models.Task.stage)
@@ -683,11 +687,10 @@ def selection(ctx: Context, actor: Actor, chosen: TaskFilter, walk: bool = False
     query = authorization.readable_tasks(ctx.enforcer, actor, walk)
     if chosen.stage is not None:
         query = query.where(models.Task.stage == chosen.stage.value)
-    ordered_by_agency = bool(chosen.agency) and chosen.sort == "deadline"
+    ordered_by_agency = chosen.agency if chosen.sort == "deadline" else None
     if ordered_by_agency:  # the agency's rows, read in the deadline order they keep (db/models.py TaskAgency)
-        held = models.TaskAgency
-        query = query.join(held, and_(held.task_code == models.Task.code, held.agency == chosen.agency,
-                                      held.relation.in_(RELATIONS[chosen.relation])))
+        query = query.join(models.TaskAgency, and_(models.TaskAgency.task_code == models.Task.code,
+                                                   _held_by(ordered_by_agency, chosen.relation)))
     elif chosen.agency:
         query = query.where(authorization.among(of_agency(chosen.agency, chosen.relation), walk))
     if chosen.overdue is not None:

@@ -155,10 +155,11 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
     old = sqlite3.connect(path)
     old.executescript(RELEASE_BEFORE.read_text(encoding="utf-8"))
     tables = ("tasks", "events", "task_agencies", "users", "agencies", "casbin_rule")
+    # The columns each table had (later revisions add some); every name here is fixed, none is input.
     named = {table: ", ".join(column for _, column, *_ in old.execute(f"PRAGMA table_info({table})"))
-             for table in tables}  # the columns it had: later revisions add some
+             for table in tables}
     before = {table: old.execute(f"SELECT {named[table]} FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608
-              for table in tables}  # (fixed names)
+              for table in tables}
     old.close()
     assert len(before["tasks"]) == 4 and before["events"] and before["users"]
 
