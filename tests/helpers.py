@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from db import models
 from domain.commands import ActionRequest
 from domain.proof import derive_key
 from domain.task import TaskState
@@ -106,6 +108,15 @@ def free_port() -> int:
         _taken_ports.add(port)
         return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+def task_row(code: str, search: str | None = None) -> models.Task:
+    """A task's row written straight to the database, with no workflow behind it (an older database's,
+    or one the recording step did not write)."""
+    now = datetime.now(UTC)
+    return models.Task(code=code, title=code, lead_agency="HNI", stage="assigned", deadline=now,
+                       original_deadline=now, overdue=False, late=False, escalation_level=0, seq=1, fence=0,
+                       created_at=now, updated_at=now, state={}, search=search)
 
 
 def unique_code(prefix: str = "T") -> str:

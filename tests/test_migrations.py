@@ -29,6 +29,7 @@ from domain.stages import OPEN_STAGES
 from domain.task import TaskState
 from settings import Settings
 from tests.fault_injection import ensure_postgres_database, postgres_fault_url
+from tests.helpers import task_row
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
 RELEASE_BEFORE = Path(__file__).with_name("fixtures") / "release-before-migrations.sql"
@@ -175,10 +176,15 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
                                                   "ON tasks.code = task_agencies.task_code "
                                                   "WHERE task_agencies.deadline IS NOT tasks.deadline"))
             assert unlike == 0 and before["task_agencies"]
+            # Every task counted (revision 0006), and counted on as tasks come.
+            assert await connection.scalar(select(models.TaskCount.tasks)) == len(before["tasks"])
             assert await connection.run_sync(_differences) == []
         async with make_sessions(engine)() as session:
             assert await fill_in(session) == 3  # the open tasks get their inbox rows
             tasks = list(await session.scalars(select(models.Task).order_by(models.Task.code)))
             states = [TaskState.model_validate(task.state) for task in tasks]
             waiting = set(await session.scalars(select(models.InboxRow.task_code)))
+            session.add(task_row("NEW-1"))
+            await session.flush()
+            assert await session.scalar(select(models.TaskCount.tasks)) == len(before["tasks"]) + 1
         assert {state.code for state in states if state.stage in OPEN_STAGES} == waiting

@@ -2,7 +2,6 @@
 names, on SQLite and PostgreSQL alike (the `stack` runs on both); filters for lead, coordinating and
 "my agency" that mean what they say; sortable columns; the downloads select what the page shows."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ from sqlalchemy import delete, text, update
 
 from db import models
 from db.session import create_schema, make_engine, make_sessions
-from tests.helpers import Stack, act, browser_at, ok, unique_code, web_login
+from tests.helpers import Stack, act, browser_at, ok, task_row, unique_code, web_login
 
 
 async def _assign(stack: Stack, code: str, title: str, lead: str = "HNI", coordinating: list[str] | None = None,
@@ -185,23 +184,16 @@ async def test_the_word_index_of_an_older_database_is_made_from_its_tasks_and_fo
         async with sessions() as session, session.begin():
             for statement in word_index._DROP:  # as a database made before the index
                 await session.execute(text(statement))
-            session.add_all(_row(code, f"nhiem vu {code.lower()} xa vung cao") for code in ("OLD-1", "OLD-2"))
+            session.add_all(task_row(code, f"nhiem vu {code.lower()} xa vung cao") for code in ("OLD-1", "OLD-2"))
         await create_schema(engine)  # the next start
         async with sessions() as session:
             assert await word_index.few_codes(session, "old-2 xa vung") == ["OLD-2"]
         async with sessions() as session, session.begin():
             await session.execute(update(models.Task).where(models.Task.code == "OLD-2").values(search="doi ten"))
             await session.execute(delete(models.Task).where(models.Task.code == "OLD-1"))
-            session.add(_row("NEW-3", "nhiem vu new-3 xa vung cao"))
+            session.add(task_row("NEW-3", "nhiem vu new-3 xa vung cao"))
         async with sessions() as session:
             assert await word_index.few_codes(session, "xa vung cao") == ["NEW-3"]
             assert await word_index.few_codes(session, "doi ten") == ["OLD-2"]
     finally:
         await engine.dispose()
-
-
-def _row(code: str, search: str) -> models.Task:
-    now = datetime.now(UTC)
-    return models.Task(code=code, title=code, lead_agency="HNI", stage="assigned", deadline=now,
-                       original_deadline=now, overdue=False, late=False, escalation_level=0, seq=1, fence=0,
-                       created_at=now, updated_at=now, state={}, search=search)
