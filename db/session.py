@@ -114,12 +114,11 @@ async def create_schema(engine: AsyncEngine) -> None:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATING})
         await connection.run_sync(_upgrade)  # in this transaction (Alembic commits nothing of its own)
         await connection.commit()
-    if engine.dialect.name == "sqlite":
-        await word_index.ensure(engine)
+    await word_index.ensure(engine)
 
 
 def migrated(name: str | None, kind: str, _parents: object) -> bool:
-    """What the migrations keep (Alembic's `include_name`): all but SQLite's word index (db/word_index.py)."""
+    """What the migrations keep (Alembic's `include_name`): all but the word index (db/word_index.py)."""
     return kind != "table" or name is None or not word_index.owns(name)
 
 

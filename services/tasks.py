@@ -677,8 +677,13 @@ _SORT_COLUMNS: dict[str, Any] = {"code": models.Task.code, "title": models.Task.
 def matching(words: str) -> Any:
     """Tasks whose code, title, product or agencies' names hold the words, whatever their case and
     accents: a substring of the folded search text, found by its index (db/models.py Task)."""
+    return models.Task.search.like(_pattern(words), escape="/")  # one pattern: PostgreSQL plans it by trigrams
+
+
+def _pattern(words: str) -> str:
+    """The LIKE pattern of the folded words anywhere in a text, '/' its escape."""
     folded = fold(words).replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return models.Task.search.like(f"%{folded}%", escape="/")  # one pattern: PostgreSQL plans it by trigrams
+    return f"%{folded}%"
 
 
 def selection(ctx: Context, actor: Actor, chosen: TaskFilter, walk: bool = False) -> Any:
@@ -776,6 +781,16 @@ def _code_sets(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[Any] | No
     return sets
 
 
+def _words_alone(ctx: Context, actor: Actor, chosen: TaskFilter) -> str | None:
+    """The words searched, where they alone select among every task (no other filter, a person who
+    reads every task): their total is then counted off the word index's copy (db/word_index.py)."""
+    words = chosen.q.strip() if chosen.q else ""
+    if (not words or chosen.stage is not None or chosen.overdue is not None or chosen.document or chosen.codes
+            or chosen.agency or not authorization.reads_every_task(ctx.enforcer, actor)):
+        return None
+    return words
+
+
 def _counted(sets: list[Any]) -> Any:
     """How many codes are in every one of these sets (each names a code once: counted, not sorted);
     with no set, every task, as the count kept of them says (db/models.py TaskCount)."""
@@ -786,14 +801,16 @@ def _counted(sets: list[Any]) -> Any:
     return select(func.count()).select_from(first).where(*(code.in_(other) for other in sets[1:]))
 
 
-async def _total(session: AsyncSession, query: Any, chosen: TaskFilter,
-                 sets: list[Any] | None = None) -> tuple[int, bool]:
+async def _total(session: AsyncSession, query: Any, chosen: TaskFilter, sets: list[Any] | None = None,
+                 words: str | None = None) -> tuple[int, bool]:
     """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED); counted
-    off the code sets it is made of, when it is (`_code_sets`)."""
+    off the code sets it is made of (`_code_sets`), or off the word index (`_words_alone`), when it can."""
     if sets is not None:
         return await session.scalar(_counted(sets)) or 0, True
     bound = SEARCH_COUNTED + 1 if chosen.q and chosen.q.strip() else None
-    total = await session.scalar(counting(query, bound)) or 0
+    total = None if words is None or bound is None else await word_index.counted(session, _pattern(words), bound)
+    if total is None:
+        total = await session.scalar(counting(query, bound)) or 0
     return (SEARCH_COUNTED, False) if bound is not None and total >= bound else (total, True)
 
 
@@ -837,6 +854,12 @@ async def _plain_page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int
     async with ctx.sessions() as session:
         codes = await _rare(session, chosen)
         query = _among(selection(ctx, actor, chosen), codes)
+        words = _words_alone(ctx, actor, chosen)
+        if words is not None:  # no order to walk among every task: the page first, then, if it is full, the rest
+            found = await states.read(session, query.limit(limit).offset(offset))
+            if offset == 0 and len(found) < limit:  # a rare word's few: the page holds them all
+                return found, len(found), True
+            return found, *await _total(session, query, chosen, words=words)
         total, exact = await _total(session, query, chosen, _code_sets(ctx, actor, chosen))
         if await _walked(session, chosen, total, codes):
             query = selection(ctx, actor, chosen, walk=True)

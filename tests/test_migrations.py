@@ -81,7 +81,7 @@ async def _sqlite(path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def _postgres_schema() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+async def postgres_schema() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
     """Two engines on a PostgreSQL schema of the test's own (made for it, dropped after it)."""
     schema = f"nq57_migrate_{uuid.uuid4().hex[:10]}"
     await ensure_postgres_database(postgres_fault_url(POSTGRES_URL, str(make_url(POSTGRES_URL).database)))
@@ -111,7 +111,7 @@ async def test_a_new_sqlite_database_is_migrated_to_exactly_the_models_schema(tm
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="NQ57_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped")
 async def test_two_services_starting_together_on_postgres_migrate_it_once_to_the_models_schema() -> None:
-    async with _postgres_schema() as (first, second):
+    async with postgres_schema() as (first, second):
         await asyncio.gather(create_schema(first), create_schema(second))
         assert await _version(first) == _head()
         async with first.connect() as connection:

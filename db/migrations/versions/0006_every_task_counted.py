@@ -28,7 +28,7 @@ _SQLITE = (
          UPDATE task_count SET tasks = tasks - 1 WHERE id = 1; END""",
 )
 _POSTGRESQL = (
-    """CREATE FUNCTION task_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION task_counted() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
            UPDATE task_count SET tasks = tasks + CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END WHERE id = 1;
            RETURN NULL;
