@@ -69,7 +69,8 @@ class Task(Base):
                       # Search (services/tasks.matching: words anywhere in the text) is found through
                       # these. SQLite walks the lists' order with the text beside it, never the rows with
                       # their state (a page of a common word stops early; a rare one reads the index
-                      # once); PostgreSQL looks the words up by their trigrams (pg_trgm, db/session.py).
+                      # once); PostgreSQL looks the words up by their trigrams (pg_trgm), and counts a
+                      # search among every task off a narrow copy of the text (db/word_index.py).
                       Index("ix_tasks_deadline_code_search", "deadline", "code", "search").ddl_if(dialect="sqlite"),
                       Index("ix_tasks_search_trgm", "search", postgresql_using="gin",
                             postgresql_ops={"search": "gin_trgm_ops"}).ddl_if(dialect="postgresql"))
