@@ -769,8 +769,7 @@ def _code_sets(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[Any] | No
     of codes (authorization.readable_codes), and an agency's. Their total is then counted off the
     agencies' and reviewers' indexes with no task's row read (an agency's 2,400 tasks of 100,000: about
     1 ms against 4 on PostgreSQL). No set: every task, unfiltered. None otherwise."""
-    if (chosen.stage is not None or chosen.overdue is not None or chosen.document or chosen.codes
-            or (chosen.q and chosen.q.strip())):
+    if _narrowed(chosen) or (chosen.q and chosen.q.strip()):
         return None
     sets: list[Any] = [of_agency(chosen.agency, chosen.relation)] if chosen.agency else []
     if not authorization.reads_every_task(ctx.enforcer, actor):
@@ -785,10 +784,14 @@ def _words_alone(ctx: Context, actor: Actor, chosen: TaskFilter) -> str | None:
     """The words searched, where they alone select among every task (no other filter, a person who
     reads every task): their total is then counted off the word index's copy (db/word_index.py)."""
     words = chosen.q.strip() if chosen.q else ""
-    if (not words or chosen.stage is not None or chosen.overdue is not None or chosen.document or chosen.codes
-            or chosen.agency or not authorization.reads_every_task(ctx.enforcer, actor)):
+    if not words or _narrowed(chosen) or chosen.agency or not authorization.reads_every_task(ctx.enforcer, actor):
         return None
     return words
+
+
+def _narrowed(chosen: TaskFilter) -> bool:
+    """Whether a filter other than the agency's and the words selects: a stage, lateness, a document, codes."""
+    return chosen.stage is not None or chosen.overdue is not None or bool(chosen.document) or bool(chosen.codes)
 
 
 def _counted(sets: list[Any]) -> Any:
