@@ -730,8 +730,12 @@ SEARCH_COUNTED = 1000
 
 async def _rare(session: AsyncSession, chosen: TaskFilter) -> Sequence[str] | None:
     """A search for rare words: the codes of their few tasks, found by SQLite's word index
-    (db/word_index.py); None otherwise (a common word's tasks are met at once walking the list's order)."""
-    return await word_index.few_codes(session, fold(chosen.q.strip())) if chosen.q and chosen.q.strip() else None
+    (db/word_index.py); None otherwise (a common word's tasks are met at once walking the list's order).
+    Any search's statements are then planned for its words (`word_index.planned_for_the_words`)."""
+    if not (chosen.q and chosen.q.strip()):
+        return None
+    await word_index.planned_for_the_words(session)
+    return await word_index.few_codes(session, fold(chosen.q.strip()))
 
 
 def _among(query: Any, codes: Sequence[str] | None) -> Any:

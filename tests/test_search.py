@@ -227,3 +227,21 @@ async def _indexed(session: AsyncSession, words: str) -> int:
     if session.get_bind().dialect.name == "sqlite":
         return len(await word_index.few_codes(session, words) or [])
     return await word_index.counted(session, f"%{words}%", 10) or 0
+
+
+async def test_a_search_s_statements_are_planned_for_its_words_in_its_own_transaction(stack: Stack) -> None:
+    """PostgreSQL plans a search's statements for the words given: a prepared statement's generic plan,
+    made for any words, read the trigram index for every match of a common word. The setting ends with
+    the search's transaction."""
+    from services import tasks
+    from services.views import TaskFilter
+    if stack.database != "postgres":
+        pytest.skip("a plan of PostgreSQL's")
+    engine = stack.sessions.kw["bind"]
+    async with engine.connect() as connection:
+        async with AsyncSession(connection) as session:
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
+            await tasks._rare(session, TaskFilter(q="chuyen doi so"))
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+            await session.rollback()
+        assert await connection.scalar(text("SHOW plan_cache_mode")) == "auto"
