@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import event as sql_events
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
@@ -42,6 +43,7 @@ Figures = Callable[[str], None]  # the `figures` fixture (conftest.py): a line f
 TEST_SECRET = "nq57-test-secret-long-enough-for-hs256"
 # The ladder the stack's tasks climb (tests/test_api_escalation.py counts on it).
 STACK_ESCALATION_STEPS = "0d,7d,14d"
+POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")  # empty: the PostgreSQL runs are skipped
 DEMO_PASSWORD = "nq57-demo"  # every demo person's (api/bootstrap.py)
 ADMIN_PASSWORD = "admin-password"  # the stack's NQ57_ADMIN_PASSWORD (conftest)
 
@@ -108,6 +110,28 @@ def free_port() -> int:
         _taken_ports.add(port)
         return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Two engines on a PostgreSQL schema of the test's own (made for it, dropped after it)."""
+    from tests.fault_injection import ensure_postgres_database, postgres_fault_url  # (it imports this module)
+    schema = f"nq57_migrate_{uuid.uuid4().hex[:10]}"
+    await ensure_postgres_database(postgres_fault_url(POSTGRES_URL, str(make_url(POSTGRES_URL).database)))
+    url = Settings(database_url=POSTGRES_URL).async_database_url
+    admin = create_async_engine(url)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    path = {"server_settings": {"search_path": schema}}  # pg_trgm lives in another schema, off this path
+    engines = (create_async_engine(url, connect_args=path), create_async_engine(url, connect_args=path))
+    try:
+        yield engines
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
 
 
 def task_row(code: str, search: str | None = None) -> models.Task:

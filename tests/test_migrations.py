@@ -4,10 +4,8 @@ the release before migrations (tests/fixtures/release-before-migrations.sql, dum
 tasks in it) upgrades with every task, event and person intact."""
 
 import asyncio
-import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,20 +16,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Index, inspect, make_url, select, text
+from sqlalchemy import Connection, Index, inspect, select, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import models
 from db.projection import fill_in
 from db.session import MIGRATIONS, create_schema, make_engine, make_sessions, migrated, write_ahead
 from domain.stages import OPEN_STAGES
 from domain.task import TaskState
-from settings import Settings
-from tests.fault_injection import ensure_postgres_database, postgres_fault_url
-from tests.helpers import task_row
+from tests.helpers import POSTGRES_URL, postgres_schema, task_row
 
-POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
 RELEASE_BEFORE = Path(__file__).with_name("fixtures") / "release-before-migrations.sql"
 
 
@@ -78,27 +73,6 @@ async def _sqlite(path: Path) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
-
-
-@asynccontextmanager
-async def postgres_schema() -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
-    """Two engines on a PostgreSQL schema of the test's own (made for it, dropped after it)."""
-    schema = f"nq57_migrate_{uuid.uuid4().hex[:10]}"
-    await ensure_postgres_database(postgres_fault_url(POSTGRES_URL, str(make_url(POSTGRES_URL).database)))
-    url = Settings(database_url=POSTGRES_URL).async_database_url
-    admin = create_async_engine(url)
-    async with admin.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    path = {"server_settings": {"search_path": schema}}  # pg_trgm lives in another schema, off this path
-    engines = (create_async_engine(url, connect_args=path), create_async_engine(url, connect_args=path))
-    try:
-        yield engines
-    finally:
-        for engine in engines:
-            await engine.dispose()
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def test_a_new_sqlite_database_is_migrated_to_exactly_the_models_schema(tmp_path: Path) -> None:

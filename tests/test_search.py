@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db import models, word_index
 from db.session import create_schema, make_engine, make_sessions
-from tests.helpers import Stack, act, browser_at, ok, task_row, unique_code, web_login
-from tests.test_migrations import POSTGRES_URL, postgres_schema
+from tests.helpers import POSTGRES_URL, Stack, act, browser_at, ok, postgres_schema, task_row, unique_code, web_login
 
 
 async def _assign(stack: Stack, code: str, title: str, lead: str = "HNI", coordinating: list[str] | None = None,
