@@ -36,6 +36,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """The machine's CPU time so far, busy and in all, summed over its CPUs (/proc/stat: idle and
+    waiting on I/O are not busy)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    total = sum(ticks)  # user, nice, system, idle, iowait, irq, softirq, steal
+    return (total - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -73,12 +81,16 @@ def stop_group(process: "subprocess.Popen[bytes]", first: signal.Signals = signa
 
 @dataclass
 class Run:
-    """What `clients` concurrent clients did: how many items, in how long, each step's latencies."""
+    """What `clients` concurrent clients did: how many items, in how long, each step's latencies; and
+    how busy the machine's CPUs were meanwhile (`cpus_busy`, 0 to 1 of them all), `clients_share` of
+    that busy time the clients' own (this process's)."""
 
     done: int = 0
     seconds: float = 0.0
     latencies: Latencies = field(default_factory=dict)
     cut_short: bool = False
+    cpus_busy: float = float("nan")
+    clients_share: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -92,6 +104,7 @@ async def run_clients(total: int, clients: int, one: Callable[[Run], Awaitable[N
     """`total` items by `clients` at once; no new item starts after `seconds` (the run says it was cut short)."""
     run = Run()
     left = iter(range(total))
+    (busy, every), own = machine_cpu(), time.process_time()
     start = time.perf_counter()
 
     async def client() -> None:
@@ -104,4 +117,8 @@ async def run_clients(total: int, clients: int, one: Callable[[Run], Awaitable[N
 
     await asyncio.gather(*(client() for _ in range(max(1, clients))))
     run.seconds = time.perf_counter() - start
+    (busy_after, every_after), own = machine_cpu(), time.process_time() - own
+    busy = busy_after - busy
+    run.cpus_busy = busy / max(every_after - every, 1e-9)
+    run.clients_share = own / busy if busy > 0 else float("nan")
     return run

@@ -101,6 +101,7 @@ async def lifecycles(client: Client, total: int, clients: int, actions: int, sec
     cpu, server_cpu = time.process_time() - cpu, cpu_seconds(server_pid) - server_cpu
     updates = run.latencies.get("update", [])
     return {"done": run.done, "cut_short": run.cut_short, "seconds": run.seconds, "lifecycles_per_s": run.rate,
+            "cpus_busy": run.cpus_busy, "clients_share": run.clients_share,
             "start_p50_ms": pct(run.latencies.get("start", []), 0.5) * 1000,
             "update_p50_ms": pct(updates, 0.5) * 1000, "update_p99_ms": pct(updates, 0.99) * 1000,
             "cpu_s_per_lifecycle": cpu / max(run.done, 1),

@@ -95,6 +95,7 @@ async def lifecycles(calls: Calls, stack: Stack, total: int, clients: int, secon
     cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
     actions = [value for step, values in run.latencies.items() if step != "create" for value in values]
     return {"done": run.done, "cut_short": run.cut_short, "seconds": run.seconds, "lifecycles_per_s": run.rate,
+            "cpus_busy": run.cpus_busy, "clients_share": run.clients_share,
             "action_p50_ms": pct(actions, 0.5) * 1000, "action_p99_ms": pct(actions, 0.99) * 1000,
             "per_step": {step: summary_ms(values) for step, values in run.latencies.items()},
             "cpu_s_per_lifecycle": sum(cpu[:len(ours)]) / max(run.done, 1),
@@ -157,7 +158,9 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
             run.add("detail", took)
 
         run = await run_clients(repeat * at_once, at_once, one, seconds)
-        found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short}
+        found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short,
+                                                             "cpus_busy": run.cpus_busy,
+                                                             "clients_share": run.clients_share}
     for name, who, path in READS:
         times: list[float] = []
         items = 0
