@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from casbin import AsyncEnforcer
-from sqlalchemy import Select, bindparam, func, select, union_all, update
+from sqlalchemy import bindparam, func, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,7 +68,8 @@ async def _inbox(ctx: Context, actor: Actor, limit: int) -> list[tuple[InboxItem
                 models.Notification.username == actor.username, models.Notification.read_at.is_(None))
                 .order_by(models.Notification.id.desc()).limit(limits.NOTIFICATIONS)):
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
-        found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit), {"alerted": [*unread]})
+        dialect = (await session.connection()).dialect.name
+        found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit, dialect), {"alerted": [*unread]})
     shown = []
     for state in [state for state in found if state.stage in OPEN_STAGES][:limit]:
         made, alerts = inbox_item(ctx.enforcer, actor, state), unread.get(state.code, [])
@@ -81,19 +82,20 @@ async def _inbox(ctx: Context, actor: Actor, limit: int) -> list[tuple[InboxItem
     return shown
 
 
-def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int) -> Select[str]:
+def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int, dialect: str) -> states.Kept:
     """The states of the `limit` tasks most urgently waiting for this person (`awaiting_me`) and of
-    those the parameter `alerted` names, the most urgent first: one statement, built once per person
-    and limit while the policy stays. Each task looked up by its code alone (a stage named too has
-    SQLite scan the stage's index instead)."""
-    def built() -> Select[str]:
+    those the parameter `alerted` names, the most urgent first, as `states.read_kept` reads them on
+    this dialect: one statement, built once per person and limit while the policy stays. Each task
+    looked up by its code alone (a stage named too has SQLite scan the stage's index instead)."""
+    def built() -> states.Kept:
         task, awaited = models.Task, authorization.awaiting_me(enforcer, actor, limit).subquery()
         alerted = select(task.code).where(task.code.in_(bindparam("alerted", expanding=True)))
         # One IN of both (not an OR of two, which PostgreSQL reads as a filter on every task).
-        return select(states.TEXT).where(task.code.in_(union_all(select(awaited.c.task_code), alerted))).order_by(
-            task.overdue.desc(), task.escalation_level.desc(), task.deadline, task.code)
-    return cast(Select[str], enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit),
-                                                        built))
+        return states.kept(select(task).where(task.code.in_(union_all(select(awaited.c.task_code), alerted)))
+                           .order_by(task.overdue.desc(), task.escalation_level.desc(), task.deadline, task.code),
+                           dialect)
+    return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit, dialect),
+                                                 built))
 
 
 def inbox_item(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> tuple[InboxItem, bytes] | None:
