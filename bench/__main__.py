@@ -116,7 +116,7 @@ async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: lis
             if "lapse" in args.only and args.lapsing:
                 rate = results.get("imports", [{}])[-1].get("tasks_per_s", 25.0)
                 say(f"{args.lapsing} tasks whose deadline lapses at one instant (import at ~{rate:.0f}/s first)…")
-                results["lapse"] = await measure.lapsing(calls, args.lapsing, rate, args.seconds)
+                results["lapse"] = await measure.lapsing(calls, stack, args.lapsing, rate, args.seconds)
                 results["lapse"]["rss"] = measure.rss(stack)
                 lapse_rows(results, rows)
         finished = True
@@ -245,6 +245,11 @@ def lapse_rows(results: dict[str, Any], rows: list[Row]) -> None:
         row.verdict += f" ({lapse['escalated']:,} of {count:,} escalated within the bound)"
     if base.get("starts_overran_instant"):
         row.verdict += " (the floor's starts overran its instant: its rate is flattered)"
+    if base.get("cpu_s_each") and base.get("dev_server_cpu_s_each"):
+        missed_because(row, f"the {os.cpu_count()} CPUs {lapse['cpus_busy']:.0%} busy; an escalation's CPU "
+                            f"{lapse['cpu_s_each'] / base['cpu_s_each']:.1f}× a floor timer's in NQ57, "
+                            f"{lapse['dev_server_cpu_s_each'] / base['dev_server_cpu_s_each']:.1f}× in the dev "
+                            f"server; the floor's CPUs {base['cpus_busy']:.0%} busy")
     rows += [row, Row(f"{count:,} deadlines lapsing: last escalated after", lapse["all_s"], "s", base.get("all_s"))]
 
 

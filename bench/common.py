@@ -44,6 +44,33 @@ def machine_cpu() -> tuple[float, float]:
     return (total - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass
+class CpuUse:
+    """CPU used from one moment to another: by this process (`own`), by other processes (`processes`,
+    summed), and how busy the machine's CPUs were (`busy`, 0 to 1 of them all)."""
+
+    pids: list[int]
+    start: tuple[float, float, float, float]  # machine busy, machine in all, this process, the processes
+    own: float = float("nan")
+    processes: float = float("nan")
+    busy: float = float("nan")
+
+    @classmethod
+    def since(cls, pids: list[int]) -> "CpuUse":
+        return cls(pids, cls._now(pids))
+
+    @staticmethod
+    def _now(pids: list[int]) -> tuple[float, float, float, float]:
+        busy, every = machine_cpu()
+        return busy, every, time.process_time(), sum(cpu_seconds(pid) for pid in pids)
+
+    def until(self) -> "CpuUse":
+        """This use, measured up to now."""
+        busy, every, own, processes = (end - start for end, start in zip(self._now(self.pids), self.start, strict=True))
+        self.own, self.processes, self.busy = own, processes, busy / max(every, 1e-9)
+        return self
+
+
 def rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -25,7 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from bench.common import Run, cpu_seconds, pct, rss_mib, run_clients, stop_group
+from bench.common import CpuUse, Run, cpu_seconds, pct, rss_mib, run_clients, stop_group
 from bench.floor_workflows import FloorCreationWorkflow, FloorDeadlineWorkflow, FloorWorkflow, record, stamp
 from tests.helpers import free_port  # the ports the tests choose, for the same dev server
 
@@ -108,10 +108,11 @@ async def lifecycles(client: Client, total: int, clients: int, actions: int, sec
             "dev_server_cpu_s_per_lifecycle": server_cpu / max(run.done, 1)}
 
 
-async def deadlines(client: Client, count: int, seconds: float) -> dict[str, Any]:
+async def deadlines(client: Client, count: int, seconds: float, server_pid: int) -> dict[str, Any]:
     """`count` timers lapsing at one instant, each followed by a local activity. The instant is set
     far enough ahead for every start to land before it (checked: a figure whose starts overran the
-    instant is marked so)."""
+    instant is marked so). From the instant on, the CPU of this process (the worker) and of the dev
+    server, each timer's share, and how busy the machine was."""
     lead = 5 + count / 40  # starts run at 50-100 a second here (10,000 overran a lead of count / 100)
     at = datetime.now(UTC) + timedelta(seconds=lead)
     gate = asyncio.Semaphore(50)
@@ -129,13 +130,17 @@ async def deadlines(client: Client, count: int, seconds: float) -> dict[str, Any
         async with gate:
             return await handle.result()
 
+    await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+    used = CpuUse.since([server_pid])  # from the instant: the timers, their activities, the results read
     ran = await asyncio.wait_for(asyncio.gather(*(result(handle) for handle in handles)),
                                  timeout=lead + seconds)
+    cpu = used.until()
     instant = at.timestamp()
     after = sorted(moment - instant for moment in ran)
     return {"count": count, "starts_overran_instant": started_by > at,
             "first_s": after[0], "p50_s": pct(after, 0.5), "all_s": after[-1],
-            "per_s": count / max(after[-1], 1e-3)}
+            "per_s": count / max(after[-1], 1e-3), "cpus_busy": cpu.busy,
+            "cpu_s_each": cpu.own / count, "dev_server_cpu_s_each": cpu.processes / count}
 
 
 async def creations(client: Client, total: int, at_once: int, seconds: float, server_pid: int) -> dict[str, Any]:
@@ -169,7 +174,7 @@ async def measure(total: int, clients: int, actions: int, lapsing: int, seconds:
             if "lifecycles" in which:
                 found["lifecycles"] = await lifecycles(client, total, clients, actions, seconds, server.process.pid)
             if "deadlines" in which and lapsing:
-                found["deadlines"] = await deadlines(client, lapsing, seconds)
+                found["deadlines"] = await deadlines(client, lapsing, seconds, server.process.pid)
             if "creations" in which and creating:
                 found["creations"] = await creations(client, creating, at_once, seconds, server.process.pid)
         found["dev_server_rss_mib"] = rss_mib(server.process.pid)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import Run, cpu_seconds, pct, rss_mib, run_clients, summary_ms
+from bench.common import CpuUse, Run, cpu_seconds, pct, rss_mib, run_clients, summary_ms
 from bench.stack import Stack, login
 
 API = "/api/v1"
@@ -180,11 +180,12 @@ def rss(stack: Stack) -> dict[str, float]:
             "dev_server_mib": sum(rss_mib(pid) for pid in stack.dev_server_pids())}
 
 
-async def lapsing(calls: Calls, count: int, import_rate: float, seconds: float) -> dict[str, Any]:
+async def lapsing(calls: Calls, stack: Stack, count: int, import_rate: float, seconds: float) -> dict[str, Any]:
     """`count` tasks whose deadline (an ISO instant, as a program file may write it) lapses at one
     moment, set far enough ahead for the import to end before it: how long until all of them are at
     escalation level 1 (overdue), polled twice a second through the task list. The escalation ladder's
-    first step is 0d (the default), so level 1 is due at the deadline itself."""
+    first step is 0d (the default), so level 1 is due at the deadline itself. From the instant on, the
+    CPU of the API+worker and of the dev server, each escalation's share, and how busy the machine was."""
     prefix = f"LAPSE{uuid.uuid4().hex[:6].upper()}"
     codes = [f"{prefix}-{n}" for n in range(count)]
     lead = 20 + 1.5 * count / max(import_rate, 5.0)
@@ -205,6 +206,8 @@ async def lapsing(calls: Calls, count: int, import_rate: float, seconds: float) 
     _, page = await calls.get("office", path)
     before = int(page["total"])
     await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+    ours = stack.api_worker_pids()
+    used, server = CpuUse.since(ours), CpuUse.since(stack.dev_server_pids())
     seen: list[tuple[float, int]] = []
     while True:
         _, page = await calls.get("office", path)
@@ -214,6 +217,9 @@ async def lapsing(calls: Calls, count: int, import_rate: float, seconds: float) 
             break
         await asyncio.sleep(0.5)
     escalated = seen[-1][1]
+    used, server = used.until(), server.until()
+    found |= {"cpus_busy": used.busy, "cpu_s_each": used.processes / max(escalated, 1),
+              "dev_server_cpu_s_each": server.processes / max(escalated, 1)}
     first = next((after for after, total in seen if total), float("nan"))
     half = next((after for after, total in seen if total >= count / 2), float("nan"))
     found |= {"escalated": escalated, "first_s": first, "p50_s": half, "all_s": seen[-1][0],
