@@ -16,9 +16,11 @@ from domain.task import TaskState
 
 # The column as text, which no driver decodes (PostgreSQL's would hand over a dict).
 TEXT = cast(models.Task.state, Text)
-# PostgreSQL: the transaction that wrote the row's version (its system column). A row rewritten by
-# any writer (a recording, a rebuild, a migration, a restore) is a new version with a new one; a
-# version's never changes, and only its writer's last version of the row is ever seen by others.
+# PostgreSQL: the transaction that wrote this version of the row (its system column `xmin`). A row
+# rewritten by any writer (a recording, a rebuild, a migration, a restore) is a new version with a new
+# one, and other sessions only ever see a transaction's last version of a row. (Transaction ids wrap
+# after about four billion: a state held across the wrap is mistaken only if its row is rewritten by
+# the very transaction id it was read at.)
 VERSION: ColumnClause[int] = literal_column("tasks.xmin", Integer)
 # About 8 KiB each (a task of the demo's size), with their views (services/views.py TaskView.of).
 STATES_REMEMBERED = 2048
@@ -76,10 +78,10 @@ async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, An
     """`read` for a query built once by `kept` and kept (services/reports.py `_waiting`): run as it
     is, with these parameters, no statement made per read. Run on the session's connection, as a
     plain statement: the ORM's loading of each row (nothing to load) cost a 200-task inbox 0.3 ms
-    more, measured. On PostgreSQL the rows' versions come first, then the text of those this
-    process holds no state of (`_VERSIONS`): a head's inbox of 200 at 100,000 tasks read 330 KB of
-    text each time, decoded and hashed it (0.6–0.8 ms of its 4–5 in the service), for states it
-    mostly held already."""
+    more, measured. On PostgreSQL the rows' versions come first, then the text of the rows whose
+    version this process has not met (`_VERSIONS`): a head's inbox of 200 at 100,000 tasks read
+    330 KB of text each time, decoded and hashed it (0.6–0.8 ms of its 4–5 in the service), for
+    states it mostly held already."""
     connection = await session.connection()
     found = await connection.execute(query, parameters)
     if connection.dialect.name != "postgresql":
