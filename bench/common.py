@@ -47,13 +47,14 @@ def machine_cpu() -> tuple[float, float]:
 @dataclass
 class CpuUse:
     """CPU used from one moment to another: by this process (`own`), by other processes (`processes`,
-    summed), and how busy the machine's CPUs were (`busy`, 0 to 1 of them all)."""
+    summed), and how busy the machine's CPUs were (`busy`, 0 to 1 of them all; `busy_s`, CPU seconds)."""
 
     pids: list[int]
     start: tuple[float, float, float, float]  # machine busy, machine in all, this process, the processes
     own: float = float("nan")
     processes: float = float("nan")
     busy: float = float("nan")
+    busy_s: float = float("nan")
 
     @classmethod
     def since(cls, pids: list[int]) -> "CpuUse":
@@ -67,7 +68,7 @@ class CpuUse:
     def until(self) -> "CpuUse":
         """This use, measured up to now."""
         busy, every, own, processes = (end - start for end, start in zip(self._now(self.pids), self.start, strict=True))
-        self.own, self.processes, self.busy = own, processes, busy / max(every, 1e-9)
+        self.own, self.processes, self.busy, self.busy_s = own, processes, busy / max(every, 1e-9), busy
         return self
 
 
@@ -131,7 +132,7 @@ async def run_clients(total: int, clients: int, one: Callable[[Run], Awaitable[N
     """`total` items by `clients` at once; no new item starts after `seconds` (the run says it was cut short)."""
     run = Run()
     left = iter(range(total))
-    (busy, every), own = machine_cpu(), time.process_time()
+    used = CpuUse.since([])
     start = time.perf_counter()
 
     async def client() -> None:
@@ -144,8 +145,7 @@ async def run_clients(total: int, clients: int, one: Callable[[Run], Awaitable[N
 
     await asyncio.gather(*(client() for _ in range(max(1, clients))))
     run.seconds = time.perf_counter() - start
-    (busy_after, every_after), own = machine_cpu(), time.process_time() - own
-    busy = busy_after - busy
-    run.cpus_busy = busy / max(every_after - every, 1e-9)
-    run.clients_share = own / busy if busy > 0 else float("nan")
+    used.until()
+    run.cpus_busy = used.busy
+    run.clients_share = used.own / used.busy_s if used.busy_s > 0 else float("nan")
     return run

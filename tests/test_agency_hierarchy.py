@@ -5,26 +5,22 @@ API and the admin page, and the bridge that gives a data directory made before `
 
 import csv
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, make_url, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.bootstrap import DEMO_USERS, REFERENCE_DIR, load_agencies
 from db import models
 from db.session import create_schema, make_engine, make_sessions
 from services.people import HIERARCHY_DEPTH, ancestors, is_under
 from services.views import AGENCY_KINDS
-from settings import Settings
-from tests.fault_injection import ensure_postgres_database, postgres_fault_url
-from tests.helpers import ORIGIN, PEOPLE, Stack, browser_at, csrf_of, ok, web_login
+from tests.helpers import ORIGIN, PEOPLE, POSTGRES_URL, Stack, browser_at, csrf_of, ok, postgres_schema, web_login
 
-POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
 UNITS = {"BKHCN-CDS": "BKHCN", "BKHCN-DMST": "BKHCN", "BTC-THTK": "BTC", "BCA-C06": "BCA", "HNI-SKHCN": "HNI",
          "HNI-HOANKIEM": "HNI", "HNI-SOCSON": "HNI", "HNI-BAVI": "HNI", "HCM-SKHCN": "HCM",
          "HCM-BENTHANH": "HCM", "HCM-CANGIO": "HCM"}
@@ -169,20 +165,8 @@ async def test_an_old_sqlite_database_gets_the_new_columns_and_keeps_its_rows(
 async def test_an_old_postgres_database_gets_the_new_columns_and_keeps_its_rows(
         caplog: pytest.LogCaptureFixture) -> None:
     """In a schema of its own, made for the test and dropped after it: no other test's tables."""
-    schema = f"nq57_bridge_{uuid.uuid4().hex[:10]}"
-    await ensure_postgres_database(postgres_fault_url(POSTGRES_URL, str(make_url(POSTGRES_URL).database)))
-    url = Settings(database_url=POSTGRES_URL).async_database_url
-    admin = create_async_engine(url)
-    async with admin.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
-    try:
+    async with postgres_schema() as (engine, _):
         await _upgrades_an_old_database(engine, caplog)
-    finally:
-        await engine.dispose()
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 # --- over the API and the admin page --------------------------------------------------------------
