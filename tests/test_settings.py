@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from domain.escalation import LADDER
 from domain.task import LifecycleSettings
 from settings import Settings, load_settings
+from worker import workflow_runner
 
 DURATIONS = ("accept_sla", "budget_sla", "review_sla", "rework_period", "deadline_pending_reminder", "login_lockout",
              "budget_decision_sla", "review_assign_sla", "extension_decision_sla", "due_soon")
@@ -133,3 +136,14 @@ def test_the_server_and_the_worker_refuse_a_fourth_step_before_they_start(entry:
     assert done.returncode == 1
     assert "NQ57_ESCALATION_STEPS có 4 mốc nhưng thang cảnh báo có 3 cấp" in done.stderr
     assert not (tmp_path / "nq57.db").exists() and not (tmp_path / "temporal.pid").exists()
+
+
+def test_a_worker_runs_workflows_in_the_sdks_sandbox_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NQ57_WORKFLOW_SANDBOX", raising=False)
+    assert isinstance(workflow_runner(Settings()), UnsandboxedWorkflowRunner)
+    monkeypatch.setenv("NQ57_WORKFLOW_SANDBOX", "1")
+    assert isinstance(workflow_runner(Settings()), SandboxedWorkflowRunner)
+
+
+def test_the_suite_runs_its_workflows_in_the_sdks_sandbox() -> None:
+    assert Settings().workflow_sandbox
