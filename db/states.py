@@ -86,7 +86,7 @@ async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, An
     found = await connection.execute(query, parameters)
     if connection.dialect.name != "postgresql":
         return [parsed(text) for text in found.scalars()]
-    return await _by_version(connection, found.tuples().all())
+    return await _by_version(connection, [(code, version) for code, version in found])
 
 
 # code -> (its row's version, that version's state), for as many tasks as `parsed` keeps, the
