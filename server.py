@@ -67,7 +67,7 @@ def dev_server_store(db_file: str | Path) -> list[str]:
     disk before it is acknowledged (`synchronous=full`, so a workflow start or update Temporal has
     answered survives a crash of the machine, not only of the process). SQLite's default rollback
     journal syncs two files per commit: Temporal alone created 31 tasks a second with it on this
-    machine and 50-59 with this (the bench's floor, 16 at once)."""
+    machine and 43-59 with this (the bench's floor, 16 at once)."""
     return ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=full"]
 
 
