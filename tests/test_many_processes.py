@@ -13,14 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import dev_server_store
-from tests.fault_injection import (
-    Process,
-    drop_postgres_database,
-    ensure_postgres_database,
-    postgres_fault_url,
-    temporal_cli,
-)
+from server import dev_server_store, temporal_cli
+from tests.fault_injection import Process, drop_postgres_database, ensure_postgres_database, postgres_fault_url
 from tests.helpers import free_port, wait_until
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
