@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Row, Select, String, Text, and_, bindparam, cast, delete, exists, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db import models
 from db.states import parsed
@@ -30,7 +30,19 @@ _COLUMNS = ("task_code", "seq", "type", "actor", "at", "data", "request_id", "pr
 # state (what every answer and page is made of) keeps None, and nothing shows the columns.
 NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
 # The tables every recording writes, as tables: plain statements, no ORM objects.
-_EVENTS, _TASKS, _TASK_AGENCIES = (models.Base.metadata.tables[name] for name in ("events", "tasks", "task_agencies"))
+_EVENTS, _TASKS, _TASK_AGENCIES, _INBOX = (models.Base.metadata.tables[name] for name in (
+    "events", "tasks", "task_agencies", "inbox_rows"))
+# Every statement a recording runs, built once: each run passes its values as parameters (building a
+# statement and its cache key again for every event took a tenth of the worker's time).
+_INSERT_EVENT, _INSERT_TASK, _INSERT_AGENCIES, _INSERT_INBOX = (insert(table) for table in (
+    _EVENTS, _TASKS, _TASK_AGENCIES, _INBOX))
+_UPDATE_TASK = update(_TASKS).where(_TASKS.c.code == bindparam("task"))
+_DELETE_AGENCIES = delete(_TASK_AGENCIES).where(_TASK_AGENCIES.c.task_code == bindparam("task"))
+_MOVE_AGENCIES = (update(_TASK_AGENCIES).where(_TASK_AGENCIES.c.task_code == bindparam("task"))
+                  .values(deadline=bindparam("deadline")))
+_DELETE_INBOX = delete(_INBOX).where(_INBOX.c.task_code == bindparam("task"))
+_NAMES = (select(models.Agency.code, models.Agency.name, models.Agency.name_en)
+          .where(models.Agency.code.in_(bindparam("codes", expanding=True))))
 
 
 async def record_event(session: AsyncSession, state: TaskState, event: RecordedEvent, fence: int) -> bool:
@@ -39,7 +51,8 @@ async def record_event(session: AsyncSession, state: TaskState, event: RecordedE
     recording runs this: one statement reads what it compares (`_held`), plain ones write, no ORM
     objects (a whole event row is read only when one is set apart)."""
     code = state.code
-    row, rows = await _read_held(session, code, since=event.seq - 1)
+    connection = await session.connection()
+    row, rows = await _read_held(connection, code, since=event.seq - 1)
     here = rows.get(event.seq)
     displaced = False
     if here is None or not _same(here, event):
@@ -50,10 +63,10 @@ async def record_event(session: AsyncSession, state: TaskState, event: RecordedE
             await _set_apart(session, list(await session.scalars(
                 select(models.Event).where(models.Event.task_code == code, models.Event.seq >= event.seq))))
             displaced = True
-        await session.execute(insert(_EVENTS).values(_values(code, event, fence)))
+        await connection.execute(_INSERT_EVENT, _values(code, event, fence))
     before = rows.get(event.seq - 1)
     in_step = before.hash == event.prev_hash if before is not None else event.prev_hash == GENESIS
-    await _project_task(session, state, fence, row, force=displaced)  # a displaced row's state goes too
+    await _project_task(connection, state, fence, row, force=displaced)  # a displaced row's state goes too
     return in_step
 
 
@@ -75,14 +88,14 @@ def _held(events: bool) -> Select[Any]:
 _HELD_WITH_EVENTS, _HELD = _held(True), _held(False)  # built once: every recording asks
 
 
-async def _read_held(session: AsyncSession, code: str, since: int | None = None
+async def _read_held(connection: AsyncConnection, code: str, since: int | None = None
                      ) -> tuple[Row[Any] | None, dict[int, Row[Any]]]:
     """The task's row as `_held` reads it (None: there is none), and its events from `since` on by seq
     (none asked when `since` is None)."""
     if since is None:
-        found = (await session.execute(_HELD, {"code": code})).all()
+        found = (await connection.execute(_HELD, {"code": code})).all()
     else:
-        found = (await session.execute(_HELD_WITH_EVENTS, {"code": code, "since": since})).all()
+        found = (await connection.execute(_HELD_WITH_EVENTS, {"code": code, "since": since})).all()
     row = found[0] if found[0].code is not None else None  # the task's row, the same on every line
     return row, {line.seq: line for line in found if since is not None and line.seq is not None}
 
@@ -101,7 +114,9 @@ async def rebuild(session: AsyncSession, state: TaskState, events: Sequence[Reco
     await _set_apart(session, wrong)
     missing = [event for event in wanted.values() if event.seq not in rows or rows[event.seq] in wrong]
     session.add_all(_row(code, event, fence) for event in missing)
-    await _project_task(session, state, fence, (await _read_held(session, code))[0], force=True)
+    await session.flush()  # the events written, then the task's row, through the session's connection
+    connection = await session.connection()
+    await _project_task(connection, state, fence, (await _read_held(connection, code))[0], force=True)
     return len(wrong) + len(missing)
 
 
@@ -137,9 +152,8 @@ async def _set_apart(session: AsyncSession, rows: Sequence[models.Event]) -> Non
     await session.flush()
 
 
-async def _search_text(session: AsyncSession, state: TaskState) -> str:
-    names = (await session.execute(select(models.Agency.code, models.Agency.name, models.Agency.name_en).where(
-        models.Agency.code.in_([state.lead_agency, *state.coordinating_agencies])))).all()
+async def _search_text(connection: AsyncConnection, state: TaskState) -> str:
+    names = (await connection.execute(_NAMES, {"codes": [state.lead_agency, *state.coordinating_agencies]})).all()
     return search_text(state, {code: (name, name_en) for code, name, name_en in names})
 
 
@@ -203,26 +217,25 @@ def inbox_rows(state: TaskState) -> list[dict[str, Any]]:
 
 
 _INBOX_COLUMNS = ("action", "holder", "relation", "stage", "overdue", "escalation_level", "deadline")
+_HELD_INBOX = select(*(_INBOX.c[name] for name in _INBOX_COLUMNS)).where(_INBOX.c.task_code == bindparam("task"))
 
 
-async def _write_inbox_rows(session: AsyncSession, state: TaskState,
+async def _write_inbox_rows(connection: AsyncConnection, state: TaskState,
                             were: list[dict[str, Any]] | None = None) -> bool:
     """The task's inbox rows, rewritten only when they changed (most actions move the stage, an
     escalation its level); whether they did. `were`: the rows of the state the task's row held (they
     were written with it), else the rows are read. Plain rows, not ORM objects."""
     rows = inbox_rows(state)
-    row = models.InboxRow
     if were is None:
-        held = [tuple(line) for line in (await session.execute(select(*(getattr(row, name) for name in _INBOX_COLUMNS))
-                                                               .where(row.task_code == state.code))).all()]
+        held = [tuple(line) for line in (await connection.execute(_HELD_INBOX, {"task": state.code})).all()]
     else:
         held = [tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in were]
     if sorted(held) == sorted(tuple(wanted[name] for name in _INBOX_COLUMNS) for wanted in rows):
         return False
     if held:
-        await session.execute(delete(row).where(row.task_code == state.code))
+        await connection.execute(_DELETE_INBOX, {"task": state.code})
     if rows:
-        await session.execute(insert(row), rows)
+        await connection.execute(_INSERT_INBOX, rows)
     return True
 
 
@@ -233,7 +246,7 @@ def _placement(state: TaskState) -> tuple[Any, ...]:
             state.overseers)
 
 
-async def _project_task(session: AsyncSession, state: TaskState, fence: int, held: Row[Any] | None,
+async def _project_task(connection: AsyncConnection, state: TaskState, fence: int, held: Row[Any] | None,
                         force: bool = False) -> None:
     """The task's row brought to `state`, and its children (inbox and agency rows, search text) where
     they change. `held`: what `_held` read of the row (None: there is none yet)."""
@@ -248,22 +261,21 @@ async def _project_task(session: AsyncSession, state: TaskState, fence: int, hel
     placed = before is None or _placement(before) != _placement(state)
     moved = before is None or force or before.deadline != state.deadline  # an extension, a rework…
     if placed:
-        values["search"] = await _search_text(session, state)
+        values["search"] = await _search_text(connection, state)
     if held is None:
-        await session.execute(insert(_TASKS).values(code=state.code, created_at=state.created_at, **values))
+        await connection.execute(_INSERT_TASK, {"code": state.code, "created_at": state.created_at, **values})
     else:
-        await session.execute(update(_TASKS).where(_TASKS.c.code == state.code).values(**values))
+        await connection.execute(_UPDATE_TASK, {"task": state.code, **values})
     # Whether the inbox rows change is told from `before`; a row rewritten whole reads them. A new row
     # has no children yet: they hang on it (foreign keys, ON DELETE CASCADE), so none are read or deleted.
     were = [] if held is None else inbox_rows(before) if before is not None and not force else None
-    await _write_inbox_rows(session, state, were=were)
+    await _write_inbox_rows(connection, state, were=were)
     if placed:
         if held is not None:
-            await session.execute(delete(models.TaskAgency).where(models.TaskAgency.task_code == state.code))
-        await session.execute(insert(_TASK_AGENCIES).values(agency_rows(state)))
+            await connection.execute(_DELETE_AGENCIES, {"task": state.code})
+        await connection.execute(_INSERT_AGENCIES, agency_rows(state))
     elif moved:  # the agency rows keep the task's deadline: an agency's list walks them in its order
-        await session.execute(update(_TASK_AGENCIES).where(_TASK_AGENCIES.c.task_code == state.code)
-                              .values(deadline=deadline_of(state)))
+        await connection.execute(_MOVE_AGENCIES, {"task": state.code, "deadline": deadline_of(state)})
 
 
 async def chain_head(session: AsyncSession, code: str) -> RecordedEvent | None:
@@ -296,10 +308,11 @@ async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
     # waits, so the rows filled in here are never those of a state it has just replaced.
     while rows := list(await session.scalars(select(models.Task).where(models.Task.search.is_(None))
                                              .limit(batch).with_for_update())):
+        connection = await session.connection()
         for row in rows:
             state = TaskState.model_validate(row.state)
-            row.search = await _search_text(session, state)
-            await _write_inbox_rows(session, state)
+            row.search = await _search_text(connection, state)
+            await _write_inbox_rows(connection, state)
         await session.commit()
         done += len(rows)
     after = ""  # by code: an open task that awaits nothing has no rows, and is looked at once
@@ -307,8 +320,9 @@ async def fill_in(session: AsyncSession, batch: int = 1000) -> int:
             models.Task.code > after, models.Task.stage.in_([stage.value for stage in OPEN_STAGES]),
             ~exists().where(models.InboxRow.task_code == models.Task.code)).order_by(models.Task.code).limit(batch)
             .with_for_update())):
+        connection = await session.connection()
         for row in rows:
-            done += await _write_inbox_rows(session, TaskState.model_validate(row.state))
+            done += await _write_inbox_rows(connection, TaskState.model_validate(row.state))
         after = rows[-1].code
         await session.commit()
     return done
