@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from db import word_index
+from db import sqlite_driver, word_index
 
 log = logging.getLogger("nq57.db")
 
@@ -28,7 +28,7 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20, pool_time
     a request that cannot get one within `pool_timeout` seconds is answered 503, not left waiting."""
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi(), **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:  # a DB-API connection
