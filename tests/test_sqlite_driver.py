@@ -74,3 +74,18 @@ async def test_many_rows_stream_through_sqlalchemys_own_server_side_cursor(engin
     async with engine.connect() as connection:
         streamed = await connection.stream(text("SELECT id FROM t ORDER BY id"))
         assert [row.id async for row in streamed] == list(range(1, 251))
+
+
+async def test_a_read_returns_its_connection_to_the_pool_without_another_round_trip(
+        engine: AsyncEngine, round_trips: list[str]) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+        round_trips.clear()
+    assert round_trips == []  # no transaction to end: SQLite begins one only to write
+
+
+async def test_a_write_not_committed_is_rolled_back_when_its_connection_goes_back(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("INSERT INTO t (name) VALUES ('a')"))
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM t")) == 0
