@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bench import floor as bare
@@ -98,10 +99,11 @@ async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: lis
     stack = Stack(database_url, args.api_processes)
     finished = False
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client:
+        async with (httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client,
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600, connect=10)) as reader):
             started = time.monotonic()
             await stack.ready(client)
-            calls = await Calls.login(client, stack.base)
+            calls = await Calls.login(client, reader, stack.base)
             results["stack"] = {"ready_s": time.monotonic() - started, "rss_at_start": measure.rss(stack),
                                 "tasks_at_start": await measure.total_tasks(calls)}
             say(f"Stack ready at {stack.base} in {results['stack']['ready_s']:.0f} s "
