@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from db import models
 from db.session import create_schema, make_engine, make_sessions
 from domain import commands as c
+from domain import lifecycle as rules
 from domain.actors import Actor
 from domain.audit import GENESIS, event_hash
 from domain.deadlines import due_of, parse_deadline
@@ -379,6 +380,25 @@ async def test_concurrent_conflicting_actions_record_only_one(lifecycle: Lifecyc
     failures = [o for o in outcomes if isinstance(o, WorkflowUpdateFailedError)]
     assert len(successes) == 1 and len(failures) == 1, outcomes
     assert isinstance(failures[0].cause, ApplicationError) and failures[0].cause.type == "StageConflict"
+    assert [row.type for row in await lifecycle.events(handle)] == ["created", "accept"]
+
+
+async def test_an_action_checked_and_taken_in_one_turn_is_decided_once(
+        lifecycle: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler takes the validator's decision when nothing came between them (the test above: when
+    something did, it decides again)."""
+    decided: list[str] = []
+
+    def counted(state: TaskState, request: c.ActionRequest, now: datetime) -> tuple[TaskState, Any]:
+        decided.append(type(request.command).__name__)
+        return real(state, request, now)
+
+    real = rules.apply
+    monkeypatch.setattr(rules, "apply", counted)  # before the workflow's module is loaded for the task
+    handle = await lifecycle.start()
+    accepted = await act(handle, *SAMPLES["accept"])
+    assert decided == ["Accept"]
+    assert accepted.stage == Stage.BUDGET_REGISTRATION
     assert [row.type for row in await lifecycle.events(handle)] == ["created", "accept"]
 
 

@@ -8,7 +8,7 @@ the people at that level told."""
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
@@ -108,6 +108,10 @@ class TaskLifecycleWorkflow:
         self.generation = start.generation
         self.undelivered: dict[int, Delivery] = {}
         self.deliveries_started = 0
+        # What the validator decided, by update id: the handler takes it when the task and the clock are
+        # still those it was decided on (the same activation), rather than deciding again. Not kept in
+        # history: a replay (which runs no validator) decides in the handler, on the same state and time.
+        self.decided: dict[str, tuple[TaskState, datetime, tuple[TaskState, Event]]] = {}
 
     @workflow.run
     async def run(self, start: TaskStart) -> TaskState:
@@ -137,10 +141,12 @@ class TaskLifecycleWorkflow:
     async def act(self, request: ActionRequest) -> TaskState:
         await workflow.wait_condition(lambda: self.state.seq > 0)
         async with self.lock:
+            decided = self.decided.pop(_update_id(), None)
             if self._already_recorded():
                 return self.state
             try:
-                new_state, event = apply(self.state, request, workflow.now())
+                new_state, event = (decided[2] if decided and decided[0] is self.state
+                                    and decided[1] == workflow.now() else apply(self.state, request, workflow.now()))
             except TaskRuleError as error:  # the state moved on while this update waited for the lock
                 raise rule_error(error) from None
             if isinstance(request.command, SubtaskCreate):
@@ -159,7 +165,7 @@ class TaskLifecycleWorkflow:
         if request.seq is not None and request.seq != self.state.seq:  # decided on a projection behind
             raise ApplicationError("stale_decision", type="Stale", non_retryable=True)
         try:
-            apply(self.state, request, workflow.now())
+            self.decided[_update_id()] = (self.state, workflow.now(), apply(self.state, request, workflow.now()))
         except TaskRuleError as error:
             raise rule_error(error) from None
 
