@@ -77,20 +77,27 @@ async def signed_in(ctx: Context, token: str | None) -> Actor | None:
     claims = read_token(token, ctx.settings.token_secret) if token else None
     if claims is None:
         return None
-    user = ctx.signed_in.get(claims.username)
+    user = await _standing(ctx, claims.username)
+    if user is None or user.disabled or user.token_version != claims.version:
+        return None
+    logs.bind(actor=user.username)
+    return await _actor(ctx.enforcer, user)
+
+
+async def _standing(ctx: Context, username: str) -> Standing | None:
+    """The account as remembered (ctx.signed_in, forgotten when it changes), else as read now; None
+    when there is no such user."""
+    user = ctx.signed_in.get(username)
     if user is None:
         reading = ctx.signed_in.reading()
         async with ctx.sessions() as session:
-            row = await session.get(models.User, claims.username)
+            row = await session.get(models.User, username)
         if row is None:
             return None
         user = Standing(username=row.username, agency=row.agency, disabled=row.disabled,
                         token_version=row.token_version)
         ctx.signed_in.put(user, reading)
-    if user.disabled or user.token_version != claims.version:
-        return None
-    logs.bind(actor=user.username)
-    return await _actor(ctx.enforcer, user)
+    return user
 
 
 async def _actor(enforcer: AsyncEnforcer, user: models.User | Standing) -> Actor:
@@ -298,8 +305,7 @@ async def reviewers(ctx: Context) -> list[str]:
 
 async def person(ctx: Context, username: str) -> Actor | None:
     """Someone by name, with their roles; None when there is no such user."""
-    async with ctx.sessions() as session:
-        account = await session.get(models.User, username)
+    account = await _standing(ctx, username)
     return None if account is None else await _actor(ctx.enforcer, account)
 
 
