@@ -118,6 +118,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class _OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    # SQLAlchemy's connect opens aiosqlite's connection (its thread, daemonized); ours wraps that same one.
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         return OneHopConnection(self, super().connect(*arg, **kw)._connection)
 

@@ -145,8 +145,7 @@ class TaskLifecycleWorkflow:
             if self._already_recorded():
                 return self.state
             try:
-                new_state, event = (decided[2] if decided and decided[0] is self.state
-                                    and decided[1] == workflow.now() else apply(self.state, request, workflow.now()))
+                new_state, event = self._decision(request, decided)
             except TaskRuleError as error:  # the state moved on while this update waited for the lock
                 raise rule_error(error) from None
             if isinstance(request.command, SubtaskCreate):
@@ -165,9 +164,17 @@ class TaskLifecycleWorkflow:
         if request.seq is not None and request.seq != self.state.seq:  # decided on a projection behind
             raise ApplicationError("stale_decision", type="Stale", non_retryable=True)
         try:
-            self.decided[_update_id()] = (self.state, workflow.now(), apply(self.state, request, workflow.now()))
+            self.decided[_update_id()] = (self.state, workflow.now(), self._decision(request, None))
         except TaskRuleError as error:
             raise rule_error(error) from None
+
+    def _decision(self, request: ActionRequest,
+                  decided: tuple[TaskState, datetime, tuple[TaskState, Event]] | None) -> tuple[TaskState, Event]:
+        """The action applied to the task now: what the validator `decided` when the task and the clock
+        are still those it decided on (the same activation), else decided afresh."""
+        if decided is not None and decided[0] is self.state and decided[1] == workflow.now():
+            return decided[2]
+        return apply(self.state, request, workflow.now())
 
     @workflow.signal
     async def subtask_closed(self, closure: SubtaskClosure) -> None:
