@@ -42,3 +42,19 @@ async def test_the_same_question_is_answered_from_memory() -> None:
     assert permits(enforcer, *QUESTION)
     remembered = dict(enforcer.__dict__["_decisions"])
     assert remembered == {("user:lan", "lead", "in_progress", "progress.report"): True}
+
+
+async def test_a_decision_follows_role_links_only_for_lines_of_its_action() -> None:
+    """The matcher compares the action first (policies/model.conf): a line for another action is
+    passed over without asking who holds which role, the costly part of a decision (issue 14)."""
+    enforcer = _enforcer()
+    await enforcer.add_policies([["agency_head", "lead", "*", "task.accept"],
+                                 ["finance_reviewer", "*", "*", "budget.approve"],
+                                 ["agency_officer", "lead", "*", "progress.report"]])
+    await give_roles(enforcer, "lan", ["agency_officer"])
+    manager = enforcer.get_role_manager()
+    asked: list[tuple[str, str]] = []
+    following = manager.has_link
+    manager.has_link = lambda name1, name2, *domain: asked.append((name1, name2)) or following(name1, name2, *domain)
+    assert permits(enforcer, *QUESTION)
+    assert asked == [("user:lan", "agency_officer")]
