@@ -41,35 +41,47 @@ PEOPLE = ("office", "hni.head", "bkhcn.head", "bkhcn.officer", "finance", "revie
 
 
 class Calls:
-    """Logged-in headers of the demo people, and a checked, timed call. Actions go through httpx (its
-    multipart evidence); reads through aiohttp, whose client costs a fraction of httpx's CPU: with httpx,
-    10 clients reading task details took 50-55% of this machine's busy CPU, as much as the API itself,
-    with aiohttp 13-16%."""
+    """Logged-in headers of the demo people, and a checked, timed call, through aiohttp, whose client
+    costs a fraction of httpx's CPU: with httpx, 10 clients reading task details took 50-55% of this
+    machine's busy CPU, as much as the API itself, with aiohttp 13-16%; taking lifecycles through,
+    9% of it (the bench's clients share the stack's two CPUs)."""
 
-    def __init__(self, client: httpx.AsyncClient, reader: aiohttp.ClientSession, base: str,
-                 headers: dict[str, dict[str, str]]) -> None:
-        self.client, self.reader, self.base, self.headers = client, reader, base, headers
+    def __init__(self, session: aiohttp.ClientSession, base: str, headers: dict[str, dict[str, str]]) -> None:
+        self.session, self.base, self.headers = session, base, headers
         self.agencies: list[str] = []  # every agency's code, the leads of imported tasks in turn
 
     @classmethod
     async def login(cls, client: httpx.AsyncClient, reader: aiohttp.ClientSession, base: str) -> "Calls":
-        calls = cls(client, reader, base, {name: await login(client, base, name) for name in PEOPLE})
+        calls = cls(reader, base, {name: await login(client, base, name) for name in PEOPLE})
         _, agencies = await calls.get("office", "/agencies")
         calls.agencies = sorted(agency["code"] for agency in agencies)
         return calls
 
-    async def post(self, run: Run | None, step: str, who: str, path: str, **kwargs: Any) -> Any:
+    async def post(self, run: Run | None, step: str, who: str, path: str, json_body: Any = None,
+                   form: list[tuple[str, Any]] | None = None) -> Any:
+        """A JSON body, or a multipart `form` of (name, text) and (name, (filename, bytes, type)) fields."""
+        data = None
+        if form is not None:
+            data = aiohttp.FormData()
+            for name, value in form:
+                if isinstance(value, tuple):
+                    filename, content, kind = value
+                    data.add_field(name, content, filename=filename, content_type=kind)
+                else:
+                    data.add_field(name, value)
         start = time.perf_counter()
-        answer = await self.client.post(f"{self.base}{API}{path}", headers=self.headers[who], **kwargs)
+        async with self.session.post(f"{self.base}{API}{path}", headers=self.headers[who], json=json_body,
+                                     data=data) as answer:
+            body = await answer.read()
         if run is not None:
             run.add(step, time.perf_counter() - start)
-        if answer.status_code not in (200, 201):
-            raise SystemExit(f"{step}: {answer.status_code} {answer.text[:300]}")
-        return answer.json()
+        if answer.status not in (200, 201):
+            raise SystemExit(f"{step}: {answer.status} {body[:300].decode(errors='replace')}")
+        return json.loads(body)
 
     async def get(self, who: str, path: str) -> tuple[float, Any]:
         start = time.perf_counter()
-        async with self.reader.get(f"{self.base}{API}{path}", headers=self.headers[who]) as answer:
+        async with self.session.get(f"{self.base}{API}{path}", headers=self.headers[who]) as answer:
             body = await answer.read()
         took = time.perf_counter() - start
         if answer.status != 200:
@@ -82,17 +94,17 @@ async def lifecycles(calls: Calls, stack: Stack, total: int, clients: int, secon
 
     async def one(run: Run) -> None:
         code = f"BENCH-{uuid.uuid4().hex[:10].upper()}"
-        await calls.post(run, "create", "office", "/tasks", json={
+        await calls.post(run, "create", "office", "/tasks", {
             "code": code, "title": "Đo hiệu năng", "lead_agency": "BKHCN", "deadline": "31/12/2027",
             "kpis": [KPI], "budget_required": True})
         for action, who, body in ACTIONS:
             path = f"/tasks/{code}/actions/{action}"
             if body is None:
-                await calls.post(run, action, who, path,
-                                 files=[("files", ("bao-cao.pdf", b"%PDF-1.4 bao cao", "application/pdf"))],
-                                 data={"summary": "Xong", "kpi_results": RESULTS})
+                await calls.post(run, action, who, path, form=[
+                    ("files", ("bao-cao.pdf", b"%PDF-1.4 bao cao", "application/pdf")),
+                    ("summary", "Xong"), ("kpi_results", RESULTS)])
             else:
-                await calls.post(run, action, who, path, json=body)
+                await calls.post(run, action, who, path, body)
 
     ours = stack.api_worker_pids()
     pids = [*ours, *stack.dev_server_pids()]
@@ -122,8 +134,8 @@ async def import_tasks(calls: Calls, codes: list[str], deadline: str, seconds: f
         if time.perf_counter() - start > seconds:
             cut_short = True
             break
-        answer = await calls.post(None, "import", "office", "/tasks/import", files={"file": (
-            "chuong-trinh.csv", program_file(codes[first:first + IMPORT_ROWS], deadline, calls.agencies), "text/csv")})
+        answer = await calls.post(None, "import", "office", "/tasks/import", form=[("file", (
+            "chuong-trinh.csv", program_file(codes[first:first + IMPORT_ROWS], deadline, calls.agencies), "text/csv"))])
         if answer["errors"]:
             raise SystemExit(f"import refused rows: {answer['errors'][:3]}")
         made += len(answer["created"])
