@@ -23,7 +23,7 @@ run: $(STAMP)
 ## and databases). One file alone: `.venv/bin/pytest tests/test_x.py`.
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy && $(VENV)/bin/pytest -n 2 --dist loadfile; status=$$?; \
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy && $(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder; status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s (lint, types and the suite; exit $$status)"; exit $$status
 
 ## make fault: the long fault-injection run (kill -9 of worker, API, Temporal; hundreds of kill points), SQLite then PostgreSQL.

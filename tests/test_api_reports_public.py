@@ -4,7 +4,7 @@ without login (and what they must never show), the public rate limit, the task l
 
 The stack's database is shared by the whole session, so each program lives in a period no other
 test uses (a random far-future year, or a random year of the last century for lapsed deadlines) and
-public lists are filtered on a province only the test's own tasks involve."""
+public lists are filtered on an agency made for the test (`_own_agency`), which no other task involves."""
 
 import asyncio
 import csv
@@ -343,26 +343,35 @@ PUBLIC_KEYS = {"code", "title", "lead_agency", "coordinating_agencies", "stage",
 
 @dataclass
 class PublicProgram:
-    province: str
+    agency: str
     in_progress: str
     overdue: str
     assigned: str
     completed: str
 
 
+async def _own_agency(stack: Stack) -> str:
+    """A commune of Lào Cai made for one test: whatever else the session assigns (a directive to every
+    province, say), no other task involves it."""
+    code = f"LCU-X{uuid.uuid4().hex[:6].upper()}"
+    ok(await stack.http.post("/api/v1/agencies", headers=await stack.login("admin"), json={
+        "code": code, "name": "Xã thử công khai", "kind": "commune", "parent": "LCU"}), 201)
+    return code
+
+
 @pytest.fixture(scope="module")
 async def public_program(stack: Stack) -> AsyncIterator[PublicProgram]:
-    """Four tasks that all involve Lào Cai (LCU) as a coordinating agency, and nothing else does."""
-    province = "LCU"
-    in_progress = await _create(stack, lead="BCA", coordinating=[province], deadline="2099-06")
+    """Four tasks that all involve an agency of their own as a coordinating agency, and nothing else does."""
+    agency = await _own_agency(stack)
+    in_progress = await _create(stack, lead="BCA", coordinating=[agency], deadline="2099-06")
     await act(stack, "bca.head", in_progress, "accept")
     await act(stack, "bca.officer", in_progress, "progress.report", {"percent": 30})
-    overdue = await _create(stack, lead="BTC", coordinating=[province], deadline="2001-01-15")
+    overdue = await _create(stack, lead="BTC", coordinating=[agency], deadline="2001-01-15")
     await task_until(stack, overdue, lambda t: t["escalation_level"] == 3)  # lapsed long ago: all levels at once
-    assigned = await _create(stack, lead="BKHCN", coordinating=[province], deadline="2099-03")
-    completed = await _create(stack, lead="HNI", coordinating=[province], deadline="2099-09-30")
+    assigned = await _create(stack, lead="BKHCN", coordinating=[agency], deadline="2099-03")
+    completed = await _create(stack, lead="HNI", coordinating=[agency], deadline="2099-09-30")
     await _complete(stack, completed, "hni.head")
-    yield PublicProgram(province, in_progress, overdue, assigned, completed)
+    yield PublicProgram(agency, in_progress, overdue, assigned, completed)
 
 
 async def _public_tasks(stack: Stack, **params: Any) -> dict[str, Any]:
@@ -372,7 +381,7 @@ async def _public_tasks(stack: Stack, **params: Any) -> dict[str, Any]:
 async def test_public_tasks_without_login_filtered_by_agency_stage_and_overdue(
         stack: Stack, public_program: PublicProgram) -> None:
     p = public_program
-    page = await _public_tasks(stack, agency=p.province)
+    page = await _public_tasks(stack, agency=p.agency)
     # ordered by deadline: 2001-01-15, 2099-03, 2099-06, 2099-09-30
     assert [item["code"] for item in page["items"]] == [p.overdue, p.assigned, p.in_progress, p.completed]
     assert page["total"] == 4
@@ -383,7 +392,7 @@ async def test_public_tasks_without_login_filtered_by_agency_stage_and_overdue(
     assert items[p.overdue]["deadline"].startswith("2001-01-15T")
     assert (items[p.in_progress]["stage"], items[p.in_progress]["percent"], items[p.in_progress]["overdue"]) == (
         "in_progress", 30, False)
-    assert items[p.in_progress]["coordinating_agencies"] == [p.province]
+    assert items[p.in_progress]["coordinating_agencies"] == [p.agency]
     assert (items[p.completed]["completed"], items[p.completed]["late"], items[p.completed]["percent"]) == (
         True, False, 100)
     assert items[p.assigned]["completed"] is False and items[p.assigned]["percent"] == 0
@@ -391,13 +400,13 @@ async def test_public_tasks_without_login_filtered_by_agency_stage_and_overdue(
     def codes(page: dict[str, Any]) -> list[str]:
         return [item["code"] for item in page["items"]]
 
-    assert codes(await _public_tasks(stack, agency=p.province, stage="in_progress")) == [p.in_progress]
-    assert codes(await _public_tasks(stack, agency=p.province, stage="completed")) == [p.completed]
-    assert codes(await _public_tasks(stack, agency=p.province, overdue="true")) == [p.overdue]
-    assert codes(await _public_tasks(stack, agency=p.province, overdue="false")) == [
+    assert codes(await _public_tasks(stack, agency=p.agency, stage="in_progress")) == [p.in_progress]
+    assert codes(await _public_tasks(stack, agency=p.agency, stage="completed")) == [p.completed]
+    assert codes(await _public_tasks(stack, agency=p.agency, overdue="true")) == [p.overdue]
+    assert codes(await _public_tasks(stack, agency=p.agency, overdue="false")) == [
         p.assigned, p.in_progress, p.completed]
-    assert await _public_tasks(stack, agency=p.province, stage="cancelled") == {"items": [], "total": 0}
-    second = await _public_tasks(stack, agency=p.province, limit=1, offset=1)
+    assert await _public_tasks(stack, agency=p.agency, stage="cancelled") == {"items": [], "total": 0}
+    second = await _public_tasks(stack, agency=p.agency, limit=1, offset=1)
     assert codes(second) == [p.assigned] and second["total"] == 4
     # the lead agency's own filter finds its task among others
     bca = await _public_tasks(stack, agency="BCA", stage="in_progress", limit=500)
@@ -418,8 +427,8 @@ def _all_keys(value: Any) -> set[str]:
 
 
 async def test_public_tasks_never_show_files_findings_comments_budgets_or_people(stack: Stack) -> None:
-    province = "DBN"  # Điện Biên: only this test's task involves it
-    code = await _create(stack, lead="HNI", coordinating=[province], deadline="2099-12", budget_required=True,
+    agency = await _own_agency(stack)  # only this test's task involves it
+    code = await _create(stack, lead="HNI", coordinating=[agency], deadline="2099-12", budget_required=True,
                          title="Cổng dữ liệu mở của thành phố", prefix="PUB")
     line_item, source = "Máy chủ phòng dữ liệu bí mật", "Quỹ riêng không công bố"
     comment = "Ghi chú nội bộ: chưa được đưa ra ngoài"
@@ -442,13 +451,13 @@ async def test_public_tasks_never_show_files_findings_comments_budgets_or_people
     assert task["officer"] == "hni.officer" and task["reviewer"] == "reviewer"
     assert task["budget"]["lines"][0]["item"] == line_item and task["reviews"][0]["findings"] == [finding]
 
-    answer = await stack.http.get("/public/v1/tasks", params={"agency": province})
+    answer = await stack.http.get("/public/v1/tasks", params={"agency": agency})
     page = ok(answer)
     assert [item["code"] for item in page["items"]] == [code]
     item = page["items"][0]
     assert set(item) == PUBLIC_KEYS
     assert item == {"code": code, "title": "Cổng dữ liệu mở của thành phố", "lead_agency": "HNI",
-                    "coordinating_agencies": [province], "stage": "in_progress", "kind": "one_off",
+                    "coordinating_agencies": [agency], "stage": "in_progress", "kind": "one_off",
                     "deadline": item["deadline"], "overdue": False, "completed": False, "late": False,
                     "percent": 60, "outcome": None, "usable": None, "achievement": None}
     assert item["deadline"].startswith("2099-12-31T")
@@ -510,23 +519,23 @@ def _xlsx_rows(answer: httpx.Response) -> list[dict[str, Any]]:
 
 async def test_the_task_list_exports_what_the_filters_select(stack: Stack, public_program: PublicProgram) -> None:
     p = public_program
-    rows = _csv_rows(await _export(stack, "office", "csv", agency=p.province))
+    rows = _csv_rows(await _export(stack, "office", "csv", agency=p.agency))
     assert [row["Mã nhiệm vụ"] for row in rows] == [p.overdue, p.assigned, p.in_progress, p.completed]
     by_code = {row["Mã nhiệm vụ"]: row for row in rows}
     assert by_code[p.overdue]["Quá hạn"] == "Có" and by_code[p.in_progress]["Quá hạn"] == "Không"
-    assert by_code[p.overdue]["Cơ quan chủ trì"] == "BTC" and by_code[p.overdue]["Cơ quan phối hợp"] == p.province
+    assert by_code[p.overdue]["Cơ quan chủ trì"] == "BTC" and by_code[p.overdue]["Cơ quan phối hợp"] == p.agency
     assert by_code[p.in_progress]["Giai đoạn"] == "Đang thực hiện" and by_code[p.in_progress]["Tiến độ (%)"] == "30"
     assert by_code[p.completed]["Giai đoạn"] == "Hoàn thành" and by_code[p.completed]["Tiến độ (%)"] == "100"
     assert by_code[p.assigned]["Thời hạn"] == "2099-03" and by_code[p.overdue]["Thời hạn"] == "2001-01-15"
 
-    only = _csv_rows(await _export(stack, "office", "csv", agency=p.province, stage="in_progress"))
+    only = _csv_rows(await _export(stack, "office", "csv", agency=p.agency, stage="in_progress"))
     assert [row["Mã nhiệm vụ"] for row in only] == [p.in_progress]
-    lapsed = _csv_rows(await _export(stack, "office", "csv", agency=p.province, overdue="true"))
+    lapsed = _csv_rows(await _export(stack, "office", "csv", agency=p.agency, overdue="true"))
     assert [row["Mã nhiệm vụ"] for row in lapsed] == [p.overdue]
-    found = _csv_rows(await _export(stack, "office", "csv", agency=p.province, q=p.assigned.lower()))
+    found = _csv_rows(await _export(stack, "office", "csv", agency=p.agency, q=p.assigned.lower()))
     assert [row["Mã nhiệm vụ"] for row in found] == [p.assigned]
 
-    answer = await _export(stack, "office", "xlsx", agency=p.province)
+    answer = await _export(stack, "office", "xlsx", agency=p.agency)
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
     assert "nhiem-vu.xlsx" in answer.headers["content-disposition"]
     sheet = _xlsx_rows(answer)
@@ -535,14 +544,14 @@ async def test_the_task_list_exports_what_the_filters_select(stack: Stack, publi
         (row["Giai đoạn"], int(row["Tiến độ (%)"]), row["Quá hạn"]) for row in rows]
 
     # an agency exports only what it may read: of these, BCA leads one, the others involve it not at all
-    mine = _csv_rows(await _export(stack, "bca.head", "csv", agency=p.province))
+    mine = _csv_rows(await _export(stack, "bca.head", "csv", agency=p.agency))
     assert [row["Mã nhiệm vụ"] for row in mine] == [p.in_progress]
-    mine_xlsx = _xlsx_rows(await _export(stack, "bca.officer", "xlsx", agency=p.province))
+    mine_xlsx = _xlsx_rows(await _export(stack, "bca.officer", "xlsx", agency=p.agency))
     assert [row["Mã nhiệm vụ"] for row in mine_xlsx] == [p.in_progress]
     assert (await stack.http.get("/api/v1/tasks", params={"format": "csv"})).status_code == 401
     bad = await stack.http.get("/api/v1/tasks", params={"format": "pdf"}, headers=await stack.login("office"))
     assert bad.status_code == 422
     # the JSON list is unchanged by the export
-    page = ok(await stack.http.get("/api/v1/tasks", params={"agency": p.province},
+    page = ok(await stack.http.get("/api/v1/tasks", params={"agency": p.agency},
                                     headers=await stack.login("office")))
     assert page["total"] == 4 and [item["code"] for item in page["items"]] == [row["Mã nhiệm vụ"] for row in rows]
