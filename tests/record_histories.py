@@ -174,9 +174,16 @@ BRANCHES: dict[str, tuple[Branch, timedelta | None, dict[str, object]]] = {
     "owners_and_reminders_together": (owners_and_reminders, timedelta(hours=5),  # as escalate_together
                                       {"budget_required": False, "reporting": "none"}),
     "results": (results, timedelta(days=365), {"reporting": "none"}),
+    # These three again, since the timer of the next escalation or reminder is kept across actions
+    # (KEPT_TIMER_PATCH): actions under one deadline, a deadline that moves, timers that fire between actions.
+    "approve_timer_kept": (approve, timedelta(days=365), {}),
+    "extension_timer_kept": (extension, timedelta(minutes=1), {}),
+    "owners_and_reminders_timer_kept": (owners_and_reminders, timedelta(hours=5),
+                                        {"budget_required": False, "reporting": "none"}),
 }
 # The settings a branch's task starts with, when not STEPS.
-SETTINGS: dict[str, LifecycleSettings] = {"owners_and_reminders": OWNED, "owners_and_reminders_together": OWNED}
+SETTINGS: dict[str, LifecycleSettings] = {"owners_and_reminders": OWNED, "owners_and_reminders_together": OWNED,
+                                          "owners_and_reminders_timer_kept": OWNED}
 
 
 async def record(target: Path = HISTORIES, only: list[str] | None = None) -> list[Path]:

@@ -17,7 +17,8 @@ def test_every_branch_of_the_lifecycle_has_a_recorded_history() -> None:
     assert {path.stem for path in HISTORIES} >= {"approve", "reject_then_rework", "escalate", "extension", "cancel",
                                                  "subtask", "close_standing", "deadline_pending",
                                                  "owners_and_reminders", "results", "escalate_together",
-                                                 "owners_and_reminders_together"}
+                                                 "owners_and_reminders_together", "approve_timer_kept",
+                                                 "extension_timer_kept", "owners_and_reminders_timer_kept"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

@@ -275,6 +275,22 @@ async def test_an_escalation_is_recorded_and_told_by_one_activity(world: World) 
     assert steps.count("record_event") == 2  # its creation and its acceptance
 
 
+async def test_actions_under_one_deadline_keep_its_timer_and_it_still_lapses_on_time(world: World) -> None:
+    """An action that leaves the next escalation where it was starts no timer and cancels none
+    (KEPT_TIMER_PATCH): the one timer started for the deadline is the one that fires."""
+    deadline = await world.now() + HOUR
+    handle = await world.start(deadline=deadline)
+    await act(handle, HEAD, c.Accept(officer="hni.officer"))
+    await act(handle, OFFICER, c.ProgressReportCommand(percent=20))
+    await act(handle, OFFICER, c.ProgressReportCommand(percent=40))
+    history = await handle.fetch_history()
+    assert [event.HasField("timer_started_event_attributes") for event in history.events].count(True) == 1
+    assert not [event for event in history.events if event.HasField("timer_canceled_event_attributes")]
+    await world.env.sleep(deadline + MINUTE - await world.now())
+    rows = await escalated_rows(world, handle, 1)
+    assert deadline <= rows[0].at < deadline + MINUTE
+
+
 async def test_unaccepted_task_escalates_the_accept_sla_to_the_heads_and_acceptance_clears_it(
         world: World) -> None:
     settings = FAST.model_copy(update={"accept_sla": HOUR})

@@ -50,6 +50,10 @@ TOLD_PATCH = "deliveries-when-configured"
 # The change that records an escalation's (or a reminder's) event and writes its in-app notices in
 # one activity, not two (`_record_and_tell`).
 RECORD_AND_TELL_PATCH = "record-and-tell-together"
+# The change that keeps the timer of the next escalation or reminder while actions come and go, and
+# starts another only when that instant moves (`_sleep_until_something_happens`): an action used to
+# cancel it and start it again, two more events in history and two more timer writes in Temporal.
+KEPT_TIMER_PATCH = "timer-kept-across-actions"
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Mail and webhooks keep trying for days at a slow pace: a server that is down only delays them.
 DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30))
@@ -112,6 +116,9 @@ class TaskLifecycleWorkflow:
         # still those it was decided on (the same activation), rather than deciding again. Not kept in
         # history: a replay (which runs no validator) decides in the handler, on the same state and time.
         self.decided: dict[str, tuple[TaskState, datetime, tuple[TaskState, Event]]] = {}
+        # The timer of the next escalation or reminder, and the instant it ends at (KEPT_TIMER_PATCH).
+        self.timer: asyncio.Task[None] | None = None
+        self.timer_at: datetime | None = None
 
     @workflow.run
     async def run(self, start: TaskStart) -> TaskState:
@@ -132,6 +139,8 @@ class TaskLifecycleWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(start)
             await self._sleep_until_something_happens()
+        if self.timer is not None:
+            self.timer.cancel()
         await self._tell_parent()
         await self._quiet_after_closing()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -271,9 +280,20 @@ class TaskLifecycleWorkflow:
         grows long."""
         seen, wake = self.state.seq, next_wake(self.state, workflow.now())
         timeout = max(wake - workflow.now(), timedelta(0)) if wake else None
+
+        def something_happened() -> bool:
+            return self.state.seq != seen or workflow.info().is_continue_as_new_suggested()
+
+        if timeout and workflow.patched(KEPT_TIMER_PATCH):
+            if wake != self.timer_at or self.timer is None or self.timer.done():
+                if self.timer is not None:
+                    self.timer.cancel()
+                self.timer, self.timer_at = asyncio.create_task(workflow.sleep(timeout)), wake
+            timer = self.timer
+            await workflow.wait_condition(lambda: something_happened() or timer.done())
+            return
         try:
-            await workflow.wait_condition(
-                lambda: self.state.seq != seen or workflow.info().is_continue_as_new_suggested(), timeout=timeout)
+            await workflow.wait_condition(something_happened, timeout=timeout)
         except TimeoutError:
             pass
 
