@@ -100,10 +100,10 @@ async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: lis
     finished = False
     try:
         async with (httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client,
-                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600, connect=10)) as reader):
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600, connect=10)) as session):
             started = time.monotonic()
             await stack.ready(client)
-            calls = await Calls.login(client, reader, stack.base)
+            calls = await Calls.login(client, session, stack.base)
             results["stack"] = {"ready_s": time.monotonic() - started, "rss_at_start": measure.rss(stack),
                                 "tasks_at_start": await measure.total_tasks(calls)}
             say(f"Stack ready at {stack.base} in {results['stack']['ready_s']:.0f} s "

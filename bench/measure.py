@@ -51,8 +51,9 @@ class Calls:
         self.agencies: list[str] = []  # every agency's code, the leads of imported tasks in turn
 
     @classmethod
-    async def login(cls, client: httpx.AsyncClient, reader: aiohttp.ClientSession, base: str) -> "Calls":
-        calls = cls(reader, base, {name: await login(client, base, name) for name in PEOPLE})
+    async def login(cls, client: httpx.AsyncClient, session: aiohttp.ClientSession, base: str) -> "Calls":
+        """Signed in through httpx (`client`), calling through aiohttp (`session`)."""
+        calls = cls(session, base, {name: await login(client, base, name) for name in PEOPLE})
         _, agencies = await calls.get("office", "/agencies")
         calls.agencies = sorted(agency["code"] for agency in agencies)
         return calls

@@ -38,22 +38,6 @@ from tests.helpers import (
 
 POSTGRES_URL = os.environ.get("NQ57_TEST_POSTGRES_URL", "")
 
-# The files that take longest, longest first (seconds of setup and tests with PostgreSQL, measured
-# 2026-12-07: 79, 69, 66, 57, 57, 56, 51, 41, 33, 31, 27, 27, 25, 20, 17; the whole suite 828 over two
-# processes). They are handed out first (`make test` keeps this order: --no-loadscope-reorder), so the
-# two processes finish together; pytest-xdist's own order, the files with most tests first, left these
-# few-test files to the end, one process running them while the other had nothing left.
-SLOWEST_FIRST = ("test_fault_injection.py", "test_server_supervision.py", "test_browser_layout.py",
-                 "test_browser.py", "test_audit.py", "test_worker_restart.py", "test_openapi_contract.py",
-                 "test_projection_follows_workflow.py", "test_concurrency.py", "test_browser_office.py",
-                 "test_many_processes.py", "test_api_errors.py", "test_browser_actions.py", "test_api_status.py",
-                 "test_accounts.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slowest files first (SLOWEST_FIRST), then the rest in their usual order."""
-    rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
 # The processes tests start (server.py, worker.py) open no Prometheus port unless a test gives one:
 # two test processes side by side would both ask for the default.
 os.environ.setdefault("NQ57_WORKER_METRICS_PORT", "0")
@@ -96,6 +80,24 @@ def _load_anyio_whole() -> None:
 
 
 _load_anyio_whole()
+
+
+# The files that take longest, longest first (seconds of setup and tests with PostgreSQL, measured
+# 2026-12-07: 79, 69, 66, 57, 57, 56, 51, 41, 33, 31, 27, 27, 25, 20, 17; the whole suite 828 over two
+# processes). They are handed out first (`make test` keeps this order: --no-loadscope-reorder), so the
+# two processes finish together; pytest-xdist's own order, the files with most tests first, left these
+# few-test files to the end, one process running them while the other had nothing left.
+SLOWEST_FIRST = ("test_fault_injection.py", "test_server_supervision.py", "test_browser_layout.py",
+                 "test_browser.py", "test_audit.py", "test_worker_restart.py", "test_openapi_contract.py",
+                 "test_projection_follows_workflow.py", "test_concurrency.py", "test_browser_office.py",
+                 "test_many_processes.py", "test_api_errors.py", "test_browser_actions.py", "test_api_status.py",
+                 "test_accounts.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first (SLOWEST_FIRST), then the rest in their usual order."""
+    rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
 
 
 def _binary(name: str) -> str:
