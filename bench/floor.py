@@ -8,9 +8,13 @@ the workflows of bench/floor_workflows.py.
 - deadlines: M workflows whose timers lapse at one instant, each then running one local activity:
   how fast they all ran (timers+activities per second after the instant);
 - creations: K workflows created as an import creates tasks (update-with-start answered once the
-  creation is recorded, as many at once as the import starts): creations/s, the import's floor."""
+  creation is recorded, as many at once as the import starts): creations/s, the import's floor;
+- batch starts: K more started alone, as many at once, each answered once Temporal took the start
+  and recorded by the worker after: how fast the starts were answered, and how fast the worker
+  recorded them all (what an import that answered before its tasks were recorded could reach)."""
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -25,8 +29,16 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from bench import floor_workflows
 from bench.common import CpuUse, Run, cpu_seconds, pct, rss_mib, run_clients, stop_group
-from bench.floor_workflows import FloorCreationWorkflow, FloorDeadlineWorkflow, FloorWorkflow, record, stamp
+from bench.floor_workflows import (
+    FloorCreationWorkflow,
+    FloorDeadlineWorkflow,
+    FloorWorkflow,
+    record,
+    record_creation,
+    stamp,
+)
 from tests.helpers import free_port  # the ports the tests choose, for the same dev server
 
 QUEUE = "bench-floor"
@@ -166,6 +178,24 @@ async def creations(client: Client, total: int, at_once: int, seconds: float, se
             "dev_server_cpu_s_per_creation": server_cpu / max(run.done, 1)}
 
 
+async def batch_starts(client: Client, total: int, at_once: int, seconds: float) -> dict[str, Any]:
+    """`total` creation workflows started `at_once` at a time, nothing waiting on their recording:
+    starts answered per second, then recordings per second until all were recorded (or `seconds`)."""
+    recorded = floor_workflows.CREATIONS_RECORDED
+    before, start = recorded.count, time.perf_counter()
+
+    async def one(run: Run) -> None:
+        await client.start_workflow(FloorCreationWorkflow.run, 365, id=f"start-{uuid.uuid4().hex}", task_queue=QUEUE,
+                                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+
+    run = await run_clients(total, at_once, one, seconds)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(recorded.reach(before + run.done), max(0.0, seconds - (time.perf_counter() - start)))
+    took = time.perf_counter() - start
+    return {"started": run.done, "started_per_s": run.rate, "recorded": recorded.count - before,
+            "recorded_per_s": (recorded.count - before) / took, "at_once": at_once}
+
+
 async def measure(total: int, clients: int, actions: int, lapsing: int, seconds: float,
                   which: set[str], creating: int, at_once: int) -> dict[str, Any]:
     """The floor's figures; `which` names the parts to run (`lifecycles`, `deadlines`, `creations`:
@@ -176,13 +206,14 @@ async def measure(total: int, clients: int, actions: int, lapsing: int, seconds:
         client = await server.client()
         async with Worker(client, task_queue=QUEUE,
                           workflows=[FloorWorkflow, FloorDeadlineWorkflow, FloorCreationWorkflow],
-                          activities=[record, stamp]):
+                          activities=[record, record_creation, stamp]):
             if "lifecycles" in which:
                 found["lifecycles"] = await lifecycles(client, total, clients, actions, seconds, server.process.pid)
             if "deadlines" in which and lapsing:
                 found["deadlines"] = await deadlines(client, lapsing, seconds, server.process.pid)
             if "creations" in which and creating:
                 found["creations"] = await creations(client, creating, at_once, seconds, server.process.pid)
+                found["batch_starts"] = await batch_starts(client, creating, at_once, seconds)
         found["dev_server_rss_mib"] = rss_mib(server.process.pid)
     finally:
         server.stop()

@@ -2,11 +2,13 @@
 cost on this machine. Each action is an update recorded by a local activity (as NQ57's recording
 step is); each deadline is a timer followed by a local activity (as NQ57's escalation records and
 tells); each creation is a start whose update answers once a local activity recorded it, the
-workflow then waiting for its deadline (as an imported task's is). No policy, no database, no HTTP.
+workflow then waiting for its deadline (as an imported task's is), or the same start alone, answered
+as soon as Temporal took it (batch starts: the recording follows, counted). No policy, no database, no HTTP.
 
 Kept apart from the runner (bench/floor.py): the worker's sandbox re-imports this module for every
-workflow instance, so it imports nothing but temporalio."""
+workflow instance, so it imports nothing but temporalio and the standard library."""
 
+import asyncio
 import time
 from datetime import datetime, timedelta
 
@@ -18,6 +20,34 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 @activity.defn
 async def record(seq: int) -> int:
     """The recording step, with nothing to record."""
+    return seq
+
+
+class Counted:
+    """How many creations this process's worker recorded (`record_creation`), and a wait for a number
+    of them: the batch starts' figure counts them, since nothing waits on each one."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._moved = asyncio.Event()
+
+    def add(self) -> None:
+        self.count += 1
+        self._moved.set()
+
+    async def reach(self, count: int) -> None:
+        while self.count < count:
+            self._moved.clear()
+            await self._moved.wait()
+
+
+CREATIONS_RECORDED = Counted()
+
+
+@activity.defn
+async def record_creation(seq: int) -> int:
+    """The recording step of a creation, counted."""
+    CREATIONS_RECORDED.add()
     return seq
 
 
@@ -72,7 +102,7 @@ class FloorCreationWorkflow:
 
     @workflow.run
     async def run(self, days: int) -> int:
-        self.seq = await workflow.execute_local_activity(record, 1, start_to_close_timeout=RECORD_TIMEOUT)
+        self.seq = await workflow.execute_local_activity(record_creation, 1, start_to_close_timeout=RECORD_TIMEOUT)
         await workflow.sleep(timedelta(days=days))
         return self.seq
 
