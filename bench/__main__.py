@@ -149,7 +149,7 @@ def missed_because(row: Row, why: str) -> Row:
 
 async def floor_again(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """The floor's lifecycles once more, after the stack's: a machine shared with other work runs
-    faster or slower from one minute to the next (the floor alone moved from 11 to 16 lifecycles/s
+    faster or slower from one minute to the next (the floor alone moved from 12 to 16 lifecycles/s
     between runs minutes apart here), and the mean of a floor measured on either side of NQ57 is the
     floor of the minutes NQ57 ran in."""
     if not {"floor", "lifecycles"} <= args.only or "lifecycles" not in results:
