@@ -155,8 +155,8 @@ async def floor_again(args: argparse.Namespace, results: dict[str, Any]) -> None
     if not {"floor", "lifecycles"} <= args.only or "lifecycles" not in results:
         return
     say(f"Floor again, after the stack: {args.lifecycles} lifecycles at {args.clients} clients…")
-    again = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), 0, args.seconds, {"lifecycles"}, 0,
-                               IMPORT_AT_ONCE)
+    again = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), lapsing=0, seconds=args.seconds,
+                               which={"lifecycles"}, creating=0, at_once=IMPORT_AT_ONCE)
     results["floor_after"] = {"lifecycles": again["lifecycles"]}
 
 
