@@ -4,10 +4,11 @@ floor, its ratio and the goal, met or missed and by how much, with the load aver
 end; writes the same to bench/results-<database>-<time>.json. bench/README.md says what each means.
 
 Parts (`--only`, comma-separated; all by default):
-  floor       the bare-Temporal floor: lifecycles of updates (before the stack and again after it:
-              their mean is the floor), deadlines lapsing together, and (with sizes) tasks created as
-              an import creates them
-  lifecycles  tasks created and taken to completion over HTTP by --clients clients at once
+  floor       the bare-Temporal floor: lifecycles of updates (in rounds with the stack's, below),
+              deadlines lapsing together, and (with sizes) tasks created as an import creates them
+  lifecycles  tasks created and taken to completion over HTTP by --clients clients at once, in
+              --rounds rounds alternating with the floor's (floor, stack, floor, … floor): each
+              stack run against the floor runs on either side of it; the median round's figures
   sizes       the program filled by import to each of --sizes, then detail, lists and inboxes read,
               and the API+worker's and the dev server's RSS, at each size (`--fill rows`: filled by
               projection rows alone, bench/rows.py: the reads' growth in minutes, nothing else)
@@ -27,7 +28,7 @@ import aiohttp
 import httpx
 
 from bench import floor as bare
-from bench import measure
+from bench import measure, rounds
 from bench.measure import ACTIONS, Calls
 from bench.report import Row, against, table, write
 from bench.rows import fill as fill_rows
@@ -47,6 +48,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--sizes", default="1000", help="program sizes to read at, ascending (default 1000)")
     parser.add_argument("--lifecycles", type=int, default=200, help="lifecycles, on the stack and the floor")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of lifecycles, the stack's alternating with the floor's (bench/rounds.py)")
     parser.add_argument("--clients", type=int, default=10, help="clients at once for lifecycles and detail")
     parser.add_argument("--api-processes", type=int, default=1, help="NQ57_API_PROCESSES of the stack")
     parser.add_argument("--creations", type=int, default=1000,
@@ -64,6 +67,8 @@ def arguments() -> argparse.Namespace:
     args.only = {part.strip() for part in args.only.split(",") if part.strip()}
     if unknown := args.only - set(PARTS):
         parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; the parts are {', '.join(PARTS)}")
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     args.sizes = sorted(int(size) for size in args.sizes.split(",") if size.strip())
     args.policy_users = [int(count) for count in args.policy_users.split(",") if count.strip()]
     return args
@@ -74,17 +79,14 @@ def say(text: str) -> None:
 
 
 async def run_floor(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    parts = {"lifecycles", "deadlines", "creations"} if "floor" in args.only else set()
-    if "lifecycles" not in args.only:
-        parts.discard("lifecycles")
+    parts = {"deadlines", "creations"} if "floor" in args.only else set()  # lifecycles: `lifecycle_rounds`
     if "lapse" not in args.only:
         parts.discard("deadlines")
     if "sizes" not in args.only:  # where the import is measured
         parts.discard("creations")
     if not parts:
         return
-    say(f"Floor: {args.lifecycles} lifecycles of a start and {len(ACTIONS)} updates at {args.clients} clients; "
-        f"{args.lapsing} timers lapsing together; {args.creations} creations, {IMPORT_AT_ONCE} at once…")
+    say(f"Floor: {args.lapsing} timers lapsing together; {args.creations} creations, {IMPORT_AT_ONCE} at once…")
     results["floor"] = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), args.lapsing, args.seconds,
                                           parts, args.creations, IMPORT_AT_ONCE)
 
@@ -110,9 +112,7 @@ async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: lis
             say(f"Stack ready at {stack.base} in {results['stack']['ready_s']:.0f} s "
                 f"({results['stack']['tasks_at_start']} demo tasks)")
             if "lifecycles" in args.only:
-                say(f"{args.lifecycles} lifecycles (create + {len(ACTIONS)} actions) at {args.clients} clients…")
-                results["lifecycles"] = await measure.lifecycles(calls, stack, args.lifecycles, args.clients,
-                                                                 args.seconds)
+                await lifecycle_rounds(args, calls, stack, results)
             if "sizes" in args.only:
                 await sizes(args, calls, stack, results, rows)
             if "lapse" in args.only and args.lapsing:
@@ -147,34 +147,38 @@ def missed_because(row: Row, why: str) -> Row:
     return row
 
 
-async def floor_again(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    """The floor's lifecycles once more, after the stack's: a machine shared with other work runs
-    faster or slower from one minute to the next (the floor alone moved from 12 to 16 lifecycles/s
-    between runs minutes apart here), and the mean of a floor measured on either side of NQ57 is the
-    floor of the minutes NQ57 ran in."""
-    if not {"floor", "lifecycles"} <= args.only or "lifecycles" not in results:
-        return
-    say(f"Floor again, after the stack: {args.lifecycles} lifecycles at {args.clients} clients…")
-    again = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), lapsing=0, seconds=args.seconds,
-                               which={"lifecycles"}, creating=0, at_once=IMPORT_AT_ONCE)
-    results["floor_after"] = {"lifecycles": again["lifecycles"]}
+async def lifecycle_rounds(args: argparse.Namespace, calls: Calls, stack: Stack, results: dict[str, Any]) -> None:
+    """The stack's lifecycles in --rounds rounds, each followed by the floor's (with the floor, one
+    floor run before the first): bench/rounds.py sets each against the floor around it."""
+    with_floor = "floor" in args.only
+    floor_runs, stack_runs = [], []
 
+    async def floor_run(when: str) -> None:
+        say(f"Floor {when}: {args.lifecycles} lifecycles of a start and {len(ACTIONS)} updates at "
+            f"{args.clients} clients…")
+        found = await bare.measure(args.lifecycles, args.clients, len(ACTIONS), lapsing=0, seconds=args.seconds,
+                                   which={"lifecycles"}, creating=0, at_once=IMPORT_AT_ONCE)
+        floor_runs.append(found["lifecycles"])
 
-FLOOR_FIGURES = ("lifecycles_per_s", "update_p50_ms", "update_p99_ms", "cpu_s_per_lifecycle",
-                 "dev_server_cpu_s_per_lifecycle", "cpus_busy")
-
-
-def floor_lifecycles(results: dict[str, Any]) -> dict[str, Any]:
-    """The floor's lifecycle figures: the mean of its runs before and after the stack's (the one run
-    where there is one)."""
-    runs = [found["lifecycles"] for key in ("floor", "floor_after")
-            if "lifecycles" in (found := results.get(key, {}))]
-    return {name: sum(run[name] for run in runs) / len(runs) for name in FLOOR_FIGURES
-            if runs and all(name in run for run in runs)}
+    if with_floor:
+        await floor_run("before the first round")
+    for number in range(1, args.rounds + 1):
+        say(f"Round {number} of {args.rounds}: {args.lifecycles} lifecycles (create + {len(ACTIONS)} actions) "
+            f"at {args.clients} clients…")
+        stack_runs.append(await measure.lifecycles(calls, stack, args.lifecycles, args.clients, args.seconds))
+        if with_floor:
+            await floor_run(f"after round {number}")
+    results["lifecycle_rounds"] = {"stack": stack_runs, "floor": floor_runs}
+    if with_floor:
+        chosen = rounds.median(rounds.paired(stack_runs, floor_runs))
+        results["lifecycles"], results["lifecycles_floor"] = chosen.stack, chosen.floor
+    else:
+        results["lifecycles"] = sorted(stack_runs, key=lambda run: run["lifecycles_per_s"])[len(stack_runs) // 2]
 
 
 def lifecycle_rows(results: dict[str, Any]) -> list[Row]:
-    life, base = results["lifecycles"], floor_lifecycles(results)
+    """The median round's figures against its floor (bench/rounds.py), every round's ratio beside them."""
+    life, base = results["lifecycles"], results.get("lifecycles_floor", {})
     nan = float("nan")
     why = busy(life)
     if base.get("cpu_s_per_lifecycle") and base.get("dev_server_cpu_s_per_lifecycle"):
@@ -184,9 +188,9 @@ def lifecycle_rows(results: dict[str, Any]) -> list[Row]:
                 f"floor's CPUs {base['cpus_busy']:.0%} busy")
     throughput = missed_because(against("lifecycles/s", life["lifecycles_per_s"], "/s", 0.7, True,
                                         base.get("lifecycles_per_s"), True), why)
-    if "floor_after" in results:
-        before, after = (results[key]["lifecycles"]["lifecycles_per_s"] for key in ("floor", "floor_after"))
-        throughput.verdict += f" (the floor: {before:.1f}/s before the stack, {after:.1f}/s after)"
+    if base:
+        laps = results["lifecycle_rounds"]
+        throughput.verdict += f" ({rounds.spread(rounds.paired(laps['stack'], laps['floor']))})"
     return [
         throughput,
         missed_because(against("action p50", life["action_p50_ms"], "ms", 1.3, False, base.get("update_p50_ms"),
@@ -332,7 +336,6 @@ async def main() -> None:
     say(f"NQ57 bench on {args.database}: {load['cpus']} CPUs, load average {load['start'][0]:.2f}")
     await run_floor(args, results)
     await run_stack(args, results, rows)
-    await floor_again(args, results)
     if "lifecycles" in results:
         rows[:0] = lifecycle_rows(results)  # the table's first lines, as the issue lists its goals
     if "policy" in args.only:

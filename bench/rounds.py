@@ -1,0 +1,57 @@
+"""The lifecycles measured in rounds, the floor's and the stack's alternating on the same machine:
+floor, stack, floor, stack, … floor. Each stack run is set against the floor of its own minutes, the
+mean of the floor runs just before and just after it: a machine shared with other work runs faster or
+slower from one minute to the next (the floor alone moved from 10 to 18 lifecycles/s within one run
+here), so a floor measured once, minutes away, says little of the stack's minutes. The figures are the
+median round's (by its lifecycles' ratio to its floor), and every round's ratio is printed beside them."""
+
+from dataclasses import dataclass
+from typing import Any
+
+# The floor's figures a round sets the stack's against (bench/floor.py `lifecycles`).
+FLOOR_FIGURES = ("lifecycles_per_s", "update_p50_ms", "update_p99_ms", "cpu_s_per_lifecycle",
+                 "dev_server_cpu_s_per_lifecycle", "cpus_busy")
+
+
+@dataclass
+class Round:
+    stack: dict[str, Any]  # bench/measure.py `lifecycles`
+    floor: dict[str, float]  # the mean of the floor runs on either side, FLOOR_FIGURES
+    floor_runs: tuple[float, float]  # those two runs' lifecycles/s
+
+    @property
+    def ratio(self) -> float:
+        """The stack's lifecycles/s over its floor's."""
+        return float(self.stack["lifecycles_per_s"] / self.floor["lifecycles_per_s"])
+
+    @property
+    def p50_ratio(self) -> float:
+        """The stack's action p50 over its floor's update p50."""
+        return float(self.stack["action_p50_ms"] / self.floor["update_p50_ms"])
+
+
+def paired(stack_runs: list[dict[str, Any]], floor_runs: list[dict[str, Any]]) -> list[Round]:
+    """Each stack run with the floor around it: `floor_runs` holds one run more than `stack_runs`,
+    the first before the first stack run, each other one after a stack run."""
+    if len(floor_runs) != len(stack_runs) + 1:
+        raise ValueError(f"{len(stack_runs)} stack runs need {len(stack_runs) + 1} floor runs around them, "
+                         f"not {len(floor_runs)}")
+    return [Round(stack=ours, floor={name: (before[name] + after[name]) / 2 for name in FLOOR_FIGURES},
+                  floor_runs=(before["lifecycles_per_s"], after["lifecycles_per_s"]))
+            for ours, before, after in zip(stack_runs, floor_runs, floor_runs[1:], strict=False)]
+
+
+def median(rounds: list[Round]) -> Round:
+    """The round whose ratio is the median (of an even number of rounds, the upper of the middle two)."""
+    if not rounds:
+        raise ValueError("no round to take the median of")
+    return sorted(rounds, key=lambda one: one.ratio)[len(rounds) // 2]
+
+
+def spread(rounds: list[Round]) -> str:
+    """Every round's lifecycles ratio and action p50 ratio, in the order they ran, and the floor's
+    lowest and highest run: what the verdicts print beside the median round's figures."""
+    floors = [rate for one in rounds for rate in one.floor_runs]
+    return (f"rounds: {', '.join(f'{one.ratio:.2f}×' for one in rounds)} the floor, action p50 "
+            f"{', '.join(f'{one.p50_ratio:.2f}×' for one in rounds)}; the floor's runs "
+            f"{min(floors):.1f}–{max(floors):.1f}/s")
