@@ -9,6 +9,7 @@ from tests.test_browser import Session, expect, field, form, open_task
 
 # The shared fixtures, found by name (this module gets its own server: live_server is module-scoped).
 live_server, browser, screenshots, people = shared.live_server, shared.browser, shared.screenshots, shared.people
+pytestmark = shared.pytestmark  # skipped, saying why, without Chromium
 
 OPEN_TASK = "NQ57-2027-003"  # a demo task nobody in this module moves on before it is cancelled
 
