@@ -170,10 +170,12 @@ async def lifecycle_rounds(args: argparse.Namespace, calls: Calls, stack: Stack,
             await floor_run(f"after round {number}")
     results["lifecycle_rounds"] = {"stack": stack_runs, "floor": floor_runs}
     if with_floor:
-        chosen = rounds.median(rounds.paired(stack_runs, floor_runs))
+        paired = rounds.paired(stack_runs, floor_runs)
+        chosen = rounds.median(paired)
         results["lifecycles"], results["lifecycles_floor"] = chosen.stack, chosen.floor
+        results["lifecycles_spread"] = rounds.spread(paired)
     else:
-        results["lifecycles"] = sorted(stack_runs, key=lambda run: run["lifecycles_per_s"])[len(stack_runs) // 2]
+        results["lifecycles"] = rounds.middle(stack_runs, key=lambda run: run["lifecycles_per_s"])
 
 
 def lifecycle_rows(results: dict[str, Any]) -> list[Row]:
@@ -188,9 +190,8 @@ def lifecycle_rows(results: dict[str, Any]) -> list[Row]:
                 f"floor's CPUs {base['cpus_busy']:.0%} busy")
     throughput = missed_because(against("lifecycles/s", life["lifecycles_per_s"], "/s", 0.7, True,
                                         base.get("lifecycles_per_s"), True), why)
-    if base:
-        laps = results["lifecycle_rounds"]
-        throughput.verdict += f" ({rounds.spread(rounds.paired(laps['stack'], laps['floor']))})"
+    if "lifecycles_spread" in results:
+        throughput.verdict += f" ({results['lifecycles_spread']})"
     return [
         throughput,
         missed_because(against("action p50", life["action_p50_ms"], "ms", 1.3, False, base.get("update_p50_ms"),

@@ -5,8 +5,11 @@ slower from one minute to the next (the floor alone moved from 10 to 18 lifecycl
 here), so a floor measured once, minutes away, says little of the stack's minutes. The figures are the
 median round's (by its lifecycles' ratio to its floor), and every round's ratio is printed beside them."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # The floor's figures a round sets the stack's against (bench/floor.py `lifecycles`).
 FLOOR_FIGURES = ("lifecycles_per_s", "update_p50_ms", "update_p99_ms", "cpu_s_per_lifecycle",
@@ -41,11 +44,16 @@ def paired(stack_runs: list[dict[str, Any]], floor_runs: list[dict[str, Any]]) -
             for ours, before, after in zip(stack_runs, floor_runs, floor_runs[1:], strict=False)]
 
 
-def median(rounds: list[Round]) -> Round:
-    """The round whose ratio is the median (of an even number of rounds, the upper of the middle two)."""
-    if not rounds:
+def middle(items: list[T], key: Callable[[T], float]) -> T:
+    """The item whose `key` is the median (of an even number of items, the upper of the middle two)."""
+    if not items:
         raise ValueError("no round to take the median of")
-    return sorted(rounds, key=lambda one: one.ratio)[len(rounds) // 2]
+    return sorted(items, key=key)[len(items) // 2]
+
+
+def median(rounds: list[Round]) -> Round:
+    """The round whose ratio is the median."""
+    return middle(rounds, key=lambda one: one.ratio)
 
 
 def spread(rounds: list[Round]) -> str:
