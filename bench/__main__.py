@@ -49,7 +49,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000", help="program sizes to read at, ascending (default 1000)")
     parser.add_argument("--lifecycles", type=int, default=200, help="lifecycles, on the stack and the floor")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of lifecycles, the stack's alternating with the floor's (bench/rounds.py)")
+                        help="rounds of lifecycles, the stack's alternating with the floor's, and of each list's "
+                             "and inbox's reads (bench/rounds.py)")
     parser.add_argument("--clients", type=int, default=10, help="clients at once for lifecycles and detail")
     parser.add_argument("--api-processes", type=int, default=1, help="NQ57_API_PROCESSES of the stack")
     parser.add_argument("--creations", type=int, default=1000,
@@ -230,7 +231,8 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
                 say("VACUUM ANALYZE: PostgreSQL's statistics and visibility map brought up to the rows written "
                     "(as autovacuum would)")
         say(f"Reading at {have} tasks…")
-        found = await measure.reads(calls, detail_codes or ["NQ57-2027-008"], args.reads, args.clients, args.seconds)
+        found = await measure.reads(calls, detail_codes or ["NQ57-2027-008"], args.reads, args.clients, args.seconds,
+                                    args.rounds)
         found["rss"] = measure.rss(stack)
         found["tasks"] = have
         results["sizes"][str(size)] = found
@@ -257,7 +259,14 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
                           "×", GROWTH_GOAL, False)
             if low[name]["items"] != high[name]["items"]:  # a longer answer, not only a larger program
                 row.verdict += f" (answers {low[name]['items']} → {high[name]['items']} items)"
+            if row.verdict.startswith("missed") and len(high[name].get("p95_rounds_ms", [])) > 1:
+                row.verdict += f" (p95 by round: {by_round(low[name])} → {by_round(high[name])} ms)"
             rows.append(row)
+
+
+def by_round(figure: dict[str, Any]) -> str:
+    """A read's p95 in each round, in the order they ran."""
+    return ", ".join(f"{p95:.1f}" for p95 in figure["p95_rounds_ms"])
 
 
 def import_row(size: int, rate: float, results: dict[str, Any]) -> Row:

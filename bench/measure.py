@@ -11,6 +11,7 @@ import aiohttp
 import httpx
 
 from bench.common import CpuUse, Run, cpu_seconds, pct, rss_mib, run_clients, summary_ms
+from bench.rounds import read_figure
 from bench.stack import Stack, login
 
 API = "/api/v1"
@@ -163,11 +164,13 @@ READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
 )
 
 
-async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float) -> dict[str, Any]:
+async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float,
+                rounds: int) -> dict[str, Any]:
     """At the program's current size: task detail by one client and by `clients` at once (over
-    `codes`, in turn), then each list and inbox of READS `repeat` times by one client. Each code is read
-    once, untimed, first: every size then reads its tasks alike (the first size read them cold, the
-    later ones found them parsed already, `db/states.py`, and looked faster for it)."""
+    `codes`, in turn), then each list and inbox of READS `repeat` times by one client, in `rounds`
+    rounds (bench/rounds.py `read_figure`). Each code is read once, untimed, first: every size then
+    reads its tasks alike (the first size read them cold, the later ones found them parsed already,
+    `db/states.py`, and looked faster for it)."""
     found: dict[str, Any] = {}
     for code in codes:
         await calls.get("office", f"/tasks/{code}")
@@ -180,18 +183,20 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
         found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short,
                                                              "cpus_busy": run.cpus_busy,
                                                              "clients_share": run.clients_share}
-    for name, who, path in READS:
-        times: list[float] = []
-        items = 0
-        start = time.perf_counter()
-        for _ in range(repeat):
-            if time.perf_counter() - start > seconds:
-                break
-            took, answer = await calls.get(who, path.format(code=codes[len(codes) // 2]))
-            times.append(took)
-            items = len(answer["items"] if isinstance(answer, dict) else answer)
-        found[name] = summary_ms(times) | {"per_s": len(times) / sum(times), "items": items}
-    return found
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in READS}
+    for _ in range(rounds):
+        for name, who, path in READS:
+            times: list[float] = []
+            items = 0
+            start = time.perf_counter()
+            for _ in range(repeat):
+                if time.perf_counter() - start > seconds:
+                    break
+                took, answer = await calls.get(who, path.format(code=codes[len(codes) // 2]))
+                times.append(took)
+                items = len(answer["items"] if isinstance(answer, dict) else answer)
+            runs[name].append(summary_ms(times) | {"per_s": len(times) / sum(times), "items": items})
+    return found | {name: read_figure(measured) for name, measured in runs.items()}
 
 
 def rss(stack: Stack) -> dict[str, float]:

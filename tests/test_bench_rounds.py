@@ -1,12 +1,13 @@
-"""The bench's lifecycle rounds (bench/rounds.py): each stack run is set against the floor measured
-just before and just after it, and the figures are the median round's. Pure arithmetic: no figure
-of this machine's speed is asserted here (that belongs to the bench's output)."""
+"""The bench's rounds (bench/rounds.py): each stack run of lifecycles is set against the floor
+measured just before and just after it, each list and inbox is read in rounds, and the figures are
+the median round's. Pure arithmetic: no figure of this machine's speed is asserted here (that
+belongs to the bench's output)."""
 
 from typing import Any
 
 import pytest
 
-from bench.rounds import FLOOR_FIGURES, median, paired, spread
+from bench.rounds import FLOOR_FIGURES, median, paired, read_figure, spread
 
 
 def floor_run(rate: float) -> dict[str, float]:
@@ -49,3 +50,16 @@ def test_the_spread_names_every_rounds_ratios_in_order_and_the_floors_range() ->
     rounds = paired([stack_run(6), stack_run(9)], [floor_run(10), floor_run(20), floor_run(10)])
     assert spread(rounds) == ("rounds: 0.40×, 0.60× the floor, action p50 4.44×, 2.96×; "
                               "the floor's runs 10.0–20.0/s")
+
+
+def read_run(p95: float, items: int = 7) -> dict[str, Any]:
+    return {"n": 300, "p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95 * 2, "items": items}
+
+
+def test_a_reads_figures_are_the_round_whose_p95_is_the_median() -> None:
+    figure = read_figure([read_run(9.0), read_run(3.0), read_run(4.0)])
+    assert (figure["p95_ms"], figure["p50_ms"]) == (4.0, 2.0)  # one round's figures, not mixed
+
+
+def test_a_read_keeps_every_rounds_p95_in_the_order_they_ran() -> None:
+    assert read_figure([read_run(9.0), read_run(3.0), read_run(4.0)])["p95_rounds_ms"] == [9.0, 3.0, 4.0]
