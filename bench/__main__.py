@@ -38,6 +38,7 @@ from services.tasks import IMPORT_AT_ONCE  # the import's rows started at once: 
 PARTS = ("floor", "lifecycles", "sizes", "lapse", "policy")
 LIST_GOAL_MS = 100  # list and inbox p95 below this at every size
 GROWTH_GOAL = 2  # and at most this many times their p95 at the smallest size
+CONTROL = measure.CONTROL[0]
 RSS_GOAL_MIB = 1024  # API + worker with 100,000 open tasks
 IMPORT_GOAL = 100  # tasks/s
 
@@ -244,6 +245,7 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
                  against(f"detail p99 at {size:,} (1 client)", found["detail (1 client)"]["p99_ms"], "ms", 50, False)]
         rows += [against(f"{name} p95 at {size:,}", found[name]["p95_ms"], "ms", LIST_GOAL_MS, False)
                  for name, _, _ in measure.READS]
+        rows.append(Row(f"{CONTROL} p95 at {size:,}", found[CONTROL]["p95_ms"], "ms"))
         if args.fill == "rows":  # no workflow behind most tasks: nothing to say of memory
             rows.append(Row(f"RSS API+worker at {size:,}", found["rss"]["api_worker_mib"], "MiB",
                             verdict="not counted: --fill rows"))
@@ -254,13 +256,17 @@ async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: d
     smallest = args.sizes[0]
     for larger in args.sizes[1:]:  # from the smallest program to each larger one
         low, high = results["sizes"][str(smallest)], results["sizes"][str(larger)]
+        control = high[CONTROL]["p95_ms"] / low[CONTROL]["p95_ms"]
+        rows.append(Row(f"{CONTROL} p95 growth {smallest:,}→{larger:,}", control, "×",
+                        verdict="the machine's own change between the two sizes' minutes"))
         for name, _, _ in measure.READS:
             row = against(f"{name} p95 growth {smallest:,}→{larger:,}", high[name]["p95_ms"] / low[name]["p95_ms"],
                           "×", GROWTH_GOAL, False)
             if low[name]["items"] != high[name]["items"]:  # a longer answer, not only a larger program
                 row.verdict += f" (answers {low[name]['items']} → {high[name]['items']} items)"
             if row.verdict.startswith("missed") and len(high[name].get("p95_rounds_ms", [])) > 1:
-                row.verdict += f" (p95 by round: {by_round(low[name])} → {by_round(high[name])} ms)"
+                row.verdict += (f" (p95 by round: {by_round(low[name])} → {by_round(high[name])} ms; the control "
+                                f"{control:.2f}×)")
             rows.append(row)
 
 

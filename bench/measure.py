@@ -162,13 +162,16 @@ READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
     ("inbox (head) limit=50", "hni.head", "/inbox?limit=50"),  # a page of the lists' size
     ("inbox (head) limit=10", "hni.head", "/inbox?limit=10"),  # a phone's screen: as many items at every size
 )
+# Read in the same rounds, a request the program's size does not touch (the caller's own account): how
+# much the machine itself moved between the minutes one size was read and those of the next.
+CONTROL = ("control: me", "office", "/me")
 
 
 async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float,
                 rounds: int) -> dict[str, Any]:
     """At the program's current size: task detail by one client and by `clients` at once (over
-    `codes`, in turn), then each list and inbox of READS `repeat` times by one client, in `rounds`
-    rounds (bench/rounds.py `read_figure`). Each code is read once, untimed, first: every size then
+    `codes`, in turn), then each list and inbox of READS, and the CONTROL, `repeat` times by one
+    client, in `rounds` rounds (bench/rounds.py `read_figure`). Each code is read once, untimed, first: every size then
     reads its tasks alike (the first size read them cold, the later ones found them parsed already,
     `db/states.py`, and looked faster for it)."""
     found: dict[str, Any] = {}
@@ -183,9 +186,9 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
         found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short,
                                                              "cpus_busy": run.cpus_busy,
                                                              "clients_share": run.clients_share}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in READS}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in (*READS, CONTROL)}
     for _ in range(rounds):
-        for name, who, path in READS:
+        for name, who, path in (*READS, CONTROL):
             times: list[float] = []
             items = 0
             start = time.perf_counter()
@@ -194,7 +197,7 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
                     break
                 took, answer = await calls.get(who, path.format(code=codes[len(codes) // 2]))
                 times.append(took)
-                items = len(answer["items"] if isinstance(answer, dict) else answer)
+                items = len(answer["items"] if isinstance(answer, dict) and "items" in answer else answer)
             runs[name].append(summary_ms(times) | {"per_s": len(times) / sum(times), "items": items})
     return found | {name: read_figure(measured) for name, measured in runs.items()}
 
