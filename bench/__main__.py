@@ -38,7 +38,7 @@ from services.tasks import IMPORT_AT_ONCE  # the import's rows started at once: 
 PARTS = ("floor", "lifecycles", "sizes", "lapse", "policy")
 LIST_GOAL_MS = 100  # list and inbox p95 below this at every size
 GROWTH_GOAL = 2  # and at most this many times their p95 at the smallest size
-CONTROL = measure.CONTROL[0]
+CONTROL = measure.CONTROL[0]  # the control read's figure, read beside the lists and inboxes
 RSS_GOAL_MIB = 1024  # API + worker with 100,000 open tasks
 IMPORT_GOAL = 100  # tasks/s
 

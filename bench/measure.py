@@ -171,9 +171,9 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
                 rounds: int) -> dict[str, Any]:
     """At the program's current size: task detail by one client and by `clients` at once (over
     `codes`, in turn), then each list and inbox of READS, and the CONTROL, `repeat` times by one
-    client, in `rounds` rounds (bench/rounds.py `read_figure`). Each code is read once, untimed, first: every size then
-    reads its tasks alike (the first size read them cold, the later ones found them parsed already,
-    `db/states.py`, and looked faster for it)."""
+    client, in `rounds` rounds (bench/rounds.py `read_figure`). Each code is read once, untimed,
+    first: every size then reads its tasks alike (the first size read them cold, the later ones found
+    them parsed already, `db/states.py`, and looked faster for it)."""
     found: dict[str, Any] = {}
     for code in codes:
         await calls.get("office", f"/tasks/{code}")
