@@ -1,9 +1,10 @@
-"""The lifecycles measured in rounds, the floor's and the stack's alternating on the same machine:
-floor, stack, floor, stack, … floor. Each stack run is set against the floor of its own minutes, the
-mean of the floor runs just before and just after it: a machine shared with other work runs faster or
-slower from one minute to the next (the floor alone moved from 10 to 18 lifecycles/s within one run
-here), so a floor measured once, minutes away, says little of the stack's minutes. The figures are the
-median round's (by its lifecycles' ratio to its floor), and every round's ratio is printed beside them.
+"""The bench's figures measured in rounds. The lifecycles: the floor's and the stack's alternating on
+the same machine, floor, stack, floor, stack, … floor. Each stack run is set against the floor of its
+own minutes, the mean of the floor runs just before and just after it: a machine shared with other
+work runs faster or slower from one minute to the next (the floor alone moved from 10 to 18
+lifecycles/s within one run here), so a floor measured once, minutes away, says little of the stack's
+minutes. The figures are the median round's (by its lifecycles' ratio to its floor), and every
+round's ratio is printed beside them.
 
 Each list and inbox is read in rounds too (`read_figure`): every figure once per round, in turn, so a
 slow minute falls on one round of each, not on every read of one; its figures are the round's whose
