@@ -11,16 +11,20 @@ Parts (`--only`, comma-separated; all by default):
               stack run against the floor runs on either side of it; the median round's figures
   sizes       the program filled by import to each of --sizes, then detail, lists and inboxes read,
               and the API+worker's and the dev server's RSS, at each size (`--fill rows`: filled by
-              projection rows alone, bench/rows.py: the reads' growth in minutes, nothing else)
+              projection rows alone, bench/rows.py: the reads' growth in minutes, nothing else); with
+              more than one size, a second stack kept at the smallest is read beside it, in turn, and
+              each read's growth is set against it in the same minutes
   lapse       --lapsing tasks whose deadline lapses at one instant: how fast all reach level 1
   policy      one Casbin decision with --policy-users accounts
 Loopback only; every loop bounded in count and in time (--seconds per measurement)."""
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ from services.tasks import IMPORT_AT_ONCE  # the import's rows started at once: 
 
 PARTS = ("floor", "lifecycles", "sizes", "lapse", "policy")
 LIST_GOAL_MS = 100  # list and inbox p95 below this at every size
-GROWTH_GOAL = 2  # and at most this many times their p95 at the smallest size
+GROWTH_GOAL = 2  # and at most this many times their p95 on a program of the smallest size read beside them
 CONTROL = measure.CONTROL[0]  # the control read's figure, read beside the lists and inboxes
 RSS_GOAL_MIB = 1024  # API + worker with 100,000 open tasks
 IMPORT_GOAL = 100  # tasks/s
@@ -93,46 +97,55 @@ async def run_floor(args: argparse.Namespace, results: dict[str, Any]) -> None:
                                           parts, args.creations, IMPORT_AT_ONCE)
 
 
-async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: list[Row]) -> None:
-    if not args.only & {"lifecycles", "sizes", "lapse"}:
-        return
+@contextlib.asynccontextmanager
+async def started(args: argparse.Namespace, client: httpx.AsyncClient, session: aiohttp.ClientSession,
+                  what: str) -> AsyncIterator[tuple[Stack, Calls, float]]:
+    """A stack (`what` it is for) started as `make run` starts it, in a fresh data directory and, on
+    PostgreSQL, a database of its own; its calls signed in, and how long it took to be ready. Stopped
+    at the end; its data directory kept when the bench did not finish, and said where."""
     database_url = ""
     if args.database == "postgres":
         database_url = postgres_url()
         await create_database(database_url)
-    say("Starting the stack as `make run` does (server.py, NQ57_DEMO=1) in a fresh data directory…")
+    say(f"Starting {what} as `make run` does (server.py, NQ57_DEMO=1) in a fresh data directory…")
     stack = Stack(database_url, args.api_processes)
     finished = False
     try:
-        async with (httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client,
-                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600, connect=10)) as session):
-            started = time.monotonic()
-            await stack.ready(client)
-            calls = await Calls.login(client, session, stack.base)
-            results["stack"] = {"ready_s": time.monotonic() - started, "rss_at_start": measure.rss(stack),
-                                "tasks_at_start": await measure.total_tasks(calls)}
-            say(f"Stack ready at {stack.base} in {results['stack']['ready_s']:.0f} s "
-                f"({results['stack']['tasks_at_start']} demo tasks)")
-            if "lifecycles" in args.only:
-                await lifecycle_rounds(args, calls, stack, results)
-            if "sizes" in args.only:
-                await sizes(args, calls, stack, results, rows)
-            if "lapse" in args.only and args.lapsing:
-                rate = results.get("imports", [{}])[-1].get("tasks_per_s", 25.0)
-                say(f"{args.lapsing} tasks whose deadline lapses at one instant (import at ~{rate:.0f}/s first)…")
-                results["lapse"] = await measure.lapsing(calls, stack, args.lapsing, rate, args.seconds)
-                results["lapse"]["rss"] = measure.rss(stack)
-                lapse_rows(results, rows)
+        began = time.monotonic()
+        await stack.ready(client)
+        calls = await Calls.login(client, session, stack.base)
+        yield stack, calls, time.monotonic() - began
         finished = True
     finally:
-        say("Stopping the stack…")
+        say(f"Stopping {what}…")
         stack.stop()
         if database_url:
             await drop_database(database_url)
         if finished:
             shutil.rmtree(stack.dir, ignore_errors=True)
         else:
-            say(f"The stack's data directory and server.log are kept in {stack.dir}")
+            say(f"Its data directory and server.log are kept in {stack.dir}")
+
+
+async def run_stack(args: argparse.Namespace, results: dict[str, Any], rows: list[Row]) -> None:
+    if not args.only & {"lifecycles", "sizes", "lapse"}:
+        return
+    async with (httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client,
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600, connect=10)) as session,
+                started(args, client, session, "the stack") as (stack, calls, ready_s)):
+        results["stack"] = {"ready_s": ready_s, "rss_at_start": measure.rss(stack),
+                            "tasks_at_start": await measure.total_tasks(calls)}
+        say(f"Stack ready at {stack.base} in {ready_s:.0f} s ({results['stack']['tasks_at_start']} demo tasks)")
+        if "lifecycles" in args.only:
+            await lifecycle_rounds(args, calls, stack, results)
+        if "sizes" in args.only:
+            await sizes(args, client, session, calls, stack, results, rows)
+        if "lapse" in args.only and args.lapsing:
+            rate = results.get("imports", [{}])[-1].get("tasks_per_s", 25.0)
+            say(f"{args.lapsing} tasks whose deadline lapses at one instant (import at ~{rate:.0f}/s first)…")
+            results["lapse"] = await measure.lapsing(calls, stack, args.lapsing, rate, args.seconds)
+            results["lapse"]["rss"] = measure.rss(stack)
+            lapse_rows(results, rows)
 
 
 def busy(found: dict[str, Any]) -> str:
@@ -206,73 +219,110 @@ def lifecycle_rows(results: dict[str, Any]) -> list[Row]:
     ]
 
 
-async def sizes(args: argparse.Namespace, calls: Calls, stack: Stack, results: dict[str, Any],
-                rows: list[Row]) -> None:
-    results["imports"], results["sizes"] = [], {}
+async def fill(args: argparse.Namespace, calls: Calls, stack: Stack, size: int, detail_codes: list[str],
+               which: str = "the program") -> dict[str, Any] | None:
+    """The program grown to `size` tasks (`--fill`): by import, or by one program file of real tasks
+    first (the ones read in detail, the rows' model), then projection rows. The codes read in detail
+    are added to `detail_codes`; the import's figures answered, when there was one."""
     have = await measure.total_tasks(calls)
+    if size <= have:
+        return None
+    codes = [f"P{size}-{n}" for n in range(size - have)]
+    imported_codes = codes if args.fill == "import" else [] if detail_codes else codes[:measure.IMPORT_ROWS]
+    say(f"Filling {which} from {have} to {size} tasks: {len(imported_codes)} by import "
+        f"({measure.IMPORT_ROWS} rows a file), {len(codes) - len(imported_codes)} as rows…")
+    imported = None
+    if imported_codes:
+        imported = await measure.import_tasks(calls, imported_codes, "31/12/2027", args.seconds * 10)
+        imported["to"] = size
+        detail_codes += imported_codes[:: max(1, len(imported_codes) // 500)]
+    if args.fill == "rows":
+        await fill_rows(stack.async_database_url, detail_codes[0], codes[len(imported_codes):], calls.agencies)
+    if await analyze(stack.async_database_url):
+        say("VACUUM ANALYZE: PostgreSQL's statistics and visibility map brought up to the rows written "
+            "(as autovacuum would)")
+    return imported
+
+
+async def sizes(args: argparse.Namespace, client: httpx.AsyncClient, session: aiohttp.ClientSession, calls: Calls,
+                stack: Stack, results: dict[str, Any], rows: list[Row]) -> None:
+    """The program filled to each of --sizes and read there. With more than one size, a second stack
+    is filled to the smallest and kept there, and every size's lists and inboxes are read on both in
+    turn: a read's growth sets each larger program against the smallest one read in the same minutes
+    (bench/rounds.py `growth`)."""
+    results["imports"], results["sizes"] = [], {}
     detail_codes: list[str] = []
-    for size in args.sizes:
-        if size > have:
-            codes = [f"P{size}-{n}" for n in range(size - have)]
-            # --fill rows: one program file of real tasks first (the ones read in detail, the rows' model)
-            imported_codes = codes if args.fill == "import" else [] if detail_codes else codes[:measure.IMPORT_ROWS]
-            say(f"Filling the program from {have} to {size} tasks: {len(imported_codes)} by import "
-                f"({measure.IMPORT_ROWS} rows a file), {len(codes) - len(imported_codes)} as rows…")
-            if imported_codes:
-                imported = await measure.import_tasks(calls, imported_codes, "31/12/2027", args.seconds * 10)
-                imported["to"] = size
+    smallest = args.sizes[0]
+    beside: tuple[Calls, list[str]] | None = None
+    stacks = [stack]
+    async with contextlib.AsyncExitStack() as later:
+        for size in args.sizes:
+            if imported := await fill(args, calls, stack, size, detail_codes):
                 results["imports"].append(imported)
                 rows.append(import_row(size, imported["tasks_per_s"], results))
-                detail_codes += imported_codes[:: max(1, len(imported_codes) // 500)]
-            if args.fill == "rows":
-                await fill_rows(stack.async_database_url, detail_codes[0], codes[len(imported_codes):],
-                                calls.agencies)
+            if beside is None and len(args.sizes) > 1:
+                beside_stack, beside_calls, _ = await later.enter_async_context(started(
+                    args, client, session, f"a second stack (to stay at {smallest:,} tasks, read beside the first)"))
+                beside = (beside_calls, [])
+                stacks.append(beside_stack)
+                await fill(args, beside_calls, beside_stack, smallest, beside[1], "the second stack's program")
             have = await measure.total_tasks(calls)
-            if await analyze(stack.async_database_url):
-                say("VACUUM ANALYZE: PostgreSQL's statistics and visibility map brought up to the rows written "
-                    "(as autovacuum would)")
-        say(f"Reading at {have} tasks…")
-        found = await measure.reads(calls, detail_codes or ["NQ57-2027-008"], args.reads, args.clients, args.seconds,
-                                    args.rounds)
-        found["rss"] = measure.rss(stack)
-        found["tasks"] = have
-        results["sizes"][str(size)] = found
-        concurrent = found[f"detail ({args.clients} clients)"]
-        rows += [missed_because(against(f"detail/s at {size:,} ({args.clients} clients)", concurrent["per_s"], "/s",
-                                        500, True), busy(concurrent)),
-                 missed_because(against(f"detail p99 at {size:,} ({args.clients} clients)", concurrent["p99_ms"],
-                                        "ms", 50, False), busy(concurrent)),
-                 against(f"detail p99 at {size:,} (1 client)", found["detail (1 client)"]["p99_ms"], "ms", 50, False)]
-        rows += [against(f"{name} p95 at {size:,}", found[name]["p95_ms"], "ms", LIST_GOAL_MS, False)
-                 for name, _, _ in measure.READS]
-        rows.append(Row(f"{CONTROL} p95 at {size:,}", found[CONTROL]["p95_ms"], "ms"))
-        if args.fill == "rows":  # no workflow behind most tasks: nothing to say of memory
-            rows.append(Row(f"RSS API+worker at {size:,}", found["rss"]["api_worker_mib"], "MiB",
-                            verdict="not counted: --fill rows"))
-        else:
-            rows += [against(f"RSS API+worker at {size:,}", found["rss"]["api_worker_mib"], "MiB", RSS_GOAL_MIB,
-                             False),
-                     Row(f"RSS dev server at {size:,}", found["rss"]["dev_server_mib"], "MiB")]
-    smallest = args.sizes[0]
-    for larger in args.sizes[1:]:  # from the smallest program to each larger one
-        low, high = results["sizes"][str(smallest)], results["sizes"][str(larger)]
-        control = high[CONTROL]["p95_ms"] / low[CONTROL]["p95_ms"]
-        rows.append(Row(f"{CONTROL} p95 growth {smallest:,}→{larger:,}", control, "×",
-                        verdict="the machine's own change between the two sizes' minutes"))
-        for name, _, _ in measure.READS:
-            row = against(f"{name} p95 growth {smallest:,}→{larger:,}", high[name]["p95_ms"] / low[name]["p95_ms"],
-                          "×", GROWTH_GOAL, False)
-            if low[name]["items"] != high[name]["items"]:  # a longer answer, not only a larger program
-                row.verdict += f" (answers {low[name]['items']} → {high[name]['items']} items)"
-            if row.verdict.startswith("missed") and len(high[name].get("p95_rounds_ms", [])) > 1:
-                row.verdict += (f" (p95 by round: {by_round(low[name])} → {by_round(high[name])} ms; the control "
-                                f"{control:.2f}×)")
-            rows.append(row)
+            quiet_s = await measure.quiet(stacks)
+            say(f"Reading at {have} tasks{f', beside {smallest:,}' if beside else ''} (quiet after {quiet_s:.0f} s)…")
+            found = await measure.reads(calls, detail_codes or ["NQ57-2027-008"], args.reads, args.clients,
+                                        args.seconds, args.rounds, beside)
+            found |= {"rss": measure.rss(stack), "tasks": have, "quiet_after_s": quiet_s}
+            results["sizes"][str(size)] = found
+            rows += size_rows(args, size, found)
+    for larger in args.sizes[1:]:
+        rows += growth_rows(smallest, larger, results["sizes"][str(larger)])
 
 
-def by_round(figure: dict[str, Any]) -> str:
-    """A read's p95 in each round, in the order they ran."""
-    return ", ".join(f"{p95:.1f}" for p95 in figure["p95_rounds_ms"])
+def size_rows(args: argparse.Namespace, size: int, found: dict[str, Any]) -> list[Row]:
+    """What was read at `size`: task detail, each list's and inbox's p95, the control, memory."""
+    concurrent = found[f"detail ({args.clients} clients)"]
+    rows = [missed_because(against(f"detail/s at {size:,} ({args.clients} clients)", concurrent["per_s"], "/s", 500,
+                                   True), busy(concurrent)),
+            missed_because(against(f"detail p99 at {size:,} ({args.clients} clients)", concurrent["p99_ms"], "ms", 50,
+                                   False), busy(concurrent)),
+            against(f"detail p99 at {size:,} (1 client)", found["detail (1 client)"]["p99_ms"], "ms", 50, False)]
+    rows += [against(f"{name} p95 at {size:,}", found[name]["p95_ms"], "ms", LIST_GOAL_MS, False)
+             for name, _, _ in measure.READS]
+    rows.append(Row(f"{CONTROL} p95 at {size:,}", found[CONTROL]["p95_ms"], "ms"))
+    if size == args.sizes[0] and "beside" in found:  # two programs of one size: how alike two stacks read
+        alike = [rounds.growth(found[name]["p95_rounds_ms"], found["beside"][name]["p95_rounds_ms"])
+                 for name, _, _ in (*measure.READS, measure.CONTROL)]
+        rows.append(Row(f"two stacks of {size:,} read side by side, p95 ratios", max(alike), "×",
+                        verdict=f"reported: {min(alike):.2f}–{max(alike):.2f}×, what the same program's reads "
+                                "differ by in the same minutes"))
+    if args.fill == "rows":  # no workflow behind most tasks: nothing to say of memory
+        rows.append(Row(f"RSS API+worker at {size:,}", found["rss"]["api_worker_mib"], "MiB",
+                        verdict="not counted: --fill rows"))
+    else:
+        rows += [against(f"RSS API+worker at {size:,}", found["rss"]["api_worker_mib"], "MiB", RSS_GOAL_MIB, False),
+                 Row(f"RSS dev server at {size:,}", found["rss"]["dev_server_mib"], "MiB")]
+    return rows
+
+
+def growth_rows(smallest: int, larger: int, found: dict[str, Any]) -> list[Row]:
+    """Each list's and inbox's growth from the smallest program to `larger`, read side by side
+    (bench/rounds.py `growth`); the control's, which the program's size does not touch, beside them."""
+    beside = found["beside"]
+    control = rounds.growth(found[CONTROL]["p95_rounds_ms"], beside[CONTROL]["p95_rounds_ms"])
+    rows = [Row(f"{CONTROL} p95 growth {smallest:,}→{larger:,}", control, "×",
+                verdict="reported: a read the program's size does not touch, on the two stacks")]
+    for name, _, _ in measure.READS:
+        row = against(f"{name} p95 growth {smallest:,}→{larger:,}",
+                      rounds.growth(found[name]["p95_rounds_ms"], beside[name]["p95_rounds_ms"]), "×", GROWTH_GOAL,
+                      False)
+        if beside[name]["items"] != found[name]["items"]:  # a longer answer, not only a larger program
+            row.verdict += f" (answers {beside[name]['items']} → {found[name]['items']} items)"
+        if row.verdict.startswith("missed"):
+            row.verdict += f" (p95 by round, {larger:,} beside {smallest:,}: " + ", ".join(
+                f"{high:.1f} beside {low:.1f}"
+                for high, low in zip(found[name]["p95_rounds_ms"], beside[name]["p95_rounds_ms"], strict=True)) + " ms)"
+        rows.append(row)
+    return rows
 
 
 def import_row(size: int, rate: float, results: dict[str, Any]) -> Row:

@@ -162,21 +162,34 @@ READS: tuple[tuple[str, str, str], ...] = (  # figure, who, path
     ("inbox (head) limit=50", "hni.head", "/inbox?limit=50"),  # a page of the lists' size
     ("inbox (head) limit=10", "hni.head", "/inbox?limit=10"),  # a phone's screen: as many items at every size
 )
-# Read in the same rounds, a request the program's size does not touch (the caller's own account): how
-# much the machine itself moved between the minutes one size was read and those of the next.
+# Read in the same rounds, a request the program's size does not touch (the caller's own account): the
+# two stacks read side by side should answer it alike.
 CONTROL = ("control: me", "office", "/me")
+# Untimed reads of each list and inbox before the timed rounds: the first reads after a fill are
+# slower (a stack's first round once read 1.2–1.9 times slower than its second, and than a stack of the
+# same size beside it); they are the start's, not the program's size's.
+WARM_UP = 20
+# A stack is read once its processes are quiet: a stack just started replays, in its start-up
+# catch-up, every task written since the last (README, "The first reads after a start").
+QUIET_CPU = 0.1  # of a CPU, over a second
+QUIET_WITHIN_S = 180
 
 
-async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float,
-                rounds: int) -> dict[str, Any]:
+async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, seconds: float, rounds: int,
+                beside: tuple[Calls, list[str]] | None = None) -> dict[str, Any]:
     """At the program's current size: task detail by one client and by `clients` at once (over
     `codes`, in turn), then each list and inbox of READS, and the CONTROL, `repeat` times by one
-    client, in `rounds` rounds (bench/rounds.py `read_figure`). Each code is read once, untimed,
-    first: every size then reads its tasks alike (the first size read them cold, the later ones found
-    them parsed already, `db/states.py`, and looked faster for it)."""
+    client, in `rounds` rounds (bench/rounds.py `read_figure`). With a stack `beside` (its calls and
+    codes: a program of the smallest size), each list and inbox is read on both, one request here,
+    one there, in turn: their figures then come from the same minutes (`beside` in the answer). Each
+    code is read once, untimed, first: every size then reads its tasks alike (the first size read them
+    cold, the later ones found them parsed already, `db/states.py`, and looked faster for it); and
+    each list and inbox WARM_UP times."""
     found: dict[str, Any] = {}
-    for code in codes:
-        await calls.get("office", f"/tasks/{code}")
+    sides = [(calls, codes)] if beside is None else [(calls, codes), beside]
+    for side, side_codes in sides:
+        for code in side_codes:
+            await side.get("office", f"/tasks/{code}")
     for name, at_once in (("detail (1 client)", 1), (f"detail ({clients} clients)", clients)):
         async def one(run: Run) -> None:
             took, _ = await calls.get("office", f"/tasks/{codes[run.done % len(codes)]}")
@@ -186,20 +199,41 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
         found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short,
                                                              "cpus_busy": run.cpus_busy,
                                                              "clients_share": run.clients_share}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in (*READS, CONTROL)}
+    for _, who, path in (*READS, CONTROL):
+        for _ in range(WARM_UP):
+            for side, side_codes in sides:
+                await side.get(who, path.format(code=side_codes[len(side_codes) // 2]))
+    runs: list[dict[str, list[dict[str, Any]]]] = [{name: [] for name, _, _ in (*READS, CONTROL)} for _ in sides]
     for _ in range(rounds):
         for name, who, path in (*READS, CONTROL):
-            times: list[float] = []
-            items = 0
+            times: list[list[float]] = [[] for _ in sides]
+            items = [0 for _ in sides]
             start = time.perf_counter()
             for _ in range(repeat):
                 if time.perf_counter() - start > seconds:
                     break
-                took, answer = await calls.get(who, path.format(code=codes[len(codes) // 2]))
-                times.append(took)
-                items = len(answer["items"] if isinstance(answer, dict) and "items" in answer else answer)
-            runs[name].append(summary_ms(times) | {"per_s": len(times) / sum(times), "items": items})
-    return found | {name: read_figure(measured) for name, measured in runs.items()}
+                for number, (side, side_codes) in enumerate(sides):
+                    took, answer = await side.get(who, path.format(code=side_codes[len(side_codes) // 2]))
+                    times[number].append(took)
+                    items[number] = len(answer["items"] if isinstance(answer, dict) and "items" in answer else answer)
+            for number, measured in enumerate(times):
+                runs[number][name].append(summary_ms(measured) | {"per_s": len(measured) / sum(measured),
+                                                                  "items": items[number]})
+    figures = [{name: read_figure(measured) for name, measured in side.items()} for side in runs]
+    return found | figures[0] | ({"beside": figures[1]} if beside is not None else {})
+
+
+async def quiet(stacks: list[Stack]) -> float:
+    """Until the stacks' processes (API, worker, dev server) together use less than QUIET_CPU of a CPU
+    over a second, at most QUIET_WITHIN_S: how long that took."""
+    pids = [pid for stack in stacks for pid in (*stack.api_worker_pids(), *stack.dev_server_pids())]
+    began = time.monotonic()
+    while time.monotonic() - began < QUIET_WITHIN_S:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(1)
+        if sum(cpu_seconds(pid) for pid in pids) - before < QUIET_CPU:
+            break
+    return time.monotonic() - began
 
 
 def rss(stack: Stack) -> dict[str, float]:

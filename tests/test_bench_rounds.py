@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.rounds import FLOOR_FIGURES, median, paired, read_figure, spread
+from bench.rounds import FLOOR_FIGURES, growth, median, paired, read_figure, spread
 
 
 def floor_run(rate: float) -> dict[str, float]:
@@ -63,3 +63,18 @@ def test_a_reads_figures_are_the_round_whose_p95_is_the_median() -> None:
 
 def test_a_read_keeps_every_rounds_p95_in_the_order_they_ran() -> None:
     assert read_figure([read_run(9.0), read_run(3.0), read_run(4.0)])["p95_rounds_ms"] == [9.0, 3.0, 4.0]
+
+
+def test_a_reads_growth_sets_each_round_against_the_smaller_program_read_beside_it() -> None:
+    # rounds whose machine ran slower or faster: each round's own ratio is 2, 3 and 1.5
+    assert growth([8.0, 3.0, 6.0], beside=[4.0, 1.0, 4.0]) == 2.0
+
+
+def test_a_reads_growth_is_the_median_rounds_ratio_not_the_ratio_of_medians() -> None:
+    # the medians' ratio (6 / 2 = 3) mixes rounds; the rounds' own ratios are 4, 1.5 and 1.5
+    assert growth([8.0, 6.0, 3.0], beside=[2.0, 4.0, 2.0]) == 1.5
+
+
+def test_a_reads_growth_needs_as_many_rounds_on_each_side() -> None:
+    with pytest.raises(ValueError, match="3 rounds of the grown program need as many beside them, not 2"):
+        growth([8.0, 3.0, 6.0], beside=[4.0, 1.0])
