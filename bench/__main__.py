@@ -12,8 +12,8 @@ Parts (`--only`, comma-separated; all by default):
   sizes       the program filled by import to each of --sizes, then detail, lists and inboxes read,
               and the API+worker's and the dev server's RSS, at each size (`--fill rows`: filled by
               projection rows alone, bench/rows.py: the reads' growth in minutes, nothing else); with
-              more than one size, a second stack kept at the smallest is read beside it, in turn, and
-              each read's growth is set against it in the same minutes
+              more than one size, a second stack kept at the smallest is read beside it, and each
+              read's growth is set against it in the same minutes
   lapse       --lapsing tasks whose deadline lapses at one instant: how fast all reach level 1
   policy      one Casbin decision with --policy-users accounts
 Loopback only; every loop bounded in count and in time (--seconds per measurement)."""
@@ -247,9 +247,9 @@ async def fill(args: argparse.Namespace, calls: Calls, stack: Stack, size: int, 
 async def sizes(args: argparse.Namespace, client: httpx.AsyncClient, session: aiohttp.ClientSession, calls: Calls,
                 stack: Stack, results: dict[str, Any], rows: list[Row]) -> None:
     """The program filled to each of --sizes and read there. With more than one size, a second stack
-    is filled to the smallest and kept there, and every size's lists and inboxes are read on both in
-    turn: a read's growth sets each larger program against the smallest one read in the same minutes
-    (bench/rounds.py `growth`)."""
+    is filled to the smallest and kept there, and every size's lists and inboxes are read on both
+    (bench/measure.py `reads`): a read's growth sets each larger program against the smallest one read
+    in the same minutes (bench/rounds.py `growth`)."""
     results["imports"], results["sizes"] = [], {}
     detail_codes: list[str] = []
     smallest = args.sizes[0]
@@ -275,7 +275,7 @@ async def sizes(args: argparse.Namespace, client: httpx.AsyncClient, session: ai
             results["sizes"][str(size)] = found
             rows += size_rows(args, size, found)
     for larger in args.sizes[1:]:
-        rows += growth_rows(smallest, larger, results["sizes"][str(larger)])
+        rows += growth_rows(smallest, larger, results["sizes"][str(smallest)], results["sizes"][str(larger)])
 
 
 def size_rows(args: argparse.Namespace, size: int, found: dict[str, Any]) -> list[Row]:
@@ -304,9 +304,11 @@ def size_rows(args: argparse.Namespace, size: int, found: dict[str, Any]) -> lis
     return rows
 
 
-def growth_rows(smallest: int, larger: int, found: dict[str, Any]) -> list[Row]:
+def growth_rows(smallest: int, larger: int, first: dict[str, Any], found: dict[str, Any]) -> list[Row]:
     """Each list's and inbox's growth from the smallest program to `larger`, read side by side
-    (bench/rounds.py `growth`); the control's, which the program's size does not touch, beside them."""
+    (bench/rounds.py `growth`); the control's, which the program's size does not touch, beside them.
+    Each verdict also gives the growth over the first stack's own figure at the smallest size
+    (`first`), read minutes before: the only growth the bench printed before 2026-12-07."""
     beside = found["beside"]
     control = rounds.growth(found[CONTROL]["p95_rounds_ms"], beside[CONTROL]["p95_rounds_ms"])
     rows = [Row(f"{CONTROL} p95 growth {smallest:,}→{larger:,}", control, "×",
@@ -317,6 +319,7 @@ def growth_rows(smallest: int, larger: int, found: dict[str, Any]) -> list[Row]:
                       False)
         if beside[name]["items"] != found[name]["items"]:  # a longer answer, not only a larger program
             row.verdict += f" (answers {beside[name]['items']} → {found[name]['items']} items)"
+        row.verdict += f" (minutes apart: {found[name]['p95_ms'] / first[name]['p95_ms']:.2f}×)"
         if row.verdict.startswith("missed"):
             row.verdict += f" (p95 by round, {larger:,} beside {smallest:,}: " + ", ".join(
                 f"{high:.1f} beside {low:.1f}"
