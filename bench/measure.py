@@ -184,10 +184,10 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
     on one then on the other, the first one way round and the next the other: their figures then come
     from the same minutes (`beside` in the answer). Not one request on each in turn: a stack read
     just after the other's longer answers read slower (a head's inbox of 15 items, read between
-    inboxes of 200, 2.5 → 3.2 ms at its p95, while the control did not move). Each
-    code is read once, untimed, first: every size then reads its tasks alike (the first size read them
-    cold, the later ones found them parsed already, `db/states.py`, and looked faster for it); and
-    each list and inbox WARM_UP times."""
+    inboxes of 200, 2.5 → 3.2 ms at its p95, while the control did not move). Each code is read once,
+    untimed, first: every size then reads its tasks alike (the first size read them cold, the later
+    ones found them parsed already, `db/states.py`, and looked faster for it); and each list and inbox
+    WARM_UP times."""
     found: dict[str, Any] = {}
     sides = [(calls, codes)] if beside is None else [(calls, codes), beside]
     for side, side_codes in sides:
@@ -207,8 +207,9 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
             for side, side_codes in sides:
                 await side.get(who, path.format(code=side_codes[len(side_codes) // 2]))
     runs: list[dict[str, list[dict[str, Any]]]] = [{name: [] for name, _, _ in (*READS, CONTROL)} for _ in sides]
+    numbered = list(enumerate(sides))
     for number in range(rounds):
-        order = list(enumerate(sides)) if number % 2 == 0 else list(reversed(list(enumerate(sides))))
+        order = numbered if number % 2 == 0 else numbered[::-1]
         for name, who, path in (*READS, CONTROL):
             for at, (side, side_codes) in order:  # one side's reads, then the other's, seconds apart
                 times: list[float] = []
