@@ -12,10 +12,10 @@ p95 is the median (a head's inbox of 10 items read at 10,000 tasks measured a p9
 p95 at 1,000, and 1.2 times at 100,000, in one run of single reads).
 
 A read's growth with the program sets the grown program against one of the smallest size read beside
-it, request for request in the same rounds (`growth`): not against the smallest size's figure taken
-minutes before, when the machine may have run faster or slower (the same code's list grew 1.22×,
-1.92× and 2.28× in three runs measured that way, while a read the program's size does not touch moved
-0.91–1.11× between the sizes' minutes)."""
+it in the same rounds, block by block (bench/measure.py `reads`, here `growth`): not against the
+smallest size's figure taken minutes before, when the machine may have run faster or slower (the same
+code's list grew 1.22×, 1.92× and 2.28× in three runs measured that way, while a read the program's
+size does not touch moved 0.91–1.11× between the sizes' minutes)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -1,7 +1,8 @@
 """The bench's rounds (bench/rounds.py): each stack run of lifecycles is set against the floor
 measured just before and just after it, each list and inbox is read in rounds, and the figures are
-the median round's. Pure arithmetic: no figure of this machine's speed is asserted here (that
-belongs to the bench's output)."""
+the median round's; a read's growth sets each round against the smaller program read beside it.
+Pure arithmetic: no figure of this machine's speed is asserted here (that belongs to the bench's
+output)."""
 
 from typing import Any
 
