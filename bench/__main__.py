@@ -275,9 +275,10 @@ async def sizes(args: argparse.Namespace, client: httpx.AsyncClient, session: ai
             if beside is None and len(args.sizes) > 1:
                 beside_stack, beside_calls, _ = await later.enter_async_context(started(
                     args, client, session, f"a second stack (to stay at {smallest:,} tasks, read beside the first)"))
-                beside = (beside_calls, [])
+                beside_codes: list[str] = []
+                await fill(args, beside_calls, beside_stack, smallest, beside_codes, "the second stack's program")
+                beside = (beside_calls, beside_codes)
                 stacks.append(beside_stack)
-                await fill(args, beside_calls, beside_stack, smallest, beside[1], "the second stack's program")
             have = await measure.total_tasks(calls)
             quiet_s = await measure.quiet(stacks)
             say(f"Reading at {have} tasks{f', beside {smallest:,}' if beside else ''} (quiet after {quiet_s:.0f} s)…")

@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -202,10 +203,13 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
         found[name] = summary_ms(run.latencies["detail"]) | {"per_s": run.rate, "cut_short": run.cut_short,
                                                              "cpus_busy": run.cpus_busy,
                                                              "clients_share": run.clients_share}
+    def read(side: Calls, side_codes: list[str], who: str, path: str) -> Awaitable[tuple[float, Any]]:
+        return side.get(who, path.format(code=side_codes[len(side_codes) // 2]))  # `q=code`: a code it has
+
     for _, who, path in (*READS, CONTROL):
         for _ in range(WARM_UP):
             for side, side_codes in sides:
-                await side.get(who, path.format(code=side_codes[len(side_codes) // 2]))
+                await read(side, side_codes, who, path)
     runs: list[dict[str, list[dict[str, Any]]]] = [{name: [] for name, _, _ in (*READS, CONTROL)} for _ in sides]
     numbered = list(enumerate(sides))
     for number in range(rounds):
@@ -218,7 +222,7 @@ async def reads(calls: Calls, codes: list[str], repeat: int, clients: int, secon
                 for _ in range(repeat):
                     if time.perf_counter() - start > seconds:
                         break
-                    took, answer = await side.get(who, path.format(code=side_codes[len(side_codes) // 2]))
+                    took, answer = await read(side, side_codes, who, path)
                     times.append(took)
                     items = len(answer["items"] if isinstance(answer, dict) and "items" in answer else answer)
                 runs[at][name].append(summary_ms(times) | {"per_s": len(times) / sum(times), "items": items})
