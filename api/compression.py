@@ -11,8 +11,11 @@ about 2 ms more, measured), under the API's paths alone:
 - not evidence files: they are sent as they were stored (their SHA-256, their length, ranges)."""
 
 import re
+import zlib
 
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.exports import XLSX_TYPE
@@ -20,6 +23,7 @@ from api.exports import XLSX_TYPE
 LEVEL = 1
 SMALLEST = 8 * 1024  # bytes: below it, no round trip is saved
 IN_A_THREAD = 1024 * 1024  # bytes: a larger answer (an export) is compressed off the event loop
+ANSWERS_KEPT = 64  # compressed answers kept, the oldest forgotten first (as many as services keep)
 COMPRESSED = re.compile(r"^/(api|public)/v1/(?!auth/|tasks/[^/]+/evidence/)")
 
 
@@ -34,3 +38,26 @@ class Compression:
             await self.gzip(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+# id(text) -> (the text, compressed): the text is kept with it, so its id is not another's meanwhile.
+_compressed: dict[int, tuple[bytes, bytes]] = {}
+
+
+def answer(request: Request, text: bytes) -> Response:
+    """A JSON answer that a service hands out again, the very same bytes, while it stays unchanged
+    (services/reports.py `inbox_json`), compressed once for the clients that accept it rather than at
+    every read (a head's inbox of 200: about 250 KB, 0.5-0.8 ms at level 1, of 3-4 ms). Answered as the
+    middleware would answer it, with which it agrees: the middleware leaves an answer that says its
+    encoding as it is."""
+    if len(text) < SMALLEST or len(text) > IN_A_THREAD or "gzip" not in request.headers.get("accept-encoding", ""):
+        return Response(text, media_type="application/json")
+    kept = _compressed.get(id(text))
+    if kept is None or kept[0] is not text:
+        squeezer = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip, as the middleware's
+        kept = text, squeezer.compress(text) + squeezer.flush()
+        if len(_compressed) >= ANSWERS_KEPT:
+            del _compressed[next(iter(_compressed))]
+        _compressed[id(text)] = kept
+    return Response(kept[1], media_type="application/json",
+                    headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})

@@ -77,8 +77,9 @@ class Enforcer(casbin.AsyncEnforcer):  # type: ignore[misc]  # pycasbin ships no
     # What is built from the policy, kept beside the decisions and forgotten with them, per kind: the
     # queries of what a person reads and what awaits them (about 1 and 3 ms to build, at every list and
     # inbox; some KiB each), the actions a relation may take at a stage (an inbox asks it per task),
-    # and each person's inbox items (services/reports.py; each keeps its task's state, some KiB).
-    KEPT = {"query": 500, "actions": 100_000, "inbox": 2048}
+    # each person's inbox items (services/reports.py; each keeps its task's state, some KiB), and each
+    # person's last inbox answer (its states and its text: up to about 250 KB for 200 tasks).
+    KEPT = {"query": 500, "actions": 100_000, "inbox": 2048, "answers": 64}
 
     def remembered(self, kind: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         built: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_built", {}).setdefault(kind, {})

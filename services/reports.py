@@ -1,6 +1,7 @@
 """What the projection tells about many tasks at once: a person's inbox and notifications, the
 overdue list, the agency index and its published snapshots, the public's view ("ba công khai")."""
 
+import operator
 from datetime import UTC, datetime
 from typing import cast
 
@@ -52,16 +53,32 @@ async def inbox(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> list[In
     addressed to me and not yet read: chasing it is my job); the most urgent first, at most `limit`.
     However large the program, the `limit` most urgent of each kind of work I may take, read off one
     index (services/authorization.py `awaiting_me`), then those tasks alone."""
-    return [item for item, _ in await _inbox(ctx, actor, limit)]
+    return [item for item, _ in _items(ctx.enforcer, actor, limit, *await _read(ctx, actor, limit))]
 
 
 async def inbox_json(ctx: Context, actor: Actor, limit: int = INBOX_LIMIT) -> bytes:
     """`inbox` as the API answers it (a JSON array of InboxItem): each item's text made with the item,
-    not the whole answer's again at every read."""
-    return b"[" + b",".join(text for _, text in await _inbox(ctx, actor, limit)) + b"]"
+    and the whole answer made once while its tasks' states, this person's unread alerts and the policy
+    stay. An inbox read again unchanged is the very same bytes, which the API then compresses once
+    (api/compression.py `answer`): a head's inbox of 200 is about 250 KB of JSON."""
+    found, unread = await _read(ctx, actor, limit)
+    last: list[tuple[list[TaskState], dict[str, list[NotificationOut]], bytes]] = ctx.enforcer.remembered(
+        "answers", ("inbox", actor.username, actor.agency, *actor.roles, limit), list)
+    if last and _same(last[0][0], found) and last[0][1] == unread:
+        return last[0][2]
+    text = b"[" + b",".join(text for _, text in _items(ctx.enforcer, actor, limit, found, unread)) + b"]"
+    last[:] = [(found, unread, text)]  # one assignment: a reader sees the old answer or the new one
+    return text
 
 
-async def _inbox(ctx: Context, actor: Actor, limit: int) -> list[tuple[InboxItem, bytes]]:
+def _same(kept: list[TaskState], found: list[TaskState]) -> bool:
+    """The same states (`db/states.py` hands out one state per version of a row while it keeps it)."""
+    return len(kept) == len(found) and all(map(operator.is_, kept, found))
+
+
+async def _read(ctx: Context, actor: Actor, limit: int) -> tuple[list[TaskState], dict[str, list[NotificationOut]]]:
+    """The states of the tasks this person's inbox may show, the most urgent first, and their unread
+    alerts by task."""
     unread: dict[str, list[NotificationOut]] = {}
     async with ctx.sessions() as session:
         for note in await session.scalars(select(models.Notification).where(
@@ -70,9 +87,16 @@ async def _inbox(ctx: Context, actor: Actor, limit: int) -> list[tuple[InboxItem
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
         dialect = (await session.connection()).dialect.name
         found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit, dialect), {"alerted": [*unread]})
+    return found, unread
+
+
+def _items(enforcer: AsyncEnforcer, actor: Actor, limit: int, found: list[TaskState],
+           unread: dict[str, list[NotificationOut]]) -> list[tuple[InboxItem, bytes]]:
+    """The inbox's items and their JSON: of the open tasks found, the first `limit` that wait for this
+    person or that they were alerted about, each with its alerts."""
     shown = []
     for state in [state for state in found if state.stage in OPEN_STAGES][:limit]:
-        made, alerts = inbox_item(ctx.enforcer, actor, state), unread.get(state.code, [])
+        made, alerts = inbox_item(enforcer, actor, state), unread.get(state.code, [])
         if made is None or not (made[0].to_do or alerts):
             continue
         if alerts:  # an item of its own, with its alerts

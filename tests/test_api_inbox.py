@@ -2,6 +2,7 @@
 person (their own: the review for the reviewer, the rework for the lead…) and, when work came back,
 the decision that returned it with its findings. On SQLite and PostgreSQL."""
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -124,6 +125,33 @@ async def test_the_inbox_answers_its_items_as_the_response_model_writes_them(sta
             ["notifications"]] == [note]
     ok(await stack.http.post(f"/api/v1/notifications/{note}/read", headers=headers))
     assert (await stack.http.get("/api/v1/inbox", headers=headers)).content == before.content
+
+
+async def test_an_inbox_read_again_unchanged_is_the_same_answer_made_anew_when_it_moves(stack: Stack) -> None:
+    """The whole answer is made once while its tasks' states, the person's unread alerts and the policy
+    stay (services/reports.py `inbox_json`): read again unchanged, it is the very same bytes; once an
+    alert comes, or a task in it moves, it is made anew, and it is what its items say. A reviewer of
+    their own, whose inbox holds this task alone."""
+    username = f"kt-{unique_code('R').lower()}"
+    ok(await stack.http.post("/api/v1/users", headers=await stack.login("admin"), json={
+        "username": username, "password": "Sen-vang-2026-ha-noi", "full_name": "Kiểm tra chéo",
+        "agency": "HCM", "roles": ["cross_check_reviewer"]}), 201)
+    code = await in_review(stack, MET, reviewer=username)
+    ctx, written = app_of(stack).state.ctx, TypeAdapter(list[InboxItem])
+    actor = await people.person(ctx, username)
+    assert actor is not None
+    first = await reports.inbox_json(ctx, actor)
+    assert [item["code"] for item in json.loads(first)] == [code]
+    assert await reports.inbox_json(ctx, actor) is first
+    await _alert(stack, username, code, 1)
+    alerted = await reports.inbox_json(ctx, actor)
+    assert alerted == written.dump_json(await reports.inbox(ctx, actor), by_alias=True)
+    assert len(json.loads(alerted)[0]["notifications"]) == 1
+    await act(stack, await stack.login(username, "Sen-vang-2026-ha-noi"), code, "review.reject",
+              {"reason": "Chưa đạt", "findings": ["Thiếu biên bản"]})
+    moved = await reports.inbox_json(ctx, actor)  # back with the lead: only the unread alert keeps it here
+    assert moved == written.dump_json(await reports.inbox(ctx, actor), by_alias=True)
+    assert json.loads(moved)[0]["to_do"] == [] and json.loads(moved)[0]["stage"] != json.loads(first)[0]["stage"]
 
 
 def _unread_in_header(page: str) -> int:

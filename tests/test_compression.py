@@ -1,6 +1,7 @@
 """Answers of the API come gzip-compressed to the clients that accept it (api/compression.py); pages,
 the token's answer, evidence files and small answers never are."""
 
+import gzip
 import json
 import uuid
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from api.compression import COMPRESSED, SMALLEST, Compression
+from api.compression import COMPRESSED, SMALLEST, Compression, answer
 from tests.helpers import Stack, act, assigned, ok
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -28,6 +29,19 @@ async def test_a_list_of_tasks_comes_compressed_and_reads_as_the_plain_answer(st
     assert "accept-encoding" in compressed.headers["vary"].lower()
     assert int(compressed.headers["content-length"]) < len(plain.content) / 3
     assert ok(compressed) == ok(plain)
+
+
+async def test_an_inbox_comes_compressed_and_reads_as_the_plain_answer(stack: Stack) -> None:
+    for _ in range(10):
+        await assigned(stack, "GZ")  # Hà Nội's to accept
+    head = await stack.login("hni.head")
+    compressed = await stack.http.get("/api/v1/inbox", headers=head | GZIP)
+    again = await stack.http.get("/api/v1/inbox", headers=head | GZIP)
+    plain = await stack.http.get("/api/v1/inbox", headers=head | IDENTITY)
+    assert len(plain.content) >= SMALLEST and "content-encoding" not in plain.headers
+    assert compressed.headers["content-encoding"] == "gzip" and "accept-encoding" in compressed.headers["vary"].lower()
+    assert int(compressed.headers["content-length"]) < len(plain.content) / 3
+    assert ok(compressed) == ok(again) == ok(plain)
 
 
 async def test_an_evidence_file_is_sent_as_it_was_stored(stack: Stack) -> None:
@@ -86,3 +100,37 @@ def test_the_token_s_answer_and_evidence_files_are_left_out_and_the_rest_of_the_
     for path in ("/api/v1/inbox", "/api/v1/tasks", "/api/v1/tasks/NQ57-1", "/api/v1/tasks/NQ57-1/history",
                  "/api/v1/tasks/NQ57-1/actions/evidence.submit", "/public/v1/tasks"):
         assert COMPRESSED.match(path), path
+
+
+def _request(accepted: str) -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/api/v1/inbox",
+                    "headers": [(b"accept-encoding", accepted.encode())]})
+
+
+LARGE = json.dumps([{"code": f"NQ57-{number}", "title": "Nhiệm vụ chuyển đổi số"} for number in range(500)]).encode()
+
+
+def test_an_answer_handed_out_again_is_compressed_once() -> None:
+    """A service hands out the same bytes while its answer stays (services/reports.py `inbox_json`):
+    compressed the first time, the same compressed bytes after; equal text in other bytes is
+    compressed afresh (only the very same bytes are known to be the same answer)."""
+    first = answer(_request("gzip, deflate"), LARGE)
+    assert first.headers["content-encoding"] == "gzip" and first.headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(first.body) == LARGE
+    assert answer(_request("gzip"), LARGE).body is first.body
+    copied = answer(_request("gzip"), bytes(bytearray(LARGE)))
+    assert copied.body is not first.body and gzip.decompress(copied.body) == LARGE
+
+
+def test_an_answer_is_plain_to_a_client_that_takes_no_gzip_and_when_small() -> None:
+    for plain in (answer(_request("identity"), LARGE), answer(_request("gzip"), LARGE[:SMALLEST // 2])):
+        assert "content-encoding" not in plain.headers and plain.media_type == "application/json"
+    assert answer(_request("identity"), LARGE).body is LARGE
+
+
+async def test_an_answer_compressed_already_passes_the_middleware_as_it_is() -> None:
+    async def route(request: Request) -> Response:
+        return answer(request, LARGE)
+    app = Compression(Starlette(routes=[Route("/api/v1/inbox", route)]))
+    found = await _answer(app, "GET", "/api/v1/inbox")  # decoded once by the client: compressed once
+    assert found.headers["content-encoding"] == "gzip" and found.content == LARGE
