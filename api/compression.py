@@ -8,7 +8,9 @@ about 2 ms more, measured), under the API's paths alone:
 - not the pages (HTML): each carries a CSRF token beside what the request put in it (a search), which
   compression lets an onlooker guess byte by byte from the answers' lengths (BREACH);
 - not the token's answer (the same, with the name the request gave);
-- not evidence files: they are sent as they were stored (their SHA-256, their length, ranges)."""
+- not evidence files: they are sent as they were stored (their SHA-256, their length, ranges).
+An answer that a service hands out again unchanged, the very same bytes (the inbox), is compressed
+once and answered compressed already (`answer`), which the middleware then leaves as it is."""
 
 import re
 import zlib
