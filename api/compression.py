@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.exports import XLSX_TYPE
+from db.states import ByIdentity
 
 LEVEL = 1
 SMALLEST = 8 * 1024  # bytes: below it, no round trip is saved
@@ -42,8 +43,12 @@ class Compression:
             await self.app(scope, receive, send)
 
 
-# id(text) -> (the text, compressed): the text is kept with it, so its id is not another's meanwhile.
-_compressed: dict[int, tuple[bytes, bytes]] = {}
+def _gzip(text: bytes) -> bytes:
+    squeezer = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip, as the middleware's
+    return squeezer.compress(text) + squeezer.flush()
+
+
+_compressed = ByIdentity(_gzip, ANSWERS_KEPT)  # by the bytes' identity: only the very same are the same answer
 
 
 def answer(request: Request, text: bytes) -> Response:
@@ -54,12 +59,5 @@ def answer(request: Request, text: bytes) -> Response:
     encoding as it is."""
     if len(text) < SMALLEST or len(text) > IN_A_THREAD or "gzip" not in request.headers.get("accept-encoding", ""):
         return Response(text, media_type="application/json")
-    kept = _compressed.get(id(text))
-    if kept is None or kept[0] is not text:
-        squeezer = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip, as the middleware's
-        kept = text, squeezer.compress(text) + squeezer.flush()
-        if len(_compressed) >= ANSWERS_KEPT:
-            del _compressed[next(iter(_compressed))]
-        _compressed[id(text)] = kept
-    return Response(kept[1], media_type="application/json",
+    return Response(_compressed(text), media_type="application/json",
                     headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})

@@ -34,27 +34,38 @@ def parsed(text: str) -> TaskState:
     return TaskState.model_validate_json(text)
 
 
+K = TypeVar("K")
 T = TypeVar("T")
 
 
-class ByState(Generic[T]):
+class ByIdentity(Generic[K, T]):
+    """What a function of an object alone makes of it, remembered for the `kept` objects met last:
+    keyed by the object's identity, the object kept beside it (its id is not reused while it is here).
+    For objects handed out again, the very same, while they stand for the same thing (a state per
+    version of a row, an answer's bytes while the answer stays); what it hands out is shared, and
+    nobody changes it."""
+
+    def __init__(self, make: Callable[[K], T], kept: int) -> None:
+        self._make, self._kept = make, kept
+        self._known: dict[int, tuple[K, T]] = {}
+
+    def __call__(self, key: K) -> T:
+        seen = self._known.get(id(key))
+        if seen is None or seen[0] is not key:
+            seen = key, self._make(key)
+            if len(self._known) >= self._kept:
+                del self._known[next(iter(self._known))]  # the oldest
+            self._known[id(key)] = seen
+        return seen[1]
+
+
+class ByState(ByIdentity[TaskState, T]):
     """What a function of a state alone makes of it (its view, the actions it allows), remembered
     for as many states as `parsed` keeps: a list, an inbox or a page read again makes it only for
-    what changed. Keyed by the state's identity, the state kept beside it (its id is not reused while
-    it is here); what it hands out is shared, and nobody changes it."""
+    what changed."""
 
     def __init__(self, make: Callable[[TaskState], T]) -> None:
-        self._make = make
-        self._known: dict[int, tuple[TaskState, T]] = {}
-
-    def __call__(self, state: TaskState) -> T:
-        seen = self._known.get(id(state))
-        if seen is None or seen[0] is not state:
-            seen = state, self._make(state)
-            if len(self._known) >= STATES_REMEMBERED:
-                del self._known[next(iter(self._known))]  # the oldest
-            self._known[id(state)] = seen
-        return seen[1]
+        super().__init__(make, STATES_REMEMBERED)
 
 
 async def read(session: AsyncSession, query: Select[Any]) -> list[TaskState]:
