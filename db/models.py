@@ -4,7 +4,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casbin_async_sqlalchemy_adapter import create_casbin_rule_model
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, desc, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    desc,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -90,6 +102,10 @@ class Task(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     state: Mapped[dict[str, Any]]
+    # A number the database sets anew whenever this row's state is written, by whichever writer
+    # (triggers, migration 0007): a state this process read once is known again by it, and its text is
+    # not read again (db/states.py `read_kept`).
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # What search compares (domain/text.fold): code, title, product and the lead's and coordinating
     # agencies' names. Empty in rows written before it existed, until their task next moves.
     search: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,14 +1,13 @@
 """Tasks' states read from the projection: each row's JSON text handed to pydantic whole, with no
 Python dict in between (half the time of `json.loads` then validation, which every list, inbox and
-task page pays per task), and the states of the texts read last remembered (`parsed`). On
-PostgreSQL an inbox reads each row's version first and the text only of a version not met before
-(`read_kept`)."""
+task page pays per task), and the states of the texts read last remembered (`parsed`). An inbox
+reads each row's version first and the text only of a version not met before (`read_kept`)."""
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnClause, Integer, Select, Text, bindparam, cast, literal_column, select
+from sqlalchemy import Select, Text, bindparam, cast, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db import models
@@ -16,12 +15,6 @@ from domain.task import TaskState
 
 # The column as text, which no driver decodes (PostgreSQL's would hand over a dict).
 TEXT = cast(models.Task.state, Text)
-# PostgreSQL: the transaction that wrote this version of the row (its system column `xmin`). A row
-# rewritten by any writer (a recording, a rebuild, a migration, a restore) is a new version with a new
-# one, and other sessions only ever see a transaction's last version of a row. (Transaction ids wrap
-# after about four billion: a state held across the wrap is mistaken only if its row is rewritten by
-# the very transaction id it was read at.)
-VERSION: ColumnClause[int] = literal_column("tasks.xmin", Integer)
 # About 8 KiB each (a task of the demo's size), with their views (services/views.py TaskView.of).
 STATES_REMEMBERED = 2048
 
@@ -74,29 +67,26 @@ async def read(session: AsyncSession, query: Select[Any]) -> list[TaskState]:
     return [parsed(text) for text in texts]
 
 
-Kept = Select[str, int] | Select[str]  # what `kept` makes of a query: code and version, or text
+Kept = Select[str, int]  # what `kept` makes of a query of tasks: their codes and versions
 
 
-def kept(query: Select[Any], dialect: str) -> Kept:
-    """A query of tasks (its filters, order and limit) as `read_kept` runs it on this dialect: the
-    rows' code and version on PostgreSQL, their text elsewhere. Built once and kept by its caller."""
-    if dialect == "postgresql":
-        return query.with_only_columns(models.Task.code, VERSION)
-    return query.with_only_columns(TEXT)
+def kept(query: Select[Any]) -> Kept:
+    """A query of tasks (its filters, order and limit) as `read_kept` runs it: the rows' code and
+    version. Built once and kept by its caller."""
+    return query.with_only_columns(models.Task.code, models.Task.version)
 
 
 async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, Any]) -> list[TaskState]:
     """`read` for a query built once by `kept` and kept (services/reports.py `_waiting`): run as it
     is, with these parameters, no statement made per read. Run on the session's connection, as a
     plain statement: the ORM's loading of each row (nothing to load) cost a 200-task inbox 0.3 ms
-    more, measured. On PostgreSQL the rows' versions come first, then the text of the rows whose
-    version this process has not met (`_VERSIONS`): a head's inbox of 200 at 100,000 tasks read
-    330 KB of text each time, decoded and hashed it (0.6–0.8 ms of its 4–5 in the service), for
-    states it mostly held already."""
+    more, measured. The rows' versions come first (db/models.py Task.version, which the database
+    sets anew whenever a state is written), then the text of the rows whose version this process has
+    not met (`_VERSIONS`): a head's inbox of 200 at 100,000 tasks read 330 KB of text each time,
+    decoded and hashed it, for states it mostly held already (on PostgreSQL 0.6–0.8 ms of its 4–5 in
+    the service; on SQLite 0.4–0.9 ms of 2.0–2.5)."""
     connection = await session.connection()
     found = await connection.execute(query, parameters)
-    if connection.dialect.name != "postgresql":
-        return [parsed(text) for text in found.scalars()]
     return await _by_version(connection, [(code, version) for code, version in found])
 
 
@@ -112,7 +102,7 @@ async def _by_version(connection: AsyncConnection, rows: Sequence[tuple[str, int
     found = {code: held[1] for code, version in rows if (held := _VERSIONS.get(code)) and held[0] == version}
     if unknown := [code for code, _ in rows if code not in found]:
         for code, version, text in await connection.execute(
-                select(models.Task.code, VERSION, TEXT).where(models.Task.code.in_(unknown))):
+                select(models.Task.code, models.Task.version, TEXT).where(models.Task.code.in_(unknown))):
             found[code] = parsed(text)
             _VERSIONS.pop(code, None)
             if len(_VERSIONS) >= STATES_REMEMBERED:

@@ -85,8 +85,7 @@ async def _read(ctx: Context, actor: Actor, limit: int) -> tuple[list[TaskState]
                 models.Notification.username == actor.username, models.Notification.read_at.is_(None))
                 .order_by(models.Notification.id.desc()).limit(limits.NOTIFICATIONS)):
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
-        dialect = (await session.connection()).dialect.name
-        found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit, dialect), {"alerted": [*unread]})
+        found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit), {"alerted": [*unread]})
     return found, unread
 
 
@@ -106,20 +105,18 @@ def _items(enforcer: AsyncEnforcer, actor: Actor, limit: int, found: list[TaskSt
     return shown
 
 
-def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int, dialect: str) -> states.Kept:
+def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int) -> states.Kept:
     """The states of the `limit` tasks most urgently waiting for this person (`awaiting_me`) and of
-    those the parameter `alerted` names, the most urgent first, as `states.read_kept` reads them on
-    this dialect: one statement, built once per person and limit while the policy stays. Each task
-    looked up by its code alone (a stage named too has SQLite scan the stage's index instead)."""
+    those the parameter `alerted` names, the most urgent first, as `states.read_kept` reads them: one
+    statement, built once per person and limit while the policy stays. Each task looked up by its code
+    alone (a stage named too has SQLite scan the stage's index instead)."""
     def built() -> states.Kept:
         task, awaited = models.Task, authorization.awaiting_me(enforcer, actor, limit).subquery()
         alerted = select(task.code).where(task.code.in_(bindparam("alerted", expanding=True)))
         # One IN of both (not an OR of two, which PostgreSQL reads as a filter on every task).
         return states.kept(select(task).where(task.code.in_(union_all(select(awaited.c.task_code), alerted)))
-                           .order_by(task.overdue.desc(), task.escalation_level.desc(), task.deadline, task.code),
-                           dialect)
-    return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit, dialect),
-                                                 built))
+                           .order_by(task.overdue.desc(), task.escalation_level.desc(), task.deadline, task.code))
+    return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit), built))
 
 
 def inbox_item(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> tuple[InboxItem, bytes] | None:

@@ -152,6 +152,9 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
             assert unlike == 0 and before["task_agencies"]
             # Every task counted (revision 0006), and counted on as tasks come.
             assert await connection.scalar(select(models.TaskCount.tasks)) == len(before["tasks"])
+            # Each task's state has a version (revision 0007), each its own.
+            versions = set(await connection.scalars(select(models.Task.version)))
+            assert len(versions) == len(before["tasks"]) and 0 not in versions
             assert await connection.run_sync(_differences) == []
         async with make_sessions(engine)() as session:
             assert await fill_in(session) == 3  # the open tasks get their inbox rows

@@ -1,0 +1,62 @@
+"""Each task row carries its state's version (db/models.py Task.version), set by the database whenever
+the state is written, whoever writes it: an inbox reads its rows' versions and the text only of the
+states it has not met (db/states.py `read_kept`), on both databases (issue 14). On SQLite a head's
+inbox of 200 at 100,000 tasks read about 330 KB of text at each read, decoded and hashed it, for
+states it held already: 2.0–2.5 ms in process, 1.4–1.9 ms by versions.
+
+- SQLite: a random 64-bit number, set after the row is inserted or its state written (SQLite's
+  triggers cannot change the row being written). A row deleted and made again gets a new one too.
+- PostgreSQL: the next number of a sequence, set on the row as it is written. (PostgreSQL read the
+  row's `xmin` before: the same idea, but only there.)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_SQLITE = (
+    """CREATE TRIGGER task_state_written_in AFTER INSERT ON tasks BEGIN
+         UPDATE tasks SET version = random() WHERE rowid = NEW.rowid; END""",
+    # `OF state`: the trigger's own write (of `version`) does not set it off again.
+    """CREATE TRIGGER task_state_written AFTER UPDATE OF state ON tasks BEGIN
+         UPDATE tasks SET version = random() WHERE rowid = NEW.rowid; END""",
+    "UPDATE tasks SET version = random()",
+)
+_POSTGRESQL = (
+    "CREATE SEQUENCE task_state_versions",
+    """CREATE FUNCTION task_state_written() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           NEW.version := nextval('task_state_versions');
+           RETURN NEW;
+         END $$""",
+    """CREATE TRIGGER task_state_written BEFORE INSERT OR UPDATE OF state ON tasks
+         FOR EACH ROW EXECUTE FUNCTION task_state_written()""",
+    "UPDATE tasks SET version = nextval('task_state_versions')",
+)
+
+
+def upgrade() -> None:
+    op.add_column("tasks", sa.Column("version", sa.BigInteger(), server_default="0", nullable=False))
+    for statement in _SQLITE if op.get_bind().dialect.name == "sqlite" else _POSTGRESQL:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER task_state_written_in")
+        op.execute("DROP TRIGGER task_state_written")
+    else:
+        op.execute("DROP TRIGGER task_state_written ON tasks")
+        op.execute("DROP FUNCTION task_state_written()")
+        op.execute("DROP SEQUENCE task_state_versions")
+    op.drop_column("tasks", "version")
