@@ -34,7 +34,6 @@ _SQLITE = (
     # `OF state`: the trigger's own write (of `version`) does not set it off again.
     """CREATE TRIGGER task_state_written AFTER UPDATE OF state ON tasks BEGIN
          UPDATE tasks SET version = random() WHERE rowid = NEW.rowid; END""",
-    "UPDATE tasks SET version = random()",
 )
 _POSTGRESQL = (
     """CREATE OR REPLACE FUNCTION task_state_written() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -44,7 +43,6 @@ _POSTGRESQL = (
          END $$""",
     """CREATE TRIGGER task_state_written BEFORE INSERT OR UPDATE OF state ON tasks
          FOR EACH ROW EXECUTE FUNCTION task_state_written()""",
-    "UPDATE tasks SET state = state",  # each row's version set by the trigger
 )
 
 
@@ -52,6 +50,7 @@ def upgrade() -> None:
     op.add_column("tasks", sa.Column("version", sa.BigInteger(), server_default="0", nullable=False))
     for statement in _SQLITE if op.get_bind().dialect.name == "sqlite" else _POSTGRESQL:
         op.execute(statement)
+    op.execute("UPDATE tasks SET state = state")  # each row's version set by its trigger, as at every write
 
 
 def downgrade() -> None:
