@@ -7,10 +7,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from pydantic import TypeAdapter
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
+from db.states import read_kept
 from domain.actors import Actor
 from domain.lifecycle import awaited_actions
 from domain.stages import OPEN_STAGES
@@ -300,3 +303,23 @@ async def test_an_inbox_read_again_reads_the_text_of_the_rows_rewritten_alone(st
     read = await texts_read()
     assert len(read) == 1 and len(re.findall(r"\$\d|\?", read[0].split(" IN ", 1)[1])) == 1, read
     assert await texts_read() == []
+
+
+async def test_postgresql_reads_an_inbox_by_its_generic_plan_in_its_own_transaction(stack: Stack) -> None:
+    """An inbox's statement is the same plan for any parameters: PostgreSQL runs it by its generic
+    plan, not planned anew at every read (db/states.py `read_kept`). The setting ends with the read's
+    transaction."""
+    if stack.database != "postgres":
+        pytest.skip("a plan of PostgreSQL's")
+    ctx = app_of(stack).state.ctx
+    office = await people.person(ctx, "office")
+    assert office is not None
+    engine = stack.sessions.kw["bind"]
+    async with engine.connect() as connection:
+        async with AsyncSession(connection) as session:
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
+            found = await read_kept(session, reports._waiting(ctx.enforcer, office, 200), {"alerted": []})
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
+            assert {state.code for state in found} == {item.code for item in await reports.inbox(ctx, office)}
+            await session.rollback()
+        assert await connection.scalar(text("SHOW plan_cache_mode")) == "auto"
