@@ -4,11 +4,27 @@ task. Routes, pages and the other services ask here, never the enforcer itself.
 The order of the checks is the design's: the task's stage first (409: nobody may do this now), then
 the policy (403: someone may, not you)."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from casbin import AsyncEnforcer
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, exists, false, or_, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from db import models
 from db.projection import ANYONE
@@ -139,13 +155,42 @@ def readable_codes(enforcer: AsyncEnforcer, actor: Actor) -> CompoundSelect[Any]
     None where their reading needs a task's own columns (some stages only, tasks no agency of theirs
     stands to) or where they read every task. Built once per person while the policy stays as it is."""
     def built() -> CompoundSelect[Any] | None:
-        groups = _reading(enforcer, actor)
-        relations = groups.get(frozenset(Stage), [])
-        if len(groups) != 1 or not actor.agency or Relation.REVIEWER not in relations or Relation.OTHER in relations:
-            return None
-        return _agency_and_reviewed(actor, [held.value for held in _AGENCY_RELATIONS if held in relations])
+        relations = _agency_reading(enforcer, actor)
+        return None if relations is None else _agency_and_reviewed(actor, relations)
     return cast(CompoundSelect[Any] | None,
                 enforcer.remembered("query", ("readable_codes", actor.username, actor.agency), built))
+
+
+def _agency_reading(enforcer: AsyncEnforcer, actor: Actor) -> list[str] | None:
+    """The relations of the agency's rows a person reads, where all their reading is those rows and
+    the tasks they review, at every stage (`readable_codes`); None otherwise."""
+    groups = _reading(enforcer, actor)
+    relations = groups.get(frozenset(Stage), [])
+    if len(groups) != 1 or not actor.agency or Relation.REVIEWER not in relations or Relation.OTHER in relations:
+        return None
+    return [held.value for held in _AGENCY_RELATIONS if held in relations]
+
+
+def readable_in_order(enforcer: AsyncEnforcer, actor: Actor) -> Select[str] | None:
+    """`readable_codes` in the lists' order (deadline, then code), the first `:first` of them: as many
+    of the agency's rows, read in the deadline order they keep (db/models.py TaskAgency), and of the
+    tasks the person reviews, taken together. A page of an agency's 2,400 tasks among 100,000 is then
+    read off those rows alone, where walking the tasks' deadline order checked each task met against
+    all 2,400 codes (1.4 ms on PostgreSQL, 0.3 at 1,000 tasks). None where `readable_codes` is. Built
+    once per person while the policy stays as it is."""
+    def built() -> Select[str] | None:
+        if (relations := _agency_reading(enforcer, actor)) is None:
+            return None
+        task, row, first = models.Task, models.TaskAgency, bindparam("first", type_=Integer)
+        reviewed = (select(task.code, task.deadline).where(_reviewed_alone(actor, relations))
+                    .order_by(task.deadline, task.code).limit(first).subquery())
+        rows = (select(row.task_code, row.deadline).where(row.agency == actor.agency, row.relation.in_(relations))
+                .order_by(row.deadline, row.task_code).limit(first).subquery())
+        both = union_all(select(*reviewed.c), select(*rows.c)).subquery()
+        code, deadline = both.c
+        return select(code).order_by(deadline, code).limit(first)
+    return cast(Select[str] | None, enforcer.remembered("query", ("readable_in_order", actor.username, actor.agency),
+                                                        built))
 
 
 def among(codes: Select[Any] | CompoundSelect[Any], walk: bool) -> ColumnElement[bool]:
@@ -185,15 +230,40 @@ def _agency_rows(actor: Actor, relations: list[str]) -> Select[str]:
                                                      models.TaskAgency.relation.in_(relations))
 
 
+def agency_count(agency: str, relations: Sequence[str]) -> ScalarSelect[int]:
+    """How many tasks the agency stands to in these relations, as the counts kept say (db/models.py
+    AgencyTaskCount): one row read per relation, however many tasks the agency has."""
+    kept = models.AgencyTaskCount
+    return (select(func.coalesce(func.sum(kept.tasks), 0))
+            .where(kept.agency == agency, kept.relation.in_(relations)).scalar_subquery())
+
+
+def readable_count(enforcer: AsyncEnforcer, actor: Actor) -> Select[int] | None:
+    """How many tasks the person reads, where `readable_codes` is all their reading: their agency's
+    counts kept (`agency_count`) and the tasks they review that the agency's rows do not name. None
+    otherwise. Built once per person while the policy stays as it is."""
+    def built() -> Select[int] | None:
+        if (relations := _agency_reading(enforcer, actor)) is None:
+            return None
+        reviewed = select(func.count()).select_from(models.Task).where(_reviewed_alone(actor, relations))
+        return select(agency_count(actor.agency or "", relations) + reviewed.scalar_subquery())
+    return cast(Select[int] | None, enforcer.remembered("query", ("readable_count", actor.username, actor.agency),
+                                                        built))
+
+
 def _agency_and_reviewed(actor: Actor, relations: list[str]) -> CompoundSelect[Any]:
     """`_agency_rows` and the codes of the tasks the person reviews that those rows do not name: each
     code once (an agency has one row per task), so a list's total counts them without sorting them
-    (services/tasks.py `_counted`: an agency's 2,400 of 100,000 tasks and a reviewer's, 0.2 ms on
+    (services/tasks.py `_count`: an agency's 2,400 of 100,000 tasks and a reviewer's, 0.2 ms on
     SQLite where a count of distinct codes took 1.1)."""
+    return union_all(select(models.Task.code).where(_reviewed_alone(actor, relations)), _agency_rows(actor, relations))
+
+
+def _reviewed_alone(actor: Actor, relations: list[str]) -> ColumnElement[bool]:
+    """The person reviews the task, and no row of their agency's in these relations names it."""
     task, row = models.Task, models.TaskAgency
     named = exists().where(row.task_code == task.code, row.agency == actor.agency, row.relation.in_(relations))
-    return union_all(select(task.code).where(task.reviewer == actor.username, ~named),
-                     _agency_rows(actor, relations))
+    return and_(task.reviewer == actor.username, ~named)
 
 
 def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, list[tuple[Stage, Action]]]:

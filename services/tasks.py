@@ -767,21 +767,28 @@ async def _walked(session: AsyncSession, chosen: TaskFilter, total: int, codes: 
     return codes is None and chosen.sort == "deadline" and await walks(session, total)
 
 
-def _code_sets(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[Any] | None:
-    """The selection as the sets of codes it is the common part of, where nothing else selects (no
-    stage, lateness, words, document or codes chosen): the tasks the person reads, where that is a set
-    of codes (authorization.readable_codes), and an agency's. Their total is then counted off the
-    agencies' and reviewers' indexes with no task's row read (an agency's 2,400 tasks of 100,000: about
-    1 ms against 4 on PostgreSQL). No set: every task, unfiltered. None otherwise."""
+def _count(ctx: Context, actor: Actor, chosen: TaskFilter) -> Any | None:
+    """The statement of the selection's total that reads no task's row, where nothing else selects (no
+    stage, lateness, words, document or codes chosen): the counts kept of every task (db/models.py
+    TaskCount) and of each agency's (AgencyTaskCount), for whoever reads every task, unfiltered or by
+    agency, and for whoever reads their agency's tasks and those they review
+    (authorization.readable_count); for the latter by agency, their codes and the agency's counted off
+    the agencies' and reviewers' indexes (an agency's 2,400 tasks of 100,000: about 1 ms against 4 on
+    PostgreSQL). None otherwise."""
     if _narrowed(chosen) or _words(chosen):
         return None
-    sets: list[Any] = [of_agency(chosen.agency, chosen.relation)] if chosen.agency else []
-    if not authorization.reads_every_task(ctx.enforcer, actor):
-        readable = authorization.readable_codes(ctx.enforcer, actor)
-        if readable is None:
-            return None
-        sets.insert(0, readable)
-    return sets
+    if authorization.reads_every_task(ctx.enforcer, actor):
+        if chosen.agency:
+            return select(authorization.agency_count(chosen.agency, RELATIONS[chosen.relation]))
+        return select(models.TaskCount.tasks)
+    if not chosen.agency:
+        return authorization.readable_count(ctx.enforcer, actor)
+    readable = authorization.readable_codes(ctx.enforcer, actor)
+    if readable is None:
+        return None
+    codes = readable.subquery()
+    code = next(iter(codes.c))
+    return select(func.count()).select_from(codes).where(code.in_(of_agency(chosen.agency, chosen.relation)))
 
 
 def _words_alone(ctx: Context, actor: Actor, chosen: TaskFilter) -> str | None:
@@ -803,22 +810,12 @@ def _narrowed(chosen: TaskFilter) -> bool:
     return chosen.stage is not None or chosen.overdue is not None or bool(chosen.document) or bool(chosen.codes)
 
 
-def _counted(sets: list[Any]) -> Any:
-    """How many codes are in every one of these sets (each names a code once: counted, not sorted);
-    with no set, every task, as the count kept of them says (db/models.py TaskCount)."""
-    if not sets:
-        return select(models.TaskCount.tasks)
-    first = sets[0].subquery()
-    code = next(iter(first.c))
-    return select(func.count()).select_from(first).where(*(code.in_(other) for other in sets[1:]))
-
-
-async def _total(session: AsyncSession, query: Any, chosen: TaskFilter, sets: list[Any] | None = None,
+async def _total(session: AsyncSession, query: Any, chosen: TaskFilter, counted: Any | None = None,
                  words: str | None = None) -> tuple[int, bool]:
-    """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED); counted
-    off the code sets it is made of (`_code_sets`), or off the word index (`_words_alone`), when it can."""
-    if sets is not None:
-        return await session.scalar(_counted(sets)) or 0, True
+    """The selection's total, and whether it is exact (a search's stops at SEARCH_COUNTED); read by the
+    statement `counted` (`_count`), or counted off the word index (`_words_alone`), when it can."""
+    if counted is not None:
+        return await session.scalar(counted) or 0, True
     bound = SEARCH_COUNTED + 1 if _words(chosen) else None
     total = None if words is None or bound is None else await word_index.counted(session, _pattern(words), bound)
     if total is None:
@@ -872,10 +869,24 @@ async def _plain_page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int
             if offset == 0 and len(found) < limit:  # a rare word's few: the page holds them all
                 return found, len(found), True
             return found, *await _total(session, query, chosen, words=words)
-        total, exact = await _total(session, query, chosen, _code_sets(ctx, actor, chosen))
-        if await _walked(session, chosen, total, codes):
+        total, exact = await _total(session, query, chosen, _count(ctx, actor, chosen))
+        if (first := _first_readable(ctx, actor, chosen)) is not None:
+            query = first.params(first=offset + limit)
+        elif await _walked(session, chosen, total, codes):
             query = selection(ctx, actor, chosen, walk=True)
         return await states.read(session, query.limit(limit).offset(offset)), total, exact
+
+
+def _first_readable(ctx: Context, actor: Actor, chosen: TaskFilter) -> Select[Any] | None:
+    """The tasks among the first codes, in the deadline's order, of those the person reads, where those
+    are a set of codes and nothing else selects (authorization.readable_in_order: a page read off the
+    agency's rows, however many tasks the program holds); the parameter `first` says how many. None
+    otherwise."""
+    if chosen.sort != "deadline" or _narrowed(chosen) or _words(chosen) or chosen.agency:
+        return None
+    ordered = authorization.readable_in_order(ctx.enforcer, actor)
+    return None if ordered is None else (select(models.Task).where(models.Task.code.in_(ordered))
+                                         .order_by(models.Task.deadline, models.Task.code))
 
 
 async def export(ctx: Context, actor: Actor, chosen: TaskFilter) -> list[TaskView]:

@@ -155,6 +155,12 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
             # Each task's state has a version (revision 0007), each its own.
             versions = set(await connection.scalars(select(models.Task.version)))
             assert len(versions) == len(before["tasks"]) and 0 not in versions
+            # Each agency's tasks counted by relation (revision 0008), as its rows stand.
+            counted = {(row.agency, row.relation): row.tasks
+                       for row in await connection.execute(select(models.AgencyTaskCount))}
+            rows = await connection.execute(text("SELECT agency, relation, count(*) FROM task_agencies "
+                                                 "GROUP BY agency, relation"))
+            assert counted == {(agency, relation): tasks for agency, relation, tasks in rows} and counted
             assert await connection.run_sync(_differences) == []
         async with make_sessions(engine)() as session:
             assert await fill_in(session) == 3  # the open tasks get their inbox rows

@@ -5,7 +5,7 @@ outside. On SQLite and PostgreSQL."""
 
 import asyncio
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from db import models
 from domain.refusals import Refusal
@@ -66,6 +66,33 @@ async def test_a_page_walked_in_order_is_the_page_looked_up(stack: Stack) -> Non
         assert pages[0] == pages[1] and pages[0][0] and pages[0][1], (username, chosen)
 
 
+async def test_a_persons_page_read_off_their_agencys_rows_is_the_page_of_the_tasks_order(stack: Stack) -> None:
+    """Whoever reads their agency's rows and the tasks they review has a page of their list read off
+    those rows, in the deadline order they keep (services/tasks.py `_first_readable`): the page the
+    tasks' own order gives, at every offset — a task they review and their agency stands to, once."""
+    await _reviewed_where_the_reviewers_agency_directs(stack)
+    for n in range(7):  # more than two pages of three, led by HNI or coordinated by it
+        ok(await stack.http.post("/api/v1/tasks", headers=await stack.login("office"), json={
+            "code": unique_code("FIRST"), "title": "Nhiệm vụ của Hà Nội", "deadline": f"{n + 1:02d}/11/2027",
+            "lead_agency": "HNI" if n % 2 else "BCA", "coordinating_agencies": [] if n % 2 else ["HNI"]}), 201)
+    ctx = app_of(stack).state.ctx
+    for username in ("hni.head", "reviewer", "bkhcn.officer"):
+        actor = await people.person(ctx, username)
+        assert actor is not None
+        first = tasks._first_readable(ctx, actor, TaskFilter())
+        assert first is not None, username
+        ordered = selection(ctx, actor, TaskFilter()).with_only_columns(models.Task.code)
+        async with stack.sessions() as session:
+            total = len(list(await session.scalars(ordered)))
+            for offset in sorted({0, 3, 6, max(0, total - 2), total}):
+                page = list(await session.scalars(first.with_only_columns(models.Task.code).limit(3).offset(offset)
+                                                  .params(first=offset + 3)))
+                assert page == list(await session.scalars(ordered.limit(3).offset(offset))), (username, offset)
+                assert len(page) == max(0, min(3, total - offset)), (username, offset)
+    office = await people.person(ctx, "office")
+    assert office is not None and tasks._first_readable(ctx, office, TaskFilter()) is None  # reads every task
+
+
 async def _reviewed_where_the_reviewers_agency_directs(stack: Stack) -> str:
     """A task in cross-check whose reviewer ("reviewer", of HCM) is of the agency that directs it."""
     code = unique_code("DIR")
@@ -78,28 +105,29 @@ async def _reviewed_where_the_reviewers_agency_directs(stack: Stack) -> str:
     return code
 
 
-async def test_a_total_counted_off_the_code_sets_is_the_number_of_tasks_selected(stack: Stack) -> None:
-    """A list's total counted from the agencies' and reviewers' codes alone (services/tasks.py
-    `_code_sets`) is the number of tasks its query selects: for each person, unfiltered and by agency
-    — a task the person reviews and their agency stands to (directing) counted once."""
+async def test_a_total_read_without_a_task_s_row_is_the_number_of_tasks_selected(stack: Stack) -> None:
+    """A list's total read off the counts kept and the agencies' and reviewers' codes alone
+    (services/tasks.py `_count`) is the number of tasks its query selects: for each person, unfiltered
+    and by agency — a task the person reviews and their agency stands to (directing) counted once."""
     await _reviewed_where_the_reviewers_agency_directs(stack)
+    await in_review(stack, MET)  # one the reviewer reviews and their agency does not stand to
     ctx = app_of(stack).state.ctx
-    counted_off_sets = []
+    read_without_rows = []
     for username in ("office", "committee", "reviewer", "hni.head", "hni.officer", "bkhcn.head", "auditor"):
         actor = await people.person(ctx, username)
         assert actor is not None, username
         for chosen in (TaskFilter(), TaskFilter(agency="HNI"), TaskFilter(agency="BKHCN", relation="lead"),
-                       TaskFilter(agency="HCM")):
-            sets = tasks._code_sets(ctx, actor, chosen)
+                       TaskFilter(agency="HNI", relation="coordinating"), TaskFilter(agency="HCM")):
+            counted = tasks._count(ctx, actor, chosen)
             async with stack.sessions() as session:
                 selected = len(list(await session.scalars(selection(ctx, actor, chosen).with_only_columns(
                     models.Task.code))))
-                total = await tasks._total(session, selection(ctx, actor, chosen), chosen, sets)
+                total = await tasks._total(session, selection(ctx, actor, chosen), chosen, counted)
             assert total == (selected, True), (username, chosen)
-            if sets is not None:
-                counted_off_sets.append((username, chosen.agency))
-    assert {("hni.head", None), ("reviewer", None), ("office", "HNI"), ("office", None)} <= set(counted_off_sets), \
-        counted_off_sets
+            if counted is not None:
+                read_without_rows.append((username, chosen.agency))
+    assert {("hni.head", None), ("reviewer", None), ("reviewer", "HCM"), ("office", "HNI"),
+            ("office", None)} <= set(read_without_rows), read_without_rows
 
 
 async def test_the_codes_a_person_reads_name_each_task_once(stack: Stack) -> None:
@@ -172,3 +200,44 @@ async def test_every_task_s_count_follows_rows_added_and_removed_by_whoever_writ
         await session.execute(delete(models.Task).where(models.Task.code.in_(codes[1:])))
     listed = ok(await stack.http.get("/api/v1/tasks", params={"limit": 1}, headers=await stack.login("office")))
     assert (listed["total"], listed["total_exact"]) == (kept + 1, True)
+
+
+async def test_each_agency_s_counts_follow_its_rows_whoever_writes_them(stack: Stack) -> None:
+    """An agency's people's list and a list by agency read their total off the counts kept of each
+    agency's tasks by relation (db/models.py AgencyTaskCount): they follow the recording step, rows
+    written straight to the database by several transactions at once, a relation changed and a task
+    removed with its rows."""
+    async def counts() -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        async with stack.sessions() as session:
+            kept = {(row.agency, row.relation): row.tasks for row in await session.scalars(
+                select(models.AgencyTaskCount).where(models.AgencyTaskCount.tasks != 0))}
+            rows = await session.execute(select(models.TaskAgency.agency, models.TaskAgency.relation, func.count())
+                                         .group_by(models.TaskAgency.agency, models.TaskAgency.relation))
+            return kept, {(agency, relation): tasks for agency, relation, tasks in rows}
+
+    async def add(code: str) -> None:
+        async with stack.sessions() as session, session.begin():
+            row = task_row(code)
+            session.add(row)
+            await session.flush()
+            session.add_all(models.TaskAgency(task_code=code, agency=agency, relation=relation, deadline=row.deadline)
+                            for agency, relation in (("HNI", "lead"), ("BCA", "coordinating")))
+
+    kept, counted = await counts()
+    assert kept == counted
+    before = counted.get(("HNI", "lead"), 0)
+    await assigned(stack, "DEM")  # the recording step: HNI leads it
+    codes = [unique_code("DEM") for _ in range(4)]
+    await asyncio.gather(*(add(code) for code in codes))
+    kept, counted = await counts()
+    assert kept == counted and counted[("HNI", "lead")] == before + 5
+    async with stack.sessions() as session, session.begin():
+        await session.execute(update(models.TaskAgency).where(models.TaskAgency.task_code == codes[0],
+                                                              models.TaskAgency.agency == "HNI")
+                              .values(relation="coordinating"))
+        await session.execute(delete(models.Task).where(models.Task.code == codes[1]))  # its rows go with it
+    kept, counted = await counts()
+    assert kept == counted and counted[("HNI", "lead")] == before + 3
+    async with stack.sessions() as session, session.begin():  # the others too: rows with no state to show
+        await session.execute(delete(models.Task).where(models.Task.code.in_(codes)))
+    assert (await counts())[0] == (await counts())[1]
