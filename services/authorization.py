@@ -184,7 +184,7 @@ def readable_in_order(enforcer: AsyncEnforcer, actor: Actor) -> Select[str] | No
         task, row, first = models.Task, models.TaskAgency, bindparam("first", type_=Integer)
         reviewed = (select(task.code, task.deadline).where(_reviewed_alone(actor, relations))
                     .order_by(task.deadline, task.code).limit(first).subquery())
-        rows = (select(row.task_code, row.deadline).where(row.agency == actor.agency, row.relation.in_(relations))
+        rows = (_agency_rows(actor, relations).add_columns(row.deadline)
                 .order_by(row.deadline, row.task_code).limit(first).subquery())
         both = union_all(select(*reviewed.c), select(*rows.c)).subquery()
         code, deadline = both.c
