@@ -137,8 +137,9 @@ class InboxRow(Base):
     them take, the most urgent rows of one index range, however many tasks the program holds."""
 
     __tablename__ = "inbox_rows"
+    # The version last: an inbox's range reads the rows' urgency and version off the index alone.
     __table_args__ = (Index("ix_inbox_rows_urgency", "holder", "relation", "stage", "action", desc("overdue"),
-                            desc("escalation_level"), "deadline", "task_code"),)
+                            desc("escalation_level"), "deadline", "task_code", "version"),)
     task_code: Mapped[str] = mapped_column(ForeignKey("tasks.code", ondelete="CASCADE"), primary_key=True)
     action: Mapped[str] = mapped_column(String(48), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64), primary_key=True)  # an agency's code, a username, or ""
@@ -148,6 +149,9 @@ class InboxRow(Base):
     overdue: Mapped[bool] = mapped_column(default=False)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     deadline: Mapped[datetime]
+    # The task's state's version (Task.version), kept by the database whoever writes either (migration
+    # 0009): an inbox reads it here, and its tasks' rows only for the states it has not met.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class TaskCount(Base):

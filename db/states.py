@@ -67,24 +67,19 @@ async def read(session: AsyncSession, query: Select[Any]) -> list[TaskState]:
     return [parsed(text) for text in texts]
 
 
-Kept = Select[str, int]  # what `kept` makes of a query of tasks: their codes and versions
-
-
-def kept(query: Select[Any]) -> Kept:
-    """A query of tasks (its filters, order and limit) as `read_kept` runs it: the rows' code and
-    version. Built once and kept by its caller."""
-    return query.with_only_columns(models.Task.code, models.Task.version)
+Kept = Select[str, int]  # a query of tasks' codes and versions, in the order wanted, built once and kept
 
 
 async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, Any]) -> list[TaskState]:
-    """`read` for a query built once by `kept` and kept (services/reports.py `_waiting`): run as it
-    is, with these parameters, no statement made per read. Run on the session's connection, as a
-    plain statement: the ORM's loading of each row (nothing to load) cost a 200-task inbox 0.3 ms
-    more, measured. The rows' versions come first (db/models.py Task.version, which the database
-    sets anew whenever a state is written), then the text of the rows whose version this process has
-    not met (`_VERSIONS`): a head's inbox of 200 at 100,000 tasks read 330 KB of text each time,
-    decoded and hashed it, for states it mostly held already (on PostgreSQL 0.6–0.8 ms of its 4–5 in
-    the service; on SQLite 0.4–0.9 ms of 2.0–2.5).
+    """`read` for a query of codes and versions built once and kept (services/reports.py `_waiting`):
+    run as it is, with these parameters, no statement made per read, each code once (where it is
+    first named). Run on the session's connection, as a plain statement: the ORM's loading of each
+    row (nothing to load) cost a 200-task inbox 0.3 ms more, measured. The versions (db/models.py
+    Task.version, which the database sets anew whenever a state is written, and keeps on the inbox
+    rows) come first, then the text of the rows whose version this process has not met
+    (`_VERSIONS`): a head's inbox of 200 at 100,000 tasks read 330 KB of text each time, decoded
+    and hashed it, for states it mostly held already (on PostgreSQL 0.6–0.8 ms of its 4–5 in the
+    service; on SQLite 0.4–0.9 ms of 2.0–2.5).
 
     PostgreSQL runs the statement by its generic plan (the rest of the transaction): made once per
     connection, it is the same for any parameters (each range of the query is one index's, with a
@@ -94,8 +89,10 @@ async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, An
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         await connection.execute(_GENERIC_PLANS)
-    found = await connection.execute(query, parameters)
-    return await _by_version(connection, [(code, version) for code, version in found])
+    named: dict[str, int] = {}
+    for code, version in await connection.execute(query, parameters):
+        named.setdefault(code, version)
+    return await _by_version(connection, list(named.items()))
 
 
 _GENERIC_PLANS = select(func.set_config("plan_cache_mode", "force_generic_plan", true()))

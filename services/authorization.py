@@ -279,21 +279,21 @@ URGENCY = (models.InboxRow.overdue.desc(), models.InboxRow.escalation_level.desc
            models.InboxRow.task_code)
 
 
-def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime]:
+def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime, int]:
     """The tasks that wait for an action this person may take, as `permitted_actions` and
     `awaited_actions` decide one task, in SQL, most urgent first: for each step the policy lets a
     relation of theirs take, the inbox rows held in that relation (by their agency, by them as the
     reviewer, by anyone else) — each an ordered range of one index, at most `at_most` of it — where
     that relation is indeed theirs (`relation_of`'s precedence: the reviewer first; anyone else is
     no agency of theirs) — then the `at_most` most urgent of them, each task once (a task's rows
-    share its urgency). Rows (code, overdue, level, deadline). Built once per person while the
+    share its urgency and version). Rows (code, overdue, level, deadline, version). Built once per person while the
     policy stays as it is."""
-    return cast(Select[str, bool, int, datetime], enforcer.remembered(
+    return cast(Select[str, bool, int, datetime, int], enforcer.remembered(
         "query", ("awaiting_me", actor.username, actor.agency, at_most),
         lambda: _awaiting_me(enforcer, actor, at_most)))
 
 
-def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime]:
+def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime, int]:
     row = models.InboxRow
     allowed: dict[tuple[Stage, Action], set[Relation]] = {}  # each step, and the relations it is theirs in
     for held, steps in _awaited_steps(enforcer, actor).items():
@@ -311,10 +311,10 @@ def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[
 
 
 _INBOX_COLUMNS = (models.InboxRow.task_code, models.InboxRow.overdue, models.InboxRow.escalation_level,
-                  models.InboxRow.deadline)
+                  models.InboxRow.deadline, models.InboxRow.version)
 
 
-def _rows_held(actor: Actor, relations: frozenset[Relation]) -> list[Select[str, bool, int, datetime]]:
+def _rows_held(actor: Actor, relations: frozenset[Relation]) -> list[Select[str, bool, int, datetime, int]]:
     """The inbox rows of the tasks to which the person stands in one of these relations (`relation_of`'s
     precedence: the reviewer first): one query per relation — or, where they stand outside too, one
     query of the rows anyone holds, less the tasks they stand to otherwise (the Office's inbox: 11

@@ -106,16 +106,18 @@ def _items(enforcer: AsyncEnforcer, actor: Actor, limit: int, found: list[TaskSt
 
 
 def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int) -> states.Kept:
-    """The states of the `limit` tasks most urgently waiting for this person (`awaiting_me`) and of
-    those the parameter `alerted` names, the most urgent first, as `states.read_kept` reads them: one
-    statement, built once per person and limit while the policy stays. Each task looked up by its code
-    alone (a stage named too has SQLite scan the stage's index instead)."""
+    """The codes and versions of the `limit` tasks most urgently waiting for this person (`awaiting_me`,
+    read off the inbox rows alone, which carry their tasks' urgency and version) and of those the
+    parameter `alerted` names (their tasks' rows, each looked up by its code), the most urgent first,
+    as `states.read_kept` reads them: one statement, built once per person and limit while the policy
+    stays. A task both awaited and alerted is named twice, alike, and read once."""
     def built() -> states.Kept:
         task, awaited = models.Task, authorization.awaiting_me(enforcer, actor, limit).subquery()
-        alerted = select(task.code).where(task.code.in_(bindparam("alerted", expanding=True)))
-        # One IN of both (not an OR of two, which PostgreSQL reads as a filter on every task).
-        return states.kept(select(task).where(task.code.in_(union_all(select(awaited.c.task_code), alerted)))
-                           .order_by(task.overdue.desc(), task.escalation_level.desc(), task.deadline, task.code))
+        alerted = select(task.code, task.overdue, task.escalation_level, task.deadline, task.version).where(
+            task.code.in_(bindparam("alerted", expanding=True)))
+        both = union_all(select(*awaited.c), alerted).subquery()
+        code, overdue, level, deadline, version = both.c
+        return select(code, version).order_by(overdue.desc(), level.desc(), deadline, code)
     return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit), built))
 
 

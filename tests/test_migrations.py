@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Index, inspect, select, text
+from sqlalchemy import Connection, Index, func, inspect, select, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -167,6 +167,10 @@ async def test_the_release_before_migrations_upgrades_with_every_task_event_and_
             tasks = list(await session.scalars(select(models.Task).order_by(models.Task.code)))
             states = [TaskState.model_validate(task.state) for task in tasks]
             waiting = set(await session.scalars(select(models.InboxRow.task_code)))
+            # Each inbox row carries its task's version (revision 0009), whoever wrote it.
+            assert waiting and not await session.scalar(select(func.count()).select_from(models.InboxRow).join(
+                models.Task, models.Task.code == models.InboxRow.task_code).where(
+                models.InboxRow.version != models.Task.version))
             session.add(task_row("NEW-1"))
             await session.flush()
             assert await session.scalar(select(models.TaskCount.tasks)) == len(before["tasks"]) + 1
