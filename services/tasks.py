@@ -729,9 +729,10 @@ SEARCH_COUNTED = 1000
 
 
 async def _rare(session: AsyncSession, chosen: TaskFilter) -> Sequence[str] | None:
-    """A search for rare words: the codes of their few tasks, found by SQLite's word index
-    (db/word_index.py); None otherwise (a common word's tasks are met at once walking the list's order).
-    Any search's statements are then planned for its words (`word_index.planned_for_the_words`)."""
+    """A search for rare words: the codes of their few tasks, found by the word index (db/word_index.py:
+    SQLite's for any words, PostgreSQL's for words with a digit and no space); None otherwise (a common
+    word's tasks are met at once walking the list's order, or by PostgreSQL's trigrams). Any search's
+    statements are then planned for its words (`word_index.planned_for_the_words`)."""
     if not _words(chosen):
         return None
     await word_index.planned_for_the_words(session)
@@ -868,7 +869,8 @@ async def _plain_page(ctx: Context, actor: Actor, chosen: TaskFilter, limit: int
             found = await states.read(session, query.limit(limit).offset(offset))
             if offset == 0 and len(found) < limit:  # a rare word's few: the page holds them all
                 return found, len(found), True
-            return found, *await _total(session, query, chosen, words=words)
+            # Their codes known, those are counted; else the word index counts them.
+            return found, *await _total(session, query, chosen, words=words if codes is None else None)
         total, exact = await _total(session, query, chosen, _count(ctx, actor, chosen))
         if (first := _first_readable(ctx, actor, chosen)) is not None:
             query = first.params(first=offset + limit)

@@ -162,15 +162,17 @@ async def test_a_search_counts_its_tasks_up_to_a_bound_and_says_when_there_are_m
 
 async def test_a_word_shared_by_many_tasks_is_found_walking_the_list_and_a_rare_one_by_its_codes(
         stack: Stack, monkeypatch: Any) -> None:
-    """SQLite looks rare words up in its word index (db/word_index.py) and walks the list's order for
-    common ones; both find the same tasks (PostgreSQL's own index serves either)."""
-    token = unique_code("TIM")
+    """Rare words are looked up in the word index (db/word_index.py: on PostgreSQL, those with a digit
+    and no space) and common ones found walking the list's order; both find the same tasks."""
+    token = unique_code("TIM7")  # a digit in it, as codes have
     codes = [f"{token}-{n}" for n in range(3)]
     for code in codes:
         await _assign(stack, code, f"Tìm theo chỉ mục từ {token}")
     async with stack.sessions() as session:
         looked_up = await word_index.few_codes(session, token.lower())
-    assert looked_up is None if stack.database == "postgres" else sorted(looked_up or []) == codes
+        if stack.database == "postgres":  # words with a space: its trigram index serves them
+            assert await word_index.few_codes(session, f"tu {token.lower()}") is None
+    assert sorted(looked_up or []) == codes
     rare = ok(await stack.http.get("/api/v1/tasks", params={"q": token}, headers=await stack.login("office")))
     monkeypatch.setattr(word_index, "FEW", 2)  # now three tasks are many
     async with stack.sessions() as session:
@@ -178,6 +180,27 @@ async def test_a_word_shared_by_many_tasks_is_found_walking_the_list_and_a_rare_
     common = ok(await stack.http.get("/api/v1/tasks", params={"q": token}, headers=await stack.login("office")))
     assert sorted(item["code"] for item in rare["items"]) == sorted(item["code"] for item in common["items"]) == codes
     assert rare["total"] == common["total"] == 3
+
+
+async def test_words_with_a_digit_find_exactly_the_tasks_whose_text_holds_them_wherever_they_stand(
+        stack: Stack) -> None:
+    """Words with a digit are looked up in the word index (on PostgreSQL by the suffixes of the text's
+    words that hold a digit, db/word_index.py): what they find is what holds them as a substring, at
+    a word's start, inside it or at its end, in a code, a title or a product."""
+    mark = unique_code("").strip("-").lower()
+    written = {f"S{mark}-250": ("Nhiệm vụ thử", ""), f"S{mark}-1250": ("Nhiệm vụ thử", ""),
+               f"S{mark}-2500": ("Nhiệm vụ thử", ""), f"K{mark}-7": (f"Báo cáo theo mã s{mark}-250b", ""),
+               f"P{mark}-8": ("Sản phẩm", f"Phụ lục {mark}-25/QĐ")}
+    for code, (title, product) in written.items():
+        await _assign(stack, code, title, product=product)
+    async with stack.sessions() as session:
+        texts = {code: search for code, search in await session.execute(text("SELECT code, search FROM tasks"))}
+    for words in (f"s{mark}-250", f"{mark}-25", f"{mark[2:]}-125", f"{mark[-4:]}-2500", f"{mark}-25/q", f"{mark}-7"):
+        async with stack.sessions() as session:
+            looked_up = await word_index.few_codes(session, words)
+        holding = sorted(code for code, search in texts.items() if words in (search or ""))
+        assert sorted(looked_up or []) == holding and holding, words
+        assert sorted(await _found(stack, q=words.upper())) == holding, words
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
@@ -196,6 +219,7 @@ async def test_the_word_index_of_an_older_database_is_made_from_its_tasks_and_fo
         async with sessions() as session:
             assert await _indexed(session, "old-2 xa vung") == 1
             assert await _indexed(session, "xa vung cao") == 2
+            assert await word_index.few_codes(session, "ld-2") == ["OLD-2"]
         async with sessions() as session, session.begin():
             await session.execute(update(models.Task).where(models.Task.code == "OLD-2").values(search="doi ten"))
             await session.execute(delete(models.Task).where(models.Task.code == "OLD-1"))
@@ -204,6 +228,9 @@ async def test_the_word_index_of_an_older_database_is_made_from_its_tasks_and_fo
             assert await _indexed(session, "xa vung cao") == 1  # NEW-3's
             assert await _indexed(session, "doi ten") == 1
             assert await _indexed(session, "old-1") == 0
+            # Words with a digit, looked up on either database (PostgreSQL: by their suffixes).
+            assert [await word_index.few_codes(session, words) for words in ("old-1", "old-2", "ew-3", "w-3 x")] == [
+                [], [], ["NEW-3"], None if database == "postgres" else ["NEW-3"]]
 
 
 @asynccontextmanager
