@@ -162,6 +162,11 @@ async def planned_for_the_words(session: AsyncSession) -> None:
         await session.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
 
 
+def like_escaped(words: str) -> str:
+    """The words as LIKE matches them literally, '/' its escape (`ESCAPE '/'`)."""
+    return words.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
 async def counted(session: AsyncSession, pattern: str, at_most: int) -> int | None:
     """How many tasks' search text is LIKE `pattern` (as services/tasks.py `matching` makes it, '/'
     its escape), and no further than `at_most`: counted off PostgreSQL's copy, whose planner reads its
@@ -207,7 +212,7 @@ async def _few_coded(session: AsyncSession, words: str) -> Sequence[str] | None:
     begin with them (`task_code_words`)."""
     if " " in words or not _DIGIT.search(words):
         return None
-    begun = words.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    begun = like_escaped(words) + "%"
     suffixes = (await session.scalars(text(
         "SELECT code FROM task_code_words WHERE suffix LIKE :begun ESCAPE '/' LIMIT :read"),
         {"begun": begun, "read": _SUFFIXES_READ})).all()

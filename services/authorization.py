@@ -274,9 +274,14 @@ def _awaited_steps(enforcer: AsyncEnforcer, actor: Actor) -> dict[Relation, list
         if stage in ACTION_STAGES[action] and allows(enforcer, actor.username, held, stage, action)])}
 
 
-# Most urgent first: overdue, then the most escalated, the earliest deadline (db/models.py InboxRow).
-URGENCY = (models.InboxRow.overdue.desc(), models.InboxRow.escalation_level.desc(), models.InboxRow.deadline,
-           models.InboxRow.task_code)
+def most_urgent_first(code: Any, overdue: Any, level: Any, deadline: Any) -> tuple[Any, ...]:
+    """The inbox's order of tasks by these columns (db/models.py InboxRow): overdue first, then the
+    most escalated, the earliest deadline, then by code."""
+    return overdue.desc(), level.desc(), deadline, code
+
+
+URGENCY = most_urgent_first(models.InboxRow.task_code, models.InboxRow.overdue, models.InboxRow.escalation_level,
+                            models.InboxRow.deadline)
 
 
 def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime, int]:
@@ -286,8 +291,8 @@ def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[s
     reviewer, by anyone else) — each an ordered range of one index, at most `at_most` of it — where
     that relation is indeed theirs (`relation_of`'s precedence: the reviewer first; anyone else is
     no agency of theirs) — then the `at_most` most urgent of them, each task once (a task's rows
-    share its urgency and version). Rows (code, overdue, level, deadline, version). Built once per person while the
-    policy stays as it is."""
+    share its urgency and version). Rows (code, overdue, level, deadline, version). Built once per
+    person while the policy stays as it is."""
     return cast(Select[str, bool, int, datetime, int], enforcer.remembered(
         "query", ("awaiting_me", actor.username, actor.agency, at_most),
         lambda: _awaiting_me(enforcer, actor, at_most)))
@@ -306,8 +311,8 @@ def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[
     if not ranges:
         return select(*_INBOX_COLUMNS).where(false())
     together = union_all(*(select(*found.c) for found in ranges)).subquery()
-    return select(*together.c).distinct().order_by(together.c.overdue.desc(), together.c.escalation_level.desc(),
-                                                   together.c.deadline, together.c.task_code).limit(at_most)
+    code, overdue, level, deadline, _ = together.c
+    return select(*together.c).distinct().order_by(*most_urgent_first(code, overdue, level, deadline)).limit(at_most)
 
 
 _INBOX_COLUMNS = (models.InboxRow.task_code, models.InboxRow.overdue, models.InboxRow.escalation_level,

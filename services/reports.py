@@ -117,7 +117,7 @@ def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int) -> states.Kept:
             task.code.in_(bindparam("alerted", expanding=True)))
         both = union_all(select(*awaited.c), alerted).subquery()
         code, overdue, level, deadline, version = both.c
-        return select(code, version).order_by(overdue.desc(), level.desc(), deadline, code)
+        return select(code, version).order_by(*authorization.most_urgent_first(code, overdue, level, deadline))
     return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit), built))
 
 

@@ -682,8 +682,7 @@ def matching(words: str) -> Any:
 
 def _pattern(words: str) -> str:
     """The LIKE pattern of the folded words anywhere in a text, '/' its escape."""
-    folded = fold(words).replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return f"%{folded}%"
+    return f"%{word_index.like_escaped(fold(words))}%"
 
 
 def selection(ctx: Context, actor: Actor, chosen: TaskFilter, walk: bool = False) -> Any:
