@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, Text, bindparam, cast, func, select, true
+from sqlalchemy import CompoundSelect, Select, Text, bindparam, cast, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db import models
@@ -67,7 +67,9 @@ async def read(session: AsyncSession, query: Select[Any]) -> list[TaskState]:
     return [parsed(text) for text in texts]
 
 
-Kept = Select[str, int]  # a query of tasks' codes and versions, in the order wanted, built once and kept
+# A query of tasks' codes and versions, then what it orders them by (services/authorization.py `Inbox`), in
+# the order wanted, built once and kept.
+Kept = CompoundSelect[str, int, Any, Any, Any]
 
 
 async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, Any]) -> list[TaskState]:
@@ -90,7 +92,7 @@ async def read_kept(session: AsyncSession, query: Kept, parameters: dict[str, An
     if connection.dialect.name == "postgresql":
         await connection.execute(_GENERIC_PLANS)
     named: dict[str, int] = {}
-    for code, version in await connection.execute(query, parameters):
+    for code, version, *_ in (await connection.execute(query, parameters)).all():  # fetched at once, not row by row
         named.setdefault(code, version)
     return await _by_version(connection, list(named.items()))
 

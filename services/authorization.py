@@ -5,11 +5,11 @@ The order of the checks is the design's: the task's stage first (409: nobody may
 the policy (403: someone may, not you)."""
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, cast
 
 from casbin import AsyncEnforcer
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -23,8 +23,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
+    union,
     union_all,
 )
+from sqlalchemy.types import NullType
 
 from db import models
 from db.projection import ANYONE
@@ -284,42 +287,59 @@ URGENCY = most_urgent_first(models.InboxRow.task_code, models.InboxRow.overdue, 
                             models.InboxRow.deadline)
 
 
-def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime, int]:
+# Inbox rows' (code, version, overdue, level, deadline), the last three as the database gives them.
+Inbox = Select[str, int, Any, Any, Any]
+
+
+def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int, dialect: str) -> list[Inbox]:
     """The tasks that wait for an action this person may take, as `permitted_actions` and
-    `awaited_actions` decide one task, in SQL, most urgent first: for each step the policy lets a
-    relation of theirs take, the inbox rows held in that relation (by their agency, by them as the
-    reviewer, by anyone else) — each an ordered range of one index, at most `at_most` of it — where
-    that relation is indeed theirs (`relation_of`'s precedence: the reviewer first; anyone else is
-    no agency of theirs) — then the `at_most` most urgent of them, each task once (a task's rows
-    share its urgency and version). Rows (code, overdue, level, deadline, version). Built once per
+    `awaited_actions` decide one task, in SQL: for each step the policy lets a relation of theirs
+    take, the inbox rows held in that relation (by their agency, by them as the reviewer, by anyone
+    else), where that relation is indeed theirs (`relation_of`'s precedence: the reviewer first;
+    anyone else is no agency of theirs) — each query one range of one index, in urgency order, to be
+    merged by `most_urgent` on the database of this `dialect`. On PostgreSQL, which reads every range
+    whole before merging them, each range is also ordered and cut at `at_most` itself; SQLite merges
+    ranges that are not cut as they run, in the index's order, and stops at the merge's limit (a
+    head's inbox of 200 at 100,000 tasks: 0.2 ms, where ranges cut and sorted again took 0.35, and
+    the statement before 2026-12-08, with its sorts to remove duplicates, 0.5-0.7). Built once per
     person while the policy stays as it is."""
-    return cast(Select[str, bool, int, datetime, int], enforcer.remembered(
-        "query", ("awaiting_me", actor.username, actor.agency, at_most),
-        lambda: _awaiting_me(enforcer, actor, at_most)))
+    return cast(list[Inbox], enforcer.remembered(
+        "query", ("awaiting_me", actor.username, actor.agency, at_most, dialect),
+        lambda: _awaiting_me(enforcer, actor, at_most, dialect)))
 
 
-def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int) -> Select[str, bool, int, datetime, int]:
+def most_urgent(queries: Sequence[Inbox], at_most: int | BindParameter[int]) -> CompoundSelect[str, int, Any, Any, Any]:
+    """The rows of these queries of inbox rows' columns (`Inbox`), each row once (a task's rows carry
+    its urgency and version alike), the most urgent first, at most `at_most`."""
+    together = union(*queries) if queries else union(select(*INBOX_COLUMNS).where(false()))
+    code, _, overdue, level, deadline = together.selected_columns
+    return together.order_by(*most_urgent_first(code, overdue, level, deadline)).limit(at_most)
+
+
+def _awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int, dialect: str) -> list[Inbox]:
     row = models.InboxRow
     allowed: dict[tuple[Stage, Action], set[Relation]] = {}  # each step, and the relations it is theirs in
     for held, steps in _awaited_steps(enforcer, actor).items():
         for step in steps:
             allowed.setdefault(step, set()).add(held)
     rows = {relations: _rows_held(actor, relations) for relations in {frozenset(held) for held in allowed.values()}}
-    ranges = [query.where(row.stage == stage.value, row.action == action.value).order_by(*URGENCY)
-              .limit(at_most).subquery() for (stage, action), held in allowed.items()
-              for query in rows[frozenset(held)]]
-    if not ranges:
-        return select(*_INBOX_COLUMNS).where(false())
-    together = union_all(*(select(*found.c) for found in ranges)).subquery()
-    code, overdue, level, deadline, _ = together.c
-    return select(*together.c).distinct().order_by(*most_urgent_first(code, overdue, level, deadline)).limit(at_most)
+    ranges = [query.where(row.stage == stage.value, row.action == action.value)
+              for (stage, action), held in allowed.items() for query in rows[frozenset(held)]]
+    return ranges if dialect == "sqlite" else [query.order_by(*URGENCY).limit(at_most) for query in ranges]
 
 
-_INBOX_COLUMNS = (models.InboxRow.task_code, models.InboxRow.overdue, models.InboxRow.escalation_level,
-                  models.InboxRow.deadline, models.InboxRow.version)
+def inbox_columns(code: Any, version: Any, overdue: Any, level: Any, deadline: Any) -> tuple[Any, ...]:
+    """Columns of inbox rows (or of tasks) as `most_urgent` merges them: the code and version, then
+    the urgency, which only orders the rows and is handed over as the database gives it, not
+    converted row by row (a head's inbox of 200 spent 0.3 ms converting deadlines it never read)."""
+    return code, version, *(type_coerce(column, NullType()).label(column.key) for column in (overdue, level, deadline))
 
 
-def _rows_held(actor: Actor, relations: frozenset[Relation]) -> list[Select[str, bool, int, datetime, int]]:
+INBOX_COLUMNS = inbox_columns(models.InboxRow.task_code, models.InboxRow.version, models.InboxRow.overdue,
+                              models.InboxRow.escalation_level, models.InboxRow.deadline)
+
+
+def _rows_held(actor: Actor, relations: frozenset[Relation]) -> list[Inbox]:
     """The inbox rows of the tasks to which the person stands in one of these relations (`relation_of`'s
     precedence: the reviewer first): one query per relation — or, where they stand outside too, one
     query of the rows anyone holds, less the tasks they stand to otherwise (the Office's inbox: 11
@@ -332,13 +352,13 @@ def _rows_held(actor: Actor, relations: frozenset[Relation]) -> list[Select[str,
         not_apart = ~exists().where(models.TaskAgency.task_code == row.task_code,
                                     models.TaskAgency.agency == actor.agency,
                                     models.TaskAgency.relation.in_(apart)) if apart else true()
-        return [select(*_INBOX_COLUMNS).where(row.holder == ANYONE, row.relation == Relation.OTHER.value,
+        return [select(*INBOX_COLUMNS).where(row.holder == ANYONE, row.relation == Relation.OTHER.value,
                                               or_(reviews, not_apart) if Relation.REVIEWER in relations
                                               else and_(~reviews, not_apart))]
     queries = []
     for held in sorted(relations):
         holder = actor.username if held == Relation.REVIEWER else actor.agency
-        query = select(*_INBOX_COLUMNS).where(row.holder == holder, row.relation == held.value)
+        query = select(*INBOX_COLUMNS).where(row.holder == holder, row.relation == held.value)
         queries.append(query if held == Relation.REVIEWER else query.where(~reviews))
     return queries
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from casbin import AsyncEnforcer
-from sqlalchemy import bindparam, func, select, union_all, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,7 +85,9 @@ async def _read(ctx: Context, actor: Actor, limit: int) -> tuple[list[TaskState]
                 models.Notification.username == actor.username, models.Notification.read_at.is_(None))
                 .order_by(models.Notification.id.desc()).limit(limits.NOTIFICATIONS)):
             unread.setdefault(note.task_code, []).append(NotificationOut.model_validate(note))
-        found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit), {"alerted": [*unread]})
+        dialect = (await session.connection()).dialect.name
+        found = await states.read_kept(session, _waiting(ctx.enforcer, actor, limit, dialect),
+                                       {"alerted": [*unread], "shown": limit + len(unread)})
     return found, unread
 
 
@@ -105,20 +107,22 @@ def _items(enforcer: AsyncEnforcer, actor: Actor, limit: int, found: list[TaskSt
     return shown
 
 
-def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int) -> states.Kept:
-    """The codes and versions of the `limit` tasks most urgently waiting for this person (`awaiting_me`,
-    read off the inbox rows alone, which carry their tasks' urgency and version) and of those the
-    parameter `alerted` names (their tasks' rows, each looked up by its code), the most urgent first,
-    as `states.read_kept` reads them: one statement, built once per person and limit while the policy
-    stays. A task both awaited and alerted is named twice, alike, and read once."""
+def _waiting(enforcer: AsyncEnforcer, actor: Actor, limit: int, dialect: str) -> states.Kept:
+    """The codes and versions (with their urgency) of the tasks most urgently waiting for this person
+    (`awaiting_me`, read off the inbox rows alone, which carry their tasks' urgency and version) and of
+    those the parameter `alerted` names (their tasks' rows, each looked up by its code), the most
+    urgent first, each task once, as `states.read_kept` reads them: the first `shown` of them, which
+    is `limit` and as many as are alerted (an alerted task may have closed, and the inbox then shows
+    the next). One statement, built once per person, limit and database while the policy stays."""
     def built() -> states.Kept:
-        task, awaited = models.Task, authorization.awaiting_me(enforcer, actor, limit).subquery()
-        alerted = select(task.code, task.overdue, task.escalation_level, task.deadline, task.version).where(
+        task = models.Task
+        alerted = select(*authorization.inbox_columns(
+            task.code, task.version, task.overdue, task.escalation_level, task.deadline)).where(
             task.code.in_(bindparam("alerted", expanding=True)))
-        both = union_all(select(*awaited.c), alerted).subquery()
-        code, overdue, level, deadline, version = both.c
-        return select(code, version).order_by(*authorization.most_urgent_first(code, overdue, level, deadline))
-    return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit), built))
+        awaited = authorization.awaiting_me(enforcer, actor, limit, dialect)
+        return authorization.most_urgent([*awaited, alerted], bindparam("shown", type_=Integer))
+    return cast(states.Kept, enforcer.remembered("query", ("inbox", actor.username, actor.agency, limit, dialect),
+                                                 built))
 
 
 def inbox_item(enforcer: AsyncEnforcer, actor: Actor, state: TaskState) -> tuple[InboxItem, bytes] | None:

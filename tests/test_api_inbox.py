@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.states import read_kept
 from domain.actors import Actor
 from domain.lifecycle import awaited_actions
-from domain.stages import OPEN_STAGES
+from domain.stages import OPEN_STAGES, Stage
 from domain.task import TaskState
 from services import authorization, people, reports
 from services.views import InboxItem
@@ -39,6 +39,13 @@ from tests.test_api_results import MET, in_review
 async def inbox_item(stack: Stack, user: str, code: str) -> dict[str, Any]:
     items = ok(await stack.http.get("/api/v1/inbox", headers=await stack.login(user)))
     return next(item for item in items if item["code"] == code)
+
+
+def awaiting(enforcer: Any, actor: Actor, stack: Stack, at_most: int = 100_000) -> Any:
+    """The tasks' codes `authorization.awaiting_me` finds, merged as the inbox merges them, on the
+    stack's database."""
+    dialect = "postgresql" if stack.database == "postgres" else "sqlite"
+    return authorization.most_urgent(authorization.awaiting_me(enforcer, actor, at_most, dialect), at_most)
 
 
 async def test_the_reviewer_sees_the_review_running(stack: Stack) -> None:
@@ -182,7 +189,7 @@ async def test_the_inbox_query_finds_exactly_the_tasks_the_policy_says_wait_for_
         found = {item.code for item in await reports.inbox(ctx, actor, limit=100_000) if item.to_do}
         assert found == expected, username
         async with stack.sessions() as session:  # the query itself, before the inbox checks each task again
-            queried = set(await session.scalars(authorization.awaiting_me(ctx.enforcer, actor, 100_000)))
+            queried = set(await session.scalars(awaiting(ctx.enforcer, actor, stack)))
         assert queried == expected, (username, sorted(queried ^ expected)[:5])
         if username == "reviewer":
             assert expected, "the task waiting for the reviewer is found at all"
@@ -213,7 +220,7 @@ async def test_a_step_taken_as_an_outsider_leaves_out_the_tasks_one_stands_to_ot
     for actor, waits in ((reviewer, False), (as_lead, False), (as_outsider, True)):
         assert ("extension.approve" in authorization.permitted_actions(ctx.enforcer, actor, state)) is waits, actor
         async with stack.sessions() as session:
-            queried = set(await session.scalars(authorization.awaiting_me(ctx.enforcer, actor, 100_000)))
+            queried = set(await session.scalars(awaiting(ctx.enforcer, actor, stack)))
         assert (code in queried) is waits, actor
 
 
@@ -242,6 +249,32 @@ async def test_a_shorter_inbox_is_the_start_of_the_longer_one_most_urgent_first(
         for limit in (1, 2, 5):
             assert [item.code for item in await reports.inbox(ctx, actor, limit)] == whole[:limit], (username, limit)
     assert longest > 5, "someone's inbox is long enough to be cut"
+
+
+async def test_an_alert_about_a_task_that_closed_takes_no_place_in_a_shorter_inbox(stack: Stack) -> None:
+    """The inbox reads the `limit` most urgent tasks waiting and those the person was alerted about,
+    `limit` and one more per alert (services/reports.py `_waiting`): a task alerted about that closed
+    meanwhile, however urgent, is left out, and the next waiting task shows in its place."""
+    for _ in range(4):  # Hà Nội's to accept
+        await assigned(stack, "CHO")
+    code = await assigned(stack, "DONG")
+    async with stack.sessions() as session:  # cancelled, overdue at the top level, as no step writes it
+        row = await session.get(models.Task, code)
+        assert row is not None
+        state = TaskState.model_validate(row.state)
+        state.stage = Stage.CANCELLED
+        row.stage, row.state, row.overdue, row.escalation_level = Stage.CANCELLED.value, state.model_dump(
+            mode="json"), True, 3
+        await session.execute(delete(models.InboxRow).where(models.InboxRow.task_code == code))
+        await session.commit()
+    await _alert(stack, "hni.head", code, 1)
+    ctx = app_of(stack).state.ctx
+    head = await people.person(ctx, "hni.head")
+    assert head is not None
+    whole = [item.code for item in await reports.inbox(ctx, head, 100_000)]
+    assert code not in whole and len(whole) > 3
+    for limit in (1, 2, 3):
+        assert [item.code for item in await reports.inbox(ctx, head, limit)] == whole[:limit], limit
 
 
 async def _rewrite_title(stack: Stack, code: str, title: str) -> None:
@@ -351,10 +384,10 @@ async def test_postgresql_reads_an_inbox_by_its_generic_plan_in_its_own_transact
     async with engine.connect() as connection:
         async with AsyncSession(connection) as session:
             assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
-            found = await read_kept(session, reports._waiting(ctx.enforcer, head, 200), {"alerted": []})
+            found = await read_kept(session, reports._waiting(ctx.enforcer, head, 200, "postgresql"),
+                                    {"alerted": [], "shown": 200})
             assert await session.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
-            awaiting = authorization.awaiting_me(ctx.enforcer, head, 200)
             read = {state.code for state in found}
-            assert code in read and read == set(await session.scalars(awaiting))
+            assert code in read and read == set(await session.scalars(awaiting(ctx.enforcer, head, stack, 200)))
             await session.rollback()
         assert await connection.scalar(text("SHOW plan_cache_mode")) == "auto"
