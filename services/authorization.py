@@ -300,9 +300,10 @@ def awaiting_me(enforcer: AsyncEnforcer, actor: Actor, at_most: int, dialect: st
     merged by `most_urgent` on the database of this `dialect`. On PostgreSQL, which reads every range
     whole before merging them, each range is also ordered and cut at `at_most` itself; SQLite merges
     ranges that are not cut as they run, in the index's order, and stops at the merge's limit (a
-    head's inbox of 200 at 100,000 tasks: 0.2 ms, where ranges cut and sorted again took 0.35, and
-    the statement before 2026-12-08, with its sorts to remove duplicates, 0.5-0.7). Built once per
-    person while the policy stays as it is."""
+    head's inbox of 200 and an alert at 100,000 tasks, the statement alone in sqlite3: 0.36 ms, where
+    the statement before 2026-12-08, with its sorts to remove duplicates and to order the alerted
+    tasks in, took 0.70; at 1,000 tasks, 0.04 and 0.20). Built once per person while the policy
+    stays as it is."""
     return cast(list[Inbox], enforcer.remembered(
         "query", ("awaiting_me", actor.username, actor.agency, at_most, dialect),
         lambda: _awaiting_me(enforcer, actor, at_most, dialect)))
